@@ -1,0 +1,43 @@
+// Package config reads settings from flags with environment variables as their defaults.
+package config
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"time"
+)
+
+// Env returns the environment variable key, or def when it is unset or empty.
+func Env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// String registers a string flag whose default comes from env (or def).
+func String(fs *flag.FlagSet, name, env, def, usage string) *string {
+	return fs.String(name, Env(env, def), usage+" (env "+env+")")
+}
+
+// Duration registers a duration flag whose default comes from env (or def).
+func Duration(fs *flag.FlagSet, name, env string, def time.Duration, usage string) *time.Duration {
+	if v := os.Getenv(env); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	return fs.Duration(name, def, usage+" (env "+env+")")
+}
+
+// List splits a comma-separated setting into its non-empty parts.
+func List(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,108 @@
+// Package grpcserver assembles a gRPC server the same way for every service and runs it until shutdown.
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/tenant"
+)
+
+// Server is a gRPC server with health, reflection, tracing, tenancy and error mapping.
+type Server struct {
+	GRPC   *grpc.Server
+	health *health.Server
+	log    *slog.Logger
+	// DrainTimeout bounds the graceful stop; after it, remaining calls are cut.
+	DrainTimeout time.Duration
+}
+
+// New builds the server. Register services on s.GRPC before calling Serve.
+func New(log *slog.Logger) *Server {
+	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second}
+	s.GRPC = grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.ChainUnaryInterceptor(s.unaryErrors, tenant.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(s.streamErrors, tenant.StreamServerInterceptor()),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	healthpb.RegisterHealthServer(s.GRPC, s.health)
+	reflection.Register(s.GRPC)
+	return s
+}
+
+// Serve marks every registered service SERVING and serves lis until ctx ends; then it reports
+// NOT_SERVING, drains in-flight calls for up to DrainTimeout, and stops.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	for name := range s.GRPC.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 1)
+	go func() { errc <- s.GRPC.Serve(lis) }()
+	s.log.Info("grpc serving", "addr", lis.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("grpc draining")
+	s.health.Shutdown() // every service NOT_SERVING, so balancers move away
+	done := make(chan struct{})
+	go func() { s.GRPC.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.DrainTimeout):
+		s.log.Warn("grpc drain timed out; stopping")
+		s.GRPC.Stop()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("grpc serve: %w", err)
+	}
+	s.log.Info("grpc stopped")
+	return nil
+}
+
+func (s *Server) unaryErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
+	resp, err = handler(ctx, req)
+	return resp, s.mapErr(info.FullMethod, err)
+}
+
+func (s *Server) streamErrors(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
+	return s.mapErr(info.FullMethod, handler(srv, ss))
+}
+
+func (s *Server) mapErr(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st := apierr.ToStatus(err)
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		s.log.Error("call failed", "method", method, "err", err)
+	}
+	return st.Err()
+}
+
+func (s *Server) recoverPanic(method string, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Error(codes.Internal, "internal error")
+	}
+}

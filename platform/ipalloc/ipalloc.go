@@ -1,0 +1,430 @@
+// Package ipalloc hands out IPv4 addresses from pools kept in etcd, one key per address, race-free across replicas.
+//
+// Every allocated address is one key, created by a transaction that requires it to be absent,
+// so etcd alone decides who gets an address and any number of replicas may allocate at once.
+// A watch-fed bitmap per pool lets a replica pick a free candidate in constant time however full
+// the pool is, and concurrent requests for one pool are committed together in one transaction.
+package ipalloc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/bits"
+	mrand "math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// Record is the value stored at an address's key.
+type Record struct {
+	// Owner names what uses the address (an ENI or HAVIP ID), if anything.
+	Owner string `json:"owner,omitempty"`
+	// Account is the tenant the address belongs to.
+	Account string `json:"account,omitempty"`
+	// Reservation is set while the allocation is an uncommitted reservation held by a lease.
+	Reservation string `json:"reservation,omitempty"`
+}
+
+// Allocation is one allocated address.
+type Allocation struct {
+	Pool     string
+	Addr     netip.Addr
+	Record   Record
+	Revision int64 // the key's ModRevision
+}
+
+// Pool describes where addresses come from. A pool's ranges never change for its ID.
+type Pool struct {
+	ID     string
+	Ranges []Range
+	// Guard must hold in every allocation transaction (for example: the subnet still exists).
+	Guard []clientv3.Cmp
+	// GuardErr is returned when Guard fails.
+	GuardErr error
+}
+
+// Request asks for one address.
+type Request struct {
+	// Addr is the address wanted; the zero Addr means any free one.
+	Addr    netip.Addr
+	Owner   string
+	Account string
+	// TTL, when positive, makes the allocation a reservation that disappears after about TTL
+	// (between TTL and TTL+1s) unless committed.
+	TTL time.Duration
+}
+
+const (
+	maxBatch    = 48 // allocations per transaction (etcd allows 128 operations per transaction)
+	maxInflight = 4  // transactions in flight per pool and replica
+)
+
+// Allocator allocates addresses under root in etcd.
+type Allocator struct {
+	cli   *clientv3.Client
+	root  string
+	log   *slog.Logger
+	cache *kvcache.Cache[Record]
+
+	mu    sync.Mutex
+	pools map[string]*pool
+
+	leases leases
+}
+
+// New returns an allocator keeping its keys under root (which must end in "/"); rev is shared
+// with the caches it is synced together with.
+func New(cli *clientv3.Client, rev *kvcache.Revisions, root string, log *slog.Logger) *Allocator {
+	a := &Allocator{cli: cli, root: root, log: log, pools: map[string]*pool{}}
+	a.leases.cli = cli
+	a.cache = kvcache.New(cli, rev, root, decodeRecord, log, a.observe)
+	return a
+}
+
+func decodeRecord(_ string, val []byte) (Record, error) {
+	var r Record
+	err := json.Unmarshal(val, &r)
+	return r, err
+}
+
+// Start loads the allocations and follows them until ctx ends.
+func (a *Allocator) Start(ctx context.Context) error { return a.cache.Start(ctx) }
+
+// Key is the etcd key of an address in a pool.
+func (a *Allocator) Key(poolID string, addr netip.Addr) string {
+	return a.root + poolID + "/" + addr.String()
+}
+
+// PoolPrefix is the etcd key prefix of all of a pool's addresses.
+func (a *Allocator) PoolPrefix(poolID string) string { return a.root + poolID + "/" }
+
+func (a *Allocator) parseKey(key string) (poolID string, addr netip.Addr, ok bool) {
+	rest, ok := strings.CutPrefix(key, a.root)
+	if !ok {
+		return "", netip.Addr{}, false
+	}
+	poolID, ip, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", netip.Addr{}, false
+	}
+	addr, err := netip.ParseAddr(ip)
+	return poolID, addr, err == nil && addr.Is4()
+}
+
+// pool is a replica's view of one pool: the addresses etcd holds (from the watch) plus the
+// candidates this replica is trying right now.
+type pool struct {
+	id     string
+	used   map[uint32]struct{} // addresses with a key, as of the cache's revision
+	layout layout              // nil until someone allocates here
+	size   int
+	bits   []uint64 // used, by offset; bits past size are set
+	// hold marks offsets not to hand out: math.MaxInt64 while a transaction of ours is trying
+	// them, or the revision up to which the cache is known to be behind for them.
+	hold map[int]int64
+
+	pending []*call
+	running int
+}
+
+type call struct {
+	ctx      context.Context
+	req      Request
+	p        Pool
+	specific bool // req.Addr was asked for
+	off      int
+	done chan struct{}
+	res  Allocation
+	err  error
+}
+
+// observe keeps the pools' used sets in step with the cache (a kvcache hook).
+func (a *Allocator) observe(prev, cur *kvcache.Item[Record]) {
+	it := cur
+	if it == nil {
+		it = prev
+	}
+	id, addr, ok := a.parseKey(it.Key)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.poolLocked(id)
+	u := U32(addr)
+	if cur == nil {
+		delete(p.used, u)
+	} else {
+		p.used[u] = struct{}{}
+	}
+	if p.layout != nil {
+		if off := p.layout.offset(addr); off >= 0 {
+			if cur == nil {
+				p.bits[off/64] &^= 1 << (off % 64)
+			} else {
+				p.bits[off/64] |= 1 << (off % 64)
+			}
+			if r, held := p.hold[off]; held && r != math.MaxInt64 && r <= it.ModRevision {
+				delete(p.hold, off)
+			}
+		}
+	}
+	if p.layout == nil && len(p.used) == 0 && len(p.pending) == 0 && p.running == 0 {
+		delete(a.pools, id)
+	}
+}
+
+func (a *Allocator) poolLocked(id string) *pool {
+	p := a.pools[id]
+	if p == nil {
+		p = &pool{id: id, used: map[uint32]struct{}{}, hold: map[int]int64{}}
+		a.pools[id] = p
+	}
+	return p
+}
+
+// shape gives a pool its layout and bitmap the first time it is allocated from.
+func (p *pool) shape(ranges []Range) {
+	if p.layout != nil {
+		return
+	}
+	p.layout = layout(ranges)
+	p.size = p.layout.size()
+	p.bits = make([]uint64, (p.size+63)/64)
+	for off := p.size; off < len(p.bits)*64; off++ {
+		p.bits[off/64] |= 1 << (off % 64)
+	}
+	for u := range p.used {
+		if off := p.layout.offset(Addr(u)); off >= 0 {
+			p.bits[off/64] |= 1 << (off % 64)
+		}
+	}
+}
+
+// candidate returns a free offset not held, starting the search at a random word so that
+// replicas rarely pick the same one; -1 when there is none.
+func (p *pool) candidate(applied int64) int {
+	n := len(p.bits)
+	start := mrand.IntN(n)
+	for i := 0; i < n; i++ {
+		w := (start + i) % n
+		for free := ^p.bits[w]; free != 0; free &= free - 1 {
+			off := w*64 + bits.TrailingZeros64(free)
+			if r, held := p.hold[off]; held {
+				if r > applied {
+					continue
+				}
+				delete(p.hold, off)
+			}
+			return off
+		}
+	}
+	return -1
+}
+
+// Allocate takes one address from pool p as req asks.
+// Errors: p.GuardErr; InvalidParameterValue.Range for an address outside the pool;
+// InvalidParameterValue.Duplicate for a taken address; ResourceInsufficient when full.
+func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocation, error) {
+	c := &call{ctx: ctx, req: req, p: p, specific: req.Addr.IsValid(), off: -1, done: make(chan struct{})}
+	a.mu.Lock()
+	ps := a.poolLocked(p.ID)
+	ps.shape(p.Ranges)
+	if c.specific {
+		if c.off = ps.layout.offset(req.Addr); c.off < 0 {
+			a.mu.Unlock()
+			return Allocation{}, apierr.InvalidArgument(apierr.ReasonRange, "%s is outside the usable range of %s", req.Addr, p.ID)
+		}
+	}
+	ps.pending = append(ps.pending, c)
+	if ps.running < maxInflight {
+		ps.running++
+		go a.run(ps)
+	}
+	a.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		return Allocation{}, ctx.Err()
+	}
+}
+
+// run commits batches of the pool's pending calls until none is left.
+func (a *Allocator) run(ps *pool) {
+	synced := false
+	for {
+		// Read before locking: the cache calls observe (which locks a.mu) under its own lock.
+		applied := a.cache.Revision()
+		a.mu.Lock()
+		batch := a.takeLocked(ps, applied)
+		if len(batch) == 0 {
+			if len(ps.pending) == 0 || ps.running > 1 || synced {
+				// Nothing to do, or another runner will retry after its batch, or the cache is
+				// fresh and there is still no free address: the pool is full.
+				if len(ps.pending) > 0 && ps.running == 1 {
+					for _, c := range ps.pending {
+						c.finish(Allocation{}, apierr.ResourceExhausted(apierr.ReasonResourceInsufficient, "no free address left in %s", ps.id))
+					}
+					ps.pending = nil
+				}
+				ps.running--
+				a.mu.Unlock()
+				return
+			}
+			a.mu.Unlock()
+			// The cache may be behind: catch up with etcd, then look again.
+			if err := a.cache.Sync(context.Background()); err != nil {
+				a.failPending(ps, fmt.Errorf("sync allocations: %w", err))
+			}
+			synced = true
+			continue
+		}
+		a.mu.Unlock()
+		synced = false
+		a.commit(ps, batch)
+	}
+}
+
+func (a *Allocator) failPending(ps *pool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range ps.pending {
+		c.finish(Allocation{}, err)
+	}
+	ps.pending = nil
+}
+
+// takeLocked picks up to maxBatch pending calls that can be tried now and holds their offsets.
+// applied is the cache's revision, read before a.mu was taken.
+func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
+	var batch, keep []*call
+	for i, c := range ps.pending {
+		if len(batch) == maxBatch {
+			keep = append(keep, ps.pending[i:]...)
+			break
+		}
+		if c.ctx.Err() != nil {
+			c.finish(Allocation{}, c.ctx.Err())
+			continue
+		}
+		if c.specific {
+			if r, held := ps.hold[c.off]; held && r == math.MaxInt64 {
+				keep = append(keep, c) // another call of ours is trying it; let etcd judge after
+				continue
+			}
+		} else if c.off = ps.candidate(applied); c.off < 0 {
+			keep = append(keep, c)
+			continue
+		}
+		ps.hold[c.off] = math.MaxInt64
+		batch = append(batch, c)
+	}
+	ps.pending = keep
+	return batch
+}
+
+// commit tries a batch in one transaction: all its addresses are created, or none is.
+func (a *Allocator) commit(ps *pool, batch []*call) {
+	var lease clientv3.LeaseID
+	var cmps []clientv3.Cmp
+	var puts, gets []clientv3.Op
+	cmps = append(cmps, batch[0].p.Guard...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range batch {
+		addr := ps.layout.addr(c.off)
+		key := a.Key(ps.id, addr)
+		c.res = Allocation{Pool: ps.id, Addr: addr, Record: Record{Owner: c.req.Owner, Account: c.req.Account}}
+		var opts []clientv3.OpOption
+		if c.req.TTL > 0 {
+			if lease == 0 {
+				l, err := a.leases.get(ctx, c.req.TTL)
+				if err != nil {
+					a.retry(ps, batch, nil, 0, fmt.Errorf("reservation lease: %w", err))
+					return
+				}
+				lease = l
+			}
+			c.res.Record.Reservation = newToken()
+			opts = append(opts, clientv3.WithLease(lease))
+		}
+		val, _ := json.Marshal(c.res.Record)
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
+		puts = append(puts, clientv3.OpPut(key, string(val), opts...))
+		gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
+	}
+	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+	if err != nil {
+		a.retry(ps, batch, nil, 0, fmt.Errorf("allocation transaction: %w", err))
+		return
+	}
+	rev := resp.Header.Revision
+	if resp.Succeeded {
+		a.mu.Lock()
+		for _, c := range batch {
+			ps.hold[c.off] = rev // used from rev on, whatever the cache says until it gets there
+			c.res.Revision = rev
+			c.finish(c.res, nil)
+		}
+		a.mu.Unlock()
+		return
+	}
+	taken := make([]bool, len(batch))
+	anyTaken := false
+	for i, r := range resp.Responses {
+		if len(r.GetResponseRange().Kvs) > 0 {
+			taken[i], anyTaken = true, true
+		}
+	}
+	if !anyTaken {
+		// Every address was free, so the guard failed.
+		a.retry(ps, batch, nil, 0, batch[0].p.GuardErr)
+		return
+	}
+	a.retry(ps, batch, taken, rev, nil)
+}
+
+// retry ends a failed batch: calls fail with err if it is set; otherwise taken specific
+// addresses fail as duplicates and everything else goes back to pending.
+func (a *Allocator) retry(ps *pool, batch []*call, taken []bool, rev int64, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, c := range batch {
+		delete(ps.hold, c.off)
+		switch {
+		case err != nil:
+			c.finish(Allocation{}, err)
+		case taken[i] && c.specific:
+			c.finish(Allocation{}, apierr.AlreadyExists(apierr.ReasonDuplicate, "%s is already in use", c.req.Addr))
+		default:
+			if taken[i] {
+				ps.hold[c.off] = rev // the cache will learn of it by rev
+			}
+			ps.pending = append(ps.pending, c)
+		}
+	}
+}
+
+func (c *call) finish(res Allocation, err error) {
+	c.res, c.err = res, err
+	close(c.done)
+}
+
+func newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,143 @@
+package ipalloc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// CommitOps returns the comparison and the write that turn reservation al into a lasting
+// allocation owned by owner, for a caller to put in a transaction of its own (so that the
+// address and what uses it are recorded together, or neither is).
+func (a *Allocator) CommitOps(al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
+	key := a.Key(al.Pool, al.Addr)
+	rec := Record{Owner: owner, Account: al.Record.Account}
+	val, _ := json.Marshal(rec)
+	return clientv3.Compare(clientv3.ModRevision(key), "=", al.Revision), clientv3.OpPut(key, string(val))
+}
+
+// Commit makes the reservation token of addr in poolID a lasting allocation owned by owner.
+// It fails with UnsupportedOperation.ReservationExpired when the reservation is gone.
+func (a *Allocator) Commit(ctx context.Context, poolID string, addr netip.Addr, token, owner string) (Allocation, error) {
+	key := a.Key(poolID, addr)
+	resp, err := a.cli.Get(ctx, key)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("read reservation: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s", addr)
+	}
+	rec, err := decodeRecord(key, resp.Kvs[0].Value)
+	if err != nil || rec.Reservation == "" || rec.Reservation != token {
+		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s with that token", addr)
+	}
+	al := Allocation{Pool: poolID, Addr: addr, Record: rec, Revision: resp.Kvs[0].ModRevision}
+	cmp, put := a.CommitOps(al, owner)
+	tresp, err := a.cli.Txn(ctx).If(cmp).Then(put).Commit()
+	if err != nil {
+		return Allocation{}, fmt.Errorf("commit reservation: %w", err)
+	}
+	if !tresp.Succeeded {
+		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "reservation of %s changed", addr)
+	}
+	return Allocation{Pool: poolID, Addr: addr, Record: Record{Owner: owner, Account: rec.Account}, Revision: tresp.Header.Revision}, nil
+}
+
+// ReleaseOps returns the comparison and the delete that free addr, as long as it still is the
+// allocation seen at revision rev.
+func (a *Allocator) ReleaseOps(poolID string, addr netip.Addr, rev int64) (clientv3.Cmp, clientv3.Op) {
+	key := a.Key(poolID, addr)
+	return clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)
+}
+
+// Lookup reads one allocation straight from etcd.
+func (a *Allocator) Lookup(ctx context.Context, poolID string, addr netip.Addr) (Allocation, bool, error) {
+	key := a.Key(poolID, addr)
+	resp, err := a.cli.Get(ctx, key)
+	if err != nil {
+		return Allocation{}, false, fmt.Errorf("read allocation: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Allocation{}, false, nil
+	}
+	rec, err := decodeRecord(key, resp.Kvs[0].Value)
+	if err != nil {
+		return Allocation{}, false, fmt.Errorf("decode allocation %s: %w", key, err)
+	}
+	return Allocation{Pool: poolID, Addr: addr, Record: rec, Revision: resp.Kvs[0].ModRevision}, true, nil
+}
+
+// Sync waits until this replica's view includes every allocation committed before the call.
+func (a *Allocator) Sync(ctx context.Context) error { return a.cache.Sync(ctx) }
+
+// WaitRevision waits until this replica's view includes every change up to rev.
+func (a *Allocator) WaitRevision(ctx context.Context, rev int64) error {
+	return a.cache.WaitRevision(ctx, rev)
+}
+
+// Count is the number of addresses allocated in a pool, as of this replica's view.
+func (a *Allocator) Count(poolID string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p := a.pools[poolID]; p != nil {
+		return len(p.used)
+	}
+	return 0
+}
+
+// List returns a pool's allocations in address order, as of this replica's view.
+func (a *Allocator) List(poolID string) []Allocation {
+	prefix := a.PoolPrefix(poolID)
+	var out []Allocation
+	a.cache.View(func(items map[string]*kvcache.Item[Record]) {
+		for k, it := range items {
+			if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+				if _, addr, ok := a.parseKey(k); ok {
+					out = append(out, Allocation{Pool: poolID, Addr: addr, Record: it.Value, Revision: it.ModRevision})
+				}
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
+	return out
+}
+
+// leases hands out reservation leases. Reservations made within the same second share one
+// lease, so a reservation costs no extra round trip most of the time; the lease lives TTL+1s,
+// so every reservation lasts between TTL and TTL+1s.
+type leases struct {
+	cli *clientv3.Client
+	mu  sync.Mutex
+	cur map[time.Duration]leaseBucket
+}
+
+type leaseBucket struct {
+	id      clientv3.LeaseID
+	granted time.Time
+}
+
+func (l *leases) get(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.cur[ttl]; ok && time.Since(b.granted) < time.Second {
+		return b.id, nil
+	}
+	resp, err := l.cli.Grant(ctx, int64((ttl+time.Second-1)/time.Second)+1)
+	if err != nil {
+		return 0, err
+	}
+	if l.cur == nil {
+		l.cur = map[time.Duration]leaseBucket{}
+	}
+	l.cur[ttl] = leaseBucket{id: resp.ID, granted: time.Now()}
+	return resp.ID, nil
+}

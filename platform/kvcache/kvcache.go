@@ -1,0 +1,245 @@
+// Package kvcache mirrors an etcd prefix in memory through a watch, and serves reads as fresh as a linearizable read.
+package kvcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Item is one cached key with its decoded value and revisions.
+type Item[T any] struct {
+	Key            string
+	Value          T
+	CreateRevision int64
+	ModRevision    int64
+}
+
+// Hook sees every change in revision order, under the cache's write lock, after the item map is
+// updated. prev is nil for a create, cur is nil for a delete. Hooks maintain derived indexes.
+type Hook[T any] func(prev, cur *Item[T])
+
+// Cache is an in-memory mirror of one etcd prefix.
+type Cache[T any] struct {
+	cli    *clientv3.Client
+	prefix string
+	decode func(key string, val []byte) (T, error)
+	hooks  []Hook[T]
+	log    *slog.Logger
+	rev    *Revisions
+
+	mu      sync.RWMutex
+	items   map[string]*Item[T]
+	applied int64         // every event up to this revision is applied
+	changed chan struct{} // closed and replaced whenever applied advances
+	loaded  bool
+
+	watchCtx context.Context
+}
+
+// New creates a cache of prefix; decode turns a stored value into T (a value that fails to
+// decode is logged and skipped). Caches that are synced together share rev. Call Start before use.
+func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func(key string, val []byte) (T, error), log *slog.Logger, hooks ...Hook[T]) *Cache[T] {
+	return &Cache[T]{
+		cli: cli, prefix: prefix, decode: decode, hooks: hooks, log: log,
+		rev:     rev,
+		items:   map[string]*Item[T]{},
+		changed: make(chan struct{}),
+	}
+}
+
+// Start loads the prefix and keeps following it until ctx ends.
+func (c *Cache[T]) Start(ctx context.Context) error {
+	// The watch and its progress requests must share one context: etcd's client picks the
+	// watch stream by the context's metadata.
+	c.watchCtx = clientv3.WithRequireLeader(ctx)
+	rev, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	go c.follow(ctx, rev)
+	return nil
+}
+
+// load replaces the contents with a fresh read and returns its revision.
+func (c *Cache[T]) load(ctx context.Context) (int64, error) {
+	resp, err := c.cli.Get(ctx, c.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("load %s: %w", c.prefix, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.items
+	c.items = make(map[string]*Item[T], len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if it, ok := c.decodeKV(kv); ok {
+			c.items[it.Key] = it
+		}
+	}
+	// Tell hooks what changed between the old and the new contents.
+	for k, prev := range old {
+		if cur, ok := c.items[k]; !ok {
+			c.runHooks(prev, nil)
+		} else if cur.ModRevision != prev.ModRevision {
+			c.runHooks(prev, cur)
+		}
+	}
+	for k, cur := range c.items {
+		if _, ok := old[k]; !ok {
+			c.runHooks(nil, cur)
+		}
+	}
+	c.loaded = true
+	c.advanceLocked(resp.Header.Revision)
+	return resp.Header.Revision, nil
+}
+
+func (c *Cache[T]) decodeKV(kv *mvccpb.KeyValue) (*Item[T], bool) {
+	v, err := c.decode(string(kv.Key), kv.Value)
+	if err != nil {
+		c.log.Warn("skipping undecodable key", "key", string(kv.Key), "err", err)
+		return nil, false
+	}
+	return &Item[T]{Key: string(kv.Key), Value: v, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}, true
+}
+
+func (c *Cache[T]) runHooks(prev, cur *Item[T]) {
+	for _, h := range c.hooks {
+		h(prev, cur)
+	}
+}
+
+func (c *Cache[T]) advanceLocked(rev int64) {
+	if rev > c.applied {
+		c.applied = rev
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
+}
+
+// follow applies watch events from rev+1 on, reloading after a compaction or a broken watch.
+func (c *Cache[T]) follow(ctx context.Context, rev int64) {
+	for ctx.Err() == nil {
+		wch := c.cli.Watch(c.watchCtx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				if !errors.Is(err, rpctypes.ErrCompacted) {
+					c.log.Warn("watch broke; resuming", "prefix", c.prefix, "err", err)
+				}
+				break
+			}
+			c.apply(resp)
+			rev = resp.Header.Revision
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// Either compacted past us or the stream broke: reload and resume from the new revision.
+		for ctx.Err() == nil {
+			r, err := c.load(ctx)
+			if err == nil {
+				rev = r
+				break
+			}
+			c.log.Warn("reload failed", "prefix", c.prefix, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range resp.Events {
+		key := string(ev.Kv.Key)
+		prev := c.items[key]
+		switch ev.Type {
+		case clientv3.EventTypeDelete:
+			if prev != nil {
+				delete(c.items, key)
+				c.runHooks(prev, nil)
+			}
+		case clientv3.EventTypePut:
+			cur, ok := c.decodeKV(ev.Kv)
+			if !ok {
+				continue
+			}
+			c.items[key] = cur
+			c.runHooks(prev, cur)
+		}
+	}
+	c.advanceLocked(resp.Header.Revision)
+}
+
+// WaitRevision blocks until every change up to rev is applied.
+func (c *Cache[T]) WaitRevision(ctx context.Context, rev int64) error {
+	asked := false
+	for {
+		c.mu.RLock()
+		applied, ch := c.applied, c.changed
+		c.mu.RUnlock()
+		if applied >= rev {
+			return nil
+		}
+		if !asked {
+			// No event may be coming for this prefix: ask the server to tell the watch where it is.
+			asked = true
+			go func() { _ = c.cli.RequestProgress(c.watchCtx) }()
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ch:
+		case <-t.C:
+			asked = false
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// Sync waits until the cache holds every change committed before Sync was called, so the next
+// read is as fresh as a linearizable read. Concurrent calls share one etcd round trip.
+func (c *Cache[T]) Sync(ctx context.Context) error {
+	rev, err := c.rev.Current(ctx)
+	if err != nil {
+		return err
+	}
+	return c.WaitRevision(ctx, rev)
+}
+
+// Revision is the revision up to which the cache is applied.
+func (c *Cache[T]) Revision() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.applied
+}
+
+// Get returns the item at key, if cached.
+func (c *Cache[T]) Get(key string) (Item[T], bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	it, ok := c.items[key]
+	if !ok {
+		return Item[T]{}, false
+	}
+	return *it, true
+}
+
+// View calls fn under the read lock with the whole map; fn must not keep or change it.
+func (c *Cache[T]) View(fn func(items map[string]*Item[T])) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fn(c.items)
+}

@@ -1,0 +1,92 @@
+// Package tenant carries the caller's account from gRPC metadata into the request context.
+package tenant
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/openhavip/havip/platform/apierr"
+)
+
+// MetadataKey is the gRPC metadata key holding the caller's account.
+const MetadataKey = "x-havip-account"
+
+var validAccount = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+type ctxKey struct{}
+
+// WithAccount returns ctx carrying account, as the interceptor does for a request.
+func WithAccount(ctx context.Context, account string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, account)
+}
+
+// Account returns the account of the request ctx belongs to.
+func Account(ctx context.Context) (string, bool) {
+	a, ok := ctx.Value(ctxKey{}).(string)
+	return a, ok && a != ""
+}
+
+// Outgoing returns ctx with account set in the outgoing metadata, for calls to other services.
+func Outgoing(ctx context.Context, account string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, MetadataKey, account)
+}
+
+// fromIncoming reads and checks the account of an incoming request.
+func fromIncoming(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(MetadataKey)
+	if len(vals) == 0 || vals[0] == "" {
+		return "", apierr.Unauthenticated("metadata %q is required", MetadataKey)
+	}
+	if len(vals) > 1 {
+		return "", apierr.Unauthenticated("metadata %q given %d times", MetadataKey, len(vals))
+	}
+	if !validAccount.MatchString(vals[0]) {
+		return "", apierr.Unauthenticated("metadata %q is not a valid account", MetadataKey)
+	}
+	return vals[0], nil
+}
+
+// exempt reports whether a method is platform plumbing that needs no account.
+func exempt(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/grpc.health.") || strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+// UnaryServerInterceptor requires an account on every tenant-facing call and puts it in the context.
+func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if exempt(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		account, err := fromIncoming(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return handler(WithAccount(ctx, account), req)
+	}
+}
+
+// StreamServerInterceptor is UnaryServerInterceptor for streams.
+func StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if exempt(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		account, err := fromIncoming(ss.Context())
+		if err != nil {
+			return err
+		}
+		return handler(srv, &accountStream{ServerStream: ss, ctx: WithAccount(ss.Context(), account)})
+	}
+}
+
+type accountStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *accountStream) Context() context.Context { return s.ctx }

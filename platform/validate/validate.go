@@ -1,0 +1,124 @@
+// Package validate checks the shape of request fields and names what is wrong with them.
+package validate
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
+)
+
+// MaxNameLen is the longest name a resource may have, in characters.
+const MaxNameLen = 60
+
+// Name checks a required resource name: 1 to 60 characters, not blank, no control characters.
+func Name(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return apierr.InvalidArgument(apierr.ReasonEmpty, "%s must not be empty", field)
+	}
+	return OptionalName(field, v)
+}
+
+// OptionalName checks a name that may be empty.
+func OptionalName(field, v string) error {
+	if !utf8.ValidString(v) {
+		return apierr.InvalidArgument(apierr.ReasonMalformed, "%s is not valid UTF-8", field)
+	}
+	if n := utf8.RuneCountInString(v); n > MaxNameLen {
+		return apierr.InvalidArgument(apierr.ReasonTooLong, "%s is %d characters; at most %d", field, n, MaxNameLen)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return apierr.InvalidArgument(apierr.ReasonMalformed, "%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+// ID checks that v is a well-formed ID of the given kind.
+func ID(field, prefix, v string) error {
+	if v == "" {
+		return apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+	}
+	if !ids.Valid(prefix, v) {
+		return apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not a %s ID (%s-xxxxxxxx)", field, v, prefix, prefix)
+	}
+	return nil
+}
+
+// IDs checks every ID of a list.
+func IDs(field, prefix string, vs []string) error {
+	for _, v := range vs {
+		if err := ID(field, prefix, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IPv4 parses a required IPv4 address.
+func IPv4(field, v string) (netip.Addr, error) {
+	if v == "" {
+		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not an IP address", field, v)
+	}
+	if !a.Is4() {
+		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonNotIPv4, "%s %q is not an IPv4 address", field, v)
+	}
+	return a, nil
+}
+
+// OptionalIPv4 parses an IPv4 address that may be empty (the zero Addr then).
+func OptionalIPv4(field, v string) (netip.Addr, error) {
+	if v == "" {
+		return netip.Addr{}, nil
+	}
+	return IPv4(field, v)
+}
+
+// CIDR parses an IPv4 block in canonical form with a mask between minBits and maxBits.
+func CIDR(field, v string, minBits, maxBits int) (netip.Prefix, error) {
+	if v == "" {
+		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not a CIDR block", field, v)
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonNotIPv4, "%s %q is not an IPv4 block", field, v)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q has host bits set; the block is %s", field, v, p.Masked())
+	}
+	if p.Bits() < minBits || p.Bits() > maxBits {
+		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonRange, "%s %q must be /%d to /%d", field, v, minBits, maxBits)
+	}
+	return p, nil
+}
+
+var privateBlocks = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+}
+
+// Private checks that an IPv4 block lies inside one of the RFC 1918 private blocks.
+func Private(field string, p netip.Prefix) error {
+	for _, b := range privateBlocks {
+		if Contains(b, p) {
+			return nil
+		}
+	}
+	return apierr.InvalidArgument(apierr.ReasonCidrNotPrivate, "%s %s is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", field, p)
+}
+
+// Contains reports whether block outer contains block inner.
+func Contains(outer, inner netip.Prefix) bool {
+	return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
+}

@@ -1,0 +1,529 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// reservationTTL bounds how long an address reserved for an ENI being created can outlive a
+// crash between the reservation and the ENI's transaction.
+const reservationTTL = 30 * time.Second
+
+// maxAttempts bounds the retries of a transaction whose guard failed because of a concurrent change.
+const maxAttempts = 8
+
+// Store is the IPAM state: etcd is the truth, watched caches serve reads and checks.
+type Store struct {
+	cli       *clientv3.Client
+	log       *slog.Logger
+	rev       *kvcache.Revisions
+	vpcs      *kvcache.Cache[Vpc]
+	subnets   *kvcache.Cache[Subnet]
+	instances *kvcache.Cache[Instance]
+	enis      *kvcache.Cache[NetworkInterface]
+	alloc     *ipalloc.Allocator
+}
+
+// New returns a store on cli. Call Start before use.
+func New(cli *clientv3.Client, log *slog.Logger) *Store {
+	rev := kvcache.NewRevisions(cli)
+	return &Store{
+		cli:       cli,
+		log:       log,
+		rev:       rev,
+		vpcs:      kvcache.New(cli, rev, vpcPrefix, decodeJSON[Vpc], log),
+		subnets:   kvcache.New(cli, rev, subnetPrefix, decodeJSON[Subnet], log),
+		instances: kvcache.New(cli, rev, instancePrefix, decodeJSON[Instance], log),
+		enis:      kvcache.New(cli, rev, eniPrefix, decodeJSON[NetworkInterface], log),
+		alloc:     ipalloc.New(cli, rev, AddressPrefix, log),
+	}
+}
+
+// Start loads the state and follows it until ctx ends.
+func (s *Store) Start(ctx context.Context) error {
+	for _, start := range []func(context.Context) error{s.vpcs.Start, s.subnets.Start, s.instances.Start, s.enis.Start, s.alloc.Start} {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync waits until every read reflects every write committed before the call.
+func (s *Store) Sync(ctx context.Context) error {
+	rev, err := s.rev.Current(ctx)
+	if err != nil {
+		return fmt.Errorf("read revision: %w", err)
+	}
+	for _, wait := range []func(context.Context, int64) error{s.vpcs.WaitRevision, s.subnets.WaitRevision, s.instances.WaitRevision, s.enis.WaitRevision, s.alloc.WaitRevision} {
+		if err := wait(ctx, rev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// owned returns the cached item at key if it belongs to account; otherwise NotFound, the same
+// whether it does not exist or is another account's.
+func owned[T any](c *kvcache.Cache[T], key, account, what, id string, accountOf func(T) string) (kvcache.Item[T], error) {
+	it, ok := c.Get(key)
+	if !ok || accountOf(it.Value) != account {
+		return kvcache.Item[T]{}, apierr.NotFound("%s %s does not exist", what, id)
+	}
+	return it, nil
+}
+
+func (s *Store) vpc(account, id string) (kvcache.Item[Vpc], error) {
+	return owned(s.vpcs, VpcKey(id), account, "VPC", id, func(v Vpc) string { return v.Account })
+}
+
+func (s *Store) subnet(account, id string) (kvcache.Item[Subnet], error) {
+	return owned(s.subnets, SubnetKey(id), account, "subnet", id, func(v Subnet) string { return v.Account })
+}
+
+func (s *Store) instance(account, id string) (kvcache.Item[Instance], error) {
+	return owned(s.instances, InstanceKey(id), account, "instance", id, func(v Instance) string { return v.Account })
+}
+
+func (s *Store) eni(account, id string) (kvcache.Item[NetworkInterface], error) {
+	return owned(s.enis, EniKey(id), account, "network interface", id, func(v NetworkInterface) string { return v.Account })
+}
+
+// list returns an account's items of a cache in creation order.
+func list[T any](c *kvcache.Cache[T], account string, accountOf func(T) string) []T {
+	var items []*kvcache.Item[T]
+	c.View(func(m map[string]*kvcache.Item[T]) {
+		for _, it := range m {
+			if accountOf(it.Value) == account {
+				items = append(items, it)
+			}
+		}
+	})
+	sort.Slice(items, func(i, j int) bool { return items[i].CreateRevision < items[j].CreateRevision })
+	out := make([]T, len(items))
+	for i, it := range items {
+		out[i] = it.Value
+	}
+	return out
+}
+
+// attempt runs fn until it reports done, syncing the caches before each try; fn reports not
+// done when its transaction lost to a concurrent change.
+func (s *Store) attempt(ctx context.Context, fn func() (bool, error)) error {
+	for i := 0; i < maxAttempts; i++ {
+		if err := s.Sync(ctx); err != nil {
+			return err
+		}
+		done, err := fn()
+		if err != nil || done {
+			return err
+		}
+	}
+	return apierr.Aborted(apierr.ReasonResourceInUse, "the resource kept changing; try again")
+}
+
+func txnErr(err error) error { return fmt.Errorf("etcd transaction: %w", err) }
+
+// CreateVpc creates a VPC.
+func (s *Store) CreateVpc(ctx context.Context, account, name string, cidr netip.Prefix) (Vpc, error) {
+	v := Vpc{ID: ids.New(ids.Vpc), Account: account, Name: name, CIDR: cidr, Created: time.Now().UTC()}
+	key := VpcKey(v.ID)
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, encode(v))).Commit()
+	if err != nil {
+		return Vpc{}, txnErr(err)
+	}
+	if !resp.Succeeded {
+		return Vpc{}, errors.New("VPC ID collision") // 36^8 IDs: practically never
+	}
+	return v, nil
+}
+
+// Vpcs returns an account's VPCs, oldest first, as of now.
+func (s *Store) Vpcs(ctx context.Context, account string) ([]Vpc, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return list(s.vpcs, account, func(v Vpc) string { return v.Account }), nil
+}
+
+// DeleteVpc deletes a VPC that has no subnets.
+func (s *Store) DeleteVpc(ctx context.Context, account, id string) error {
+	return s.attempt(ctx, func() (bool, error) {
+		it, err := s.vpc(account, id)
+		if err != nil {
+			return false, err
+		}
+		children := vpcSubnetsPrefix + id + "/"
+		resp, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.CreateRevision(VpcKey(id)), "=", it.CreateRevision),
+			clientv3.Compare(clientv3.Version(children), "=", 0).WithPrefix(),
+		).Then(clientv3.OpDelete(VpcKey(id))).Else(clientv3.OpGet(children, clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		if resp.Succeeded {
+			return true, nil
+		}
+		if n := resp.Responses[0].GetResponseRange().Count; n > 0 {
+			return false, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "VPC %s still has %d subnets", id, n)
+		}
+		return false, nil
+	})
+}
+
+// CreateSubnet creates a subnet inside a VPC, overlapping none of its siblings.
+func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, cidr netip.Prefix, zone string) (Subnet, error) {
+	sn := Subnet{ID: ids.New(ids.Subnet), Account: account, VpcID: vpcID, Name: name, CIDR: cidr, Zone: zone, Created: time.Now().UTC()}
+	err := s.attempt(ctx, func() (bool, error) {
+		v, err := s.vpc(account, vpcID)
+		if err != nil {
+			return false, err
+		}
+		if !(v.Value.CIDR.Bits() <= cidr.Bits() && v.Value.CIDR.Contains(cidr.Addr())) {
+			return false, apierr.InvalidArgument(apierr.ReasonSubnetRange, "%s is not inside VPC %s (%s)", cidr, vpcID, v.Value.CIDR)
+		}
+		seen := s.subnets.Revision()
+		var conflict *Subnet
+		s.subnets.View(func(m map[string]*kvcache.Item[Subnet]) {
+			for _, o := range m {
+				if o.Value.VpcID == vpcID && o.Value.CIDR.Overlaps(cidr) {
+					c := o.Value
+					conflict = &c
+					return
+				}
+			}
+		})
+		if conflict != nil {
+			return false, apierr.InvalidArgument(apierr.ReasonSubnetConflict, "%s overlaps subnet %s (%s)", cidr, conflict.ID, conflict.CIDR)
+		}
+		key := SubnetKey(sn.ID)
+		resp, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.CreateRevision(VpcKey(vpcID)), "=", v.CreateRevision),
+			// No sibling appeared since the overlap check.
+			clientv3.Compare(clientv3.CreateRevision(vpcSubnetsPrefix+vpcID+"/"), "<", seen+1).WithPrefix(),
+			clientv3.Compare(clientv3.Version(key), "=", 0),
+		).Then(clientv3.OpPut(key, encode(sn)), clientv3.OpPut(vpcSubnetKey(vpcID, sn.ID), "")).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		return resp.Succeeded, nil
+	})
+	return sn, err
+}
+
+// SubnetUsage is a subnet with its address counts.
+type SubnetUsage struct {
+	Subnet
+	Total, Available uint64
+}
+
+func (s *Store) usage(sn Subnet) SubnetUsage {
+	total := uint64(1)<<(32-sn.CIDR.Bits()) - 3
+	used := uint64(s.alloc.Count(sn.ID))
+	return SubnetUsage{Subnet: sn, Total: total, Available: total - min(used, total)}
+}
+
+// Subnets returns an account's subnets with their address counts, oldest first, as of now.
+func (s *Store) Subnets(ctx context.Context, account string) ([]SubnetUsage, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	sns := list(s.subnets, account, func(v Subnet) string { return v.Account })
+	out := make([]SubnetUsage, len(sns))
+	for i, sn := range sns {
+		out[i] = s.usage(sn)
+	}
+	return out, nil
+}
+
+// DeleteSubnet deletes a subnet in which no address is allocated.
+func (s *Store) DeleteSubnet(ctx context.Context, account, id string) error {
+	return s.attempt(ctx, func() (bool, error) {
+		it, err := s.subnet(account, id)
+		if err != nil {
+			return false, err
+		}
+		addrs := s.alloc.PoolPrefix(id)
+		resp, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.CreateRevision(SubnetKey(id)), "=", it.CreateRevision),
+			clientv3.Compare(clientv3.Version(addrs), "=", 0).WithPrefix(),
+		).Then(
+			clientv3.OpDelete(SubnetKey(id)), clientv3.OpDelete(vpcSubnetKey(it.Value.VpcID, id)),
+		).Else(clientv3.OpGet(addrs, clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		if resp.Succeeded {
+			return true, nil
+		}
+		if n := resp.Responses[0].GetResponseRange().Count; n > 0 {
+			return false, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s still has %d allocated addresses", id, n)
+		}
+		return false, nil
+	})
+}
+
+// subnetForAlloc finds a subnet for an allocation: from the cache when it is there (the
+// allocation's guard catches a subnet deleted since), after a sync when it is not.
+func (s *Store) subnetForAlloc(ctx context.Context, account, id string) (kvcache.Item[Subnet], error) {
+	if it, err := s.subnet(account, id); err == nil {
+		return it, nil
+	}
+	if err := s.Sync(ctx); err != nil {
+		return kvcache.Item[Subnet]{}, err
+	}
+	return s.subnet(account, id)
+}
+
+func (s *Store) pool(it kvcache.Item[Subnet]) ipalloc.Pool {
+	r, _ := ipalloc.CIDRHosts(it.Value.CIDR, 1) // the first host is the gateway
+	return ipalloc.Pool{
+		ID:       it.Value.ID,
+		Ranges:   []ipalloc.Range{r},
+		Guard:    []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(SubnetKey(it.Value.ID)), "=", it.CreateRevision)},
+		GuardErr: apierr.NotFound("subnet %s does not exist", it.Value.ID),
+	}
+}
+
+// CheckAddress tells why addr cannot be allocated in a subnet: outside it, or reserved.
+func CheckAddress(sn Subnet, addr netip.Addr) error {
+	if !sn.CIDR.Contains(addr) {
+		return apierr.InvalidArgument(apierr.ReasonRange, "%s is not inside subnet %s (%s)", addr, sn.ID, sn.CIDR)
+	}
+	usable, _ := ipalloc.CIDRHosts(sn.CIDR, 1)
+	if addr.Less(usable.First) || usable.Last.Less(addr) {
+		return apierr.InvalidArgument(apierr.ReasonReserved, "%s is reserved in subnet %s (network, gateway or broadcast); usable: %s-%s", addr, sn.ID, usable.First, usable.Last)
+	}
+	return nil
+}
+
+// Allocate allocates addr (or any free address when addr is the zero Addr) in a subnet for
+// owner; with ttl > 0 it is a reservation that expires unless committed.
+func (s *Store) Allocate(ctx context.Context, account, subnetID string, addr netip.Addr, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
+	it, err := s.subnetForAlloc(ctx, account, subnetID)
+	if err != nil {
+		return ipalloc.Allocation{}, err
+	}
+	if addr.IsValid() {
+		if err := CheckAddress(it.Value, addr); err != nil {
+			return ipalloc.Allocation{}, err
+		}
+	}
+	return s.alloc.Allocate(ctx, s.pool(it), ipalloc.Request{Addr: addr, Owner: owner, Account: account, TTL: ttl})
+}
+
+// allocation reads an allocation of account's subnet straight from etcd.
+func (s *Store) allocation(ctx context.Context, account, subnetID string, addr netip.Addr) (ipalloc.Allocation, error) {
+	it, err := s.subnetForAlloc(ctx, account, subnetID)
+	if err != nil {
+		return ipalloc.Allocation{}, err
+	}
+	if err := CheckAddress(it.Value, addr); err != nil {
+		return ipalloc.Allocation{}, err
+	}
+	al, ok, err := s.alloc.Lookup(ctx, subnetID, addr)
+	if err != nil {
+		return ipalloc.Allocation{}, err
+	}
+	if !ok || al.Record.Account != account {
+		return ipalloc.Allocation{}, apierr.NotFound("%s is not allocated in subnet %s", addr, subnetID)
+	}
+	return al, nil
+}
+
+// Commit turns a reservation into a lasting allocation owned by owner.
+func (s *Store) Commit(ctx context.Context, account, subnetID string, addr netip.Addr, token, owner string) (ipalloc.Allocation, error) {
+	if _, err := s.allocation(ctx, account, subnetID, addr); err != nil {
+		if errors.Is(err, apierr.ErrNotFound) {
+			return ipalloc.Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s in %s", addr, subnetID)
+		}
+		return ipalloc.Allocation{}, err
+	}
+	return s.alloc.Commit(ctx, subnetID, addr, token, owner)
+}
+
+// Release frees an allocated address that is not an ENI's primary IP.
+func (s *Store) Release(ctx context.Context, account, subnetID string, addr netip.Addr) error {
+	al, err := s.allocation(ctx, account, subnetID, addr)
+	if err != nil {
+		return err
+	}
+	if ids.Valid(ids.NetworkInterface, al.Record.Owner) {
+		return apierr.FailedPrecondition(apierr.ReasonResourceInUse, "%s is the primary IP of %s", addr, al.Record.Owner)
+	}
+	cmp, del := s.alloc.ReleaseOps(subnetID, addr, al.Revision)
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(del).Commit()
+	if err != nil {
+		return txnErr(err)
+	}
+	if !resp.Succeeded {
+		return apierr.FailedPrecondition(apierr.ReasonResourceInUse, "%s changed while being released; try again", addr)
+	}
+	return nil
+}
+
+// Addresses lists a subnet's allocations in address order, as of now.
+func (s *Store) Addresses(ctx context.Context, account, subnetID string) ([]ipalloc.Allocation, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.subnet(account, subnetID); err != nil {
+		return nil, err
+	}
+	return s.alloc.List(subnetID), nil
+}
+
+// newMAC returns a random locally administered unicast MAC.
+func newMAC() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	b[0] = 0x02
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
+}
+
+// createEni reserves an address, then records the ENI (and the instance, if given) and commits
+// the address in one transaction, so a crash in between leaves only a reservation that expires.
+func (s *Store) createEni(ctx context.Context, account, subnetID, name string, addr netip.Addr, ins *Instance) (NetworkInterface, error) {
+	sn, err := s.subnetForAlloc(ctx, account, subnetID)
+	if err != nil {
+		return NetworkInterface{}, err
+	}
+	eni := NetworkInterface{ID: ids.New(ids.NetworkInterface), Account: account, VpcID: sn.Value.VpcID, SubnetID: subnetID, Name: name, Created: time.Now().UTC()}
+	al, err := s.Allocate(ctx, account, subnetID, addr, eni.ID, reservationTTL)
+	if err != nil {
+		return NetworkInterface{}, err
+	}
+	eni.IP = al.Addr
+	if ins != nil {
+		eni.Primary, eni.InstanceID = true, ins.ID
+		ins.PrimaryEni, ins.PrivateIP, ins.VpcID = eni.ID, al.Addr, sn.Value.VpcID
+	}
+	commitCmp, commitPut := s.alloc.CommitOps(al, eni.ID)
+	for range maxAttempts {
+		eni.MAC = newMAC()
+		cmps := []clientv3.Cmp{
+			commitCmp,
+			clientv3.Compare(clientv3.CreateRevision(SubnetKey(subnetID)), "=", sn.CreateRevision),
+			clientv3.Compare(clientv3.Version(EniKey(eni.ID)), "=", 0),
+			clientv3.Compare(clientv3.Version(macPrefix+eni.MAC), "=", 0),
+		}
+		ops := []clientv3.Op{commitPut, clientv3.OpPut(EniKey(eni.ID), encode(eni)), clientv3.OpPut(macPrefix+eni.MAC, eni.ID)}
+		if ins != nil {
+			cmps = append(cmps, clientv3.Compare(clientv3.Version(InstanceKey(ins.ID)), "=", 0))
+			ops = append(ops, clientv3.OpPut(InstanceKey(ins.ID), encode(*ins)))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(macPrefix+eni.MAC, clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return NetworkInterface{}, txnErr(err)
+		}
+		if resp.Succeeded {
+			return eni, nil
+		}
+		if resp.Responses[0].GetResponseRange().Count == 0 {
+			break // not a MAC collision: the reservation or the subnet is gone
+		}
+	}
+	// Give the reservation back now rather than when it expires.
+	cmp, del := s.alloc.ReleaseOps(subnetID, al.Addr, al.Revision)
+	_, _ = s.cli.Txn(ctx).If(cmp).Then(del).Commit()
+	return NetworkInterface{}, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s changed while the network interface was created; try again", subnetID)
+}
+
+// CreateNetworkInterface creates a detached ENI with a primary IP in a subnet.
+func (s *Store) CreateNetworkInterface(ctx context.Context, account, subnetID, name string, addr netip.Addr) (NetworkInterface, error) {
+	return s.createEni(ctx, account, subnetID, name, addr, nil)
+}
+
+// CreateInstance creates a CVM and its primary ENI.
+func (s *Store) CreateInstance(ctx context.Context, account, name, subnetID, hostID string, addr netip.Addr) (Instance, NetworkInterface, error) {
+	ins := Instance{ID: ids.New(ids.Instance), Account: account, SubnetID: subnetID, Name: name, HostID: hostID, Created: time.Now().UTC()}
+	eni, err := s.createEni(ctx, account, subnetID, name, addr, &ins)
+	return ins, eni, err
+}
+
+// Instances returns an account's CVMs, oldest first, as of now.
+func (s *Store) Instances(ctx context.Context, account string) ([]Instance, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return list(s.instances, account, func(v Instance) string { return v.Account }), nil
+}
+
+// NetworkInterfaces returns an account's ENIs, oldest first, as of now.
+func (s *Store) NetworkInterfaces(ctx context.Context, account string) ([]NetworkInterface, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return list(s.enis, account, func(v NetworkInterface) string { return v.Account }), nil
+}
+
+// AttachNetworkInterface attaches a detached ENI to a CVM of its VPC.
+func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, instanceID string) (NetworkInterface, error) {
+	var out NetworkInterface
+	err := s.attempt(ctx, func() (bool, error) {
+		e, err := s.eni(account, eniID)
+		if err != nil {
+			return false, err
+		}
+		ins, err := s.instance(account, instanceID)
+		if err != nil {
+			return false, err
+		}
+		if e.Value.InstanceID != "" {
+			return false, apierr.FailedPrecondition(apierr.ReasonAttached, "%s is already attached to %s", eniID, e.Value.InstanceID)
+		}
+		if e.Value.VpcID != ins.Value.VpcID {
+			return false, apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s but %s is in %s", eniID, e.Value.VpcID, instanceID, ins.Value.VpcID)
+		}
+		out = e.Value
+		out.InstanceID = instanceID
+		resp, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision),
+			clientv3.Compare(clientv3.CreateRevision(InstanceKey(instanceID)), "=", ins.CreateRevision),
+		).Then(clientv3.OpPut(EniKey(eniID), encode(out))).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		return resp.Succeeded, nil
+	})
+	return out, err
+}
+
+// DetachNetworkInterface detaches a non-primary ENI from its CVM.
+func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID string) (NetworkInterface, error) {
+	var out NetworkInterface
+	err := s.attempt(ctx, func() (bool, error) {
+		e, err := s.eni(account, eniID)
+		if err != nil {
+			return false, err
+		}
+		if e.Value.Primary {
+			return false, apierr.FailedPrecondition(apierr.ReasonPrimaryEni, "%s is the primary network interface of %s and cannot be detached", eniID, e.Value.InstanceID)
+		}
+		if e.Value.InstanceID == "" {
+			return false, apierr.FailedPrecondition(apierr.ReasonNotAttached, "%s is not attached", eniID)
+		}
+		out = e.Value
+		out.InstanceID = ""
+		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision)).
+			Then(clientv3.OpPut(EniKey(eniID), encode(out))).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		return resp.Succeeded, nil
+	})
+	return out, err
+}
