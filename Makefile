@@ -1,0 +1,74 @@
+# HAVIP control plane. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+# Pinned tools, installed into ./bin by `make tools`.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GOLANGCI_LINT_VERSION      := v2.15.0
+GRPCURL_VERSION            := v1.9.4
+
+# Every module of the workspace (there is no ./... across a go.work).
+MODULES := $(shell go list -m -f '{{.Dir}}')
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/buf:
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(BIN)/golangci-lint:
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+$(BIN)/grpcurl:
+	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+GEN_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+
+.PHONY: tools
+tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl ## Install the pinned tools into ./bin.
+	@bash scripts/check-tool-versions.sh
+
+.PHONY: generate
+generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/.
+	@bash scripts/check-tool-versions.sh
+	find proto -name '*.pb.go' -delete
+	buf generate
+
+.PHONY: check-generate
+check-generate: generate ## Fail when the committed generated code is stale.
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		git status --porcelain -- proto; git diff --stat -- proto; \
+		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+
+.PHONY: lint
+lint: $(BIN)/buf $(BIN)/golangci-lint ## gofmt, go vet, golangci-lint, buf lint, buf format, buf breaking.
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./... && golangci-lint run ./...) || exit 1; done
+	buf lint
+	buf format --diff --exit-code
+	@if git cat-file -e main:buf.yaml 2>/dev/null && [ "$$(git rev-parse --abbrev-ref HEAD)" != main ]; then \
+		echo "buf breaking against main"; buf breaking --against '.git#branch=main'; fi
+
+.PHONY: test
+test: ## Run every test of every module (real embedded etcd; root for the network tests).
+	@bash scripts/install-system-deps.sh
+	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 20m ./...) || exit 1; done
+
+.PHONY: bench
+bench: ## Run the benchmarks; each prints its figures next to a same-run etcd baseline.
+	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...) || exit 1; done
+
+.PHONY: run
+run: ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
+	go run ./suite/cmd/havip-suite
+
+.PHONY: ci
+ci: tools check-generate lint test ## What .ci/run does.
