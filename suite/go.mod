@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/openhavip/havip/platform v0.0.0
-	github.com/openhavip/havip/proto v0.0.0 // indirect
+	github.com/openhavip/havip/proto v0.0.0
 )
 
 replace (
@@ -12,7 +12,10 @@ replace (
 	github.com/openhavip/havip/proto => ../proto
 )
 
-require github.com/openhavip/havip/services/ipam v0.0.0
+require (
+	github.com/openhavip/havip/services/ipam v0.0.0
+	google.golang.org/grpc v1.85.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -71,7 +74,6 @@ require (
 	golang.org/x/time v0.9.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	sigs.k8s.io/json v0.0.0-20211020170558-c049b76a60c6 // indirect

@@ -1,0 +1,117 @@
+package grpcserver_test
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/tenant"
+)
+
+// testService blocks UnaryCall until release is closed, and panics in EmptyCall.
+type testService struct {
+	testgrpc.UnimplementedTestServiceServer
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *testService) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	close(s.started)
+	<-s.release
+	return &testgrpc.SimpleResponse{}, nil
+}
+
+func (s *testService) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Empty, error) {
+	panic("boom")
+}
+
+// TestServeDrainsOnShutdown: health and reflection are served; an account is required; a panic
+// is an Internal error; on shutdown health turns NOT_SERVING and an in-flight call finishes.
+func TestServeDrainsOnShutdown(t *testing.T) {
+	srv := grpcserver.New(etcdtest.Quiet)
+	svc := &testService{started: make(chan struct{}), release: make(chan struct{})}
+	testgrpc.RegisterTestServiceServer(srv.GRPC, svc)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	// Reflection lists the services, so grpcurl and ghz need no .proto files.
+	rctx, rcancel := context.WithCancel(context.Background())
+	rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcancel()
+	names := map[string]bool{}
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names[s.GetName()] = true
+	}
+	if !names["grpc.testing.TestService"] || !names["grpc.health.v1.Health"] {
+		t.Errorf("reflection lists %v", names)
+	}
+
+	client := testgrpc.NewTestServiceClient(conn)
+	if _, err := client.EmptyCall(context.Background(), &testgrpc.Empty{}); status.Code(err) != codes.Unauthenticated || apierr.Reason(err) != apierr.ReasonAuthFailure {
+		t.Errorf("call without account: %v", err)
+	}
+	actx := tenant.Outgoing(context.Background(), "acct-1")
+	if _, err := client.EmptyCall(actx, &testgrpc.Empty{}); status.Code(err) != codes.Internal {
+		t.Errorf("panicking handler: %v", err)
+	}
+
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	watch, err := healthpb.NewHealthClient(conn).Watch(wctx, &healthpb.HealthCheckRequest{Service: "grpc.testing.TestService"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := watch.Recv(); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health before shutdown: %v %v", h, err)
+	}
+	inflight := make(chan error, 1)
+	go func() {
+		_, err := client.UnaryCall(actx, &testgrpc.SimpleRequest{})
+		inflight <- err
+	}()
+	<-svc.started
+	cancel() // what SIGTERM does
+	if h, err := watch.Recv(); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health after shutdown began: %v %v", h, err)
+	}
+	wcancel() // a balancer that saw NOT_SERVING goes away; the drain waits for open streams
+	close(svc.release)
+	if err := <-inflight; err != nil {
+		t.Errorf("in-flight call was cut: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

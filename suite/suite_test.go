@@ -1,0 +1,114 @@
+package suite_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/suite"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the suite and read from the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the suite on dir until the returned stop is called.
+func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *syncBuffer, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan suite.Ready, 1)
+	done := make(chan error, 1)
+	out := &syncBuffer{}
+	go func() {
+		done <- suite.Run(ctx, suite.Config{GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", DataDir: dir}, etcdtest.Quiet, out, func(r suite.Ready) { ready <- r })
+	}()
+	var r suite.Ready
+	select {
+	case r = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("suite did not start: %v", err)
+	}
+	conn, err := grpc.NewClient(r.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = conn.Close()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("suite stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ipamv1.NewIpamServiceClient(conn), conn, out, stop
+}
+
+// TestCommittedSurvivesRestart: the suite keeps its data in its directory: a committed
+// allocation is there after a restart.
+func TestCommittedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := tenant.Outgoing(context.Background(), "acct-restart")
+	c, conn, out, stop := start(t, dir)
+	if !strings.Contains(out.String(), "gRPC on 127.0.0.1:") || !strings.Contains(out.String(), "service ipam") {
+		t.Errorf("the suite does not say where it listens: %q", out.String())
+	}
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "ipam.v1.IpamService"})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", h, err)
+	}
+	v, err := c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := c.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: v.GetVpc().GetVpcId(), SubnetName: "s", CidrBlock: "10.0.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnet := sn.GetSubnet().GetSubnetId()
+	resv, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet, ReservationTtlSeconds: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := resv.GetAddress()
+	if _, err := c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: subnet, IpAddress: a.GetIpAddress(), ReservationToken: a.GetReservationToken(), Owner: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	c, _, _, _ = start(t, dir)
+	list, err := c.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: subnet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.GetTotalCount() != 1 || list.GetAddressSet()[0].GetIpAddress() != a.GetIpAddress() || list.GetAddressSet()[0].GetOwner() != "kept" || list.GetAddressSet()[0].GetReserved() {
+		t.Errorf("after restart: %v", list)
+	}
+}
