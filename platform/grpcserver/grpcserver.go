@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/platform/tracing"
 )
 
 // Server is a gRPC server with health, reflection, tracing, tenancy and error mapping.
@@ -35,12 +35,12 @@ type Server struct {
 // New builds the server. Register services on s.GRPC before calling Serve.
 func New(log *slog.Logger) *Server {
 	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second}
-	s.GRPC = grpc.NewServer(
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+	opts := append(tracing.ServerOptions(),
 		grpc.ChainUnaryInterceptor(s.unaryErrors, tenant.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(s.streamErrors, tenant.StreamServerInterceptor()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
+	s.GRPC = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
 	reflection.Register(s.GRPC)
 	return s

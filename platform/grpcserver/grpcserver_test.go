@@ -5,18 +5,21 @@ import (
 	"net"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/grpcserver"
 	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/platform/tracing"
 )
 
 // testService blocks UnaryCall until release is closed, and panics in EmptyCall.
@@ -24,9 +27,11 @@ type testService struct {
 	testgrpc.UnimplementedTestServiceServer
 	started chan struct{}
 	release chan struct{}
+	traceID string
 }
 
 func (s *testService) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	s.traceID = trace.SpanContextFromContext(ctx).TraceID().String()
 	close(s.started)
 	<-s.release
 	return &testgrpc.SimpleResponse{}, nil
@@ -39,6 +44,9 @@ func (s *testService) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Emp
 // TestServeDrainsOnShutdown: health and reflection are served; an account is required; a panic
 // is an Internal error; on shutdown health turns NOT_SERVING and an in-flight call finishes.
 func TestServeDrainsOnShutdown(t *testing.T) {
+	if _, err := tracing.Setup(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
 	srv := grpcserver.New(etcdtest.Quiet)
 	svc := &testService{started: make(chan struct{}), release: make(chan struct{})}
 	testgrpc.RegisterTestServiceServer(srv.GRPC, svc)
@@ -97,8 +105,10 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		t.Fatalf("health before shutdown: %v %v", h, err)
 	}
 	inflight := make(chan error, 1)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	tctx := metadata.AppendToOutgoingContext(actx, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	go func() {
-		_, err := client.UnaryCall(actx, &testgrpc.SimpleRequest{})
+		_, err := client.UnaryCall(tctx, &testgrpc.SimpleRequest{})
 		inflight <- err
 	}()
 	<-svc.started
@@ -113,5 +123,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Serve: %v", err)
+	}
+	if svc.traceID != traceID {
+		t.Errorf("W3C trace context not propagated: handler saw trace %q", svc.traceID)
 	}
 }

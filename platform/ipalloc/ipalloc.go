@@ -68,7 +68,7 @@ type Request struct {
 
 const (
 	maxBatch    = 48 // allocations per transaction (etcd allows 128 operations per transaction)
-	maxInflight = 4  // transactions in flight per pool and replica
+	maxInflight = 1  // transactions in flight per pool and replica
 )
 
 // Allocator allocates addresses under root in etcd.
