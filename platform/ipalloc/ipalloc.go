@@ -145,9 +145,9 @@ type call struct {
 	p        Pool
 	specific bool // req.Addr was asked for
 	off      int
-	done chan struct{}
-	res  Allocation
-	err  error
+	done     chan struct{}
+	res      Allocation
+	err      error
 }
 
 // observe keeps the pools' used sets in step with the cache (a kvcache hook).

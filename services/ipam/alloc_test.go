@@ -1,7 +1,6 @@
 package ipam_test
 
 import (
-	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -94,5 +93,4 @@ func TestExhaustionAcrossReplicas(t *testing.T) {
 			t.Errorf("replica %d: total %d available %d, want 253 and 0", i, s.GetTotalIpAddressCount(), s.GetAvailableIpAddressCount())
 		}
 	}
-	fmt.Sprint()
 }

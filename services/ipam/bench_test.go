@@ -161,7 +161,7 @@ func BenchmarkAllocateAsSubnetFills(b *testing.B) {
 		}
 		exhaustedP50 := p50(b, 300, func() error {
 			if err := allocate(full)(); apierr.Reason(err) != apierr.ReasonResourceInsufficient {
-				return fmt.Errorf("allocation in a full subnet: %v", err)
+				return fmt.Errorf("allocation in a full subnet: %w", err)
 			}
 			return nil
 		})

@@ -17,7 +17,7 @@ import (
 
 // world is the state the refusal cases run against.
 type world struct {
-	vpc, vpc2, subnetA, subnetB, fullSubnet string
+	vpc, vpc2, subnetA, subnetB, fullSubnet   string
 	instance, instance2, primaryEni, spareEni string
 	primaryIP, plainIP                        string
 	otherVpc, otherSubnet, otherEni           string

@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/validate"
 )
 
 // reservationTTL bounds how long an address reserved for an ENI being created can outlive a
@@ -192,7 +193,7 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 		if err != nil {
 			return false, err
 		}
-		if !(v.Value.CIDR.Bits() <= cidr.Bits() && v.Value.CIDR.Contains(cidr.Addr())) {
+		if !validate.Contains(v.Value.CIDR, cidr) {
 			return false, apierr.InvalidArgument(apierr.ReasonSubnetRange, "%s is not inside VPC %s (%s)", cidr, vpcID, v.Value.CIDR)
 		}
 		seen := s.subnets.Revision()
