@@ -19,7 +19,13 @@ import (
 // allocation owned by owner, for a caller to put in a transaction of its own (so that the
 // address and what uses it are recorded together, or neither is).
 func (a *Allocator) CommitOps(al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
-	key := a.Key(al.Pool, al.Addr)
+	return CommitOpsAt(a.root, al, owner)
+}
+
+// CommitOpsAt is CommitOps for a service that has no Allocator of its own: root is the
+// allocator's key prefix and al the reservation as the allocator reported it.
+func CommitOpsAt(root string, al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
+	key := root + al.Pool + "/" + al.Addr.String()
 	rec := Record{Owner: owner, Account: al.Record.Account}
 	val, _ := json.Marshal(rec)
 	return clientv3.Compare(clientv3.ModRevision(key), "=", al.Revision), clientv3.OpPut(key, string(val))

@@ -508,8 +508,11 @@ type PrivateIpAddress struct {
 	Reserved bool `protobuf:"varint,4,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	// The token that commits the reservation.
 	ReservationToken string `protobuf:"bytes,5,opt,name=reservation_token,json=reservationToken,proto3" json:"reservation_token,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The etcd revision at which the allocation was last written; services that share the etcd
+	// commit a reservation inside their own transaction by comparing it.
+	Revision      int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PrivateIpAddress) Reset() {
@@ -575,6 +578,13 @@ func (x *PrivateIpAddress) GetReservationToken() string {
 		return x.ReservationToken
 	}
 	return ""
+}
+
+func (x *PrivateIpAddress) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // CreateVpcRequest is the input of CreateVpc.
@@ -2404,14 +2414,15 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\aprimary\x18\a \x01(\bR\aprimary\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
 	"instanceId\x12=\n" +
-	"\fcreated_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\"\xad\x01\n" +
+	"\fcreated_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\"\xc9\x01\n" +
 	"\x10PrivateIpAddress\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x1d\n" +
 	"\n" +
 	"ip_address\x18\x02 \x01(\tR\tipAddress\x12\x14\n" +
 	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1a\n" +
 	"\breserved\x18\x04 \x01(\bR\breserved\x12+\n" +
-	"\x11reservation_token\x18\x05 \x01(\tR\x10reservationToken\"L\n" +
+	"\x11reservation_token\x18\x05 \x01(\tR\x10reservationToken\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\x03R\brevision\"L\n" +
 	"\x10CreateVpcRequest\x12\x19\n" +
 	"\bvpc_name\x18\x01 \x01(\tR\avpcName\x12\x1d\n" +
 	"\n" +

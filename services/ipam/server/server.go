@@ -72,7 +72,7 @@ func eniPB(e store.NetworkInterface) *ipamv1.NetworkInterface {
 func addressPB(a ipalloc.Allocation) *ipamv1.PrivateIpAddress {
 	return &ipamv1.PrivateIpAddress{
 		SubnetId: a.Pool, IpAddress: a.Addr.String(), Owner: a.Record.Owner,
-		Reserved: a.Record.Reservation != "", ReservationToken: a.Record.Reservation,
+		Reserved: a.Record.Reservation != "", ReservationToken: a.Record.Reservation, Revision: a.Revision,
 	}
 }
 

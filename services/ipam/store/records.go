@@ -5,21 +5,23 @@ import (
 	"encoding/json"
 	"net/netip"
 	"time"
+
+	"github.com/openhavip/havip/platform/keyspace"
 )
 
 // Root is the etcd prefix of everything IPAM stores.
-const Root = "/havip/ipam/"
+const Root = keyspace.Root + "ipam/"
 
 // Key prefixes, one per record kind.
 const (
 	vpcPrefix        = Root + "vpc/"
-	subnetPrefix     = Root + "subnet/"
+	subnetPrefix     = keyspace.Subnets
 	vpcSubnetsPrefix = Root + "vpc-subnets/" // <vpc>/<subnet>: which subnets a VPC has
-	instancePrefix   = Root + "instance/"
-	eniPrefix        = Root + "eni/"
+	instancePrefix   = keyspace.Instances
+	eniPrefix        = keyspace.NetworkInterfaces
 	macPrefix        = Root + "mac/" // <mac> → ENI ID: MACs are unique
 	// AddressPrefix holds one key per allocated address: <subnet>/<ip>.
-	AddressPrefix = Root + "ip/"
+	AddressPrefix = keyspace.Addresses
 )
 
 // VpcKey is the etcd key of a VPC.

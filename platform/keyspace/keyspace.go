@@ -1,0 +1,43 @@
+// Package keyspace is the etcd key layout that services share when they join in one transaction.
+package keyspace
+
+// Root is the prefix of every key the control plane writes.
+const Root = "/havip/"
+
+// IPAM keys (written by ipamd; havipd commits its VIP reservation among them).
+const (
+	// Addresses holds one key per allocated private address: <subnet-id>/<ip>.
+	Addresses = Root + "ipam/ip/"
+	// NetworkInterfaces holds the ENI records: <eni-id>.
+	NetworkInterfaces = Root + "ipam/eni/"
+	// Instances holds the CVM records: <ins-id>.
+	Instances = Root + "ipam/instance/"
+	// Subnets holds the subnet records: <subnet-id>.
+	Subnets = Root + "ipam/subnet/"
+)
+
+// HAVIP keys (written by havipd).
+const (
+	// HaVips holds the HAVIP records: <havip-id>.
+	HaVips = Root + "havip/havip/"
+	// HaVipTokens maps a client token to the HAVIP it created: <account>/<token>.
+	HaVipTokens = Root + "havip/token/"
+	// HaVipAddress binds an EIP to a HAVIP: <havip-id> → EIP ID. Deleting a HAVIP requires it
+	// absent in the same transaction, so a concurrent bind and delete cannot both win.
+	HaVipAddress = Root + "havip/address/"
+)
+
+// ARP broker keys (written by arpbrokerd).
+const (
+	// Owners holds the current owner of each HAVIP: <havip-id>, under the agent session's lease.
+	Owners = Root + "arp/owner/"
+)
+
+// HaVip is the key of a HAVIP record.
+func HaVip(id string) string { return HaVips + id }
+
+// Owner is the key of a HAVIP's ownership record.
+func Owner(havipID string) string { return Owners + havipID }
+
+// Address is the key of an allocated private address.
+func Address(subnetID, ip string) string { return Addresses + subnetID + "/" + ip }

@@ -1,0 +1,147 @@
+// Package inventory asks ipamd about subnets, instances and ENIs, and allocates HAVIP addresses from it.
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/tenant"
+)
+
+// Subnet is what HAVIPs need to know of a subnet.
+type Subnet struct {
+	ID, VpcID string
+	CIDR      netip.Prefix
+}
+
+// ENI is what HAVIPs need to know of a network interface.
+type ENI struct {
+	ID, VpcID, SubnetID, InstanceID string
+	Primary                         bool
+	IP                              netip.Addr
+}
+
+// Instance is what HAVIPs need to know of a CVM.
+type Instance struct {
+	ID, VpcID, PrimaryENI string
+	PrimaryIP             netip.Addr
+}
+
+// Client calls ipamd for the caller's account.
+type Client struct {
+	ipam ipamv1.IpamServiceClient
+
+	mu      sync.Mutex
+	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
+}
+
+type subnetEntry struct {
+	account string
+	subnet  Subnet
+}
+
+// New returns a client over a connection to ipamd.
+func New(conn grpc.ClientConnInterface) *Client {
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}}
+}
+
+// Subnet returns an account's subnet.
+func (c *Client) Subnet(ctx context.Context, account, id string) (Subnet, error) {
+	c.mu.Lock()
+	e, ok := c.subnets[id]
+	c.mu.Unlock()
+	if ok && e.account == account {
+		return e.subnet, nil
+	}
+	resp, err := c.ipam.DescribeSubnets(tenant.Outgoing(ctx, account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{id}})
+	if err != nil {
+		return Subnet{}, apierr.FromStatus(err)
+	}
+	pb := resp.GetSubnetSet()[0]
+	sn := Subnet{ID: id, VpcID: pb.GetVpcId(), CIDR: netip.MustParsePrefix(pb.GetCidrBlock())}
+	c.mu.Lock()
+	c.subnets[id] = subnetEntry{account: account, subnet: sn}
+	c.mu.Unlock()
+	return sn, nil
+}
+
+// Available is the number of free addresses of an account's subnet, as of now.
+func (c *Client) Available(ctx context.Context, account, id string) (uint64, error) {
+	resp, err := c.ipam.DescribeSubnets(tenant.Outgoing(ctx, account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{id}})
+	if err != nil {
+		return 0, apierr.FromStatus(err)
+	}
+	return resp.GetSubnetSet()[0].GetAvailableIpAddressCount(), nil
+}
+
+// ENIs returns an account's ENIs by ID; a missing one is NotFound.
+func (c *Client) ENIs(ctx context.Context, account string, ids []string) (map[string]ENI, error) {
+	out := map[string]ENI{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	resp, err := c.ipam.DescribeNetworkInterfaces(tenant.Outgoing(ctx, account), &ipamv1.DescribeNetworkInterfacesRequest{NetworkInterfaceIds: ids, Limit: 100})
+	if err != nil {
+		return nil, apierr.FromStatus(err)
+	}
+	for _, e := range resp.GetNetworkInterfaceSet() {
+		out[e.GetNetworkInterfaceId()] = eni(e)
+	}
+	return out, nil
+}
+
+func eni(e *ipamv1.NetworkInterface) ENI {
+	ip, _ := netip.ParseAddr(e.GetPrimaryIpAddress())
+	return ENI{ID: e.GetNetworkInterfaceId(), VpcID: e.GetVpcId(), SubnetID: e.GetSubnetId(), InstanceID: e.GetInstanceId(), Primary: e.GetPrimary(), IP: ip}
+}
+
+// Instances returns an account's CVMs by ID; a missing one is NotFound.
+func (c *Client) Instances(ctx context.Context, account string, ids []string) (map[string]Instance, error) {
+	out := map[string]Instance{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	resp, err := c.ipam.DescribeInstances(tenant.Outgoing(ctx, account), &ipamv1.DescribeInstancesRequest{InstanceIds: ids, Limit: 100})
+	if err != nil {
+		return nil, apierr.FromStatus(err)
+	}
+	for _, i := range resp.GetInstanceSet() {
+		ip, _ := netip.ParseAddr(i.GetPrivateIpAddress())
+		out[i.GetInstanceId()] = Instance{ID: i.GetInstanceId(), VpcID: i.GetVpcId(), PrimaryENI: i.GetPrimaryNetworkInterfaceId(), PrimaryIP: ip}
+	}
+	return out, nil
+}
+
+// Reserve allocates vip (or any free address) in a subnet as a reservation for owner that
+// expires after ttl unless committed.
+func (c *Client) Reserve(ctx context.Context, account, subnetID string, vip netip.Addr, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
+	req := &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnetID, Owner: owner, ReservationTtlSeconds: uint32(ttl / time.Second)}
+	if vip.IsValid() {
+		req.IpAddress = vip.String()
+	}
+	resp, err := c.ipam.AllocatePrivateIpAddress(tenant.Outgoing(ctx, account), req)
+	if err != nil {
+		return ipalloc.Allocation{}, apierr.FromStatus(err)
+	}
+	a := resp.GetAddress()
+	addr, err := netip.ParseAddr(a.GetIpAddress())
+	if err != nil {
+		return ipalloc.Allocation{}, fmt.Errorf("ipamd returned address %q: %w", a.GetIpAddress(), err)
+	}
+	return ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Owner: owner, Account: account, Reservation: a.GetReservationToken()}, Revision: a.GetRevision()}, nil
+}
+
+// Release gives back an address (a reservation that will not be used).
+func (c *Client) Release(ctx context.Context, account, subnetID string, addr netip.Addr) error {
+	_, err := c.ipam.ReleasePrivateIpAddress(tenant.Outgoing(ctx, account), &ipamv1.ReleasePrivateIpAddressRequest{SubnetId: subnetID, IpAddress: addr.String()})
+	return apierr.FromStatus(err)
+}

@@ -1,0 +1,497 @@
+// Package server implements havip.v1.HaVipService: it checks requests against the HAVIP rules and the inventory.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/query"
+	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/platform/validate"
+	"github.com/openhavip/havip/services/havip/inventory"
+	"github.com/openhavip/havip/services/havip/keepalived"
+	"github.com/openhavip/havip/services/havip/store"
+)
+
+// MaxAssociations is the largest switch range.
+const MaxAssociations = 10
+
+// DeleteNotice reminds the tenant what a released HAVIP means for its HA software.
+const DeleteNotice = "The HAVIP is released. Remove its address from your HA software's configuration (keepalived virtual_ipaddress), or announcements of it will be rejected."
+
+// Server serves havip.v1.HaVipService.
+type Server struct {
+	havipv1.UnimplementedHaVipServiceServer
+	store *store.Store
+	inv   *inventory.Client
+	// ReservationTTL bounds how long a VIP reserved by a create that crashed stays taken.
+	reservationTTL time.Duration
+}
+
+// New returns a server over a started store and an inventory client.
+func New(st *store.Store, inv *inventory.Client, reservationTTL time.Duration) *Server {
+	return &Server{store: st, inv: inv, reservationTTL: reservationTTL}
+}
+
+func account(ctx context.Context) (string, error) {
+	a, ok := tenant.Account(ctx)
+	if !ok {
+		return "", apierr.Unauthenticated("no account")
+	}
+	return a, nil
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func havipPB(v store.View) *havipv1.HaVip {
+	pb := &havipv1.HaVip{
+		HavipId: v.ID, HavipName: v.Name, VpcId: v.VpcID, SubnetId: v.SubnetID, Vip: v.VIP.String(),
+		State: "UNBIND", CheckAssociate: v.CheckAssociate, CreatedTime: ts(v.Created),
+	}
+	for _, a := range v.Associations {
+		pb.HavipAssociationSet = append(pb.HavipAssociationSet, &havipv1.HaVipAssociation{InstanceId: a.InstanceID, InstanceType: a.Type})
+	}
+	if v.Owner != nil {
+		pb.State = "BIND"
+		pb.NetworkInterfaceId, pb.InstanceId, pb.HostId = v.Owner.NetworkInterfaceID, v.Owner.InstanceID, v.Owner.HostID
+		pb.FlushedTime, pb.OwnerRevision = ts(v.Owner.Changed), v.OwnerRevision
+	}
+	if v.Address != nil {
+		pb.AddressIp = v.Address.AddressIP
+	}
+	return pb
+}
+
+// checkAssociations checks the shape of switch-range entries and returns them.
+func checkAssociations(in []*havipv1.HaVipAssociation) ([]store.Association, error) {
+	out := make([]store.Association, 0, len(in))
+	for _, a := range in {
+		var prefix string
+		switch a.GetInstanceType() {
+		case store.TypeCVM:
+			prefix = ids.Instance
+		case store.TypeENI:
+			prefix = ids.NetworkInterface
+		default:
+			return nil, apierr.InvalidArgument(apierr.ReasonInstanceType, "instance_type %q must be CVM or ENI", a.GetInstanceType())
+		}
+		if err := validate.ID("instance_id", prefix, a.GetInstanceId()); err != nil {
+			return nil, err
+		}
+		out = append(out, store.Association{InstanceID: a.GetInstanceId(), Type: a.GetInstanceType()})
+	}
+	return out, nil
+}
+
+// checkRange checks a whole switch range (existing entries plus added) against the rules, and
+// the added entries against the inventory.
+func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing, added []store.Association) error {
+	all := append(slices.Clone(existing), added...)
+	if len(all) > MaxAssociations {
+		return apierr.InvalidArgument(apierr.ReasonLimitExceeded, "a switch range holds at most %d instances; this would make %d", MaxAssociations, len(all))
+	}
+	seen := map[string]bool{}
+	for _, a := range all {
+		if a.Type != all[0].Type {
+			return apierr.InvalidArgument(apierr.ReasonMixedInstanceType, "a switch range holds CVMs or ENIs, not both")
+		}
+		if seen[a.InstanceID] {
+			return apierr.InvalidArgument(apierr.ReasonDuplicate, "%s is in the switch range twice", a.InstanceID)
+		}
+		seen[a.InstanceID] = true
+	}
+	var enis, cvms []string
+	for _, a := range added {
+		if a.Type == store.TypeENI {
+			enis = append(enis, a.InstanceID)
+		} else {
+			cvms = append(cvms, a.InstanceID)
+		}
+	}
+	foundENIs, err := s.inv.ENIs(ctx, account, enis)
+	if err != nil {
+		return err
+	}
+	for _, id := range enis {
+		e := foundENIs[id]
+		switch {
+		case e.InstanceID == "":
+			return apierr.FailedPrecondition(apierr.ReasonNotAttached, "%s is not attached to a CVM", id)
+		case e.Primary:
+			return apierr.FailedPrecondition(apierr.ReasonPrimaryEni, "%s is the primary ENI of %s; put the CVM in the range instead", id, e.InstanceID)
+		case e.VpcID != vpcID:
+			return apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, e.VpcID, vpcID)
+		}
+	}
+	foundCVMs, err := s.inv.Instances(ctx, account, cvms)
+	if err != nil {
+		return err
+	}
+	for _, id := range cvms {
+		if i := foundCVMs[id]; i.VpcID != vpcID {
+			return apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, i.VpcID, vpcID)
+		}
+	}
+	return nil
+}
+
+// requestHash identifies a create request for its client token.
+func requestHash(req *havipv1.CreateHaVipRequest) string {
+	r := proto.Clone(req).(*havipv1.CreateHaVipRequest)
+	r.ClientToken = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// byToken answers a create whose client token was used before.
+func (s *Server) byToken(ctx context.Context, account, token, hash string) (*havipv1.CreateHaVipResponse, bool, error) {
+	id, h, ok, err := s.store.Token(ctx, account, token)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if h != hash {
+		return nil, true, apierr.InvalidArgument(apierr.ReasonIdempotentParameterChange, "client_token %q was used with a different request", token)
+	}
+	if err := s.store.Sync(ctx); err != nil {
+		return nil, true, err
+	}
+	v, err := s.store.Get(account, id)
+	if err != nil {
+		return nil, true, err
+	}
+	return &havipv1.CreateHaVipResponse{Havip: havipPB(v)}, true, nil
+}
+
+// CreateHaVip creates a HAVIP.
+func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipRequest) (*havipv1.CreateHaVipResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("vpc_id", ids.Vpc, req.GetVpcId()); err != nil {
+		return nil, err
+	}
+	if err := validate.ID("subnet_id", ids.Subnet, req.GetSubnetId()); err != nil {
+		return nil, err
+	}
+	if err := validate.Name("havip_name", req.GetHavipName()); err != nil {
+		return nil, err
+	}
+	vip, err := validate.OptionalIPv4("vip", req.GetVip())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetClientToken()) > 64 {
+		return nil, apierr.InvalidArgument(apierr.ReasonTooLong, "client_token is longer than 64 characters")
+	}
+	assoc, err := checkAssociations(req.GetHavipAssociationSet())
+	if err != nil {
+		return nil, err
+	}
+	hash := requestHash(req)
+	if req.GetClientToken() != "" {
+		if resp, done, err := s.byToken(ctx, acct, req.GetClientToken(), hash); done || err != nil {
+			return resp, err
+		}
+	}
+	sn, err := s.inv.Subnet(ctx, acct, req.GetSubnetId())
+	if err != nil {
+		return nil, err
+	}
+	if sn.VpcID != req.GetVpcId() {
+		return nil, apierr.InvalidArgument(apierr.ReasonVpcMismatch, "subnet %s is in %s, not in %s", sn.ID, sn.VpcID, req.GetVpcId())
+	}
+	if err := s.checkRange(ctx, acct, sn.VpcID, nil, assoc); err != nil {
+		return nil, err
+	}
+	h := store.HaVip{
+		ID: ids.New(ids.HaVip), Account: acct, Name: req.GetHavipName(), VpcID: sn.VpcID, SubnetID: sn.ID,
+		CheckAssociate: !(req.CheckAssociate != nil) || req.GetCheckAssociate(), Associations: assoc,
+		ClientToken: req.GetClientToken(), Created: time.Now().UTC(),
+	}
+	al, err := s.inv.Reserve(ctx, acct, sn.ID, vip, h.ID, s.reservationTTL)
+	if err != nil {
+		return nil, err
+	}
+	h.VIP = al.Addr
+	switch err := s.store.Create(ctx, h, al, hash); {
+	case errors.Is(err, store.ErrTokenTaken):
+		// A concurrent create with this token won: give the address back, answer as it did.
+		_ = s.inv.Release(context.WithoutCancel(ctx), acct, sn.ID, al.Addr)
+		resp, _, err := s.byToken(ctx, acct, req.GetClientToken(), hash)
+		return resp, err
+	case err != nil:
+		return nil, err
+	}
+	return &havipv1.CreateHaVipResponse{Havip: havipPB(store.View{HaVip: h})}, nil
+}
+
+// haVipFields are the filter keys of DescribeHaVips.
+var haVipFields = query.Fields[store.View]{
+	"havip-id":   func(v store.View) string { return v.ID },
+	"havip-name": func(v store.View) string { return v.Name },
+	"vpc-id":     func(v store.View) string { return v.VpcID },
+	"subnet-id":  func(v store.View) string { return v.SubnetID },
+	"vip":        func(v store.View) string { return v.VIP.String() },
+	"address-ip": func(v store.View) string {
+		if v.Address == nil {
+			return ""
+		}
+		return v.Address.AddressIP
+	},
+	"check-associate": func(v store.View) string { return strconv.FormatBool(v.CheckAssociate) },
+	// The association keys match any entry of the range; see matchAssociation.
+	"havip-association.instance-id":   nil,
+	"havip-association.instance-type": nil,
+}
+
+// match applies the filters, including those over the switch range's entries.
+func match(filters []*havipv1.Filter, v store.View) bool {
+	for _, f := range filters {
+		var ok bool
+		switch f.GetName() {
+		case "havip-association.instance-id", "havip-association.instance-type":
+			for _, a := range v.Associations {
+				val := a.InstanceID
+				if f.GetName() == "havip-association.instance-type" {
+					val = a.Type
+				}
+				ok = ok || slices.Contains(f.GetValues(), val)
+			}
+		default:
+			ok = slices.Contains(f.GetValues(), haVipFields[f.GetName()](v))
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// DescribeHaVips lists HAVIPs.
+func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVipsRequest) (*havipv1.DescribeHaVipsResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := query.Spec[store.View, *havipv1.Filter]{IDs: req.GetHavipIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
+	if err := spec.Check(haVipFields); err != nil {
+		return nil, err
+	}
+	if err := validate.IDs("havip_ids", ids.HaVip, spec.IDs); err != nil {
+		return nil, err
+	}
+	if err := s.store.Sync(ctx); err != nil {
+		return nil, err
+	}
+	var sel []store.View
+	if len(spec.IDs) > 0 {
+		for _, id := range slices.Compact(slices.Sorted(slices.Values(spec.IDs))) {
+			v, err := s.store.Get(acct, id)
+			if err != nil {
+				return nil, err
+			}
+			sel = append(sel, v)
+		}
+		slices.SortFunc(sel, func(a, b store.View) int { return a.Created.Compare(b.Created) })
+	} else {
+		sel = s.store.List(acct, func(v store.View) bool { return match(req.GetFilters(), v) })
+	}
+	page, total := spec.Page(sel)
+	out := &havipv1.DescribeHaVipsResponse{TotalCount: total}
+	for _, v := range page {
+		out.HavipSet = append(out.HavipSet, havipPB(v))
+	}
+	return out, nil
+}
+
+// ModifyHaVipAttribute renames a HAVIP or switches its range check.
+func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHaVipAttributeRequest) (*havipv1.ModifyHaVipAttributeResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	if !(req.HavipName != nil) && !(req.CheckAssociate != nil) {
+		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "nothing to modify: give havip_name or check_associate")
+	}
+	if req.HavipName != nil {
+		if err := validate.Name("havip_name", req.GetHavipName()); err != nil {
+			return nil, err
+		}
+	}
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+		if req.HavipName != nil {
+			h.Name = req.GetHavipName()
+		}
+		if req.CheckAssociate != nil {
+			h.CheckAssociate = req.GetCheckAssociate()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &havipv1.ModifyHaVipAttributeResponse{Havip: havipPB(v)}, nil
+}
+
+// DeleteHaVip releases a HAVIP.
+func (s *Server) DeleteHaVip(ctx context.Context, req *havipv1.DeleteHaVipRequest) (*havipv1.DeleteHaVipResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	if err := s.store.Delete(ctx, acct, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	return &havipv1.DeleteHaVipResponse{Notice: DeleteNotice}, nil
+}
+
+// AssociateHaVipInstance adds instances to the switch range.
+func (s *Server) AssociateHaVipInstance(ctx context.Context, req *havipv1.AssociateHaVipInstanceRequest) (*havipv1.AssociateHaVipInstanceResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	added, err := checkAssociations(req.GetHavipAssociationSet())
+	if err != nil {
+		return nil, err
+	}
+	if len(added) == 0 {
+		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
+	}
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+		if err := s.checkRange(ctx, acct, h.VpcID, h.Associations, added); err != nil {
+			return err
+		}
+		h.Associations = append(h.Associations, added...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &havipv1.AssociateHaVipInstanceResponse{Havip: havipPB(v)}, nil
+}
+
+// DisassociateHaVipInstance removes instances from the switch range.
+func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.DisassociateHaVipInstanceRequest) (*havipv1.DisassociateHaVipInstanceResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	removed, err := checkAssociations(req.GetHavipAssociationSet())
+	if err != nil {
+		return nil, err
+	}
+	if len(removed) == 0 {
+		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
+	}
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+		for _, r := range removed {
+			i := slices.Index(h.Associations, r)
+			if i < 0 {
+				return apierr.FailedPrecondition(apierr.ReasonNotAssociated, "%s (%s) is not in the switch range of %s", r.InstanceID, r.Type, h.ID)
+			}
+			h.Associations = slices.Delete(h.Associations, i, i+1)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &havipv1.DisassociateHaVipInstanceResponse{Havip: havipPB(v)}, nil
+}
+
+// DescribeHaVipKeepalivedConfig renders the keepalived configuration of each server of the range.
+func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1.DescribeHaVipKeepalivedConfigRequest) (*havipv1.DescribeHaVipKeepalivedConfigResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	if err := validate.OptionalName("interface", req.GetInterface()); err != nil {
+		return nil, err
+	}
+	if err := s.store.Sync(ctx); err != nil {
+		return nil, err
+	}
+	v, err := s.store.Get(acct, req.GetHavipId())
+	if err != nil {
+		return nil, err
+	}
+	if len(v.Associations) < 2 {
+		return nil, apierr.FailedPrecondition(apierr.ReasonNotAssociated, "HAVIP %s needs at least two instances in its switch range to float between them", v.ID)
+	}
+	members, err := s.members(ctx, acct, v.Associations)
+	if err != nil {
+		return nil, err
+	}
+	out := &havipv1.DescribeHaVipKeepalivedConfigResponse{}
+	for _, c := range keepalived.Render(v.ID, v.VIP, req.GetInterface(), members) {
+		out.ConfigSet = append(out.ConfigSet, &havipv1.KeepalivedConfig{
+			InstanceId: c.InstanceID, NetworkInterfaceId: c.NetworkInterfaceID, UnicastSrcIp: c.IP.String(), Priority: c.Priority, Config: c.Text,
+		})
+	}
+	return out, nil
+}
+
+// members resolves switch-range entries to the ENI and address that speak VRRP: a CVM's primary
+// ENI, or the ENI itself.
+func (s *Server) members(ctx context.Context, account string, assoc []store.Association) ([]keepalived.Member, error) {
+	var idList []string
+	for _, a := range assoc {
+		idList = append(idList, a.InstanceID)
+	}
+	out := make([]keepalived.Member, len(assoc))
+	if assoc[0].Type == store.TypeCVM {
+		cvms, err := s.inv.Instances(ctx, account, idList)
+		if err != nil {
+			return nil, err
+		}
+		for i, a := range assoc {
+			c := cvms[a.InstanceID]
+			out[i] = keepalived.Member{InstanceID: a.InstanceID, NetworkInterfaceID: c.PrimaryENI, IP: c.PrimaryIP}
+		}
+		return out, nil
+	}
+	enis, err := s.inv.ENIs(ctx, account, idList)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range assoc {
+		e := enis[a.InstanceID]
+		out[i] = keepalived.Member{InstanceID: a.InstanceID, NetworkInterfaceID: e.ID, IP: e.IP}
+	}
+	return out, nil
+}

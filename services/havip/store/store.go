@@ -1,0 +1,317 @@
+// Package store keeps HAVIPs in etcd and projects each one's state from the ARP broker's ownership records.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/keyspace"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// Instance types of a switch-range entry.
+const (
+	TypeCVM = "CVM"
+	TypeENI = "ENI"
+)
+
+// Association is one entry of a switch range.
+type Association struct {
+	InstanceID string `json:"instance_id"`
+	Type       string `json:"type"`
+}
+
+// HaVip is a stored HAVIP.
+type HaVip struct {
+	ID             string        `json:"id"`
+	Account        string        `json:"account"`
+	Name           string        `json:"name"`
+	VpcID          string        `json:"vpc_id"`
+	SubnetID       string        `json:"subnet_id"`
+	VIP            netip.Addr    `json:"vip"`
+	CheckAssociate bool          `json:"check_associate"`
+	Associations   []Association `json:"associations,omitempty"`
+	ClientToken    string        `json:"client_token,omitempty"`
+	Created        time.Time     `json:"created"`
+}
+
+// Owner is the ARP broker's record of who holds a HAVIP (keyspace.Owners). Its ModRevision is
+// the fencing revision of the owner change.
+type Owner struct {
+	HaVipID            string    `json:"havip_id"`
+	NetworkInterfaceID string    `json:"network_interface_id"`
+	InstanceID         string    `json:"instance_id"`
+	HostID             string    `json:"host_id"`
+	Changed            time.Time `json:"changed"`
+}
+
+// AddressBinding is the EIP bound to a HAVIP (keyspace.HaVipAddress).
+type AddressBinding struct {
+	AddressID string `json:"address_id"`
+	AddressIP string `json:"address_ip"`
+}
+
+// View is a HAVIP with its current owner and EIP.
+type View struct {
+	HaVip
+	Owner         *Owner
+	OwnerRevision int64
+	Address       *AddressBinding
+}
+
+// tokenRecord is stored at a client token's key.
+type tokenRecord struct {
+	HaVipID     string `json:"havip_id"`
+	RequestHash string `json:"request_hash"`
+}
+
+func tokenKey(account, token string) string { return keyspace.HaVipTokens + account + "/" + token }
+
+func addressKey(id string) string { return keyspace.HaVipAddress + id }
+
+func decodeJSON[T any](_ string, val []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(val, &v)
+	return v, err
+}
+
+func encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs are encoded
+	}
+	return string(b)
+}
+
+// Store is the HAVIP state: etcd is the truth; watched caches serve reads.
+type Store struct {
+	cli       *clientv3.Client
+	rev       *kvcache.Revisions
+	havips    *kvcache.Cache[HaVip]
+	owners    *kvcache.Cache[Owner]
+	addresses *kvcache.Cache[AddressBinding]
+
+	// byAccount lists each account's HAVIPs in creation order; kept by a cache hook, read
+	// under the cache's lock (havips.View).
+	byAccount map[string][]*kvcache.Item[HaVip]
+}
+
+// New returns a store on cli. Call Start before use.
+func New(cli *clientv3.Client, log *slog.Logger) *Store {
+	rev := kvcache.NewRevisions(cli)
+	s := &Store{cli: cli, rev: rev, byAccount: map[string][]*kvcache.Item[HaVip]{}}
+	s.havips = kvcache.New(cli, rev, keyspace.HaVips, decodeJSON[HaVip], log, s.index)
+	s.owners = kvcache.New(cli, rev, keyspace.Owners, decodeJSON[Owner], log)
+	s.addresses = kvcache.New(cli, rev, keyspace.HaVipAddress, decodeJSON[AddressBinding], log)
+	return s
+}
+
+// index keeps byAccount ordered by creation revision (a kvcache hook).
+func (s *Store) index(prev, cur *kvcache.Item[HaVip]) {
+	it := cur
+	if it == nil {
+		it = prev
+	}
+	list := s.byAccount[it.Value.Account]
+	i := sort.Search(len(list), func(i int) bool { return list[i].CreateRevision >= it.CreateRevision })
+	found := i < len(list) && list[i].CreateRevision == it.CreateRevision
+	switch {
+	case cur == nil && found:
+		list = append(list[:i], list[i+1:]...)
+	case cur != nil && found:
+		list[i] = cur
+	case cur != nil:
+		list = append(list, nil)
+		copy(list[i+1:], list[i:])
+		list[i] = cur
+	}
+	s.byAccount[it.Value.Account] = list
+}
+
+// Start loads the state and follows it until ctx ends.
+func (s *Store) Start(ctx context.Context) error {
+	for _, start := range []func(context.Context) error{s.havips.Start, s.owners.Start, s.addresses.Start} {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync waits until reads reflect every write committed before the call (concurrent calls share
+// one etcd round trip).
+func (s *Store) Sync(ctx context.Context) error {
+	rev, err := s.rev.Current(ctx)
+	if err != nil {
+		return fmt.Errorf("read revision: %w", err)
+	}
+	for _, wait := range []func(context.Context, int64) error{s.havips.WaitRevision, s.owners.WaitRevision, s.addresses.WaitRevision} {
+		if err := wait(ctx, rev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) view(h HaVip) View {
+	v := View{HaVip: h}
+	if o, ok := s.owners.Get(keyspace.Owner(h.ID)); ok {
+		v.Owner, v.OwnerRevision = &o.Value, o.ModRevision
+	}
+	if a, ok := s.addresses.Get(addressKey(h.ID)); ok {
+		v.Address = &a.Value
+	}
+	return v
+}
+
+// Get returns an account's HAVIP as cached; NotFound when it does not exist or is another's.
+func (s *Store) Get(account, id string) (View, error) {
+	it, ok := s.havips.Get(keyspace.HaVip(id))
+	if !ok || it.Value.Account != account {
+		return View{}, apierr.NotFound("HAVIP %s does not exist", id)
+	}
+	return s.view(it.Value), nil
+}
+
+// List calls keep for an account's HAVIPs in creation order, as cached, and returns those kept.
+func (s *Store) List(account string, keep func(View) bool) []View {
+	var items []HaVip
+	s.havips.View(func(map[string]*kvcache.Item[HaVip]) {
+		list := s.byAccount[account]
+		items = make([]HaVip, len(list))
+		for i, it := range list {
+			items[i] = it.Value
+		}
+	})
+	var out []View
+	for _, h := range items {
+		if v := s.view(h); keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Token returns the HAVIP a client token created, and the hash of the request that did.
+func (s *Store) Token(ctx context.Context, account, token string) (id, hash string, ok bool, err error) {
+	resp, err := s.cli.Get(ctx, tokenKey(account, token))
+	if err != nil {
+		return "", "", false, fmt.Errorf("read client token: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", "", false, nil
+	}
+	t, err := decodeJSON[tokenRecord]("", resp.Kvs[0].Value)
+	if err != nil {
+		return "", "", false, fmt.Errorf("decode client token: %w", err)
+	}
+	return t.HaVipID, t.RequestHash, true, nil
+}
+
+// ErrTokenTaken is returned by Create when another create with the same client token won.
+var ErrTokenTaken = fmt.Errorf("client token already used")
+
+// ErrReservationLost is returned by Create when the VIP reservation expired before the commit.
+var ErrReservationLost = apierr.Aborted(apierr.ReasonReservationExpired, "the VIP reservation expired before the HAVIP was recorded; try again")
+
+// Create records h and commits its VIP reservation in one transaction: both or neither.
+func (s *Store) Create(ctx context.Context, h HaVip, vip ipalloc.Allocation, requestHash string) error {
+	commitCmp, commitPut := ipalloc.CommitOpsAt(keyspace.Addresses, vip, h.ID)
+	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(keyspace.HaVip(h.ID)), "=", 0)}
+	ops := []clientv3.Op{commitPut, clientv3.OpPut(keyspace.HaVip(h.ID), encode(h))}
+	var elses []clientv3.Op
+	if h.ClientToken != "" {
+		tk := tokenKey(h.Account, h.ClientToken)
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(tk), "=", 0))
+		ops = append(ops, clientv3.OpPut(tk, encode(tokenRecord{HaVipID: h.ID, RequestHash: requestHash})))
+		elses = append(elses, clientv3.OpGet(tk, clientv3.WithCountOnly()))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elses...).Commit()
+	if err != nil {
+		return fmt.Errorf("create transaction: %w", err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if len(elses) > 0 && resp.Responses[0].GetResponseRange().Count > 0 {
+		return ErrTokenTaken
+	}
+	return ErrReservationLost
+}
+
+// maxAttempts bounds the retries of an update that lost to concurrent changes.
+const maxAttempts = 8
+
+// Update applies fn to an account's HAVIP and writes it back, if nothing changed it meanwhile.
+func (s *Store) Update(ctx context.Context, account, id string, fn func(*HaVip) error) (View, error) {
+	for range maxAttempts {
+		if err := s.Sync(ctx); err != nil {
+			return View{}, err
+		}
+		it, ok := s.havips.Get(keyspace.HaVip(id))
+		if !ok || it.Value.Account != account {
+			return View{}, apierr.NotFound("HAVIP %s does not exist", id)
+		}
+		h := it.Value
+		h.Associations = append([]Association(nil), h.Associations...)
+		if err := fn(&h); err != nil {
+			return View{}, err
+		}
+		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(keyspace.HaVip(id)), "=", it.ModRevision)).
+			Then(clientv3.OpPut(keyspace.HaVip(id), encode(h))).Commit()
+		if err != nil {
+			return View{}, fmt.Errorf("update transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return s.view(h), nil
+		}
+	}
+	return View{}, apierr.Aborted(apierr.ReasonResourceInUse, "HAVIP %s kept changing; try again", id)
+}
+
+// Delete removes an account's HAVIP, returns its VIP to the subnet and ends its ownership, in
+// one transaction that also requires no EIP to be bound.
+func (s *Store) Delete(ctx context.Context, account, id string) error {
+	for range maxAttempts {
+		if err := s.Sync(ctx); err != nil {
+			return err
+		}
+		it, ok := s.havips.Get(keyspace.HaVip(id))
+		if !ok || it.Value.Account != account {
+			return apierr.NotFound("HAVIP %s does not exist", id)
+		}
+		h := it.Value
+		ops := []clientv3.Op{
+			clientv3.OpDelete(keyspace.HaVip(id)),
+			clientv3.OpDelete(keyspace.Address(h.SubnetID, h.VIP.String())),
+			clientv3.OpDelete(keyspace.Owner(id)),
+		}
+		if h.ClientToken != "" {
+			ops = append(ops, clientv3.OpDelete(tokenKey(account, h.ClientToken)))
+		}
+		resp, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(keyspace.HaVip(id)), "=", it.ModRevision),
+			clientv3.Compare(clientv3.Version(addressKey(id)), "=", 0),
+		).Then(ops...).Else(clientv3.OpGet(addressKey(id))).Commit()
+		if err != nil {
+			return fmt.Errorf("delete transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			b, _ := decodeJSON[AddressBinding]("", kvs[0].Value)
+			return apierr.FailedPrecondition(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
+		}
+	}
+	return apierr.Aborted(apierr.ReasonResourceInUse, "HAVIP %s kept changing; try again", id)
+}
