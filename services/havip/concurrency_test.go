@@ -1,0 +1,209 @@
+package havip_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/keyspace"
+)
+
+// TestConcurrentCreates: 32 creates with distinct tokens in a /27 (29 free addresses): 29 win,
+// 3 get ResourceInsufficient, no VIP twice. Then 32 creates with one token: one HAVIP.
+func TestConcurrentCreates(t *testing.T) {
+	t.Parallel()
+	c := replica(t)
+	const account = "acct-race"
+	ctx := as(account)
+	n := buildNet(t, c, account, "10.0.0.0/27") // 29 usable; the two CVMs and three ENIs hold 5
+	free := int(available(t, c, account, n.subnet))
+
+	var mu sync.Mutex
+	vips := map[string]int{}
+	var full, other int
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "h", ClientToken: fmt.Sprintf("tok-%d", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				vips[r.GetHavip().GetVip()]++
+			case apierr.Reason(err) == apierr.ReasonResourceInsufficient:
+				full++
+			default:
+				other++
+				t.Errorf("create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(vips) != free || full != 32-free || other != 0 {
+		t.Errorf("%d distinct VIPs, %d ResourceInsufficient; want %d and %d", len(vips), full, free, 32-free)
+	}
+	for vip, k := range vips {
+		if k != 1 {
+			t.Errorf("VIP %s given to %d HAVIPs", vip, k)
+		}
+	}
+	if got := available(t, c, account, n.subnet); got != 0 {
+		t.Errorf("available %d after filling", got)
+	}
+
+	// One token, 32 callers, in a roomier subnet: one HAVIP, and every caller gets it.
+	m := buildNet(t, c, account+"-token", "10.0.0.0/24")
+	before := available(t, c, account+"-token", m.subnet)
+	tctx := as(account + "-token")
+	ids := map[string]int{}
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.havip.CreateHaVip(tctx, &havipv1.CreateHaVipRequest{VpcId: m.vpc, SubnetId: m.subnet, HavipName: "once", ClientToken: "the-token"})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("create with a shared token: %v", err)
+				return
+			}
+			ids[r.GetHavip().GetHavipId()]++
+		}()
+	}
+	wg.Wait()
+	all := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(tctx, &havipv1.DescribeHaVipsRequest{}))
+	if len(ids) != 1 || all.GetTotalCount() != 1 {
+		t.Errorf("one token made %d HAVIPs (answers %v)", all.GetTotalCount(), ids)
+	}
+	if got := available(t, c, account+"-token", m.subnet); got != before-1 {
+		t.Errorf("available %d, want %d: the losers' reservations were not returned", got, before-1)
+	}
+}
+
+// TestPaging: 250 HAVIPs paged through come back each exactly once, oldest first.
+func TestPaging(t *testing.T) {
+	t.Parallel()
+	c := replica(t)
+	const account = "acct-hv-paging"
+	ctx := as(account)
+	n := buildNet(t, c, account, "10.0.0.0/23")
+	var want []string
+	for range 250 {
+		want = append(want, must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "p"})).GetHavip().GetHavipId())
+	}
+	for _, limit := range []uint32{100, 33} {
+		var got []string
+		for off := uint32(0); off < 300; off += limit {
+			r := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Offset: off, Limit: limit, Filters: []*havipv1.Filter{{Name: "vpc-id", Values: []string{n.vpc}}}}))
+			if r.GetTotalCount() != 250 {
+				t.Fatalf("total %d", r.GetTotalCount())
+			}
+			for _, h := range r.GetHavipSet() {
+				got = append(got, h.GetHavipId())
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("limit %d: paging returned %d HAVIPs, not each once in creation order", limit, len(got))
+		}
+	}
+}
+
+// TestStateFollowsOwnership: the HAVIP shows BIND with the owner the ARP broker records, and
+// UNBIND again when that record's lease ends.
+func TestStateFollowsOwnership(t *testing.T) {
+	t.Parallel()
+	c := replica(t)
+	const account = "acct-owner"
+	ctx := as(account)
+	n := buildNet(t, c, account, "10.0.0.0/24")
+	hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "o"})).GetHavip()
+	cli := etcdtest.Client(t, etcdEndpoint)
+	lease, err := cli.Grant(context.Background(), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now().UTC().Truncate(time.Millisecond)
+	rec := fmt.Sprintf(`{"havip_id":%q,"network_interface_id":%q,"instance_id":%q,"host_id":"host-1","changed":%q}`, hv.GetHavipId(), n.eni1, n.cvm1, changed.Format(time.RFC3339Nano))
+	put, err := cli.Put(context.Background(), keyspace.Owner(hv.GetHavipId()), rec, clientv3.WithLease(lease.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
+	if got.GetState() != "BIND" || got.GetNetworkInterfaceId() != n.eni1 || got.GetInstanceId() != n.cvm1 || got.GetHostId() != "host-1" ||
+		!got.GetFlushedTime().AsTime().Equal(changed) || got.GetOwnerRevision() != put.Header.Revision {
+		t.Errorf("after an owner change: %v", got)
+	}
+	if _, err := cli.Revoke(context.Background(), lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
+	if got.GetState() != "UNBIND" || got.GetNetworkInterfaceId() != "" {
+		t.Errorf("after the owner's lease ended: %v", got)
+	}
+	// Deleting a HAVIP ends its ownership too.
+	if _, err := cli.Put(context.Background(), keyspace.Owner(hv.GetHavipId()), rec); err != nil {
+		t.Fatal(err)
+	}
+	must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: hv.GetHavipId()}))
+	if r, err := cli.Get(context.Background(), keyspace.Owner(hv.GetHavipId())); err != nil || len(r.Kvs) != 0 {
+		t.Errorf("ownership outlived its HAVIP: %v %v", r, err)
+	}
+}
+
+// TestDeleteRacesEIPBind: a HAVIP delete and an EIP bind (as eipd writes it: one transaction
+// that requires the HAVIP to exist) race; never does a binding point at a deleted HAVIP.
+func TestDeleteRacesEIPBind(t *testing.T) {
+	t.Parallel()
+	c := replica(t)
+	const account = "acct-del-race"
+	ctx := as(account)
+	n := buildNet(t, c, account, "10.0.0.0/24")
+	cli := etcdtest.Client(t, etcdEndpoint)
+	for i := range 40 {
+		hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "r"})).GetHavip()
+		id := hv.GetHavipId()
+		var wg sync.WaitGroup
+		var delErr error
+		var bound bool
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, delErr = c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: id})
+		}()
+		go func() {
+			defer wg.Done()
+			resp, err := cli.Txn(context.Background()).If(
+				clientv3.Compare(clientv3.Version(keyspace.HaVip(id)), ">", 0),
+				clientv3.Compare(clientv3.Version(keyspace.HaVipAddress+id), "=", 0),
+			).Then(clientv3.OpPut(keyspace.HaVipAddress+id, fmt.Sprintf(`{"address_id":"eip-%08d","address_ip":"203.0.113.1"}`, i))).Commit()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			bound = resp.Succeeded
+		}()
+		wg.Wait()
+		havip, _ := cli.Get(context.Background(), keyspace.HaVip(id), clientv3.WithCountOnly())
+		binding, _ := cli.Get(context.Background(), keyspace.HaVipAddress+id, clientv3.WithCountOnly())
+		switch {
+		case binding.Count > 0 && havip.Count == 0:
+			t.Fatalf("round %d: an EIP is bound to deleted HAVIP %s", i, id)
+		case delErr == nil && bound:
+			t.Fatalf("round %d: both the delete and the bind won", i)
+		case delErr != nil && (status.Code(delErr) != codes.FailedPrecondition || !bound):
+			t.Fatalf("round %d: delete failed with %v (bound %v)", i, delErr, bound)
+		}
+	}
+}
