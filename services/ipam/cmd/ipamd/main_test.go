@@ -1,12 +1,8 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +13,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
@@ -28,37 +25,8 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopEtcd()
-	bin := filepath.Join(t.TempDir(), "ipamd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	lines := bufio.NewScanner(stderr)
-	var addr string
-	var logged []string
-	for addr == "" && lines.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %q", lines.Text())
-		}
-		logged = append(logged, lines.Text())
-		if rec["msg"] == "grpc serving" {
-			addr, _ = rec["addr"].(string)
-		}
-	}
-	if addr == "" {
-		t.Fatalf("never served; logged %v", logged)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	p := proctest.Start(t, proctest.Build(t, "."), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint)
+	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,17 +35,20 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	if _, err := ipamv1.NewIpamServiceClient(conn).CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var rest []string
-	for lines.Scan() {
-		rest = append(rest, lines.Text())
-	}
-	if err := cmd.Wait(); err != nil {
+	if err := p.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	all := strings.Join(rest, "\n")
+	log := p.Log()
+	for _, l := range log {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", l)
+		}
+	}
+	all := strings.Join(log, "\n")
 	if !strings.Contains(all, `"grpc draining"`) || !strings.Contains(all, `"grpc stopped"`) {
 		t.Errorf("no graceful stop in the log:\n%s", all)
 	}
