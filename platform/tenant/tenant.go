@@ -3,7 +3,6 @@ package tenant
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -15,7 +14,20 @@ import (
 // MetadataKey is the gRPC metadata key holding the caller's account.
 const MetadataKey = "x-havip-account"
 
-var validAccount = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// validAccount reports whether a is 1 to 64 of [A-Za-z0-9._-], starting with a letter or digit.
+func validAccount(a string) bool {
+	if a == "" || len(a) > 64 || a[0] == '.' || a[0] == '_' || a[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		switch c := a[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 type ctxKey struct{}
 
@@ -45,7 +57,7 @@ func fromIncoming(ctx context.Context) (string, error) {
 	if len(vals) > 1 {
 		return "", apierr.Unauthenticated("metadata %q given %d times", MetadataKey, len(vals))
 	}
-	if !validAccount.MatchString(vals[0]) {
+	if !validAccount(vals[0]) {
 		return "", apierr.Unauthenticated("metadata %q is not a valid account", MetadataKey)
 	}
 	return vals[0], nil

@@ -2037,6 +2037,116 @@ func (x *AllocatePrivateIpAddressResponse) GetAddress() *PrivateIpAddress {
 	return nil
 }
 
+// AllocatePrivateIpAddressesRequest is the input of AllocatePrivateIpAddresses.
+type AllocatePrivateIpAddressesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subnet to allocate in.
+	SubnetId string `protobuf:"bytes,1,opt,name=subnet_id,json=subnetId,proto3" json:"subnet_id,omitempty"`
+	// One owner per address wanted (at most 100); each recorded with its address.
+	Owners []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	// As in AllocatePrivateIpAddressRequest.
+	ReservationTtlSeconds uint32 `protobuf:"varint,3,opt,name=reservation_ttl_seconds,json=reservationTtlSeconds,proto3" json:"reservation_ttl_seconds,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *AllocatePrivateIpAddressesRequest) Reset() {
+	*x = AllocatePrivateIpAddressesRequest{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatePrivateIpAddressesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatePrivateIpAddressesRequest) ProtoMessage() {}
+
+func (x *AllocatePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
+func (*AllocatePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AllocatePrivateIpAddressesRequest) GetSubnetId() string {
+	if x != nil {
+		return x.SubnetId
+	}
+	return ""
+}
+
+func (x *AllocatePrivateIpAddressesRequest) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+func (x *AllocatePrivateIpAddressesRequest) GetReservationTtlSeconds() uint32 {
+	if x != nil {
+		return x.ReservationTtlSeconds
+	}
+	return 0
+}
+
+// AllocatePrivateIpAddressesResponse is the output of AllocatePrivateIpAddresses.
+type AllocatePrivateIpAddressesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The allocated addresses, each with its owner; fewer than asked when the subnet ran out.
+	AddressSet    []*PrivateIpAddress `protobuf:"bytes,1,rep,name=address_set,json=addressSet,proto3" json:"address_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocatePrivateIpAddressesResponse) Reset() {
+	*x = AllocatePrivateIpAddressesResponse{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatePrivateIpAddressesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatePrivateIpAddressesResponse) ProtoMessage() {}
+
+func (x *AllocatePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
+func (*AllocatePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AllocatePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress {
+	if x != nil {
+		return x.AddressSet
+	}
+	return nil
+}
+
 // CommitPrivateIpAddressRequest is the input of CommitPrivateIpAddress.
 type CommitPrivateIpAddressRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2054,7 +2164,7 @@ type CommitPrivateIpAddressRequest struct {
 
 func (x *CommitPrivateIpAddressRequest) Reset() {
 	*x = CommitPrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2176,7 @@ func (x *CommitPrivateIpAddressRequest) String() string {
 func (*CommitPrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2189,7 @@ func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{32}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CommitPrivateIpAddressRequest) GetSubnetId() string {
@@ -2121,7 +2231,7 @@ type CommitPrivateIpAddressResponse struct {
 
 func (x *CommitPrivateIpAddressResponse) Reset() {
 	*x = CommitPrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2243,7 @@ func (x *CommitPrivateIpAddressResponse) String() string {
 func (*CommitPrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2256,7 @@ func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{33}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CommitPrivateIpAddressResponse) GetAddress() *PrivateIpAddress {
@@ -2169,7 +2279,7 @@ type ReleasePrivateIpAddressRequest struct {
 
 func (x *ReleasePrivateIpAddressRequest) Reset() {
 	*x = ReleasePrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2291,7 @@ func (x *ReleasePrivateIpAddressRequest) String() string {
 func (*ReleasePrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2304,7 @@ func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{34}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReleasePrivateIpAddressRequest) GetSubnetId() string {
@@ -2220,7 +2330,7 @@ type ReleasePrivateIpAddressResponse struct {
 
 func (x *ReleasePrivateIpAddressResponse) Reset() {
 	*x = ReleasePrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2342,7 @@ func (x *ReleasePrivateIpAddressResponse) String() string {
 func (*ReleasePrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2355,7 @@ func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{35}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{37}
 }
 
 // DescribePrivateIpAddressesRequest is the input of DescribePrivateIpAddresses.
@@ -2263,7 +2373,7 @@ type DescribePrivateIpAddressesRequest struct {
 
 func (x *DescribePrivateIpAddressesRequest) Reset() {
 	*x = DescribePrivateIpAddressesRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2385,7 @@ func (x *DescribePrivateIpAddressesRequest) String() string {
 func (*DescribePrivateIpAddressesRequest) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2398,7 @@ func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{36}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DescribePrivateIpAddressesRequest) GetSubnetId() string {
@@ -2325,7 +2435,7 @@ type DescribePrivateIpAddressesResponse struct {
 
 func (x *DescribePrivateIpAddressesResponse) Reset() {
 	*x = DescribePrivateIpAddressesResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2447,7 @@ func (x *DescribePrivateIpAddressesResponse) String() string {
 func (*DescribePrivateIpAddressesResponse) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2460,7 @@ func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use DescribePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{37}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DescribePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress {
@@ -2513,7 +2623,14 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x05owner\x18\x03 \x01(\tR\x05owner\x126\n" +
 	"\x17reservation_ttl_seconds\x18\x04 \x01(\rR\x15reservationTtlSeconds\"W\n" +
 	" AllocatePrivateIpAddressResponse\x123\n" +
-	"\aaddress\x18\x01 \x01(\v2\x19.ipam.v1.PrivateIpAddressR\aaddress\"\x9e\x01\n" +
+	"\aaddress\x18\x01 \x01(\v2\x19.ipam.v1.PrivateIpAddressR\aaddress\"\x90\x01\n" +
+	"!AllocatePrivateIpAddressesRequest\x12\x1b\n" +
+	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x16\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\x126\n" +
+	"\x17reservation_ttl_seconds\x18\x03 \x01(\rR\x15reservationTtlSeconds\"`\n" +
+	"\"AllocatePrivateIpAddressesResponse\x12:\n" +
+	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
+	"addressSet\"\x9e\x01\n" +
 	"\x1dCommitPrivateIpAddressRequest\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x1d\n" +
 	"\n" +
@@ -2535,7 +2652,7 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
 	"addressSet\x12\x1f\n" +
 	"\vtotal_count\x18\x02 \x01(\rR\n" +
-	"totalCount2\xf7\v\n" +
+	"totalCount2\xee\f\n" +
 	"\vIpamService\x12B\n" +
 	"\tCreateVpc\x12\x19.ipam.v1.CreateVpcRequest\x1a\x1a.ipam.v1.CreateVpcResponse\x12K\n" +
 	"\fDescribeVpcs\x12\x1c.ipam.v1.DescribeVpcsRequest\x1a\x1d.ipam.v1.DescribeVpcsResponse\x12B\n" +
@@ -2549,7 +2666,8 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x16AttachNetworkInterface\x12&.ipam.v1.AttachNetworkInterfaceRequest\x1a'.ipam.v1.AttachNetworkInterfaceResponse\x12i\n" +
 	"\x16DetachNetworkInterface\x12&.ipam.v1.DetachNetworkInterfaceRequest\x1a'.ipam.v1.DetachNetworkInterfaceResponse\x12r\n" +
 	"\x19DescribeNetworkInterfaces\x12).ipam.v1.DescribeNetworkInterfacesRequest\x1a*.ipam.v1.DescribeNetworkInterfacesResponse\x12o\n" +
-	"\x18AllocatePrivateIpAddress\x12(.ipam.v1.AllocatePrivateIpAddressRequest\x1a).ipam.v1.AllocatePrivateIpAddressResponse\x12i\n" +
+	"\x18AllocatePrivateIpAddress\x12(.ipam.v1.AllocatePrivateIpAddressRequest\x1a).ipam.v1.AllocatePrivateIpAddressResponse\x12u\n" +
+	"\x1aAllocatePrivateIpAddresses\x12*.ipam.v1.AllocatePrivateIpAddressesRequest\x1a+.ipam.v1.AllocatePrivateIpAddressesResponse\x12i\n" +
 	"\x16CommitPrivateIpAddress\x12&.ipam.v1.CommitPrivateIpAddressRequest\x1a'.ipam.v1.CommitPrivateIpAddressResponse\x12l\n" +
 	"\x17ReleasePrivateIpAddress\x12'.ipam.v1.ReleasePrivateIpAddressRequest\x1a(.ipam.v1.ReleasePrivateIpAddressResponse\x12u\n" +
 	"\x1aDescribePrivateIpAddresses\x12*.ipam.v1.DescribePrivateIpAddressesRequest\x1a+.ipam.v1.DescribePrivateIpAddressesResponseB1Z/github.com/openhavip/havip/proto/ipam/v1;ipamv1b\x06proto3"
@@ -2566,7 +2684,7 @@ func file_ipam_v1_ipam_proto_rawDescGZIP() []byte {
 	return file_ipam_v1_ipam_proto_rawDescData
 }
 
-var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*Filter)(nil),                             // 0: ipam.v1.Filter
 	(*Vpc)(nil),                                // 1: ipam.v1.Vpc
@@ -2600,19 +2718,21 @@ var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*DescribeNetworkInterfacesResponse)(nil),  // 29: ipam.v1.DescribeNetworkInterfacesResponse
 	(*AllocatePrivateIpAddressRequest)(nil),    // 30: ipam.v1.AllocatePrivateIpAddressRequest
 	(*AllocatePrivateIpAddressResponse)(nil),   // 31: ipam.v1.AllocatePrivateIpAddressResponse
-	(*CommitPrivateIpAddressRequest)(nil),      // 32: ipam.v1.CommitPrivateIpAddressRequest
-	(*CommitPrivateIpAddressResponse)(nil),     // 33: ipam.v1.CommitPrivateIpAddressResponse
-	(*ReleasePrivateIpAddressRequest)(nil),     // 34: ipam.v1.ReleasePrivateIpAddressRequest
-	(*ReleasePrivateIpAddressResponse)(nil),    // 35: ipam.v1.ReleasePrivateIpAddressResponse
-	(*DescribePrivateIpAddressesRequest)(nil),  // 36: ipam.v1.DescribePrivateIpAddressesRequest
-	(*DescribePrivateIpAddressesResponse)(nil), // 37: ipam.v1.DescribePrivateIpAddressesResponse
-	(*timestamppb.Timestamp)(nil),              // 38: google.protobuf.Timestamp
+	(*AllocatePrivateIpAddressesRequest)(nil),  // 32: ipam.v1.AllocatePrivateIpAddressesRequest
+	(*AllocatePrivateIpAddressesResponse)(nil), // 33: ipam.v1.AllocatePrivateIpAddressesResponse
+	(*CommitPrivateIpAddressRequest)(nil),      // 34: ipam.v1.CommitPrivateIpAddressRequest
+	(*CommitPrivateIpAddressResponse)(nil),     // 35: ipam.v1.CommitPrivateIpAddressResponse
+	(*ReleasePrivateIpAddressRequest)(nil),     // 36: ipam.v1.ReleasePrivateIpAddressRequest
+	(*ReleasePrivateIpAddressResponse)(nil),    // 37: ipam.v1.ReleasePrivateIpAddressResponse
+	(*DescribePrivateIpAddressesRequest)(nil),  // 38: ipam.v1.DescribePrivateIpAddressesRequest
+	(*DescribePrivateIpAddressesResponse)(nil), // 39: ipam.v1.DescribePrivateIpAddressesResponse
+	(*timestamppb.Timestamp)(nil),              // 40: google.protobuf.Timestamp
 }
 var file_ipam_v1_ipam_proto_depIdxs = []int32{
-	38, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
-	38, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
-	38, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
-	38, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
+	40, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
+	40, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
+	40, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
+	40, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: ipam.v1.CreateVpcResponse.vpc:type_name -> ipam.v1.Vpc
 	0,  // 5: ipam.v1.DescribeVpcsRequest.filters:type_name -> ipam.v1.Filter
 	1,  // 6: ipam.v1.DescribeVpcsResponse.vpc_set:type_name -> ipam.v1.Vpc
@@ -2629,45 +2749,48 @@ var file_ipam_v1_ipam_proto_depIdxs = []int32{
 	0,  // 17: ipam.v1.DescribeNetworkInterfacesRequest.filters:type_name -> ipam.v1.Filter
 	4,  // 18: ipam.v1.DescribeNetworkInterfacesResponse.network_interface_set:type_name -> ipam.v1.NetworkInterface
 	5,  // 19: ipam.v1.AllocatePrivateIpAddressResponse.address:type_name -> ipam.v1.PrivateIpAddress
-	5,  // 20: ipam.v1.CommitPrivateIpAddressResponse.address:type_name -> ipam.v1.PrivateIpAddress
-	5,  // 21: ipam.v1.DescribePrivateIpAddressesResponse.address_set:type_name -> ipam.v1.PrivateIpAddress
-	6,  // 22: ipam.v1.IpamService.CreateVpc:input_type -> ipam.v1.CreateVpcRequest
-	8,  // 23: ipam.v1.IpamService.DescribeVpcs:input_type -> ipam.v1.DescribeVpcsRequest
-	10, // 24: ipam.v1.IpamService.DeleteVpc:input_type -> ipam.v1.DeleteVpcRequest
-	12, // 25: ipam.v1.IpamService.CreateSubnet:input_type -> ipam.v1.CreateSubnetRequest
-	14, // 26: ipam.v1.IpamService.DescribeSubnets:input_type -> ipam.v1.DescribeSubnetsRequest
-	16, // 27: ipam.v1.IpamService.DeleteSubnet:input_type -> ipam.v1.DeleteSubnetRequest
-	18, // 28: ipam.v1.IpamService.CreateInstance:input_type -> ipam.v1.CreateInstanceRequest
-	20, // 29: ipam.v1.IpamService.DescribeInstances:input_type -> ipam.v1.DescribeInstancesRequest
-	22, // 30: ipam.v1.IpamService.CreateNetworkInterface:input_type -> ipam.v1.CreateNetworkInterfaceRequest
-	24, // 31: ipam.v1.IpamService.AttachNetworkInterface:input_type -> ipam.v1.AttachNetworkInterfaceRequest
-	26, // 32: ipam.v1.IpamService.DetachNetworkInterface:input_type -> ipam.v1.DetachNetworkInterfaceRequest
-	28, // 33: ipam.v1.IpamService.DescribeNetworkInterfaces:input_type -> ipam.v1.DescribeNetworkInterfacesRequest
-	30, // 34: ipam.v1.IpamService.AllocatePrivateIpAddress:input_type -> ipam.v1.AllocatePrivateIpAddressRequest
-	32, // 35: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
-	34, // 36: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
-	36, // 37: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
-	7,  // 38: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
-	9,  // 39: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
-	11, // 40: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
-	13, // 41: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
-	15, // 42: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
-	17, // 43: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
-	19, // 44: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
-	21, // 45: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
-	23, // 46: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
-	25, // 47: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
-	27, // 48: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
-	29, // 49: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
-	31, // 50: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
-	33, // 51: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
-	35, // 52: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
-	37, // 53: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	5,  // 20: ipam.v1.AllocatePrivateIpAddressesResponse.address_set:type_name -> ipam.v1.PrivateIpAddress
+	5,  // 21: ipam.v1.CommitPrivateIpAddressResponse.address:type_name -> ipam.v1.PrivateIpAddress
+	5,  // 22: ipam.v1.DescribePrivateIpAddressesResponse.address_set:type_name -> ipam.v1.PrivateIpAddress
+	6,  // 23: ipam.v1.IpamService.CreateVpc:input_type -> ipam.v1.CreateVpcRequest
+	8,  // 24: ipam.v1.IpamService.DescribeVpcs:input_type -> ipam.v1.DescribeVpcsRequest
+	10, // 25: ipam.v1.IpamService.DeleteVpc:input_type -> ipam.v1.DeleteVpcRequest
+	12, // 26: ipam.v1.IpamService.CreateSubnet:input_type -> ipam.v1.CreateSubnetRequest
+	14, // 27: ipam.v1.IpamService.DescribeSubnets:input_type -> ipam.v1.DescribeSubnetsRequest
+	16, // 28: ipam.v1.IpamService.DeleteSubnet:input_type -> ipam.v1.DeleteSubnetRequest
+	18, // 29: ipam.v1.IpamService.CreateInstance:input_type -> ipam.v1.CreateInstanceRequest
+	20, // 30: ipam.v1.IpamService.DescribeInstances:input_type -> ipam.v1.DescribeInstancesRequest
+	22, // 31: ipam.v1.IpamService.CreateNetworkInterface:input_type -> ipam.v1.CreateNetworkInterfaceRequest
+	24, // 32: ipam.v1.IpamService.AttachNetworkInterface:input_type -> ipam.v1.AttachNetworkInterfaceRequest
+	26, // 33: ipam.v1.IpamService.DetachNetworkInterface:input_type -> ipam.v1.DetachNetworkInterfaceRequest
+	28, // 34: ipam.v1.IpamService.DescribeNetworkInterfaces:input_type -> ipam.v1.DescribeNetworkInterfacesRequest
+	30, // 35: ipam.v1.IpamService.AllocatePrivateIpAddress:input_type -> ipam.v1.AllocatePrivateIpAddressRequest
+	32, // 36: ipam.v1.IpamService.AllocatePrivateIpAddresses:input_type -> ipam.v1.AllocatePrivateIpAddressesRequest
+	34, // 37: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
+	36, // 38: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
+	38, // 39: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
+	7,  // 40: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
+	9,  // 41: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
+	11, // 42: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
+	13, // 43: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
+	15, // 44: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
+	17, // 45: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
+	19, // 46: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
+	21, // 47: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
+	23, // 48: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
+	25, // 49: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
+	27, // 50: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
+	29, // 51: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
+	31, // 52: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
+	33, // 53: ipam.v1.IpamService.AllocatePrivateIpAddresses:output_type -> ipam.v1.AllocatePrivateIpAddressesResponse
+	35, // 54: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
+	37, // 55: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
+	39, // 56: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
+	40, // [40:57] is the sub-list for method output_type
+	23, // [23:40] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ipam_v1_ipam_proto_init() }
@@ -2681,7 +2804,7 @@ func file_ipam_v1_ipam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipam_v1_ipam_proto_rawDesc), len(file_ipam_v1_ipam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	IpamService_DetachNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/DetachNetworkInterface"
 	IpamService_DescribeNetworkInterfaces_FullMethodName  = "/ipam.v1.IpamService/DescribeNetworkInterfaces"
 	IpamService_AllocatePrivateIpAddress_FullMethodName   = "/ipam.v1.IpamService/AllocatePrivateIpAddress"
+	IpamService_AllocatePrivateIpAddresses_FullMethodName = "/ipam.v1.IpamService/AllocatePrivateIpAddresses"
 	IpamService_CommitPrivateIpAddress_FullMethodName     = "/ipam.v1.IpamService/CommitPrivateIpAddress"
 	IpamService_ReleasePrivateIpAddress_FullMethodName    = "/ipam.v1.IpamService/ReleasePrivateIpAddress"
 	IpamService_DescribePrivateIpAddresses_FullMethodName = "/ipam.v1.IpamService/DescribePrivateIpAddresses"
@@ -73,6 +74,9 @@ type IpamServiceClient interface {
 	// AllocatePrivateIpAddress allocates an address in a subnet, the given one or any free one,
 	// either for good or as a reservation that expires unless committed.
 	AllocatePrivateIpAddress(ctx context.Context, in *AllocatePrivateIpAddressRequest, opts ...grpc.CallOption) (*AllocatePrivateIpAddressResponse, error)
+	// AllocatePrivateIpAddresses allocates several free addresses of a subnet at once, one per
+	// owner, in one call; when the subnet runs out it returns as many as it could.
+	AllocatePrivateIpAddresses(ctx context.Context, in *AllocatePrivateIpAddressesRequest, opts ...grpc.CallOption) (*AllocatePrivateIpAddressesResponse, error)
 	// CommitPrivateIpAddress turns a reservation into a lasting allocation.
 	CommitPrivateIpAddress(ctx context.Context, in *CommitPrivateIpAddressRequest, opts ...grpc.CallOption) (*CommitPrivateIpAddressResponse, error)
 	// ReleasePrivateIpAddress frees an allocated address that no ENI uses as its primary IP.
@@ -219,6 +223,16 @@ func (c *ipamServiceClient) AllocatePrivateIpAddress(ctx context.Context, in *Al
 	return out, nil
 }
 
+func (c *ipamServiceClient) AllocatePrivateIpAddresses(ctx context.Context, in *AllocatePrivateIpAddressesRequest, opts ...grpc.CallOption) (*AllocatePrivateIpAddressesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocatePrivateIpAddressesResponse)
+	err := c.cc.Invoke(ctx, IpamService_AllocatePrivateIpAddresses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ipamServiceClient) CommitPrivateIpAddress(ctx context.Context, in *CommitPrivateIpAddressRequest, opts ...grpc.CallOption) (*CommitPrivateIpAddressResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CommitPrivateIpAddressResponse)
@@ -285,6 +299,9 @@ type IpamServiceServer interface {
 	// AllocatePrivateIpAddress allocates an address in a subnet, the given one or any free one,
 	// either for good or as a reservation that expires unless committed.
 	AllocatePrivateIpAddress(context.Context, *AllocatePrivateIpAddressRequest) (*AllocatePrivateIpAddressResponse, error)
+	// AllocatePrivateIpAddresses allocates several free addresses of a subnet at once, one per
+	// owner, in one call; when the subnet runs out it returns as many as it could.
+	AllocatePrivateIpAddresses(context.Context, *AllocatePrivateIpAddressesRequest) (*AllocatePrivateIpAddressesResponse, error)
 	// CommitPrivateIpAddress turns a reservation into a lasting allocation.
 	CommitPrivateIpAddress(context.Context, *CommitPrivateIpAddressRequest) (*CommitPrivateIpAddressResponse, error)
 	// ReleasePrivateIpAddress frees an allocated address that no ENI uses as its primary IP.
@@ -339,6 +356,9 @@ func (UnimplementedIpamServiceServer) DescribeNetworkInterfaces(context.Context,
 }
 func (UnimplementedIpamServiceServer) AllocatePrivateIpAddress(context.Context, *AllocatePrivateIpAddressRequest) (*AllocatePrivateIpAddressResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocatePrivateIpAddress not implemented")
+}
+func (UnimplementedIpamServiceServer) AllocatePrivateIpAddresses(context.Context, *AllocatePrivateIpAddressesRequest) (*AllocatePrivateIpAddressesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllocatePrivateIpAddresses not implemented")
 }
 func (UnimplementedIpamServiceServer) CommitPrivateIpAddress(context.Context, *CommitPrivateIpAddressRequest) (*CommitPrivateIpAddressResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitPrivateIpAddress not implemented")
@@ -604,6 +624,24 @@ func _IpamService_AllocatePrivateIpAddress_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IpamService_AllocatePrivateIpAddresses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocatePrivateIpAddressesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IpamServiceServer).AllocatePrivateIpAddresses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IpamService_AllocatePrivateIpAddresses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IpamServiceServer).AllocatePrivateIpAddresses(ctx, req.(*AllocatePrivateIpAddressesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IpamService_CommitPrivateIpAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CommitPrivateIpAddressRequest)
 	if err := dec(in); err != nil {
@@ -716,6 +754,10 @@ var IpamService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AllocatePrivateIpAddress",
 			Handler:    _IpamService_AllocatePrivateIpAddress_Handler,
+		},
+		{
+			MethodName: "AllocatePrivateIpAddresses",
+			Handler:    _IpamService_AllocatePrivateIpAddresses_Handler,
 		},
 		{
 			MethodName: "CommitPrivateIpAddress",

@@ -42,6 +42,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
+	queues  map[string]*reserveQueue
 }
 
 type subnetEntry struct {
@@ -51,7 +52,7 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*reserveQueue{}}
 }
 
 // Subnet returns an account's subnet.
@@ -122,22 +123,105 @@ func (c *Client) Instances(ctx context.Context, account string, ids []string) (m
 }
 
 // Reserve allocates vip (or any free address) in a subnet as a reservation for owner that
-// expires after ttl unless committed.
+// expires after ttl unless committed. Concurrent requests for any free address of one subnet
+// go to ipamd together, in one call.
 func (c *Client) Reserve(ctx context.Context, account, subnetID string, vip netip.Addr, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
-	req := &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnetID, Owner: owner, ReservationTtlSeconds: uint32(ttl / time.Second)}
-	if vip.IsValid() {
-		req.IpAddress = vip.String()
+	if !vip.IsValid() {
+		return c.reserveBatched(ctx, account, subnetID, owner, ttl)
 	}
+	req := &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnetID, Owner: owner, ReservationTtlSeconds: uint32(ttl / time.Second), IpAddress: vip.String()}
 	resp, err := c.ipam.AllocatePrivateIpAddress(tenant.Outgoing(ctx, account), req)
 	if err != nil {
 		return ipalloc.Allocation{}, apierr.FromStatus(err)
 	}
-	a := resp.GetAddress()
+	return allocation(account, resp.GetAddress())
+}
+
+func allocation(account string, a *ipamv1.PrivateIpAddress) (ipalloc.Allocation, error) {
 	addr, err := netip.ParseAddr(a.GetIpAddress())
 	if err != nil {
 		return ipalloc.Allocation{}, fmt.Errorf("ipamd returned address %q: %w", a.GetIpAddress(), err)
 	}
-	return ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Owner: owner, Account: account, Reservation: a.GetReservationToken()}, Revision: a.GetRevision()}, nil
+	return ipalloc.Allocation{Pool: a.GetSubnetId(), Addr: addr, Record: ipalloc.Record{Owner: a.GetOwner(), Account: account, Reservation: a.GetReservationToken()}, Revision: a.GetRevision()}, nil
+}
+
+// reserveQueue gathers the automatic reservations of one account, subnet and TTL.
+type reserveQueue struct {
+	pending []*reserveCall
+	running bool
+}
+
+type reserveCall struct {
+	owner string
+	done  chan struct{}
+	al    ipalloc.Allocation
+	err   error
+}
+
+// maxReserveBatch is the most addresses asked of ipamd in one call.
+const maxReserveBatch = 100
+
+func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
+	key := fmt.Sprintf("%s/%s/%d", account, subnetID, ttl)
+	call := &reserveCall{owner: owner, done: make(chan struct{})}
+	c.mu.Lock()
+	q := c.queues[key]
+	if q == nil {
+		q = &reserveQueue{}
+		c.queues[key] = q
+	}
+	q.pending = append(q.pending, call)
+	if !q.running {
+		q.running = true
+		go c.drain(key, q, account, subnetID, ttl)
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.al, call.err
+	case <-ctx.Done():
+		return ipalloc.Allocation{}, ctx.Err()
+	}
+}
+
+// drain sends a queue's reservations to ipamd, a batch per call, until none is left.
+func (c *Client) drain(key string, q *reserveQueue, account, subnetID string, ttl time.Duration) {
+	for {
+		c.mu.Lock()
+		n := min(len(q.pending), maxReserveBatch)
+		if n == 0 {
+			q.running = false
+			delete(c.queues, key)
+			c.mu.Unlock()
+			return
+		}
+		batch := q.pending[:n:n]
+		q.pending = q.pending[n:]
+		c.mu.Unlock()
+
+		owners := make([]string, n)
+		for i, call := range batch {
+			owners[i] = call.owner
+		}
+		ctx, cancel := context.WithTimeout(tenant.Outgoing(context.Background(), account), 10*time.Second)
+		resp, err := c.ipam.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, ReservationTtlSeconds: uint32(ttl / time.Second)})
+		cancel()
+		got := map[string]*ipamv1.PrivateIpAddress{}
+		for _, a := range resp.GetAddressSet() {
+			got[a.GetOwner()] = a
+		}
+		for _, call := range batch {
+			switch a, ok := got[call.owner]; {
+			case err != nil:
+				call.err = apierr.FromStatus(err)
+			case ok:
+				call.al, call.err = allocation(account, a)
+			default:
+				call.err = apierr.ResourceExhausted(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
+			}
+			close(call.done)
+		}
+	}
 }
 
 // Release gives back an address (a reservation that will not be used).

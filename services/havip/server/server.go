@@ -206,8 +206,9 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 	if err != nil {
 		return nil, err
 	}
-	hash := requestHash(req)
+	var hash string
 	if req.GetClientToken() != "" {
+		hash = requestHash(req)
 		if resp, done, err := s.byToken(ctx, acct, req.GetClientToken(), hash); done || err != nil {
 			return resp, err
 		}
@@ -224,7 +225,7 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 	}
 	h := store.HaVip{
 		ID: ids.New(ids.HaVip), Account: acct, Name: req.GetHavipName(), VpcID: sn.VpcID, SubnetID: sn.ID,
-		CheckAssociate: !(req.CheckAssociate != nil) || req.GetCheckAssociate(), Associations: assoc,
+		CheckAssociate: req.CheckAssociate == nil || req.GetCheckAssociate(), Associations: assoc,
 		ClientToken: req.GetClientToken(), Created: time.Now().UTC(),
 	}
 	al, err := s.inv.Reserve(ctx, acct, sn.ID, vip, h.ID, s.reservationTTL)
@@ -244,46 +245,66 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 	return &havipv1.CreateHaVipResponse{Havip: havipPB(store.View{HaVip: h})}, nil
 }
 
-// haVipFields are the filter keys of DescribeHaVips.
-var haVipFields = query.Fields[store.View]{
-	"havip-id":   func(v store.View) string { return v.ID },
-	"havip-name": func(v store.View) string { return v.Name },
-	"vpc-id":     func(v store.View) string { return v.VpcID },
-	"subnet-id":  func(v store.View) string { return v.SubnetID },
-	"vip":        func(v store.View) string { return v.VIP.String() },
-	"address-ip": func(v store.View) string {
-		if v.Address == nil {
-			return ""
-		}
-		return v.Address.AddressIP
-	},
-	"check-associate": func(v store.View) string { return strconv.FormatBool(v.CheckAssociate) },
-	// The association keys match any entry of the range; see matchAssociation.
+// haVipFields are the filter keys of DescribeHaVips on a HAVIP's own fields.
+var haVipFields = map[string]func(*store.HaVip) string{
+	"havip-id":        func(h *store.HaVip) string { return h.ID },
+	"havip-name":      func(h *store.HaVip) string { return h.Name },
+	"vpc-id":          func(h *store.HaVip) string { return h.VpcID },
+	"subnet-id":       func(h *store.HaVip) string { return h.SubnetID },
+	"vip":             func(h *store.HaVip) string { return h.VIP.String() },
+	"check-associate": func(h *store.HaVip) string { return strconv.FormatBool(h.CheckAssociate) },
+}
+
+// filterKeys are every filter key DescribeHaVips accepts (for the check of unknown keys).
+var filterKeys = query.Fields[*store.HaVip]{
+	"address-ip":                      nil,
 	"havip-association.instance-id":   nil,
 	"havip-association.instance-type": nil,
 }
 
-// match applies the filters, including those over the switch range's entries.
-func match(filters []*havipv1.Filter, v store.View) bool {
+func init() {
+	for k, f := range haVipFields {
+		filterKeys[k] = f
+	}
+}
+
+// matcher compiles the filters once per request into one test per filter.
+func (s *Server) matcher(filters []*havipv1.Filter) func(*store.HaVip) bool {
+	tests := make([]func(*store.HaVip) bool, 0, len(filters))
 	for _, f := range filters {
-		var ok bool
-		switch f.GetName() {
+		values := f.GetValues()
+		switch name := f.GetName(); name {
 		case "havip-association.instance-id", "havip-association.instance-type":
-			for _, a := range v.Associations {
-				val := a.InstanceID
-				if f.GetName() == "havip-association.instance-type" {
-					val = a.Type
+			tests = append(tests, func(h *store.HaVip) bool {
+				for _, a := range h.Associations {
+					v := a.InstanceID
+					if name == "havip-association.instance-type" {
+						v = a.Type
+					}
+					if slices.Contains(values, v) {
+						return true
+					}
 				}
-				ok = ok || slices.Contains(f.GetValues(), val)
-			}
+				return false
+			})
+		case "address-ip":
+			tests = append(tests, func(h *store.HaVip) bool {
+				a, _ := s.store.AddressOf(h.ID)
+				return slices.Contains(values, a.AddressIP)
+			})
 		default:
-			ok = slices.Contains(f.GetValues(), haVipFields[f.GetName()](v))
-		}
-		if !ok {
-			return false
+			field := haVipFields[name]
+			tests = append(tests, func(h *store.HaVip) bool { return slices.Contains(values, field(h)) })
 		}
 	}
-	return true
+	return func(h *store.HaVip) bool {
+		for _, t := range tests {
+			if !t(h) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // DescribeHaVips lists HAVIPs.
@@ -292,8 +313,8 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 	if err != nil {
 		return nil, err
 	}
-	spec := query.Spec[store.View, *havipv1.Filter]{IDs: req.GetHavipIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
-	if err := spec.Check(haVipFields); err != nil {
+	spec := query.Spec[*store.HaVip, *havipv1.Filter]{IDs: req.GetHavipIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
+	if err := spec.Check(filterKeys); err != nil {
 		return nil, err
 	}
 	if err := validate.IDs("havip_ids", ids.HaVip, spec.IDs); err != nil {
@@ -302,8 +323,14 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 	if err := s.store.Sync(ctx); err != nil {
 		return nil, err
 	}
-	var sel []store.View
+	limit := int(req.GetLimit())
+	if limit == 0 {
+		limit = query.DefaultLimit
+	}
+	var page []store.View
+	var total int
 	if len(spec.IDs) > 0 {
+		var sel []store.View
 		for _, id := range slices.Compact(slices.Sorted(slices.Values(spec.IDs))) {
 			v, err := s.store.Get(acct, id)
 			if err != nil {
@@ -312,11 +339,12 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 			sel = append(sel, v)
 		}
 		slices.SortFunc(sel, func(a, b store.View) int { return a.Created.Compare(b.Created) })
+		total = len(sel)
+		page = sel[min(int(req.GetOffset()), total):min(int(req.GetOffset())+limit, total)]
 	} else {
-		sel = s.store.List(acct, func(v store.View) bool { return match(req.GetFilters(), v) })
+		page, total = s.store.Select(acct, s.matcher(req.GetFilters()), int(req.GetOffset()), limit)
 	}
-	page, total := spec.Page(sel)
-	out := &havipv1.DescribeHaVipsResponse{TotalCount: total}
+	out := &havipv1.DescribeHaVipsResponse{TotalCount: uint32(total)}
 	for _, v := range page {
 		out.HavipSet = append(out.HavipSet, havipPB(v))
 	}
@@ -332,7 +360,7 @@ func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHa
 	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
 		return nil, err
 	}
-	if !(req.HavipName != nil) && !(req.CheckAssociate != nil) {
+	if req.HavipName == nil && req.CheckAssociate == nil {
 		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "nothing to modify: give havip_name or check_associate")
 	}
 	if req.HavipName != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/txnbatch"
 )
 
 // Instance types of a switch-range entry.
@@ -95,6 +96,7 @@ func encode(v any) string {
 // Store is the HAVIP state: etcd is the truth; watched caches serve reads.
 type Store struct {
 	cli       *clientv3.Client
+	batch     *txnbatch.Batcher
 	rev       *kvcache.Revisions
 	havips    *kvcache.Cache[HaVip]
 	owners    *kvcache.Cache[Owner]
@@ -108,22 +110,25 @@ type Store struct {
 // New returns a store on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	rev := kvcache.NewRevisions(cli)
-	s := &Store{cli: cli, rev: rev, byAccount: map[string][]*kvcache.Item[HaVip]{}}
+	s := &Store{cli: cli, batch: txnbatch.New(cli), rev: rev, byAccount: map[string][]*kvcache.Item[HaVip]{}}
 	s.havips = kvcache.New(cli, rev, keyspace.HaVips, decodeJSON[HaVip], log, s.index)
 	s.owners = kvcache.New(cli, rev, keyspace.Owners, decodeJSON[Owner], log)
 	s.addresses = kvcache.New(cli, rev, keyspace.HaVipAddress, decodeJSON[AddressBinding], log)
 	return s
 }
 
-// index keeps byAccount ordered by creation revision (a kvcache hook).
+// index keeps byAccount ordered by creation revision, then key (HAVIPs created in one
+// transaction share a revision) (a kvcache hook).
 func (s *Store) index(prev, cur *kvcache.Item[HaVip]) {
 	it := cur
 	if it == nil {
 		it = prev
 	}
 	list := s.byAccount[it.Value.Account]
-	i := sort.Search(len(list), func(i int) bool { return list[i].CreateRevision >= it.CreateRevision })
-	found := i < len(list) && list[i].CreateRevision == it.CreateRevision
+	i := sort.Search(len(list), func(i int) bool {
+		return list[i].CreateRevision > it.CreateRevision || list[i].CreateRevision == it.CreateRevision && list[i].Key >= it.Key
+	})
+	found := i < len(list) && list[i].Key == it.Key
 	switch {
 	case cur == nil && found:
 		list = append(list[:i], list[i+1:]...)
@@ -182,23 +187,33 @@ func (s *Store) Get(account, id string) (View, error) {
 	return s.view(it.Value), nil
 }
 
-// List calls keep for an account's HAVIPs in creation order, as cached, and returns those kept.
-func (s *Store) List(account string, keep func(View) bool) []View {
-	var items []HaVip
+// Select returns the page [offset, offset+limit) of an account's HAVIPs that keep accepts, in
+// creation order, as cached, and how many keep accepts in all. keep must not hold on to h.
+func (s *Store) Select(account string, keep func(h *HaVip) bool, offset, limit int) ([]View, int) {
+	var page []HaVip
+	total := 0
 	s.havips.View(func(map[string]*kvcache.Item[HaVip]) {
-		list := s.byAccount[account]
-		items = make([]HaVip, len(list))
-		for i, it := range list {
-			items[i] = it.Value
+		for _, it := range s.byAccount[account] {
+			if !keep(&it.Value) {
+				continue
+			}
+			if total >= offset && total < offset+limit {
+				page = append(page, it.Value)
+			}
+			total++
 		}
 	})
-	var out []View
-	for _, h := range items {
-		if v := s.view(h); keep(v) {
-			out = append(out, v)
-		}
+	out := make([]View, len(page))
+	for i, h := range page {
+		out[i] = s.view(h)
 	}
-	return out
+	return out, total
+}
+
+// AddressOf returns the EIP bound to a HAVIP, as cached.
+func (s *Store) AddressOf(havipID string) (AddressBinding, bool) {
+	a, ok := s.addresses.Get(addressKey(havipID))
+	return a.Value, ok
 }
 
 // Token returns the HAVIP a client token created, and the hash of the request that did.
@@ -235,14 +250,15 @@ func (s *Store) Create(ctx context.Context, h HaVip, vip ipalloc.Allocation, req
 		ops = append(ops, clientv3.OpPut(tk, encode(tokenRecord{HaVipID: h.ID, RequestHash: requestHash})))
 		elses = append(elses, clientv3.OpGet(tk, clientv3.WithCountOnly()))
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elses...).Commit()
+	// Creates touch keys of their own only, so concurrent ones can share a transaction.
+	res, err := s.batch.Commit(ctx, txnbatch.Txn{Cmps: cmps, Ops: ops, Else: elses})
 	if err != nil {
 		return fmt.Errorf("create transaction: %w", err)
 	}
-	if resp.Succeeded {
+	if res.Succeeded {
 		return nil
 	}
-	if len(elses) > 0 && resp.Responses[0].GetResponseRange().Count > 0 {
+	if len(elses) > 0 && res.Else[0].GetResponseRange().Count > 0 {
 		return ErrTokenTaken
 	}
 	return ErrReservationLost

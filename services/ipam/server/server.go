@@ -4,6 +4,7 @@ package server
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -394,6 +395,58 @@ func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.Alloc
 		return nil, err
 	}
 	return &ipamv1.AllocatePrivateIpAddressResponse{Address: addressPB(al)}, nil
+}
+
+// AllocatePrivateIpAddresses allocates several automatic addresses at once.
+func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.AllocatePrivateIpAddressesRequest) (*ipamv1.AllocatePrivateIpAddressesResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := subnetAddr(req.GetSubnetId(), "", false); err != nil {
+		return nil, err
+	}
+	owners := req.GetOwners()
+	if len(owners) == 0 || len(owners) > query.MaxLimit {
+		return nil, apierr.InvalidArgument(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
+	}
+	for _, o := range owners {
+		if err := validate.OptionalName("owners", o); err != nil {
+			return nil, err
+		}
+	}
+	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
+	if ttl > maxReservationTTL {
+		return nil, apierr.InvalidArgument(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
+	}
+	// The allocations of one subnet are committed together by the allocator anyway; asking
+	// for them concurrently lets them share its transactions.
+	results := make([]ipalloc.Allocation, len(owners))
+	errs := make([]error, len(owners))
+	var wg sync.WaitGroup
+	for i, o := range owners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.store.Allocate(ctx, acct, req.GetSubnetId(), netip.Addr{}, o, ttl)
+		}()
+	}
+	wg.Wait()
+	// Whatever was allocated is returned (never dropped: that would leak it); with nothing
+	// allocated, the first reason why.
+	out := &ipamv1.AllocatePrivateIpAddressesResponse{}
+	var first error
+	for i, err := range errs {
+		if err == nil {
+			out.AddressSet = append(out.AddressSet, addressPB(results[i]))
+		} else if first == nil {
+			first = err
+		}
+	}
+	if len(out.AddressSet) == 0 {
+		return nil, first
+	}
+	return out, nil
 }
 
 // CommitPrivateIpAddress commits a reservation.
