@@ -68,7 +68,10 @@ type Request struct {
 
 const (
 	maxBatch    = 48 // allocations per transaction (etcd allows 128 operations per transaction)
-	maxInflight = 1  // transactions in flight per pool and replica
+	maxInflight = 2  // transactions in flight per pool and replica
+	// minSecondBatch is how many waiting calls justify a second transaction in flight: small
+	// batches cost more than waiting for the one in flight.
+	minSecondBatch = 16
 )
 
 // Allocator allocates addresses under root in etcd.
@@ -249,7 +252,7 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 		}
 	}
 	ps.pending = append(ps.pending, c)
-	if ps.running < maxInflight {
+	if ps.running == 0 || ps.running < maxInflight && len(ps.pending) >= minSecondBatch {
 		ps.running++
 		go a.run(ps)
 	}
@@ -366,7 +369,7 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		puts = append(puts, clientv3.OpPut(key, string(val), opts...))
 		gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 	}
-	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 	if err != nil {
 		a.retry(ps, batch, nil, 0, fmt.Errorf("allocation transaction: %w", err))
 		return
@@ -382,19 +385,22 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		a.mu.Unlock()
 		return
 	}
-	taken := make([]bool, len(batch))
-	anyTaken := false
-	for i, r := range resp.Responses {
-		if len(r.GetResponseRange().Kvs) > 0 {
-			taken[i], anyTaken = true, true
-		}
+	// Lost a race (rare): read whether the guard still holds and which addresses are taken.
+	resp, err = a.cli.Txn(ctx).If(batch[0].p.Guard...).Then(gets...).Commit()
+	if err != nil {
+		a.retry(ps, batch, nil, 0, fmt.Errorf("read lost addresses: %w", err))
+		return
 	}
-	if !anyTaken {
-		// Every address was free, so the guard failed.
+	if !resp.Succeeded {
 		a.retry(ps, batch, nil, 0, batch[0].p.GuardErr)
 		return
 	}
-	a.retry(ps, batch, taken, rev, nil)
+	taken := make([]bool, len(batch))
+	for i, r := range resp.Responses {
+		taken[i] = len(r.GetResponseRange().Kvs) > 0
+	}
+	// Untaken calls go round again (an address taken then freed in between included).
+	a.retry(ps, batch, taken, resp.Header.Revision, nil)
 }
 
 // retry ends a failed batch: calls fail with err if it is set; otherwise taken specific

@@ -45,7 +45,10 @@ type Batcher struct {
 // maxInflight is how many batches may be in flight at once (one: a batch then gathers
 // everything that arrived while the previous one was committed; two made batches smaller and
 // throughput lower when measured).
-const maxInflight = 1
+const maxInflight = 3
+
+// minSecondBatch is how many waiting transactions justify a second batch in flight.
+const minSecondBatch = 16
 
 type call struct {
 	txn  Txn
@@ -66,7 +69,8 @@ func (b *Batcher) Commit(ctx context.Context, t Txn) (Result, error) {
 	}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	if b.running < maxInflight {
+	// A second batch starts only when enough has gathered: small batches cost more than waiting.
+	if b.running == 0 || b.running < maxInflight && len(b.pending) >= minSecondBatch {
 		b.running++
 		go b.run()
 	}

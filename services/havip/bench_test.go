@@ -68,9 +68,9 @@ func p50(tb testing.TB, n int, op func() error) time.Duration {
 func BenchmarkHaVip(b *testing.B) {
 	c := replica(b)
 	cli := etcdtest.Client(b, etcdEndpoint)
-	const account = "acct-bench"
-	ctx := as(account)
 	for range b.N {
+		account := unique("acct-bench") // the filter runs over this run's 10,000
+		ctx := as(account)
 		n := buildNet(b, c, account, "10.0.0.0/18")
 		prefix := fmt.Sprintf("/bench/raw/%d/", time.Now().UnixNano())
 		const total = 10000

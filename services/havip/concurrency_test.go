@@ -23,7 +23,7 @@ import (
 func TestConcurrentCreates(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account = "acct-race"
+	account := unique("acct-race")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/27") // 29 usable; the two CVMs and three ENIs hold 5
 	free := int(available(t, c, account, n.subnet))
@@ -96,7 +96,7 @@ func TestConcurrentCreates(t *testing.T) {
 func TestPaging(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account = "acct-hv-paging"
+	account := unique("acct-hv-paging")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/23")
 	var want []string
@@ -125,7 +125,7 @@ func TestPaging(t *testing.T) {
 func TestStateFollowsOwnership(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account = "acct-owner"
+	account := unique("acct-owner")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "o"})).GetHavip()
@@ -167,7 +167,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 func TestDeleteRacesEIPBind(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account = "acct-del-race"
+	account := unique("acct-del-race")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	cli := etcdtest.Client(t, etcdEndpoint)

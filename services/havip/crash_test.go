@@ -22,7 +22,7 @@ import (
 func TestKillDuringCreates(t *testing.T) {
 	t.Parallel()
 	c := replica(t) // ipamd (and a havipd replica to look with) in this process
-	const account = "acct-kill"
+	account := unique("acct-kill")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/22")
 	p := proctest.Start(t, proctest.Build(t, "cmd/havipd"),

@@ -38,7 +38,7 @@ func enis(ids ...string) []*havipv1.HaVipAssociation {
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account = "acct-life"
+	account := unique("acct-life")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	before := available(t, c, account, n.subnet)

@@ -11,6 +11,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
@@ -32,6 +33,9 @@ func replica(t testing.TB) clients {
 	conn, _ := etcdtest.Serve(t, etcdEndpoint, ipam.Module, havip.Module)
 	return clients{ipam: ipamv1.NewIpamServiceClient(conn), havip: havipv1.NewHaVipServiceClient(conn), conn: conn}
 }
+
+// unique makes an account name no other test (or run of the same test) uses.
+func unique(name string) string { return name + ids.New("") }
 
 func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }
 

@@ -36,7 +36,7 @@ func state(t *testing.T, c clients, account string, subnets ...string) []any {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	c := replica(t)
-	const account, other = "acct-hv-rules", "acct-hv-other"
+	account, other := unique("acct-hv-rules"), unique("acct-hv-other")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	full := must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.vpc, SubnetName: "full", CidrBlock: "10.0.9.0/29"})).GetSubnet().GetSubnetId()

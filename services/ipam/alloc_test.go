@@ -34,7 +34,8 @@ func TestExhaustionAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	a, _ := replica(t)
 	b, _ := replica(t)
-	subnet := newSubnet(t, a, "acct-exhaust", "10.0.0.0/16", "10.0.0.0/24")
+	acct := unique("acct-exhaust")
+	subnet := newSubnet(t, a, acct, "10.0.0.0/16", "10.0.0.0/24")
 
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -49,7 +50,7 @@ func TestExhaustionAcrossReplicas(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				resp, err := c.AllocatePrivateIpAddress(as("acct-exhaust"), &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
+				resp, err := c.AllocatePrivateIpAddress(as(acct), &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
 				mu.Lock()
 				if err != nil {
 					if status.Code(err) != codes.ResourceExhausted || apierr.Reason(err) != apierr.ReasonResourceInsufficient {
@@ -81,11 +82,11 @@ func TestExhaustionAcrossReplicas(t *testing.T) {
 	}
 	// Both replicas agree that the subnet is full, and say so the same way.
 	for i, c := range []ipamv1.IpamServiceClient{a, b} {
-		_, err := c.AllocatePrivateIpAddress(as("acct-exhaust"), &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
+		_, err := c.AllocatePrivateIpAddress(as(acct), &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
 		if apierr.Reason(err) != apierr.ReasonResourceInsufficient {
 			t.Errorf("replica %d after exhaustion: %v, want %s", i, err, apierr.ReasonResourceInsufficient)
 		}
-		resp, err := c.DescribeSubnets(as("acct-exhaust"), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{subnet}})
+		resp, err := c.DescribeSubnets(as(acct), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{subnet}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,8 +68,9 @@ func BenchmarkAllocateThroughput(b *testing.B) {
 	for range b.N {
 		raw1 := rawTxns(b, cli, 1, 2000)
 		raw50 := rawTxns(b, cli, 50, total)
-		subnet := newSubnet(b, c, "acct-bench", "10.0.0.0/16", "10.0.0.0/16")
-		ctx := as("acct-bench")
+		acct := unique("acct-bench")
+		subnet := newSubnet(b, c, acct, "10.0.0.0/16", "10.0.0.0/16")
+		ctx := as(acct)
 		api50 := throughput(b, 50, total, func(int) error {
 			_, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
 			return err
@@ -97,7 +98,7 @@ func p50(tb testing.TB, n int, op func() error) time.Duration {
 
 // fill writes allocation keys straight into etcd for every address of the /16 subnet's usable
 // range that want(offset) selects and that is not taken yet, 128 to a transaction.
-func fill(tb testing.TB, cli *clientv3.Client, subnet string, cidr netip.Prefix, want func(off int) bool) {
+func fill(tb testing.TB, cli *clientv3.Client, account, subnet string, cidr netip.Prefix, want func(off int) bool) {
 	r, _ := ipalloc.CIDRHosts(cidr, 1)
 	taken := map[string]bool{}
 	resp, err := cli.Get(context.Background(), store.AddressPrefix+subnet+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
@@ -120,7 +121,7 @@ func fill(tb testing.TB, cli *clientv3.Client, subnet string, cidr netip.Prefix,
 	for off, u := 0, ipalloc.U32(r.First); u <= ipalloc.U32(r.Last); off, u = off+1, u+1 {
 		key := store.AddressPrefix + subnet + "/" + ipalloc.Addr(u).String()
 		if want(off) && !taken[key] {
-			ops = append(ops, clientv3.OpPut(key, `{"account":"acct-fill"}`))
+			ops = append(ops, clientv3.OpPut(key, `{"account":"`+account+`"}`))
 			if len(ops) == 128 {
 				flush()
 			}
@@ -134,13 +135,14 @@ func fill(tb testing.TB, cli *clientv3.Client, subnet string, cidr netip.Prefix,
 func BenchmarkAllocateAsSubnetFills(b *testing.B) {
 	c, _ := replica(b)
 	cli := etcdtest.Client(b, etcdEndpoint)
-	ctx := as("acct-fill")
+	acct := unique("acct-fill")
+	ctx := as(acct)
 	cidr := netip.MustParsePrefix("10.0.0.0/16")
 	for range b.N {
-		empty := newSubnet(b, c, "acct-fill", "10.0.0.0/16", cidr.String())
-		full := newSubnet(b, c, "acct-fill", "10.0.0.0/16", cidr.String())
+		empty := newSubnet(b, c, acct, "10.0.0.0/16", cidr.String())
+		full := newSubnet(b, c, acct, "10.0.0.0/16", cidr.String())
 		size := 1<<16 - 3
-		fill(b, cli, full, cidr, func(off int) bool { return off%100 != 0 }) // 99% full, spread out
+		fill(b, cli, acct, full, cidr, func(off int) bool { return off%100 != 0 }) // 99% full, spread out
 		allocate := func(subnet string) func() error {
 			return func() error {
 				_, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
@@ -155,7 +157,7 @@ func BenchmarkAllocateAsSubnetFills(b *testing.B) {
 		avail := r.GetSubnetSet()[0].GetAvailableIpAddressCount()
 		emptyP50 := p50(b, 300, allocate(empty))
 		fullP50 := p50(b, 300, allocate(full))
-		fill(b, cli, full, cidr, func(int) bool { return true })
+		fill(b, cli, acct, full, cidr, func(int) bool { return true })
 		if _, err := c.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{full}}); err != nil {
 			b.Fatal(err)
 		}

@@ -20,7 +20,7 @@ var macRE = regexp.MustCompile(`^02(:[0-9a-f]{2}){5}$`)
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	c, _ := replica(t)
-	ctx := as("acct-life")
+	ctx := as(unique("acct-life"))
 	name60 := strings.Repeat("é", 60)
 	v := must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: name60, CidrBlock: "172.16.0.0/12"})).GetVpc()
 	if v.GetVpcName() != name60 || v.GetCidrBlock() != "172.16.0.0/12" || !regexp.MustCompile(`^vpc-[a-z0-9]{8}$`).MatchString(v.GetVpcId()) {
@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 func TestPaging(t *testing.T) {
 	t.Parallel()
 	c, _ := replica(t)
-	ctx := as("acct-paging")
+	ctx := as(unique("acct-paging"))
 	var want []string
 	for range 25 {
 		want = append(want, must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "p", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId())
@@ -126,8 +126,8 @@ func TestPaging(t *testing.T) {
 func TestAccounts(t *testing.T) {
 	t.Parallel()
 	c, _ := replica(t)
-	subnet := newSubnet(t, c, "acct-owner", "10.0.0.0/16", "10.0.0.0/24")
-	intruder := as("acct-intruder")
+	subnet := newSubnet(t, c, unique("acct-owner"), "10.0.0.0/16", "10.0.0.0/24")
+	intruder := as(unique("acct-intruder"))
 	if r := must[*ipamv1.DescribeSubnetsResponse](t)(c.DescribeSubnets(intruder, &ipamv1.DescribeSubnetsRequest{})); r.GetTotalCount() != 0 {
 		t.Errorf("intruder sees %v", r)
 	}
@@ -146,8 +146,9 @@ func TestAccounts(t *testing.T) {
 func TestReservationExpires(t *testing.T) {
 	t.Parallel()
 	c, _ := replica(t)
-	ctx := as("acct-resv")
-	subnet := newSubnet(t, c, "acct-resv", "10.0.0.0/16", "10.0.0.0/24")
+	acct := unique("acct-resv")
+	ctx := as(acct)
+	subnet := newSubnet(t, c, acct, "10.0.0.0/16", "10.0.0.0/24")
 	reserve := func() *ipamv1.PrivateIpAddress {
 		a := must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet, ReservationTtlSeconds: 1})).GetAddress()
 		if !a.GetReserved() || a.GetReservationToken() == "" {

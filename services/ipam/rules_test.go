@@ -76,7 +76,7 @@ func snapshot(t *testing.T, c ipamv1.IpamServiceClient, account string) []any {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	c, _ := replica(t)
-	const account, other = "acct-rules", "acct-rules-other"
+	account, other := unique("acct-rules"), unique("acct-rules-other")
 	w := buildWorld(t, c, account, other)
 	ctx := as(account)
 	long := strings.Repeat("x", 61)

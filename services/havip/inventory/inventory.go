@@ -148,7 +148,7 @@ func allocation(account string, a *ipamv1.PrivateIpAddress) (ipalloc.Allocation,
 // reserveQueue gathers the automatic reservations of one account, subnet and TTL.
 type reserveQueue struct {
 	pending []*reserveCall
-	running bool
+	running int
 }
 
 type reserveCall struct {
@@ -171,8 +171,10 @@ func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner st
 		c.queues[key] = q
 	}
 	q.pending = append(q.pending, call)
-	if !q.running {
-		q.running = true
+	// A second call to ipamd goes out only when enough has gathered: small batches cost more
+	// than waiting for the one in flight.
+	if q.running == 0 || q.running < 3 && len(q.pending) >= 16 {
+		q.running++
 		go c.drain(key, q, account, subnetID, ttl)
 	}
 	c.mu.Unlock()
@@ -190,8 +192,9 @@ func (c *Client) drain(key string, q *reserveQueue, account, subnetID string, tt
 		c.mu.Lock()
 		n := min(len(q.pending), maxReserveBatch)
 		if n == 0 {
-			q.running = false
-			delete(c.queues, key)
+			if q.running--; q.running == 0 {
+				delete(c.queues, key)
+			}
 			c.mu.Unlock()
 			return
 		}
