@@ -92,14 +92,8 @@ type Allocator struct {
 func New(cli *clientv3.Client, rev *kvcache.Revisions, root string, log *slog.Logger) *Allocator {
 	a := &Allocator{cli: cli, root: root, log: log, pools: map[string]*pool{}}
 	a.leases.cli = cli
-	a.cache = kvcache.New(cli, rev, root, decodeRecord, log, a.observe)
+	a.cache = kvcache.New(cli, rev, root, kvcache.DecodeJSON[Record], log, a.observe)
 	return a
-}
-
-func decodeRecord(_ string, val []byte) (Record, error) {
-	var r Record
-	err := json.Unmarshal(val, &r)
-	return r, err
 }
 
 // Start loads the allocations and follows them until ctx ends.

@@ -42,7 +42,7 @@ func (a *Allocator) Commit(ctx context.Context, poolID string, addr netip.Addr, 
 	if len(resp.Kvs) == 0 {
 		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s", addr)
 	}
-	rec, err := decodeRecord(key, resp.Kvs[0].Value)
+	rec, err := kvcache.DecodeJSON[Record](key, resp.Kvs[0].Value)
 	if err != nil || rec.Reservation == "" || rec.Reservation != token {
 		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s with that token", addr)
 	}
@@ -75,7 +75,7 @@ func (a *Allocator) Lookup(ctx context.Context, poolID string, addr netip.Addr) 
 	if len(resp.Kvs) == 0 {
 		return Allocation{}, false, nil
 	}
-	rec, err := decodeRecord(key, resp.Kvs[0].Value)
+	rec, err := kvcache.DecodeJSON[Record](key, resp.Kvs[0].Value)
 	if err != nil {
 		return Allocation{}, false, fmt.Errorf("decode allocation %s: %w", key, err)
 	}

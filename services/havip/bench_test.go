@@ -3,9 +3,7 @@ package havip_test
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,49 +12,8 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/loadtest"
 )
-
-// throughput runs op from clients goroutines until total ops are done and returns ops/s.
-func throughput(tb testing.TB, clients, total int, op func(i int) error) float64 {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				if err := op(i); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		tb.Fatal(err)
-	}
-	return float64(total) / time.Since(start).Seconds()
-}
-
-func p50(tb testing.TB, n int, op func() error) time.Duration {
-	d := make([]time.Duration, n)
-	for i := range d {
-		t0 := time.Now()
-		if err := op(); err != nil {
-			tb.Fatal(err)
-		}
-		d[i] = time.Since(t0)
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[n/2]
-}
 
 // BenchmarkHaVip measures, in one run on one etcd:
 //   - CreateHaVip with an automatic VIP at 50 clients against raw single-key create-if-absent
@@ -74,14 +31,14 @@ func BenchmarkHaVip(b *testing.B) {
 		n := buildNet(b, c, account, "10.0.0.0/18")
 		prefix := fmt.Sprintf("/bench/raw/%d/", time.Now().UnixNano())
 		const total = 10000
-		rawTxn := throughput(b, 50, total, func(i int) error {
+		rawTxn := loadtest.Throughput(b, 50, total, func(i int) error {
 			key := fmt.Sprintf("%s%d", prefix, i)
 			_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, `{"havip":"bench"}`)).Commit()
 			return err
 		})
 		var mu sync.Mutex
 		var created []string
-		create := throughput(b, 50, total, func(int) error {
+		create := loadtest.Throughput(b, 50, total, func(int) error {
 			r, err := c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "bench"})
 			if err != nil {
 				return err
@@ -91,19 +48,19 @@ func BenchmarkHaVip(b *testing.B) {
 			mu.Unlock()
 			return nil
 		})
-		rawRead := throughput(b, 50, 4*total, func(i int) error {
+		rawRead := loadtest.Throughput(b, 50, 4*total, func(i int) error {
 			_, err := cli.Get(context.Background(), fmt.Sprintf("%s%d", prefix, i%total))
 			return err
 		})
-		describe := throughput(b, 50, 4*total, func(i int) error {
+		describe := loadtest.Throughput(b, 50, 4*total, func(i int) error {
 			_, err := c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{created[i%len(created)]}})
 			return err
 		})
-		byID := p50(b, 300, func() error {
+		byID := loadtest.P50(b, 300, func() error {
 			_, err := c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{created[len(created)/2]}})
 			return err
 		})
-		filtered := p50(b, 300, func() error {
+		filtered := loadtest.P50(b, 300, func() error {
 			r, err := c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 100, Offset: 5000,
 				Filters: []*havipv1.Filter{{Name: "subnet-id", Values: []string{n.subnet}}, {Name: "check-associate", Values: []string{"true"}}}})
 			if err == nil && (r.GetTotalCount() < total || len(r.GetHavipSet()) != 100) {

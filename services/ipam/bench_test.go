@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sort"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,42 +14,14 @@ import (
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/services/ipam/store"
 )
-
-// throughput runs op from clients goroutines until total ops are done and returns ops/s.
-func throughput(tb testing.TB, clients, total int, op func(i int) error) float64 {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				if err := op(i); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		tb.Fatal(err)
-	}
-	return float64(total) / time.Since(start).Seconds()
-}
 
 // rawTxns is the baseline: single-key create-if-absent transactions straight from an etcd client.
 func rawTxns(tb testing.TB, cli *clientv3.Client, clients, total int) float64 {
 	prefix := fmt.Sprintf("/bench/raw/%d/%d/", time.Now().UnixNano(), clients)
-	return throughput(tb, clients, total, func(i int) error {
+	return loadtest.Throughput(tb, clients, total, func(i int) error {
 		key := fmt.Sprintf("%s%d", prefix, i)
 		_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, `{"account":"bench"}`)).Commit()
 		return err
@@ -71,7 +40,7 @@ func BenchmarkAllocateThroughput(b *testing.B) {
 		acct := unique("acct-bench")
 		subnet := newSubnet(b, c, acct, "10.0.0.0/16", "10.0.0.0/16")
 		ctx := as(acct)
-		api50 := throughput(b, 50, total, func(int) error {
+		api50 := loadtest.Throughput(b, 50, total, func(int) error {
 			_, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnet})
 			return err
 		})
@@ -80,20 +49,6 @@ func BenchmarkAllocateThroughput(b *testing.B) {
 		b.ReportMetric(api50, "allocate-50clients-ops/s")
 		b.ReportMetric(api50/raw50, "ratio(target>=0.8)")
 	}
-}
-
-// p50 runs op n times in a row and returns the median latency.
-func p50(tb testing.TB, n int, op func() error) time.Duration {
-	d := make([]time.Duration, n)
-	for i := range d {
-		t0 := time.Now()
-		if err := op(); err != nil {
-			tb.Fatal(err)
-		}
-		d[i] = time.Since(t0)
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[n/2]
 }
 
 // fill writes allocation keys straight into etcd for every address of the /16 subnet's usable
@@ -155,13 +110,13 @@ func BenchmarkAllocateAsSubnetFills(b *testing.B) {
 			b.Fatal(err)
 		}
 		avail := r.GetSubnetSet()[0].GetAvailableIpAddressCount()
-		emptyP50 := p50(b, 300, allocate(empty))
-		fullP50 := p50(b, 300, allocate(full))
+		emptyP50 := loadtest.P50(b, 300, allocate(empty))
+		fullP50 := loadtest.P50(b, 300, allocate(full))
 		fill(b, cli, acct, full, cidr, func(int) bool { return true })
 		if _, err := c.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{full}}); err != nil {
 			b.Fatal(err)
 		}
-		exhaustedP50 := p50(b, 300, func() error {
+		exhaustedP50 := loadtest.P50(b, 300, func() error {
 			if err := allocate(full)(); apierr.Reason(err) != apierr.ReasonResourceInsufficient {
 				return fmt.Errorf("allocation in a full subnet: %w", err)
 			}

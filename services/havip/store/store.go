@@ -3,7 +3,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -79,25 +78,11 @@ func tokenKey(account, token string) string { return keyspace.HaVipTokens + acco
 
 func addressKey(id string) string { return keyspace.HaVipAddress + id }
 
-func decodeJSON[T any](_ string, val []byte) (T, error) {
-	var v T
-	err := json.Unmarshal(val, &v)
-	return v, err
-}
-
-func encode(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are encoded
-	}
-	return string(b)
-}
-
 // Store is the HAVIP state: etcd is the truth; watched caches serve reads.
 type Store struct {
 	cli       *clientv3.Client
 	batch     *txnbatch.Batcher
-	rev       *kvcache.Revisions
+	group     *kvcache.Group
 	havips    *kvcache.Cache[HaVip]
 	owners    *kvcache.Cache[Owner]
 	addresses *kvcache.Cache[AddressBinding]
@@ -109,11 +94,13 @@ type Store struct {
 
 // New returns a store on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
-	rev := kvcache.NewRevisions(cli)
-	s := &Store{cli: cli, batch: txnbatch.New(cli), rev: rev, byAccount: map[string][]*kvcache.Item[HaVip]{}}
-	s.havips = kvcache.New(cli, rev, keyspace.HaVips, decodeJSON[HaVip], log, s.index)
-	s.owners = kvcache.New(cli, rev, keyspace.Owners, decodeJSON[Owner], log)
-	s.addresses = kvcache.New(cli, rev, keyspace.HaVipAddress, decodeJSON[AddressBinding], log)
+	g := kvcache.NewGroup(cli)
+	rev := g.Revisions()
+	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, byAccount: map[string][]*kvcache.Item[HaVip]{}}
+	s.havips = kvcache.New(cli, rev, keyspace.HaVips, kvcache.DecodeJSON[HaVip], log, s.index)
+	s.owners = kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[Owner], log)
+	s.addresses = kvcache.New(cli, rev, keyspace.HaVipAddress, kvcache.DecodeJSON[AddressBinding], log)
+	g.Add(s.havips, s.owners, s.addresses)
 	return s
 }
 
@@ -143,29 +130,11 @@ func (s *Store) index(prev, cur *kvcache.Item[HaVip]) {
 }
 
 // Start loads the state and follows it until ctx ends.
-func (s *Store) Start(ctx context.Context) error {
-	for _, start := range []func(context.Context) error{s.havips.Start, s.owners.Start, s.addresses.Start} {
-		if err := start(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
 
 // Sync waits until reads reflect every write committed before the call (concurrent calls share
 // one etcd round trip).
-func (s *Store) Sync(ctx context.Context) error {
-	rev, err := s.rev.Current(ctx)
-	if err != nil {
-		return fmt.Errorf("read revision: %w", err)
-	}
-	for _, wait := range []func(context.Context, int64) error{s.havips.WaitRevision, s.owners.WaitRevision, s.addresses.WaitRevision} {
-		if err := wait(ctx, rev); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
 
 func (s *Store) view(h HaVip) View {
 	v := View{HaVip: h}
@@ -225,7 +194,7 @@ func (s *Store) Token(ctx context.Context, account, token string) (id, hash stri
 	if len(resp.Kvs) == 0 {
 		return "", "", false, nil
 	}
-	t, err := decodeJSON[tokenRecord]("", resp.Kvs[0].Value)
+	t, err := kvcache.DecodeJSON[tokenRecord]("", resp.Kvs[0].Value)
 	if err != nil {
 		return "", "", false, fmt.Errorf("decode client token: %w", err)
 	}
@@ -242,12 +211,12 @@ var ErrReservationLost = apierr.Aborted(apierr.ReasonReservationExpired, "the VI
 func (s *Store) Create(ctx context.Context, h HaVip, vip ipalloc.Allocation, requestHash string) error {
 	commitCmp, commitPut := ipalloc.CommitOpsAt(keyspace.Addresses, vip, h.ID)
 	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(keyspace.HaVip(h.ID)), "=", 0)}
-	ops := []clientv3.Op{commitPut, clientv3.OpPut(keyspace.HaVip(h.ID), encode(h))}
+	ops := []clientv3.Op{commitPut, clientv3.OpPut(keyspace.HaVip(h.ID), kvcache.EncodeJSON(h))}
 	var elses []clientv3.Op
 	if h.ClientToken != "" {
 		tk := tokenKey(h.Account, h.ClientToken)
 		cmps = append(cmps, clientv3.Compare(clientv3.Version(tk), "=", 0))
-		ops = append(ops, clientv3.OpPut(tk, encode(tokenRecord{HaVipID: h.ID, RequestHash: requestHash})))
+		ops = append(ops, clientv3.OpPut(tk, kvcache.EncodeJSON(tokenRecord{HaVipID: h.ID, RequestHash: requestHash})))
 		elses = append(elses, clientv3.OpGet(tk, clientv3.WithCountOnly()))
 	}
 	// Creates touch keys of their own only, so concurrent ones can share a transaction.
@@ -283,7 +252,7 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*HaVip) 
 			return View{}, err
 		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(keyspace.HaVip(id)), "=", it.ModRevision)).
-			Then(clientv3.OpPut(keyspace.HaVip(id), encode(h))).Commit()
+			Then(clientv3.OpPut(keyspace.HaVip(id), kvcache.EncodeJSON(h))).Commit()
 		if err != nil {
 			return View{}, fmt.Errorf("update transaction: %w", err)
 		}
@@ -325,7 +294,7 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 			return nil
 		}
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			b, _ := decodeJSON[AddressBinding]("", kvs[0].Value)
+			b, _ := kvcache.DecodeJSON[AddressBinding]("", kvs[0].Value)
 			return apierr.FailedPrecondition(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
 		}
 	}

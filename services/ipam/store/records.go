@@ -2,7 +2,6 @@
 package store
 
 import (
-	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -83,18 +82,4 @@ type NetworkInterface struct {
 	Primary    bool       `json:"primary"`
 	InstanceID string     `json:"instance_id,omitempty"`
 	Created    time.Time  `json:"created"`
-}
-
-func decodeJSON[T any](_ string, val []byte) (T, error) {
-	var v T
-	err := json.Unmarshal(val, &v)
-	return v, err
-}
-
-func encode(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are encoded
-	}
-	return string(b)
 }

@@ -30,7 +30,7 @@ const maxAttempts = 8
 type Store struct {
 	cli       *clientv3.Client
 	log       *slog.Logger
-	rev       *kvcache.Revisions
+	group     *kvcache.Group
 	vpcs      *kvcache.Cache[Vpc]
 	subnets   *kvcache.Cache[Subnet]
 	instances *kvcache.Cache[Instance]
@@ -40,42 +40,27 @@ type Store struct {
 
 // New returns a store on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
-	rev := kvcache.NewRevisions(cli)
-	return &Store{
+	g := kvcache.NewGroup(cli)
+	rev := g.Revisions()
+	s := &Store{
 		cli:       cli,
 		log:       log,
-		rev:       rev,
-		vpcs:      kvcache.New(cli, rev, vpcPrefix, decodeJSON[Vpc], log),
-		subnets:   kvcache.New(cli, rev, subnetPrefix, decodeJSON[Subnet], log),
-		instances: kvcache.New(cli, rev, instancePrefix, decodeJSON[Instance], log),
-		enis:      kvcache.New(cli, rev, eniPrefix, decodeJSON[NetworkInterface], log),
+		group:     g,
+		vpcs:      kvcache.New(cli, rev, vpcPrefix, kvcache.DecodeJSON[Vpc], log),
+		subnets:   kvcache.New(cli, rev, subnetPrefix, kvcache.DecodeJSON[Subnet], log),
+		instances: kvcache.New(cli, rev, instancePrefix, kvcache.DecodeJSON[Instance], log),
+		enis:      kvcache.New(cli, rev, eniPrefix, kvcache.DecodeJSON[NetworkInterface], log),
 		alloc:     ipalloc.New(cli, rev, AddressPrefix, log),
 	}
+	g.Add(s.vpcs, s.subnets, s.instances, s.enis, s.alloc)
+	return s
 }
 
 // Start loads the state and follows it until ctx ends.
-func (s *Store) Start(ctx context.Context) error {
-	for _, start := range []func(context.Context) error{s.vpcs.Start, s.subnets.Start, s.instances.Start, s.enis.Start, s.alloc.Start} {
-		if err := start(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
 
 // Sync waits until every read reflects every write committed before the call.
-func (s *Store) Sync(ctx context.Context) error {
-	rev, err := s.rev.Current(ctx)
-	if err != nil {
-		return fmt.Errorf("read revision: %w", err)
-	}
-	for _, wait := range []func(context.Context, int64) error{s.vpcs.WaitRevision, s.subnets.WaitRevision, s.instances.WaitRevision, s.enis.WaitRevision, s.alloc.WaitRevision} {
-		if err := wait(ctx, rev); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
 
 // owned returns the cached item at key if it belongs to account; otherwise NotFound, the same
 // whether it does not exist or is another account's.
@@ -142,7 +127,7 @@ func txnErr(err error) error { return fmt.Errorf("etcd transaction: %w", err) }
 func (s *Store) CreateVpc(ctx context.Context, account, name string, cidr netip.Prefix) (Vpc, error) {
 	v := Vpc{ID: ids.New(ids.Vpc), Account: account, Name: name, CIDR: cidr, Created: time.Now().UTC()}
 	key := VpcKey(v.ID)
-	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, encode(v))).Commit()
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, kvcache.EncodeJSON(v))).Commit()
 	if err != nil {
 		return Vpc{}, txnErr(err)
 	}
@@ -216,7 +201,7 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 			// No sibling appeared since the overlap check.
 			clientv3.Compare(clientv3.CreateRevision(vpcSubnetsPrefix+vpcID+"/"), "<", seen+1).WithPrefix(),
 			clientv3.Compare(clientv3.Version(key), "=", 0),
-		).Then(clientv3.OpPut(key, encode(sn)), clientv3.OpPut(vpcSubnetKey(vpcID, sn.ID), "")).Commit()
+		).Then(clientv3.OpPut(key, kvcache.EncodeJSON(sn)), clientv3.OpPut(vpcSubnetKey(vpcID, sn.ID), "")).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}
@@ -421,10 +406,10 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 			clientv3.Compare(clientv3.Version(EniKey(eni.ID)), "=", 0),
 			clientv3.Compare(clientv3.Version(macPrefix+eni.MAC), "=", 0),
 		}
-		ops := []clientv3.Op{commitPut, clientv3.OpPut(EniKey(eni.ID), encode(eni)), clientv3.OpPut(macPrefix+eni.MAC, eni.ID)}
+		ops := []clientv3.Op{commitPut, clientv3.OpPut(EniKey(eni.ID), kvcache.EncodeJSON(eni)), clientv3.OpPut(macPrefix+eni.MAC, eni.ID)}
 		if ins != nil {
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(InstanceKey(ins.ID)), "=", 0))
-			ops = append(ops, clientv3.OpPut(InstanceKey(ins.ID), encode(*ins)))
+			ops = append(ops, clientv3.OpPut(InstanceKey(ins.ID), kvcache.EncodeJSON(*ins)))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(macPrefix+eni.MAC, clientv3.WithCountOnly())).Commit()
 		if err != nil {
@@ -494,7 +479,7 @@ func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, inst
 		resp, err := s.cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision),
 			clientv3.Compare(clientv3.CreateRevision(InstanceKey(instanceID)), "=", ins.CreateRevision),
-		).Then(clientv3.OpPut(EniKey(eniID), encode(out))).Commit()
+		).Then(clientv3.OpPut(EniKey(eniID), kvcache.EncodeJSON(out))).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}
@@ -520,7 +505,7 @@ func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID strin
 		out = e.Value
 		out.InstanceID = ""
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision)).
-			Then(clientv3.OpPut(EniKey(eniID), encode(out))).Commit()
+			Then(clientv3.OpPut(EniKey(eniID), kvcache.EncodeJSON(out))).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}
