@@ -12,6 +12,7 @@ import (
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
+	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
 )
@@ -29,7 +30,7 @@ type Config struct {
 }
 
 // Modules are the services the suite serves.
-var Modules = []service.Module{ipam.Module, havip.Module}
+var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module}
 
 // Ready describes a running suite.
 type Ready struct {

@@ -148,7 +148,7 @@ type call struct {
 }
 
 // observe keeps the pools' used sets in step with the cache (a kvcache hook).
-func (a *Allocator) observe(prev, cur *kvcache.Item[Record]) {
+func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
 	it := cur
 	if it == nil {
 		it = prev

@@ -30,7 +30,12 @@ const (
 // ARP broker keys (written by arpbrokerd).
 const (
 	// Owners holds the current owner of each HAVIP: <havip-id>, under the agent session's lease.
+	// Its ModRevision is the fencing revision of the owner change.
 	Owners = Root + "arp/owner/"
+	// BrokerElection is the election prefix of the arpbrokerd replicas.
+	BrokerElection = Root + "arp/leader"
+	// Rejections holds recent rejected claims: <havip-id>/<nanoseconds>, under an expiring lease.
+	Rejections = Root + "arp/rejection/"
 )
 
 // HaVip is the key of a HAVIP record.

@@ -23,8 +23,9 @@ type Item[T any] struct {
 }
 
 // Hook sees every change in revision order, under the cache's write lock, after the item map is
-// updated. prev is nil for a create, cur is nil for a delete. Hooks maintain derived indexes.
-type Hook[T any] func(prev, cur *Item[T])
+// updated. prev is nil for a create, cur is nil for a delete; rev is the revision of the change
+// (of the reload, for changes found by one). Hooks maintain derived indexes and feed watchers.
+type Hook[T any] func(prev, cur *Item[T], rev int64)
 
 // Cache is an in-memory mirror of one etcd prefix.
 type Cache[T any] struct {
@@ -84,16 +85,17 @@ func (c *Cache[T]) load(ctx context.Context) (int64, error) {
 		}
 	}
 	// Tell hooks what changed between the old and the new contents.
+	rev := resp.Header.Revision
 	for k, prev := range old {
 		if cur, ok := c.items[k]; !ok {
-			c.runHooks(prev, nil)
+			c.runHooks(prev, nil, rev)
 		} else if cur.ModRevision != prev.ModRevision {
-			c.runHooks(prev, cur)
+			c.runHooks(prev, cur, cur.ModRevision)
 		}
 	}
 	for k, cur := range c.items {
 		if _, ok := old[k]; !ok {
-			c.runHooks(nil, cur)
+			c.runHooks(nil, cur, cur.ModRevision)
 		}
 	}
 	c.loaded = true
@@ -110,9 +112,9 @@ func (c *Cache[T]) decodeKV(kv *mvccpb.KeyValue) (*Item[T], bool) {
 	return &Item[T]{Key: string(kv.Key), Value: v, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision}, true
 }
 
-func (c *Cache[T]) runHooks(prev, cur *Item[T]) {
+func (c *Cache[T]) runHooks(prev, cur *Item[T], rev int64) {
 	for _, h := range c.hooks {
-		h(prev, cur)
+		h(prev, cur, rev)
 	}
 }
 
@@ -167,7 +169,7 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 		case clientv3.EventTypeDelete:
 			if prev != nil {
 				delete(c.items, key)
-				c.runHooks(prev, nil)
+				c.runHooks(prev, nil, ev.Kv.ModRevision)
 			}
 		case clientv3.EventTypePut:
 			cur, ok := c.decodeKV(ev.Kv)
@@ -175,7 +177,7 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 				continue
 			}
 			c.items[key] = cur
-			c.runHooks(prev, cur)
+			c.runHooks(prev, cur, cur.ModRevision)
 		}
 	}
 	c.advanceLocked(resp.Header.Revision)
@@ -218,6 +220,9 @@ func (c *Cache[T]) Sync(ctx context.Context) error {
 	}
 	return c.WaitRevision(ctx, rev)
 }
+
+// AddHook adds a hook; call before Start.
+func (c *Cache[T]) AddHook(h Hook[T]) { c.hooks = append(c.hooks, h) }
 
 // Revision is the revision up to which the cache is applied.
 func (c *Cache[T]) Revision() int64 {

@@ -63,9 +63,17 @@ func fromIncoming(ctx context.Context) (string, error) {
 	return vals[0], nil
 }
 
-// exempt reports whether a method is platform plumbing that needs no account.
+// internal lists the services the platform calls itself, which act for no tenant.
+var internal = []string{"/grpc.health.", "/grpc.reflection.", "/arpbroker.v1."}
+
+// exempt reports whether a method belongs to a service that needs no account.
 func exempt(fullMethod string) bool {
-	return strings.HasPrefix(fullMethod, "/grpc.health.") || strings.HasPrefix(fullMethod, "/grpc.reflection.")
+	for _, p := range internal {
+		if strings.HasPrefix(fullMethod, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // UnaryServerInterceptor requires an account on every tenant-facing call and puts it in the context.

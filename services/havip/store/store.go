@@ -106,7 +106,7 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 
 // index keeps byAccount ordered by creation revision, then key (HAVIPs created in one
 // transaction share a revision) (a kvcache hook).
-func (s *Store) index(prev, cur *kvcache.Item[HaVip]) {
+func (s *Store) index(prev, cur *kvcache.Item[HaVip], _ int64) {
 	it := cur
 	if it == nil {
 		it = prev

@@ -1,0 +1,129 @@
+package broker
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Operation is an ARP opcode.
+type Operation int
+
+// The ARP opcodes a gratuitous ARP may carry.
+const (
+	OpRequest Operation = 1
+	OpReply   Operation = 2
+)
+
+// Report is one ARP packet an agent saw on an ENI's port.
+type Report struct {
+	AgentID            string
+	Session            int64
+	NetworkInterfaceID string
+	EthernetSourceMAC  string
+	SenderMAC          string
+	SenderIP           string
+	TargetIP           string
+	Op                 Operation
+}
+
+// Reasons a claim is rejected.
+const (
+	ReasonBadOperation   = "InvalidOperation"
+	ReasonMalformed      = "Malformed"
+	ReasonSenderIPZero   = "SenderIpZero"
+	ReasonNotGratuitous  = "NotGratuitous"
+	ReasonMACMismatch    = "EthernetSourceMismatch"
+	ReasonUnknownENI     = "UnknownNetworkInterface"
+	ReasonSpoofedMAC     = "SpoofedMac"
+	ReasonUnknownVIP     = "UnknownVip"
+	ReasonSubnetMismatch = "SubnetMismatch"
+	ReasonOutsideRange   = "OutsideSwitchRange"
+)
+
+// RuleError is a claim that breaks a rule.
+type RuleError struct {
+	Reason  string
+	Message string
+}
+
+func (r *RuleError) Error() string { return r.Reason + ": " + r.Message }
+
+func reject(reason, format string, args ...any) *RuleError {
+	return &RuleError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// lookup is what the rules need to know of the inventory.
+type lookup interface {
+	eni(id string) (eni, bool)
+	havipByVIP(vpcID string, vip netip.Addr) (havip, bool)
+}
+
+// normMAC lowercases a MAC and checks its shape.
+func normMAC(s string) (string, bool) {
+	s = strings.ToLower(s)
+	if len(s) != 17 {
+		return "", false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return "", false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// check applies every rule to a report and returns the HAVIP and ENI it claims for.
+func check(l lookup, r Report) (havip, eni, *RuleError) {
+	if r.Op != OpRequest && r.Op != OpReply {
+		return havip{}, eni{}, reject(ReasonBadOperation, "ARP opcode %d is neither request nor reply", r.Op)
+	}
+	sender, err1 := netip.ParseAddr(r.SenderIP)
+	target, err2 := netip.ParseAddr(r.TargetIP)
+	ethSrc, ok1 := normMAC(r.EthernetSourceMAC)
+	senderMAC, ok2 := normMAC(r.SenderMAC)
+	if err1 != nil || err2 != nil || !sender.Is4() || !target.Is4() || !ok1 || !ok2 {
+		return havip{}, eni{}, reject(ReasonMalformed, "addresses must be IPv4 and MACs aa:bb:cc:dd:ee:ff")
+	}
+	if sender.IsUnspecified() {
+		return havip{}, eni{}, reject(ReasonSenderIPZero, "sender IP 0.0.0.0 is an ARP probe, not an announcement")
+	}
+	if sender != target {
+		return havip{}, eni{}, reject(ReasonNotGratuitous, "sender IP %s differs from target IP %s: not a gratuitous ARP", sender, target)
+	}
+	if ethSrc != senderMAC {
+		return havip{}, eni{}, reject(ReasonMACMismatch, "Ethernet source %s differs from ARP sender %s", ethSrc, senderMAC)
+	}
+	e, ok := l.eni(r.NetworkInterfaceID)
+	if !ok {
+		return havip{}, eni{}, reject(ReasonUnknownENI, "no network interface %s", r.NetworkInterfaceID)
+	}
+	h, ok := l.havipByVIP(e.VpcID, sender)
+	if !ok {
+		return havip{}, e, reject(ReasonUnknownVIP, "no HAVIP has address %s in %s", sender, e.VpcID)
+	}
+	if e.MAC != senderMAC {
+		return h, e, reject(ReasonSpoofedMAC, "sender MAC %s is not the MAC %s of %s", senderMAC, e.MAC, e.ID)
+	}
+	if e.SubnetID != h.SubnetID {
+		return h, e, reject(ReasonSubnetMismatch, "%s is in %s, HAVIP %s in %s", e.ID, e.SubnetID, h.ID, h.SubnetID)
+	}
+	if h.CheckAssociate && !inRange(h, e) {
+		return h, e, reject(ReasonOutsideRange, "%s (of %s) is outside the switch range of %s", e.ID, e.InstanceID, h.ID)
+	}
+	return h, e, nil
+}
+
+// inRange reports whether an ENI may take a HAVIP: listed itself, or its CVM is listed (which
+// covers every ENI of that CVM, the primary one included).
+func inRange(h havip, e eni) bool {
+	return slices.ContainsFunc(h.Associations, func(a association) bool {
+		return a.Type == "ENI" && a.InstanceID == e.ID || a.Type == "CVM" && e.InstanceID != "" && a.InstanceID == e.InstanceID
+	})
+}

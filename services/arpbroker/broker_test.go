@@ -1,0 +1,133 @@
+package arpbroker_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/havip"
+	"github.com/openhavip/havip/services/ipam"
+)
+
+var etcdEndpoint string
+
+func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
+
+type clients struct {
+	ipam   ipamv1.IpamServiceClient
+	havip  havipv1.HaVipServiceClient
+	broker arpbrokerv1.ArpBrokerServiceClient
+	conn   *grpc.ClientConn
+}
+
+// suite runs ipamd, havipd and arpbrokerd in one process on the shared etcd.
+func suite(t testing.TB) clients {
+	conn, _ := etcdtest.Serve(t, etcdEndpoint, ipam.Module, havip.Module, arpbroker.Module)
+	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
+}
+
+func must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+type nic struct{ id, mac, ip, instance string }
+
+// world is one tenant's network with HAVIPs of every kind of switch range.
+type world struct {
+	ctx                context.Context
+	subnetA            string
+	p1, s1, p2, s2, p4 nic // primary and secondary ENIs of CVM1, CVM2; p4: a CVM outside every range
+	p3                 nic // the primary ENI of a CVM in another subnet of the VPC
+	enis               map[string]nic
+	eniRange, cvmRange *havipv1.HaVip // ranges {s1, s2} and {CVM1, CVM2}
+	open, deleted      *havipv1.HaVip // check_associate off; deleted
+}
+
+func build(t *testing.T, c clients) world {
+	account := "acct-arp" + ids.New("")
+	w := world{ctx: tenant.Outgoing(context.Background(), account), enis: map[string]nic{}}
+	ctx := w.ctx
+	vpc := must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	subnet := func(cidr string) string {
+		return must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+	}
+	w.subnetA = subnet("10.0.0.0/24")
+	subnetB := subnet("10.0.1.0/24")
+	toNic := func(e *ipamv1.NetworkInterface) nic {
+		n := nic{e.GetNetworkInterfaceId(), e.GetMacAddress(), e.GetPrimaryIpAddress(), e.GetInstanceId()}
+		w.enis[n.id] = n
+		return n
+	}
+	cvm := func(sn, host string) nic {
+		r := must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: sn, HostId: host}))
+		return toNic(r.GetPrimaryNetworkInterface())
+	}
+	secondary := func(ins string) nic {
+		e := must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "e"})).GetNetworkInterface()
+		return toNic(must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId(), InstanceId: ins})).GetNetworkInterface())
+	}
+	w.p1, w.p2, w.p4 = cvm(w.subnetA, "host-1"), cvm(w.subnetA, "host-2"), cvm(w.subnetA, "host-4")
+	w.p3 = cvm(subnetB, "host-3")
+	w.s1, w.s2 = secondary(w.p1.instance), secondary(w.p2.instance)
+	mk := func(name string, check bool, assoc []*havipv1.HaVipAssociation) *havipv1.HaVip {
+		return must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: w.subnetA, HavipName: name, CheckAssociate: &check, HavipAssociationSet: assoc})).GetHavip()
+	}
+	w.eniRange = mk("eni-range", true, []*havipv1.HaVipAssociation{{InstanceId: w.s1.id, InstanceType: "ENI"}, {InstanceId: w.s2.id, InstanceType: "ENI"}})
+	w.cvmRange = mk("cvm-range", true, []*havipv1.HaVipAssociation{{InstanceId: w.p1.instance, InstanceType: "CVM"}, {InstanceId: w.p2.instance, InstanceType: "CVM"}})
+	w.open = mk("open", false, nil)
+	w.deleted = mk("deleted", true, nil)
+	must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: w.deleted.GetHavipId()}))
+	return w
+}
+
+// session opens an agent session with the given TTL.
+func session(t testing.TB, c clients, ttl uint32) int64 {
+	return must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent-" + ids.New("a"), HostId: "h", TtlSeconds: ttl})).GetSessionId()
+}
+
+// garp is the report of a well-formed gratuitous ARP from n for vip.
+func garp(sess int64, n nic, vip string) *arpbrokerv1.ReportArpAnnouncementRequest {
+	return &arpbrokerv1.ReportArpAnnouncementRequest{
+		AgentId: "agent", SessionId: sess, NetworkInterfaceId: n.id, EthernetSourceMac: n.mac, SenderMac: n.mac,
+		SenderIp: vip, TargetIp: vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST,
+	}
+}
+
+// state reads a HAVIP as havipd shows it.
+func state(t testing.TB, c clients, ctx context.Context, id string) *havipv1.HaVip {
+	t.Helper()
+	return must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{id}})).GetHavipSet()[0]
+}
+
+// awaitLeader waits until some replica decides claims (the election takes a moment at start).
+func awaitLeader(t testing.TB, c clients, sess int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.broker.ReportArpAnnouncement(context.Background(), garp(sess, nic{id: "eni-00000000", mac: "02:00:00:00:00:00"}, "10.255.255.1"))
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no broker leader: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the election
+	}
+}

@@ -1,0 +1,178 @@
+// Package server implements arpbroker.v1.ArpBrokerService; a follower passes claims to the leader.
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/tracing"
+	"github.com/openhavip/havip/platform/validate"
+	"github.com/openhavip/havip/services/arpbroker/broker"
+)
+
+// Server serves arpbroker.v1.ArpBrokerService from a broker.
+type Server struct {
+	arpbrokerv1.UnimplementedArpBrokerServiceServer
+	b *broker.Broker
+
+	mu    sync.Mutex
+	peers map[string]*grpc.ClientConn // leader address → connection, for forwarding
+}
+
+// New returns a server over a started broker.
+func New(b *broker.Broker) *Server { return &Server{b: b, peers: map[string]*grpc.ClientConn{}} }
+
+// Close closes the connections to other replicas.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.peers {
+		_ = c.Close()
+	}
+}
+
+// OpenSession starts an agent's session.
+func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRequest) (*arpbrokerv1.OpenSessionResponse, error) {
+	if err := validate.Name("agent_id", req.GetAgentId()); err != nil {
+		return nil, err
+	}
+	ttl := req.GetTtlSeconds()
+	if ttl == 0 {
+		ttl = 10
+	}
+	if ttl < 2 || ttl > 60 {
+		return nil, apierr.InvalidArgument(apierr.ReasonRange, "ttl_seconds must be 2 to 60")
+	}
+	id, err := s.b.OpenSession(ctx, time.Duration(ttl)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &arpbrokerv1.OpenSessionResponse{SessionId: id, TtlSeconds: ttl}, nil
+}
+
+// KeepAliveSession renews a session.
+func (s *Server) KeepAliveSession(ctx context.Context, req *arpbrokerv1.KeepAliveSessionRequest) (*arpbrokerv1.KeepAliveSessionResponse, error) {
+	ttl, err := s.b.KeepAlive(ctx, req.GetSessionId())
+	if err != nil || ttl <= 0 {
+		return nil, apierr.NotFound("session %d has expired; open a new one", req.GetSessionId())
+	}
+	return &arpbrokerv1.KeepAliveSessionResponse{TtlSeconds: uint32(ttl / time.Second)}, nil
+}
+
+var results = map[broker.Result]arpbrokerv1.ClaimResult{
+	broker.Accepted:  arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED,
+	broker.Refreshed: arpbrokerv1.ClaimResult_CLAIM_RESULT_REFRESHED,
+	broker.Rejected:  arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED,
+	broker.Deferred:  arpbrokerv1.ClaimResult_CLAIM_RESULT_DEFERRED,
+}
+
+// ReportArpAnnouncement judges one announcement; a follower forwards it to the leader.
+func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	if err := validate.ID("network_interface_id", ids.NetworkInterface, req.GetNetworkInterfaceId()); err != nil {
+		return nil, err
+	}
+	out, err := s.b.Claim(ctx, broker.Report{
+		AgentID: req.GetAgentId(), Session: req.GetSessionId(), NetworkInterfaceID: req.GetNetworkInterfaceId(),
+		EthernetSourceMAC: req.GetEthernetSourceMac(), SenderMAC: req.GetSenderMac(),
+		SenderIP: req.GetSenderIp(), TargetIP: req.GetTargetIp(), Op: broker.Operation(req.GetOperation()),
+	})
+	if errors.Is(err, broker.ErrNotLeader) {
+		return s.forward(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := &arpbrokerv1.ReportArpAnnouncementResponse{Result: results[out.Result], HavipId: out.HaVipID, Revision: out.Revision}
+	if out.Reject != nil {
+		resp.Reason = out.Reject.Reason
+	}
+	return resp, nil
+}
+
+// forward passes a claim to the elected replica.
+func (s *Server) forward(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	addr, err := s.b.Leader(ctx)
+	if err != nil {
+		return nil, &apierr.Error{Code: codes.Unavailable, Reason: apierr.ReasonInternal, Message: err.Error()}
+	}
+	s.mu.Lock()
+	conn := s.peers[addr]
+	if conn == nil {
+		conn, err = grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		if err == nil {
+			s.peers[addr] = conn
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return arpbrokerv1.NewArpBrokerServiceClient(conn).ReportArpAnnouncement(ctx, req)
+}
+
+func ownershipPB(c broker.OwnerChange) *arpbrokerv1.Ownership {
+	o := &arpbrokerv1.Ownership{HavipId: c.HaVipID, Revision: c.Revision}
+	if c.Owner != nil {
+		o.Vip = c.Owner.VIP.String()
+		o.NetworkInterfaceId, o.InstanceId, o.HostId = c.Owner.NetworkInterfaceID, c.Owner.InstanceID, c.Owner.HostID
+		o.ChangedTime = timestamppb.New(c.Owner.Changed)
+	}
+	return o
+}
+
+// WatchOwnership streams the owners, then their changes.
+func (s *Server) WatchOwnership(_ *arpbrokerv1.WatchOwnershipRequest, stream grpc.ServerStreamingServer[arpbrokerv1.WatchOwnershipResponse]) error {
+	snap, changes, err := s.b.Subscribe(stream.Context())
+	if err != nil {
+		return err
+	}
+	first := &arpbrokerv1.WatchOwnershipResponse{Snapshot: true}
+	for _, c := range snap {
+		first.Ownerships = append(first.Ownerships, ownershipPB(c))
+	}
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	for batch := range changes {
+		msg := &arpbrokerv1.WatchOwnershipResponse{}
+		for _, c := range batch {
+			msg.Ownerships = append(msg.Ownerships, ownershipPB(c))
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+	if err := stream.Context().Err(); err != nil {
+		return err
+	}
+	return &apierr.Error{Code: codes.Unavailable, Reason: apierr.ReasonInternal, Message: "watcher fell behind; watch again"}
+}
+
+// ListArpRejections lists a HAVIP's recent rejected claims.
+func (s *Server) ListArpRejections(ctx context.Context, req *arpbrokerv1.ListArpRejectionsRequest) (*arpbrokerv1.ListArpRejectionsResponse, error) {
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	rs, err := s.b.Rejections(ctx, req.GetHavipId(), 50)
+	if err != nil {
+		return nil, err
+	}
+	out := &arpbrokerv1.ListArpRejectionsResponse{}
+	for _, r := range rs {
+		out.RejectionSet = append(out.RejectionSet, &arpbrokerv1.ArpRejection{
+			Time: timestamppb.New(r.Time), AgentId: r.AgentID, NetworkInterfaceId: r.NetworkInterfaceID, Reason: r.Reason, Message: r.Message,
+		})
+	}
+	return out, nil
+}
