@@ -37,6 +37,8 @@ func suite(t testing.TB) clients {
 	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
 }
 
+func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }
+
 func must[T any](t testing.TB) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()

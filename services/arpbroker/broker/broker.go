@@ -14,7 +14,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
 
+	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
 )
@@ -227,8 +229,23 @@ func (v view) havipByVIP(vpc string, vip netip.Addr) (havip, bool) {
 	return it.Value, ok
 }
 
-// Claim judges a report and, on the leader, applies it.
+// Claim judges a report and, on the leader, applies it. Claims that race (keepalived sends a
+// burst of five) are judged again after the winner's write: the others then find their ENI
+// already the owner.
 func (b *Broker) Claim(ctx context.Context, r Report) (Outcome, error) {
+	for range 3 {
+		out, err := b.claim(ctx, r)
+		if !errors.Is(err, errConflict) {
+			return out, err
+		}
+		if err := b.group.Sync(ctx); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return Outcome{}, &apierr.Error{Code: codes.Aborted, Reason: apierr.ReasonResourceInUse, Message: errConflict.Error()}
+}
+
+func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	if !b.IsLeader() {
 		return Outcome{}, ErrNotLeader
 	}

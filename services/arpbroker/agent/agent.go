@@ -1,0 +1,260 @@
+// Package agent is the host agent: it sees the gratuitous ARP of the host's VM ports, reports it
+// to the broker, holds the host's session, and follows the ownerships it must apply.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/services/arpbroker/garp"
+)
+
+// Config describes one host.
+type Config struct {
+	AgentID string
+	HostID  string
+	// Ports maps each VM-facing interface of the host to the ENI behind it.
+	Ports map[string]string
+	// SessionTTL is the session's TTL; ownerships lapse this long after the agent dies.
+	SessionTTL time.Duration
+}
+
+// Agent runs the host's ports and session.
+type Agent struct {
+	cfg    Config
+	broker arpbrokerv1.ArpBrokerServiceClient
+	log    *slog.Logger
+
+	conns map[string]*packet.Conn // port → its socket, once opened
+
+	mu      sync.Mutex
+	session int64
+	owners  map[string]*arpbrokerv1.Ownership // HAVIP → the newest ownership seen (fenced by revision)
+	applied chan *arpbrokerv1.Ownership
+}
+
+// New returns an agent that reports to broker.
+func New(cfg Config, broker arpbrokerv1.ArpBrokerServiceClient, log *slog.Logger) *Agent {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 10 * time.Second
+	}
+	return &Agent{cfg: cfg, broker: broker, log: log, owners: map[string]*arpbrokerv1.Ownership{}, applied: make(chan *arpbrokerv1.Ownership, 1024)}
+}
+
+// Applied delivers every ownership the agent applies, in order (for tests and tools); it
+// drops what nobody reads.
+func (a *Agent) Applied() <-chan *arpbrokerv1.Ownership { return a.applied }
+
+// Open opens the AF_PACKET sockets of the ports, in the calling thread's network namespace.
+// Run opens them itself if Open was not called.
+func (a *Agent) Open() error {
+	a.conns = make(map[string]*packet.Conn, len(a.cfg.Ports))
+	for ifname := range a.cfg.Ports {
+		c, err := listen(ifname)
+		if err != nil {
+			a.closePorts()
+			return err
+		}
+		a.conns[ifname] = c
+	}
+	return nil
+}
+
+func (a *Agent) closePorts() {
+	for _, c := range a.conns {
+		_ = c.Close()
+	}
+}
+
+// Run opens the session, and reports, renews and follows until ctx ends; then it closes the ports.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.conns == nil {
+		if err := a.Open(); err != nil {
+			return err
+		}
+	}
+	defer a.closePorts()
+	conns := a.conns
+	if err := a.openSession(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for ifname, c := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.readPort(ctx, ifname, c) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.keepAlive(ctx) }()
+	go func() { defer wg.Done(); a.follow(ctx) }()
+	<-ctx.Done()
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now()) // unblock the readers
+	}
+	wg.Wait()
+	return nil
+}
+
+// arpOnly is a socket filter that keeps ARP frames, untagged or behind one VLAN tag.
+var arpOnly = func() []bpf.RawInstruction {
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0806, SkipTrue: 3},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x8100, SkipFalse: 3},
+		bpf.LoadAbsolute{Off: 16, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0806, SkipFalse: 1},
+		bpf.RetConstant{Val: 1600},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return prog
+}()
+
+// listen opens an AF_PACKET socket for the ARP frames the VM behind ifname sends (not those the
+// host sends to it). It listens to every protocol, filtered to ARP in the kernel: a socket bound
+// to ETH_P_ARP sees nothing on a bridge port, whose frames the bridge takes first.
+func listen(ifname string) (*packet.Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: %w", ifname, err)
+	}
+	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, &packet.Config{Filter: arpOnly})
+	if err != nil {
+		return nil, fmt.Errorf("AF_PACKET on %s: %w", ifname, err)
+	}
+	rc, err := c.SyscallConn()
+	if err == nil {
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+		})
+		if err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("ignore outgoing frames on %s: %w", ifname, err)
+	}
+	return c, nil
+}
+
+func (a *Agent) openSession(ctx context.Context) error {
+	resp, err := a.broker.OpenSession(ctx, &arpbrokerv1.OpenSessionRequest{AgentId: a.cfg.AgentID, HostId: a.cfg.HostID, TtlSeconds: uint32(a.cfg.SessionTTL / time.Second)})
+	if err != nil {
+		return fmt.Errorf("open session: %w", err)
+	}
+	a.mu.Lock()
+	a.session = resp.GetSessionId()
+	a.mu.Unlock()
+	a.log.Info("session open", "session", resp.GetSessionId(), "ttl", resp.GetTtlSeconds())
+	return nil
+}
+
+// keepAlive renews the session every third of its TTL, and opens a new one if it was lost.
+func (a *Agent) keepAlive(ctx context.Context) {
+	t := time.NewTicker(a.cfg.SessionTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		s := a.session
+		a.mu.Unlock()
+		_, err := a.broker.KeepAliveSession(ctx, &arpbrokerv1.KeepAliveSessionRequest{SessionId: s})
+		if apierr.Reason(err) == apierr.ReasonResourceNotFound {
+			if err := a.openSession(ctx); err != nil {
+				a.log.Warn("reopen session", "err", err)
+			}
+		} else if err != nil && ctx.Err() == nil {
+			a.log.Warn("keepalive", "err", err)
+		}
+	}
+}
+
+// readPort reports every gratuitous ARP the VM on ifname sends. Reports go out concurrently so
+// that reading never waits on the broker: keepalived's first burst is five frames at once.
+func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
+	eni := a.cfg.Ports[ifname]
+	buf := make([]byte, 1600)
+	for ctx.Err() == nil {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			a.log.Warn("read", "port", ifname, "err", err)
+			time.Sleep(100 * time.Millisecond) // a port in trouble must not spin
+			continue
+		}
+		p, err := garp.Parse(buf[:n])
+		if err != nil || !p.Gratuitous() {
+			continue
+		}
+		a.mu.Lock()
+		s := a.session
+		a.mu.Unlock()
+		req := &arpbrokerv1.ReportArpAnnouncementRequest{
+			AgentId: a.cfg.AgentID, SessionId: s, NetworkInterfaceId: eni,
+			EthernetSourceMac: p.EthernetSource.String(), SenderMac: p.SenderMAC.String(),
+			SenderIp: p.SenderIP.String(), TargetIp: p.TargetIP.String(), Operation: arpbrokerv1.ArpOperation(p.Operation),
+		}
+		go func() {
+			resp, err := a.broker.ReportArpAnnouncement(ctx, req)
+			if err != nil {
+				a.log.Warn("report", "port", ifname, "err", err)
+				return
+			}
+			a.log.Debug("reported", "port", ifname, "vip", req.GetSenderIp(), "result", resp.GetResult().String(), "reason", resp.GetReason())
+		}()
+	}
+}
+
+// follow applies the broker's ownerships, ignoring anything older than what it has.
+func (a *Agent) follow(ctx context.Context) {
+	for ctx.Err() == nil {
+		stream, err := a.broker.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
+		if err != nil {
+			time.Sleep(time.Second) // the broker is away: try again
+			continue
+		}
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			for _, o := range m.GetOwnerships() {
+				a.apply(o)
+			}
+		}
+	}
+}
+
+func (a *Agent) apply(o *arpbrokerv1.Ownership) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur := a.owners[o.GetHavipId()]; cur != nil && cur.GetRevision() >= o.GetRevision() {
+		return // stale: fencing
+	}
+	a.owners[o.GetHavipId()] = o
+	select {
+	case a.applied <- o:
+	default:
+	}
+}
