@@ -4,6 +4,7 @@ package arpbroker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -16,7 +17,9 @@ import (
 )
 
 // Module is the ARP broker. HAVIP_ARP_HOLD_DOWN sets the flap-damping window (default 3s);
-// HAVIP_ADVERTISE_ADDR the address other replicas forward claims to (default: where it serves).
+// HAVIP_ARP_ELECTION_TTL the leader's session TTL (default 5s: a dead leader is replaced
+// within it); HAVIP_ADVERTISE_ADDR the address other replicas forward claims to (default:
+// where it serves).
 var Module = service.Module{
 	Name: "arpbroker",
 	Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
@@ -27,6 +30,13 @@ var Module = service.Module{
 				return nil, fmt.Errorf("HAVIP_ARP_HOLD_DOWN: %w", err)
 			}
 			cfg.HoldDown = d
+		}
+		if v := config.Env("HAVIP_ARP_ELECTION_TTL", ""); v != "" {
+			d, err := config.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return nil, fmt.Errorf("HAVIP_ARP_ELECTION_TTL=%q: want a duration of at least 1s", v)
+			}
+			cfg.ElectionTTL = int(d / time.Second)
 		}
 		cfg.Addr = config.Env("HAVIP_ADVERTISE_ADDR", deps.GRPCAddr)
 		b := broker.New(deps.Etcd, deps.Log, cfg)

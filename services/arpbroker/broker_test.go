@@ -14,6 +14,7 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/havip"
@@ -33,7 +34,11 @@ type clients struct {
 
 // suite runs ipamd, havipd and arpbrokerd in one process on the shared etcd.
 func suite(t testing.TB) clients {
-	conn, _ := etcdtest.Serve(t, etcdEndpoint, ipam.Module, havip.Module, arpbroker.Module)
+	return serve(t, ipam.Module, havip.Module, arpbroker.Module)
+}
+
+func serve(t testing.TB, modules ...service.Module) clients {
+	conn, _ := etcdtest.Serve(t, etcdEndpoint, modules...)
 	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
 }
 
