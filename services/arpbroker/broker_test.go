@@ -59,7 +59,7 @@ type nic struct{ id, mac, ip, instance string }
 // world is one tenant's network with HAVIPs of every kind of switch range.
 type world struct {
 	ctx                context.Context
-	subnetA            string
+	vpc, subnetA       string
 	p1, s1, p2, s2, p4 nic // primary and secondary ENIs of CVM1, CVM2; p4: a CVM outside every range
 	p3                 nic // the primary ENI of a CVM in another subnet of the VPC
 	enis               map[string]nic
@@ -67,16 +67,22 @@ type world struct {
 	open, deleted      *havipv1.HaVip // check_associate off; deleted
 }
 
-func build(t *testing.T, c clients) world {
+func build(t *testing.T, c clients) world { return buildIn(t, c, "10.0.0.0/24") }
+
+// buildBig is build with a /22 subnet, room for a thousand HAVIPs.
+func buildBig(t testing.TB, c clients) world { return buildIn(t, c, "10.0.0.0/22") }
+
+func buildIn(t testing.TB, c clients, cidrA string) world {
 	account := "acct-arp" + ids.New("")
 	w := world{ctx: tenant.Outgoing(context.Background(), account), enis: map[string]nic{}}
 	ctx := w.ctx
 	vpc := must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	w.vpc = vpc
 	subnet := func(cidr string) string {
 		return must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	}
-	w.subnetA = subnet("10.0.0.0/24")
-	subnetB := subnet("10.0.1.0/24")
+	w.subnetA = subnet(cidrA)
+	subnetB := subnet("10.0.8.0/24")
 	toNic := func(e *ipamv1.NetworkInterface) nic {
 		n := nic{e.GetNetworkInterfaceId(), e.GetMacAddress(), e.GetPrimaryIpAddress(), e.GetInstanceId()}
 		w.enis[n.id] = n

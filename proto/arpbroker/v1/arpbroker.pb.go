@@ -530,6 +530,117 @@ func (x *ReportArpAnnouncementResponse) GetRevision() int64 {
 	return 0
 }
 
+// StreamArpAnnouncementsRequest is one report on an agent's stream.
+type StreamArpAnnouncementsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report.
+	Report        *ReportArpAnnouncementRequest `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamArpAnnouncementsRequest) Reset() {
+	*x = StreamArpAnnouncementsRequest{}
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamArpAnnouncementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamArpAnnouncementsRequest) ProtoMessage() {}
+
+func (x *StreamArpAnnouncementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamArpAnnouncementsRequest.ProtoReflect.Descriptor instead.
+func (*StreamArpAnnouncementsRequest) Descriptor() ([]byte, []int) {
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StreamArpAnnouncementsRequest) GetReport() *ReportArpAnnouncementRequest {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// StreamArpAnnouncementsResponse answers one report of the stream.
+type StreamArpAnnouncementsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answer, as ReportArpAnnouncement gives it.
+	Result *ReportArpAnnouncementResponse `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// Set instead of result when the report could not be judged (for example the broker has no
+	// leader): a gRPC status code and message.
+	ErrorCode int32 `protobuf:"varint,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// The error's message.
+	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamArpAnnouncementsResponse) Reset() {
+	*x = StreamArpAnnouncementsResponse{}
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamArpAnnouncementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamArpAnnouncementsResponse) ProtoMessage() {}
+
+func (x *StreamArpAnnouncementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamArpAnnouncementsResponse.ProtoReflect.Descriptor instead.
+func (*StreamArpAnnouncementsResponse) Descriptor() ([]byte, []int) {
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StreamArpAnnouncementsResponse) GetResult() *ReportArpAnnouncementResponse {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *StreamArpAnnouncementsResponse) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *StreamArpAnnouncementsResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 // WatchOwnershipRequest is the input of WatchOwnership.
 type WatchOwnershipRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -539,7 +650,7 @@ type WatchOwnershipRequest struct {
 
 func (x *WatchOwnershipRequest) Reset() {
 	*x = WatchOwnershipRequest{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[6]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +662,7 @@ func (x *WatchOwnershipRequest) String() string {
 func (*WatchOwnershipRequest) ProtoMessage() {}
 
 func (x *WatchOwnershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[6]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +675,7 @@ func (x *WatchOwnershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOwnershipRequest.ProtoReflect.Descriptor instead.
 func (*WatchOwnershipRequest) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{6}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{8}
 }
 
 // Ownership is one HAVIP's owner.
@@ -590,7 +701,7 @@ type Ownership struct {
 
 func (x *Ownership) Reset() {
 	*x = Ownership{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[7]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +713,7 @@ func (x *Ownership) String() string {
 func (*Ownership) ProtoMessage() {}
 
 func (x *Ownership) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[7]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +726,7 @@ func (x *Ownership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ownership.ProtoReflect.Descriptor instead.
 func (*Ownership) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{7}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Ownership) GetHavipId() string {
@@ -680,7 +791,7 @@ type WatchOwnershipResponse struct {
 
 func (x *WatchOwnershipResponse) Reset() {
 	*x = WatchOwnershipResponse{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[8]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +803,7 @@ func (x *WatchOwnershipResponse) String() string {
 func (*WatchOwnershipResponse) ProtoMessage() {}
 
 func (x *WatchOwnershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[8]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +816,7 @@ func (x *WatchOwnershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOwnershipResponse.ProtoReflect.Descriptor instead.
 func (*WatchOwnershipResponse) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{8}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchOwnershipResponse) GetOwnerships() []*Ownership {
@@ -733,7 +844,7 @@ type ListArpRejectionsRequest struct {
 
 func (x *ListArpRejectionsRequest) Reset() {
 	*x = ListArpRejectionsRequest{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[9]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +856,7 @@ func (x *ListArpRejectionsRequest) String() string {
 func (*ListArpRejectionsRequest) ProtoMessage() {}
 
 func (x *ListArpRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[9]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +869,7 @@ func (x *ListArpRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArpRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListArpRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{9}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListArpRejectionsRequest) GetHavipId() string {
@@ -787,7 +898,7 @@ type ArpRejection struct {
 
 func (x *ArpRejection) Reset() {
 	*x = ArpRejection{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[10]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +910,7 @@ func (x *ArpRejection) String() string {
 func (*ArpRejection) ProtoMessage() {}
 
 func (x *ArpRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[10]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +923,7 @@ func (x *ArpRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArpRejection.ProtoReflect.Descriptor instead.
 func (*ArpRejection) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{10}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ArpRejection) GetTime() *timestamppb.Timestamp {
@@ -861,7 +972,7 @@ type ListArpRejectionsResponse struct {
 
 func (x *ListArpRejectionsResponse) Reset() {
 	*x = ListArpRejectionsResponse{}
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[11]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +984,7 @@ func (x *ListArpRejectionsResponse) String() string {
 func (*ListArpRejectionsResponse) ProtoMessage() {}
 
 func (x *ListArpRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[11]
+	mi := &file_arpbroker_v1_arpbroker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +997,7 @@ func (x *ListArpRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArpRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListArpRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{11}
+	return file_arpbroker_v1_arpbroker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListArpRejectionsResponse) GetRejectionSet() []*ArpRejection {
@@ -932,7 +1043,14 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\x0e2\x19.arpbroker.v1.ClaimResultR\x06result\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x19\n" +
 	"\bhavip_id\x18\x03 \x01(\tR\ahavipId\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x03R\brevision\"\x17\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\"c\n" +
+	"\x1dStreamArpAnnouncementsRequest\x12B\n" +
+	"\x06report\x18\x01 \x01(\v2*.arpbroker.v1.ReportArpAnnouncementRequestR\x06report\"\xa9\x01\n" +
+	"\x1eStreamArpAnnouncementsResponse\x12C\n" +
+	"\x06result\x18\x01 \x01(\v2+.arpbroker.v1.ReportArpAnnouncementResponseR\x06result\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\x05R\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x17\n" +
 	"\x15WatchOwnershipRequest\"\xff\x01\n" +
 	"\tOwnership\x12\x19\n" +
 	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x10\n" +
@@ -967,11 +1085,12 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\x15CLAIM_RESULT_ACCEPTED\x10\x01\x12\x1a\n" +
 	"\x16CLAIM_RESULT_REFRESHED\x10\x02\x12\x19\n" +
 	"\x15CLAIM_RESULT_REJECTED\x10\x03\x12\x19\n" +
-	"\x15CLAIM_RESULT_DEFERRED\x10\x042\x80\x04\n" +
+	"\x15CLAIM_RESULT_DEFERRED\x10\x042\xf9\x04\n" +
 	"\x10ArpBrokerService\x12R\n" +
 	"\vOpenSession\x12 .arpbroker.v1.OpenSessionRequest\x1a!.arpbroker.v1.OpenSessionResponse\x12a\n" +
 	"\x10KeepAliveSession\x12%.arpbroker.v1.KeepAliveSessionRequest\x1a&.arpbroker.v1.KeepAliveSessionResponse\x12p\n" +
-	"\x15ReportArpAnnouncement\x12*.arpbroker.v1.ReportArpAnnouncementRequest\x1a+.arpbroker.v1.ReportArpAnnouncementResponse\x12]\n" +
+	"\x15ReportArpAnnouncement\x12*.arpbroker.v1.ReportArpAnnouncementRequest\x1a+.arpbroker.v1.ReportArpAnnouncementResponse\x12w\n" +
+	"\x16StreamArpAnnouncements\x12+.arpbroker.v1.StreamArpAnnouncementsRequest\x1a,.arpbroker.v1.StreamArpAnnouncementsResponse(\x010\x01\x12]\n" +
 	"\x0eWatchOwnership\x12#.arpbroker.v1.WatchOwnershipRequest\x1a$.arpbroker.v1.WatchOwnershipResponse0\x01\x12d\n" +
 	"\x11ListArpRejections\x12&.arpbroker.v1.ListArpRejectionsRequest\x1a'.arpbroker.v1.ListArpRejectionsResponseB;Z9github.com/openhavip/havip/proto/arpbroker/v1;arpbrokerv1b\x06proto3"
 
@@ -988,46 +1107,52 @@ func file_arpbroker_v1_arpbroker_proto_rawDescGZIP() []byte {
 }
 
 var file_arpbroker_v1_arpbroker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_arpbroker_v1_arpbroker_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_arpbroker_v1_arpbroker_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_arpbroker_v1_arpbroker_proto_goTypes = []any{
-	(ArpOperation)(0),                     // 0: arpbroker.v1.ArpOperation
-	(ClaimResult)(0),                      // 1: arpbroker.v1.ClaimResult
-	(*OpenSessionRequest)(nil),            // 2: arpbroker.v1.OpenSessionRequest
-	(*OpenSessionResponse)(nil),           // 3: arpbroker.v1.OpenSessionResponse
-	(*KeepAliveSessionRequest)(nil),       // 4: arpbroker.v1.KeepAliveSessionRequest
-	(*KeepAliveSessionResponse)(nil),      // 5: arpbroker.v1.KeepAliveSessionResponse
-	(*ReportArpAnnouncementRequest)(nil),  // 6: arpbroker.v1.ReportArpAnnouncementRequest
-	(*ReportArpAnnouncementResponse)(nil), // 7: arpbroker.v1.ReportArpAnnouncementResponse
-	(*WatchOwnershipRequest)(nil),         // 8: arpbroker.v1.WatchOwnershipRequest
-	(*Ownership)(nil),                     // 9: arpbroker.v1.Ownership
-	(*WatchOwnershipResponse)(nil),        // 10: arpbroker.v1.WatchOwnershipResponse
-	(*ListArpRejectionsRequest)(nil),      // 11: arpbroker.v1.ListArpRejectionsRequest
-	(*ArpRejection)(nil),                  // 12: arpbroker.v1.ArpRejection
-	(*ListArpRejectionsResponse)(nil),     // 13: arpbroker.v1.ListArpRejectionsResponse
-	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
+	(ArpOperation)(0),                      // 0: arpbroker.v1.ArpOperation
+	(ClaimResult)(0),                       // 1: arpbroker.v1.ClaimResult
+	(*OpenSessionRequest)(nil),             // 2: arpbroker.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),            // 3: arpbroker.v1.OpenSessionResponse
+	(*KeepAliveSessionRequest)(nil),        // 4: arpbroker.v1.KeepAliveSessionRequest
+	(*KeepAliveSessionResponse)(nil),       // 5: arpbroker.v1.KeepAliveSessionResponse
+	(*ReportArpAnnouncementRequest)(nil),   // 6: arpbroker.v1.ReportArpAnnouncementRequest
+	(*ReportArpAnnouncementResponse)(nil),  // 7: arpbroker.v1.ReportArpAnnouncementResponse
+	(*StreamArpAnnouncementsRequest)(nil),  // 8: arpbroker.v1.StreamArpAnnouncementsRequest
+	(*StreamArpAnnouncementsResponse)(nil), // 9: arpbroker.v1.StreamArpAnnouncementsResponse
+	(*WatchOwnershipRequest)(nil),          // 10: arpbroker.v1.WatchOwnershipRequest
+	(*Ownership)(nil),                      // 11: arpbroker.v1.Ownership
+	(*WatchOwnershipResponse)(nil),         // 12: arpbroker.v1.WatchOwnershipResponse
+	(*ListArpRejectionsRequest)(nil),       // 13: arpbroker.v1.ListArpRejectionsRequest
+	(*ArpRejection)(nil),                   // 14: arpbroker.v1.ArpRejection
+	(*ListArpRejectionsResponse)(nil),      // 15: arpbroker.v1.ListArpRejectionsResponse
+	(*timestamppb.Timestamp)(nil),          // 16: google.protobuf.Timestamp
 }
 var file_arpbroker_v1_arpbroker_proto_depIdxs = []int32{
 	0,  // 0: arpbroker.v1.ReportArpAnnouncementRequest.operation:type_name -> arpbroker.v1.ArpOperation
 	1,  // 1: arpbroker.v1.ReportArpAnnouncementResponse.result:type_name -> arpbroker.v1.ClaimResult
-	14, // 2: arpbroker.v1.Ownership.changed_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: arpbroker.v1.WatchOwnershipResponse.ownerships:type_name -> arpbroker.v1.Ownership
-	14, // 4: arpbroker.v1.ArpRejection.time:type_name -> google.protobuf.Timestamp
-	12, // 5: arpbroker.v1.ListArpRejectionsResponse.rejection_set:type_name -> arpbroker.v1.ArpRejection
-	2,  // 6: arpbroker.v1.ArpBrokerService.OpenSession:input_type -> arpbroker.v1.OpenSessionRequest
-	4,  // 7: arpbroker.v1.ArpBrokerService.KeepAliveSession:input_type -> arpbroker.v1.KeepAliveSessionRequest
-	6,  // 8: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:input_type -> arpbroker.v1.ReportArpAnnouncementRequest
-	8,  // 9: arpbroker.v1.ArpBrokerService.WatchOwnership:input_type -> arpbroker.v1.WatchOwnershipRequest
-	11, // 10: arpbroker.v1.ArpBrokerService.ListArpRejections:input_type -> arpbroker.v1.ListArpRejectionsRequest
-	3,  // 11: arpbroker.v1.ArpBrokerService.OpenSession:output_type -> arpbroker.v1.OpenSessionResponse
-	5,  // 12: arpbroker.v1.ArpBrokerService.KeepAliveSession:output_type -> arpbroker.v1.KeepAliveSessionResponse
-	7,  // 13: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:output_type -> arpbroker.v1.ReportArpAnnouncementResponse
-	10, // 14: arpbroker.v1.ArpBrokerService.WatchOwnership:output_type -> arpbroker.v1.WatchOwnershipResponse
-	13, // 15: arpbroker.v1.ArpBrokerService.ListArpRejections:output_type -> arpbroker.v1.ListArpRejectionsResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	6,  // 2: arpbroker.v1.StreamArpAnnouncementsRequest.report:type_name -> arpbroker.v1.ReportArpAnnouncementRequest
+	7,  // 3: arpbroker.v1.StreamArpAnnouncementsResponse.result:type_name -> arpbroker.v1.ReportArpAnnouncementResponse
+	16, // 4: arpbroker.v1.Ownership.changed_time:type_name -> google.protobuf.Timestamp
+	11, // 5: arpbroker.v1.WatchOwnershipResponse.ownerships:type_name -> arpbroker.v1.Ownership
+	16, // 6: arpbroker.v1.ArpRejection.time:type_name -> google.protobuf.Timestamp
+	14, // 7: arpbroker.v1.ListArpRejectionsResponse.rejection_set:type_name -> arpbroker.v1.ArpRejection
+	2,  // 8: arpbroker.v1.ArpBrokerService.OpenSession:input_type -> arpbroker.v1.OpenSessionRequest
+	4,  // 9: arpbroker.v1.ArpBrokerService.KeepAliveSession:input_type -> arpbroker.v1.KeepAliveSessionRequest
+	6,  // 10: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:input_type -> arpbroker.v1.ReportArpAnnouncementRequest
+	8,  // 11: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:input_type -> arpbroker.v1.StreamArpAnnouncementsRequest
+	10, // 12: arpbroker.v1.ArpBrokerService.WatchOwnership:input_type -> arpbroker.v1.WatchOwnershipRequest
+	13, // 13: arpbroker.v1.ArpBrokerService.ListArpRejections:input_type -> arpbroker.v1.ListArpRejectionsRequest
+	3,  // 14: arpbroker.v1.ArpBrokerService.OpenSession:output_type -> arpbroker.v1.OpenSessionResponse
+	5,  // 15: arpbroker.v1.ArpBrokerService.KeepAliveSession:output_type -> arpbroker.v1.KeepAliveSessionResponse
+	7,  // 16: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:output_type -> arpbroker.v1.ReportArpAnnouncementResponse
+	9,  // 17: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:output_type -> arpbroker.v1.StreamArpAnnouncementsResponse
+	12, // 18: arpbroker.v1.ArpBrokerService.WatchOwnership:output_type -> arpbroker.v1.WatchOwnershipResponse
+	15, // 19: arpbroker.v1.ArpBrokerService.ListArpRejections:output_type -> arpbroker.v1.ListArpRejectionsResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_arpbroker_v1_arpbroker_proto_init() }
@@ -1041,7 +1166,7 @@ func file_arpbroker_v1_arpbroker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arpbroker_v1_arpbroker_proto_rawDesc), len(file_arpbroker_v1_arpbroker_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ArpBrokerService_OpenSession_FullMethodName           = "/arpbroker.v1.ArpBrokerService/OpenSession"
-	ArpBrokerService_KeepAliveSession_FullMethodName      = "/arpbroker.v1.ArpBrokerService/KeepAliveSession"
-	ArpBrokerService_ReportArpAnnouncement_FullMethodName = "/arpbroker.v1.ArpBrokerService/ReportArpAnnouncement"
-	ArpBrokerService_WatchOwnership_FullMethodName        = "/arpbroker.v1.ArpBrokerService/WatchOwnership"
-	ArpBrokerService_ListArpRejections_FullMethodName     = "/arpbroker.v1.ArpBrokerService/ListArpRejections"
+	ArpBrokerService_OpenSession_FullMethodName            = "/arpbroker.v1.ArpBrokerService/OpenSession"
+	ArpBrokerService_KeepAliveSession_FullMethodName       = "/arpbroker.v1.ArpBrokerService/KeepAliveSession"
+	ArpBrokerService_ReportArpAnnouncement_FullMethodName  = "/arpbroker.v1.ArpBrokerService/ReportArpAnnouncement"
+	ArpBrokerService_StreamArpAnnouncements_FullMethodName = "/arpbroker.v1.ArpBrokerService/StreamArpAnnouncements"
+	ArpBrokerService_WatchOwnership_FullMethodName         = "/arpbroker.v1.ArpBrokerService/WatchOwnership"
+	ArpBrokerService_ListArpRejections_FullMethodName      = "/arpbroker.v1.ArpBrokerService/ListArpRejections"
 )
 
 // ArpBrokerServiceClient is the client API for ArpBrokerService service.
@@ -43,6 +44,9 @@ type ArpBrokerServiceClient interface {
 	KeepAliveSession(ctx context.Context, in *KeepAliveSessionRequest, opts ...grpc.CallOption) (*KeepAliveSessionResponse, error)
 	// ReportArpAnnouncement reports one ARP packet seen on the port of an ENI.
 	ReportArpAnnouncement(ctx context.Context, in *ReportArpAnnouncementRequest, opts ...grpc.CallOption) (*ReportArpAnnouncementResponse, error)
+	// StreamArpAnnouncements is ReportArpAnnouncement for agents that report continuously: each
+	// request on the stream gets one response, in order, at a lower cost per report.
+	StreamArpAnnouncements(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse], error)
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(ctx context.Context, in *WatchOwnershipRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOwnershipResponse], error)
 	// ListArpRejections lists the recent rejected claims of a HAVIP, newest first.
@@ -87,9 +91,22 @@ func (c *arpBrokerServiceClient) ReportArpAnnouncement(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *arpBrokerServiceClient) StreamArpAnnouncements(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ArpBrokerService_ServiceDesc.Streams[0], ArpBrokerService_StreamArpAnnouncements_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ArpBrokerService_StreamArpAnnouncementsClient = grpc.BidiStreamingClient[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]
+
 func (c *arpBrokerServiceClient) WatchOwnership(ctx context.Context, in *WatchOwnershipRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOwnershipResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ArpBrokerService_ServiceDesc.Streams[0], ArpBrokerService_WatchOwnership_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ArpBrokerService_ServiceDesc.Streams[1], ArpBrokerService_WatchOwnership_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +150,9 @@ type ArpBrokerServiceServer interface {
 	KeepAliveSession(context.Context, *KeepAliveSessionRequest) (*KeepAliveSessionResponse, error)
 	// ReportArpAnnouncement reports one ARP packet seen on the port of an ENI.
 	ReportArpAnnouncement(context.Context, *ReportArpAnnouncementRequest) (*ReportArpAnnouncementResponse, error)
+	// StreamArpAnnouncements is ReportArpAnnouncement for agents that report continuously: each
+	// request on the stream gets one response, in order, at a lower cost per report.
+	StreamArpAnnouncements(grpc.BidiStreamingServer[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]) error
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(*WatchOwnershipRequest, grpc.ServerStreamingServer[WatchOwnershipResponse]) error
 	// ListArpRejections lists the recent rejected claims of a HAVIP, newest first.
@@ -155,6 +175,9 @@ func (UnimplementedArpBrokerServiceServer) KeepAliveSession(context.Context, *Ke
 }
 func (UnimplementedArpBrokerServiceServer) ReportArpAnnouncement(context.Context, *ReportArpAnnouncementRequest) (*ReportArpAnnouncementResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportArpAnnouncement not implemented")
+}
+func (UnimplementedArpBrokerServiceServer) StreamArpAnnouncements(grpc.BidiStreamingServer[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamArpAnnouncements not implemented")
 }
 func (UnimplementedArpBrokerServiceServer) WatchOwnership(*WatchOwnershipRequest, grpc.ServerStreamingServer[WatchOwnershipResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchOwnership not implemented")
@@ -237,6 +260,13 @@ func _ArpBrokerService_ReportArpAnnouncement_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ArpBrokerService_StreamArpAnnouncements_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ArpBrokerServiceServer).StreamArpAnnouncements(&grpc.GenericServerStream[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ArpBrokerService_StreamArpAnnouncementsServer = grpc.BidiStreamingServer[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]
+
 func _ArpBrokerService_WatchOwnership_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchOwnershipRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -291,6 +321,12 @@ var ArpBrokerService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamArpAnnouncements",
+			Handler:       _ArpBrokerService_StreamArpAnnouncements_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "WatchOwnership",
 			Handler:       _ArpBrokerService_WatchOwnership_Handler,

@@ -43,6 +43,7 @@ type Agent struct {
 	session int64
 	owners  map[string]*arpbrokerv1.Ownership // HAVIP → the newest ownership seen (fenced by revision)
 	applied chan *arpbrokerv1.Ownership
+	reports chan *arpbrokerv1.ReportArpAnnouncementRequest
 }
 
 // New returns an agent that reports to broker.
@@ -50,7 +51,8 @@ func New(cfg Config, broker arpbrokerv1.ArpBrokerServiceClient, log *slog.Logger
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 10 * time.Second
 	}
-	return &Agent{cfg: cfg, broker: broker, log: log, owners: map[string]*arpbrokerv1.Ownership{}, applied: make(chan *arpbrokerv1.Ownership, 1024)}
+	return &Agent{cfg: cfg, broker: broker, log: log, owners: map[string]*arpbrokerv1.Ownership{},
+		applied: make(chan *arpbrokerv1.Ownership, 1024), reports: make(chan *arpbrokerv1.ReportArpAnnouncementRequest, 1024)}
 }
 
 // Applied delivers every ownership the agent applies, in order (for tests and tools); it
@@ -95,7 +97,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.readPort(ctx, ifname, c) }()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); a.report(ctx) }()
 	go func() { defer wg.Done(); a.keepAlive(ctx) }()
 	go func() { defer wg.Done(); a.follow(ctx) }()
 	<-ctx.Done()
@@ -188,8 +191,8 @@ func (a *Agent) keepAlive(ctx context.Context) {
 	}
 }
 
-// readPort reports every gratuitous ARP the VM on ifname sends. Reports go out concurrently so
-// that reading never waits on the broker: keepalived's first burst is five frames at once.
+// readPort queues every gratuitous ARP the VM on ifname sends for the reporter, so that reading
+// never waits on the broker: keepalived's first burst is five frames at once.
 func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 	eni := a.cfg.Ports[ifname]
 	buf := make([]byte, 1600)
@@ -215,14 +218,52 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 			EthernetSourceMac: p.EthernetSource.String(), SenderMac: p.SenderMAC.String(),
 			SenderIp: p.SenderIP.String(), TargetIp: p.TargetIP.String(), Operation: arpbrokerv1.ArpOperation(p.Operation),
 		}
+		select {
+		case a.reports <- req:
+		default:
+			a.log.Warn("report queue full; dropping an announcement", "port", ifname)
+		}
+	}
+}
+
+// report sends the queued reports on one stream to the broker, reopening it when it breaks.
+func (a *Agent) report(ctx context.Context) {
+	for ctx.Err() == nil {
+		stream, err := a.broker.StreamArpAnnouncements(ctx)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond) // the broker is away: try again
+			continue
+		}
+		broken := make(chan struct{})
 		go func() {
-			resp, err := a.broker.ReportArpAnnouncement(ctx, req)
-			if err != nil {
-				a.log.Warn("report", "port", ifname, "err", err)
-				return
+			defer close(broken)
+			for {
+				resp, err := stream.Recv()
+				if err != nil {
+					return
+				}
+				if r := resp.GetResult(); r != nil {
+					a.log.Debug("reported", "havip", r.GetHavipId(), "result", r.GetResult().String(), "reason", r.GetReason())
+				} else {
+					a.log.Warn("report failed", "code", resp.GetErrorCode(), "err", resp.GetErrorMessage())
+				}
 			}
-			a.log.Debug("reported", "port", ifname, "vip", req.GetSenderIp(), "result", resp.GetResult().String(), "reason", resp.GetReason())
 		}()
+	send:
+		for {
+			select {
+			case <-ctx.Done():
+				_ = stream.CloseSend()
+				return
+			case <-broken:
+				break send
+			case req := <-a.reports:
+				if err := stream.Send(&arpbrokerv1.StreamArpAnnouncementsRequest{Report: req}); err != nil {
+					a.reports <- req // try it again on the next stream
+					break send
+				}
+			}
+		}
 	}
 }
 

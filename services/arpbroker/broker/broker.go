@@ -69,6 +69,7 @@ type Broker struct {
 	mu      sync.Mutex
 	byVIP   map[string]string        // vpc/vip → HAVIP ID (under havips' cache lock)
 	pending map[string]*pendingClaim // HAVIP ID → the latest claim waiting out the hold-down
+	written map[string]kvcache.Item[Owner] // owners this replica wrote that the cache may not have yet
 	subs    map[chan []OwnerChange]struct{}
 	leader  *leadership // nil while not elected
 }
@@ -100,7 +101,7 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	}
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, subs: map[chan []OwnerChange]struct{}{}}
+	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[Owner]{}, subs: map[chan []OwnerChange]struct{}{}}
 	b.enis = kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log)
 	b.instances = kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log)
 	b.havips = kvcache.New(cli, rev, keyspace.HaVips, kvcache.DecodeJSON[havip], log, b.indexVIP)
@@ -135,6 +136,9 @@ func (b *Broker) publish(prev, cur *kvcache.Item[Owner], rev int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if w, ok := b.written[ch.HaVipID]; ok && w.ModRevision <= rev {
+		delete(b.written, ch.HaVipID) // the cache has caught up with our own write
+	}
 	for sub := range b.subs {
 		select {
 		case sub <- []OwnerChange{ch}:
@@ -254,7 +258,7 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 		b.recordRejection(ctx, h.ID, r, rej)
 		return Outcome{Result: Rejected, Reject: rej, HaVipID: h.ID, Revision: b.ownerRevision(h.ID)}, nil
 	}
-	cur, hasOwner := b.owners.Get(keyspace.Owner(h.ID))
+	cur, hasOwner := b.currentOwner(h.ID)
 	if hasOwner && cur.Value.NetworkInterfaceID == e.ID && cur.Value.Session == r.Session {
 		b.cancelPending(h.ID) // the owner announces again: a waiting claim of another lost
 		return Outcome{Result: Refreshed, HaVipID: h.ID, Revision: cur.ModRevision}, nil
@@ -271,6 +275,18 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	}
 	b.cancelPending(h.ID)
 	return Outcome{Result: Accepted, HaVipID: h.ID, Revision: rev}, nil
+}
+
+// currentOwner is the newest owner record of a HAVIP this replica knows: from the cache, or
+// from its own write the cache has not delivered yet.
+func (b *Broker) currentOwner(havipID string) (kvcache.Item[Owner], bool) {
+	cur, ok := b.owners.Get(keyspace.Owner(havipID))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w, mine := b.written[havipID]; mine && w.ModRevision > cur.ModRevision {
+		return w, true
+	}
+	return cur, ok
 }
 
 func (b *Broker) ownerRevision(havipID string) int64 {
@@ -316,10 +332,10 @@ func (b *Broker) write(ctx context.Context, h havip, e eni, r Report, cur kvcach
 	if !resp.Succeeded {
 		return 0, errConflict
 	}
-	// Wait for the caches to see it, so the next claim is judged against this owner.
-	if err := b.owners.WaitRevision(ctx, resp.Header.Revision); err != nil {
-		return 0, err
-	}
+	// The next claim is judged against this owner even before the watch delivers it.
+	b.mu.Lock()
+	b.written[h.ID] = kvcache.Item[Owner]{Key: key, Value: rec, CreateRevision: resp.Header.Revision, ModRevision: resp.Header.Revision}
+	b.mu.Unlock()
 	return resp.Header.Revision, nil
 }
 

@@ -4,6 +4,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"time"
 
@@ -98,6 +99,30 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 		resp.Reason = out.Reject.Reason
 	}
 	return resp, nil
+}
+
+// StreamArpAnnouncements judges a stream of reports, answering each in order.
+func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbrokerv1.StreamArpAnnouncementsRequest, arpbrokerv1.StreamArpAnnouncementsResponse]) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		out := &arpbrokerv1.StreamArpAnnouncementsResponse{}
+		res, err := s.ReportArpAnnouncement(stream.Context(), req.GetReport())
+		if err != nil {
+			st := apierr.ToStatus(err)
+			out.ErrorCode, out.ErrorMessage = int32(st.Code()), st.Message()
+		} else {
+			out.Result = res
+		}
+		if err := stream.Send(out); err != nil {
+			return err
+		}
+	}
 }
 
 // forward passes a claim to the elected replica.
