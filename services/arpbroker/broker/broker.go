@@ -67,8 +67,8 @@ type Broker struct {
 	owners    *kvcache.Cache[Owner]
 
 	mu      sync.Mutex
-	byVIP   map[string]string        // vpc/vip → HAVIP ID (under havips' cache lock)
-	pending map[string]*pendingClaim // HAVIP ID → the latest claim waiting out the hold-down
+	byVIP   map[string]string              // vpc/vip → HAVIP ID (under havips' cache lock)
+	pending map[string]*pendingClaim       // HAVIP ID → the latest claim waiting out the hold-down
 	written map[string]kvcache.Item[Owner] // owners this replica wrote that the cache may not have yet
 	subs    map[chan []OwnerChange]struct{}
 	leader  *leadership // nil while not elected
