@@ -25,7 +25,7 @@ import (
 )
 
 // run runs a command and fails the test with its output if it fails.
-func run(t *testing.T, args ...string) {
+func run(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
@@ -33,7 +33,7 @@ func run(t *testing.T, args ...string) {
 }
 
 // netns creates a network namespace that is deleted when the test ends.
-func netns(t *testing.T, name string) {
+func netns(t testing.TB, name string) {
 	t.Helper()
 	run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
@@ -41,7 +41,7 @@ func netns(t *testing.T, name string) {
 }
 
 // inNetns runs fn on an OS thread inside the named namespace (sockets it opens stay there).
-func inNetns(t *testing.T, name string, fn func() error) {
+func inNetns(t testing.TB, name string, fn func() error) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -69,7 +69,7 @@ type keepalived struct {
 	once sync.Once
 }
 
-func startKeepalived(t *testing.T, ns, dir, name, config string) *keepalived {
+func startKeepalived(t testing.TB, ns, dir, name, config string) *keepalived {
 	t.Helper()
 	conf := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
@@ -105,11 +105,20 @@ func (k *keepalived) kill() {
 	})
 }
 
-// TestKeepalivedMovesTheHaVip: two "VMs" (network namespaces) on a host bridge run keepalived
-// with the configuration havipd generates; an agent watches the host's ports. The MASTER's ENI
-// becomes the owner; when its keepalived is killed the backup's ENI takes over; a third VM
-// outside the switch range that announces the VIP with a higher priority is rejected.
-func TestKeepalivedMovesTheHaVip(t *testing.T) {
+// lab is a HAVIP between two "VMs" (network namespaces) on a host bridge, a third VM outside
+// its switch range, the keepalived configurations havipd generates, and the host's agent.
+type lab struct {
+	c       clients
+	ctx     context.Context
+	hv      *havipv1.HaVip
+	configs []*havipv1.KeepalivedConfig
+	cvms    []*ipamv1.CreateInstanceResponse
+	vms     []string // the VMs' namespaces
+	host    string   // the host's namespace, ports p1..p3 on bridge br0
+	dir     string
+}
+
+func newLab(t testing.TB) *lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root for network namespaces")
 	}
@@ -168,6 +177,16 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 		}
 	})
 
+	return &lab{c: c, ctx: ctx, hv: hv, configs: configs, cvms: cvms, vms: vms, host: host, dir: t.TempDir()}
+}
+
+// TestKeepalivedMovesTheHaVip: two "VMs" (network namespaces) on a host bridge run keepalived
+// with the configuration havipd generates; an agent watches the host's ports. The MASTER's ENI
+// becomes the owner; when its keepalived is killed the backup's ENI takes over; a third VM
+// outside the switch range that announces the VIP with a higher priority is rejected.
+func TestKeepalivedMovesTheHaVip(t *testing.T) {
+	l := newLab(t)
+	c, ctx, hv, configs, cvms, vms, dir := l.c, l.ctx, l.hv, l.configs, l.cvms, l.vms, l.dir
 	owner := func(want string, within time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(within)
@@ -182,7 +201,6 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // polling for keepalived's election
 		}
 	}
-	dir := t.TempDir()
 	var kas []*keepalived
 	for i, cfg := range configs {
 		if cfg.GetInstanceId() != cvms[i].GetInstance().GetInstanceId() {

@@ -1,6 +1,7 @@
 package havip_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -15,6 +16,22 @@ func available(t testing.TB, c clients, account, subnet string) uint64 {
 	t.Helper()
 	r := must[*ipamv1.DescribeSubnetsResponse](t)(c.ipam.DescribeSubnets(as(account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{subnet}}))
 	return r.GetSubnetSet()[0].GetAvailableIpAddressCount()
+}
+
+// free returns an address of a /24 subnet that nothing holds (automatic allocation is random,
+// so a test that names an address picks one that is still free).
+func free(t testing.TB, c clients, account, subnet string) string {
+	t.Helper()
+	r := must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(as(account), &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: subnet, Limit: 100}))
+	taken := map[string]bool{}
+	for _, a := range r.GetAddressSet() {
+		taken[a.GetIpAddress()] = true
+	}
+	for i := 200; ; i++ {
+		if ip := fmt.Sprintf("10.0.0.%d", i); !taken[ip] {
+			return ip
+		}
+	}
 }
 
 func cvms(ids ...string) []*havipv1.HaVipAssociation {
@@ -48,11 +65,12 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("new HAVIP: %v", auto)
 	}
 	f := false
+	manualVIP := free(t, c, account, n.subnet)
 	manual := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{
-		VpcId: n.vpc, SubnetId: n.subnet, HavipName: "manual", Vip: "10.0.0.200", CheckAssociate: &f,
+		VpcId: n.vpc, SubnetId: n.subnet, HavipName: "manual", Vip: manualVIP, CheckAssociate: &f,
 		HavipAssociationSet: cvms(n.cvm1, n.cvm2),
 	})).GetHavip()
-	if manual.GetVip() != "10.0.0.200" || manual.GetCheckAssociate() || len(manual.GetHavipAssociationSet()) != 2 {
+	if manual.GetVip() != manualVIP || manual.GetCheckAssociate() || len(manual.GetHavipAssociationSet()) != 2 {
 		t.Fatalf("manual HAVIP: %v", manual)
 	}
 	if got := available(t, c, account, n.subnet); got != before-2 {
@@ -81,7 +99,7 @@ func TestLifecycle(t *testing.T) {
 		{"havip-name", "manual", []string{manual.GetHavipId()}},
 		{"vpc-id", n.vpc, []string{auto.GetHavipId(), manual.GetHavipId()}},
 		{"subnet-id", n.subnet, []string{auto.GetHavipId(), manual.GetHavipId()}},
-		{"vip", "10.0.0.200", []string{manual.GetHavipId()}},
+		{"vip", manualVIP, []string{manual.GetHavipId()}},
 		{"address-ip", "203.0.113.9", nil},
 		{"havip-association.instance-id", n.cvm2, []string{manual.GetHavipId()}},
 		{"havip-association.instance-type", "CVM", []string{manual.GetHavipId()}},

@@ -1,7 +1,9 @@
 package ipam_test
 
 import (
+	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +59,13 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("detach: %v", det)
 	}
 	// Addresses: the two ENIs hold two; a plain allocation and its release move the count.
-	addr := must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: sn.GetSubnetId(), IpAddress: "172.16.0.2", Owner: "test"})).GetAddress()
-	if addr.GetIpAddress() != "172.16.0.2" || addr.GetReserved() {
+	// The lowest usable address, unless the instance drew it (automatic allocation is random).
+	first := "172.16.0.2"
+	if pe.GetPrimaryIpAddress() == first {
+		first = "172.16.0.3"
+	}
+	addr := must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: sn.GetSubnetId(), IpAddress: first, Owner: "test"})).GetAddress()
+	if addr.GetIpAddress() != first || addr.GetReserved() {
 		t.Fatalf("allocate: %v", addr)
 	}
 	avail := func() uint64 {
@@ -69,10 +76,16 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("available after 3 allocations: %d, want 250", got)
 	}
 	list := must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: sn.GetSubnetId()}))
-	if list.GetTotalCount() != 3 || list.GetAddressSet()[0].GetIpAddress() != "172.16.0.2" || list.GetAddressSet()[2].GetIpAddress() != "172.16.0.254" {
-		t.Errorf("addresses in order: %v", list)
+	want := []string{first, pe.GetPrimaryIpAddress(), "172.16.0.254"}
+	slices.SortFunc(want, func(a, b string) int { return netip.MustParseAddr(a).Compare(netip.MustParseAddr(b)) })
+	var got []string
+	for _, a := range list.GetAddressSet() {
+		got = append(got, a.GetIpAddress())
 	}
-	must[*ipamv1.ReleasePrivateIpAddressResponse](t)(c.ReleasePrivateIpAddress(ctx, &ipamv1.ReleasePrivateIpAddressRequest{SubnetId: sn.GetSubnetId(), IpAddress: "172.16.0.2"}))
+	if list.GetTotalCount() != 3 || !slices.Equal(got, want) {
+		t.Errorf("addresses %v, want %v in address order", got, want)
+	}
+	must[*ipamv1.ReleasePrivateIpAddressResponse](t)(c.ReleasePrivateIpAddress(ctx, &ipamv1.ReleasePrivateIpAddressRequest{SubnetId: sn.GetSubnetId(), IpAddress: first}))
 	if got := avail(); got != 251 {
 		t.Errorf("available after release: %d, want 251", got)
 	}

@@ -19,7 +19,7 @@ import (
 type world struct {
 	vpc, vpc2, subnetA, subnetB, fullSubnet   string
 	instance, instance2, primaryEni, spareEni string
-	primaryIP, plainIP                        string
+	primaryIP, plainIP, freeIP                string
 	otherVpc, otherSubnet, otherEni           string
 }
 
@@ -42,11 +42,16 @@ func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string)
 		return must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	}
 	w.subnetA, w.subnetB, w.fullSubnet = subnet(w.vpc, "10.0.0.0/24"), subnet(w.vpc, "10.0.1.0/24"), subnet(w.vpc, "10.0.2.0/29")
-	ins := must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "web-1", SubnetId: w.subnetA, HostId: "host-1"}))
-	w.instance, w.primaryEni, w.primaryIP = ins.GetInstance().GetInstanceId(), ins.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), ins.GetPrimaryNetworkInterface().GetPrimaryIpAddress()
 	w.instance2 = must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "db-1", SubnetId: subnet(w.vpc2, "192.168.0.0/28"), HostId: "host-2"})).GetInstance().GetInstanceId()
 	w.spareEni = must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "spare", PrivateIpAddress: "10.0.0.50"})).GetNetworkInterface().GetNetworkInterfaceId()
 	w.plainIP = must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: "10.0.0.100"})).GetAddress().GetIpAddress()
+	// Automatic allocations come after the chosen addresses, which they might otherwise take.
+	ins := must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "web-1", SubnetId: w.subnetA, HostId: "host-1"}))
+	w.instance, w.primaryEni, w.primaryIP = ins.GetInstance().GetInstanceId(), ins.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), ins.GetPrimaryNetworkInterface().GetPrimaryIpAddress()
+	w.freeIP = "10.0.0.200"
+	if w.primaryIP == w.freeIP {
+		w.freeIP = "10.0.0.201"
+	}
 	for range 5 { // a /29 has 5 usable addresses
 		must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.fullSubnet}))
 	}
@@ -160,11 +165,11 @@ func TestRefusals(t *testing.T) {
 			return err
 		}, codes.FailedPrecondition, apierr.ReasonReservationExpired},
 		{"commit nothing", nil, func(ctx context.Context) error {
-			_, err := c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: "10.0.0.200", ReservationToken: "nope"})
+			_, err := c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: w.freeIP, ReservationToken: "nope"})
 			return err
 		}, codes.FailedPrecondition, apierr.ReasonReservationExpired},
 		{"release an eni's primary ip", nil, release(c, w.subnetA, w.primaryIP), codes.FailedPrecondition, apierr.ReasonResourceInUse},
-		{"release a free address", nil, release(c, w.subnetA, "10.0.0.201"), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"release a free address", nil, release(c, w.subnetA, w.freeIP), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"release in another account", as(other), release(c, w.subnetA, w.plainIP), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"describe unknown filter", nil, func(ctx context.Context) error {
 			_, err := c.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{Filters: []*ipamv1.Filter{{Name: "colour", Values: []string{"red"}}}})

@@ -64,7 +64,7 @@ func (a *Agent) Applied() <-chan *arpbrokerv1.Ownership { return a.applied }
 func (a *Agent) Open() error {
 	a.conns = make(map[string]*packet.Conn, len(a.cfg.Ports))
 	for ifname := range a.cfg.Ports {
-		c, err := listen(ifname)
+		c, err := Listen(ifname)
 		if err != nil {
 			a.closePorts()
 			return err
@@ -126,10 +126,10 @@ var arpOnly = func() []bpf.RawInstruction {
 	return prog
 }()
 
-// listen opens an AF_PACKET socket for the ARP frames the VM behind ifname sends (not those the
+// Listen opens an AF_PACKET socket for the ARP frames the VM behind ifname sends (not those the
 // host sends to it). It listens to every protocol, filtered to ARP in the kernel: a socket bound
 // to ETH_P_ARP sees nothing on a bridge port, whose frames the bridge takes first.
-func listen(ifname string) (*packet.Conn, error) {
+func Listen(ifname string) (*packet.Conn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("port %s: %w", ifname, err)
