@@ -75,7 +75,6 @@ func newf(code codes.Code, reason, format string, args ...any) *Error {
 var (
 	ErrNotFound             = &Error{Reason: ReasonResourceNotFound}
 	ErrResourceInsufficient = &Error{Reason: ReasonResourceInsufficient}
-	ErrDuplicate            = &Error{Reason: ReasonDuplicate}
 )
 
 // InvalidArgument is a request the service refuses for what it says.

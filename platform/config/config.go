@@ -22,16 +22,6 @@ func String(fs *flag.FlagSet, name, env, def, usage string) *string {
 	return fs.String(name, Env(env, def), usage+" (env "+env+")")
 }
 
-// Duration registers a duration flag whose default comes from env (or def).
-func Duration(fs *flag.FlagSet, name, env string, def time.Duration, usage string) *time.Duration {
-	if v := os.Getenv(env); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
-	return fs.Duration(name, def, usage+" (env "+env+")")
-}
-
 // List splits a comma-separated setting into its non-empty parts.
 func List(s string) []string {
 	var out []string

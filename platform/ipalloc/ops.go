@@ -82,9 +82,6 @@ func (a *Allocator) Lookup(ctx context.Context, poolID string, addr netip.Addr) 
 	return Allocation{Pool: poolID, Addr: addr, Record: rec, Revision: resp.Kvs[0].ModRevision}, true, nil
 }
 
-// Sync waits until this replica's view includes every allocation committed before the call.
-func (a *Allocator) Sync(ctx context.Context) error { return a.cache.Sync(ctx) }
-
 // WaitRevision waits until this replica's view includes every change up to rev.
 func (a *Allocator) WaitRevision(ctx context.Context, rev int64) error {
 	return a.cache.WaitRevision(ctx, rev)

@@ -221,9 +221,6 @@ func (c *Cache[T]) Sync(ctx context.Context) error {
 	return c.WaitRevision(ctx, rev)
 }
 
-// AddHook adds a hook; call before Start.
-func (c *Cache[T]) AddHook(h Hook[T]) { c.hooks = append(c.hooks, h) }
-
 // Revision is the revision up to which the cache is applied.
 func (c *Cache[T]) Revision() int64 {
 	c.mu.RLock()

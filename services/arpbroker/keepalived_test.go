@@ -116,6 +116,7 @@ type lab struct {
 	vms     []string // the VMs' namespaces
 	host    string   // the host's namespace, ports p1..p3 on bridge br0
 	dir     string
+	agent   *agent.Agent
 }
 
 func newLab(t testing.TB) *lab {
@@ -177,7 +178,7 @@ func newLab(t testing.TB) *lab {
 		}
 	})
 
-	return &lab{c: c, ctx: ctx, hv: hv, configs: configs, cvms: cvms, vms: vms, host: host, dir: t.TempDir()}
+	return &lab{c: c, ctx: ctx, hv: hv, configs: configs, cvms: cvms, vms: vms, host: host, dir: t.TempDir(), agent: ag}
 }
 
 // TestKeepalivedMovesTheHaVip: two "VMs" (network namespaces) on a host bridge run keepalived
@@ -215,6 +216,23 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	kas[0].kill()
 	run(t, "ip", "-n", vms[0], "addr", "flush", "dev", "eth0", "to", hv.GetVip()+"/32") // the VIP a killed keepalived leaves behind
 	owner(configs[1].GetNetworkInterfaceId(), 20*time.Second)
+	// The agent applied both owners, in fencing order.
+	var applied []*arpbrokerv1.Ownership
+	for len(applied) == 0 || applied[len(applied)-1].GetNetworkInterfaceId() != configs[1].GetNetworkInterfaceId() {
+		select {
+		case o := <-l.agent.Applied():
+			if o.GetHavipId() == hv.GetHavipId() {
+				applied = append(applied, o)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the agent applied %v, not the takeover", applied)
+		}
+	}
+	for i := 1; i < len(applied); i++ {
+		if applied[i].GetRevision() <= applied[i-1].GetRevision() {
+			t.Errorf("applied revision %d after %d", applied[i].GetRevision(), applied[i-1].GetRevision())
+		}
+	}
 
 	// VM3 is outside the switch range; it announces the VIP at a higher priority, alone.
 	third := strings.NewReplacer("priority 100", "priority 200", "state BACKUP ", "state MASTER ").Replace(configs[0].GetConfig())

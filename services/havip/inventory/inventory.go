@@ -75,15 +75,6 @@ func (c *Client) Subnet(ctx context.Context, account, id string) (Subnet, error)
 	return sn, nil
 }
 
-// Available is the number of free addresses of an account's subnet, as of now.
-func (c *Client) Available(ctx context.Context, account, id string) (uint64, error) {
-	resp, err := c.ipam.DescribeSubnets(tenant.Outgoing(ctx, account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{id}})
-	if err != nil {
-		return 0, apierr.FromStatus(err)
-	}
-	return resp.GetSubnetSet()[0].GetAvailableIpAddressCount(), nil
-}
-
 // ENIs returns an account's ENIs by ID; a missing one is NotFound.
 func (c *Client) ENIs(ctx context.Context, account string, ids []string) (map[string]ENI, error) {
 	out := map[string]ENI{}
