@@ -70,8 +70,12 @@ type Broker struct {
 	byVIP   map[string]string              // vpc/vip → HAVIP ID (under havips' cache lock)
 	pending map[string]*pendingClaim       // HAVIP ID → the latest claim waiting out the hold-down
 	written map[string]kvcache.Item[Owner] // owners this replica wrote that the cache may not have yet
-	subs    map[chan []OwnerChange]struct{}
-	leader  *leadership // nil while not elected
+
+	rejected      map[string]time.Time // HAVIP/ENI/reason → when last recorded
+	rejectLease   clientv3.LeaseID     // the lease the rejections of the current minute share
+	rejectLeaseAt time.Time
+	subs          map[chan []OwnerChange]struct{}
+	leader        *leadership // nil while not elected
 }
 
 type pendingClaim struct {
@@ -101,7 +105,7 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	}
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[Owner]{}, subs: map[chan []OwnerChange]struct{}{}}
+	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[Owner]{}, rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{}}
 	b.enis = kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log)
 	b.instances = kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log)
 	b.havips = kvcache.New(cli, rev, keyspace.HaVips, kvcache.DecodeJSON[havip], log, b.indexVIP)
@@ -411,18 +415,44 @@ func (b *Broker) Subscribe(ctx context.Context) ([]OwnerChange, <-chan []OwnerCh
 // rejectionTTL is how long a rejected claim stays listed.
 const rejectionTTL = time.Hour
 
-// recordRejection keeps a rejected claim of a known HAVIP for operators (best effort).
+// recordRejection keeps a rejected claim of a known HAVIP for operators (best effort). The
+// same rejection repeated within a second (keepalived announces in bursts) is kept once, and
+// the rejections of a minute share one lease.
 func (b *Broker) recordRejection(ctx context.Context, havipID string, r Report, rej *RuleError) {
 	if havipID == "" {
 		return
 	}
-	lease, err := b.cli.Grant(ctx, int64(rejectionTTL/time.Second))
-	if err != nil {
+	now := time.Now()
+	b.mu.Lock()
+	dedupe := havipID + "/" + r.NetworkInterfaceID + "/" + rej.Reason
+	if last, ok := b.rejected[dedupe]; ok && now.Sub(last) < time.Second {
+		b.mu.Unlock()
 		return
 	}
-	rec := Rejection{Time: time.Now().UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, Reason: rej.Reason, Message: rej.Message}
+	b.rejected[dedupe] = now
+	for k, t := range b.rejected {
+		if now.Sub(t) > time.Second {
+			delete(b.rejected, k)
+		}
+	}
+	lease := b.rejectLease
+	if now.Sub(b.rejectLeaseAt) > time.Minute {
+		lease = 0
+	}
+	b.mu.Unlock()
+	if lease == 0 {
+		resp, err := b.cli.Grant(ctx, int64((rejectionTTL+time.Minute)/time.Second))
+		if err != nil {
+			return
+		}
+		lease = resp.ID
+		b.mu.Lock()
+		b.rejectLease, b.rejectLeaseAt = lease, now
+		b.mu.Unlock()
+	}
+	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, Reason: rej.Reason, Message: rej.Message}
 	key := keyspace.Rejections + havipID + "/" + strconv.FormatInt(rec.Time.UnixNano(), 10)
-	if _, err := b.cli.Put(ctx, key, kvcache.EncodeJSON(rec), clientv3.WithLease(lease.ID)); err != nil {
+	if _, err := b.cli.Put(ctx, key, kvcache.EncodeJSON(rec), clientv3.WithLease(lease)); err != nil {
 		b.log.Warn("record rejection", "err", err)
 	}
 }
