@@ -1,0 +1,110 @@
+package kvcache_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// TestCacheFollowsThroughCompaction: a cache sees puts and deletes, Sync makes reads as fresh as
+// a linearizable read, and a compaction of the revisions it follows (which cuts its watch when
+// the watch is behind; then it reloads) leaves it exact, its hooks told of every difference.
+func TestCacheFollowsThroughCompaction(t *testing.T) {
+	endpoint, stop, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cli := etcdtest.Client(t, endpoint)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := map[string]string{} // what the hooks say the contents are
+	decode := func(_ string, v []byte) (string, error) { return string(v), nil }
+	hook := func(prev, cur *kvcache.Item[string], _ int64) {
+		if cur == nil {
+			delete(seen, prev.Key)
+		} else {
+			seen[cur.Key] = cur.Value
+		}
+	}
+	c := kvcache.New(cli, kvcache.NewRevisions(cli), "/t/", decode, etcdtest.Quiet, hook)
+	if _, err := cli.Put(ctx, "/t/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want map[string]string) {
+		t.Helper()
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		c.View(func(items map[string]*kvcache.Item[string]) {
+			for k, it := range items {
+				got[k] = it.Value
+			}
+		})
+		var hooked map[string]string
+		c.View(func(map[string]*kvcache.Item[string]) { hooked = clone(seen) })
+		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(hooked) != fmt.Sprint(want) {
+			t.Fatalf("cache %v, hooks %v, want %v", got, hooked, want)
+		}
+	}
+	check(map[string]string{"/t/a": "1"})
+	if _, err := cli.Put(ctx, "/t/b", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, "/t/a"); err != nil {
+		t.Fatal(err)
+	}
+	check(map[string]string{"/t/b": "2"}) // read-your-writes right after the writes
+
+	// Writes, then a compaction right behind them, possibly before the watch delivered them.
+	var last *clientv3.PutResponse
+	for i := range 50 {
+		if last, err = cli.Put(ctx, fmt.Sprintf("/t/k%d", i), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.Delete(ctx, "/t/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, last.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/t/z", "end"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"/t/z": "end"}
+	for i := range 50 {
+		want[fmt.Sprintf("/t/k%d", i)] = "x"
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Get("/t/z"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never caught up after the compaction")
+		}
+	}
+	check(want)
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
