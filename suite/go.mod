@@ -81,3 +81,17 @@ require (
 )
 
 replace github.com/openhavip/havip/services/ipam => ../services/ipam
+
+require github.com/openhavip/havip/services/eip v0.0.0
+
+replace github.com/openhavip/havip/services/eip => ../services/eip
+
+require (
+	github.com/openhavip/havip/services/arpbroker v0.0.0
+	github.com/openhavip/havip/services/havip v0.0.0
+)
+
+replace (
+	github.com/openhavip/havip/services/arpbroker => ../services/arpbroker
+	github.com/openhavip/havip/services/havip => ../services/havip
+)

@@ -13,6 +13,7 @@ import (
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/eip"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
 )
@@ -30,7 +31,7 @@ type Config struct {
 }
 
 // Modules are the services the suite serves.
-var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module}
+var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module, eip.Module}
 
 // Ready describes a running suite.
 type Ready struct {

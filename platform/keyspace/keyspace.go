@@ -27,6 +27,21 @@ const (
 	HaVipAddress = Root + "havip/address/"
 )
 
+// EIP keys (written by eipd, and by havipd when it binds an EIP to a HAVIP).
+const (
+	// Eips holds the EIP records: <eip-id>.
+	Eips = Root + "eip/address/"
+	// EipIPs holds one key per allocated public address (an ipalloc root): public/<ip>.
+	EipIPs = Root + "eip/ip/"
+	// EipTokens maps a client token to the EIPs it allocated: <account>/<token>.
+	EipTokens = Root + "eip/token/"
+	// EipENIBindings holds one key per ENI private IP that has an EIP: <eni-id>/<ip> → EIP ID.
+	EipENIBindings = Root + "eip/eni-binding/"
+)
+
+// Eip is the key of an EIP record.
+func Eip(id string) string { return Eips + id }
+
 // ARP broker keys (written by arpbrokerd).
 const (
 	// Owners holds the current owner of each HAVIP: <havip-id>, under the agent session's lease.

@@ -163,6 +163,9 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range resp.Events {
+		if ev.Kv.ModRevision <= c.applied {
+			continue // already in a reload that read past it
+		}
 		key := string(ev.Kv.Key)
 		prev := c.items[key]
 		switch ev.Type {
@@ -183,18 +186,26 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 	c.advanceLocked(resp.Header.Revision)
 }
 
-// WaitRevision blocks until every change up to rev is applied.
+// WaitRevision blocks until every change up to rev is applied. When no event is coming for
+// the prefix it asks etcd for a progress notification; if the watch still has not moved after
+// a while (etcd answers progress requests only when every watcher of the stream is in step),
+// it reads the prefix afresh.
 func (c *Cache[T]) WaitRevision(ctx context.Context, rev int64) error {
 	asked := false
-	for {
+	for attempt := 0; ; attempt++ {
 		c.mu.RLock()
 		applied, ch := c.applied, c.changed
 		c.mu.RUnlock()
 		if applied >= rev {
 			return nil
 		}
+		if attempt == 5 {
+			if _, err := c.load(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if !asked {
-			// No event may be coming for this prefix: ask the server to tell the watch where it is.
 			asked = true
 			go func() { _ = c.cli.RequestProgress(c.watchCtx) }()
 		}

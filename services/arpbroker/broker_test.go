@@ -32,7 +32,9 @@ type clients struct {
 	conn   *grpc.ClientConn
 }
 
-// suite runs ipamd, havipd and arpbrokerd in one process on the shared etcd.
+// suite runs ipamd, havipd and arpbrokerd in one process on the shared etcd. The tests of this
+// package do not run in parallel: every arpbrokerd replica on one etcd takes part in one
+// election, and a test's claims must not be decided by another test's replica.
 func suite(t testing.TB) clients {
 	return serve(t, ipam.Module, havip.Module, arpbroker.Module)
 }

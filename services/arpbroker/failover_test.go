@@ -28,7 +28,6 @@ import (
 // before it, so no decision was ever taken on a stale owner. The survivor takes over within the
 // election TTL plus one second.
 func TestNeverTwoOwners(t *testing.T) {
-	t.Parallel()
 	c := serve(t, ipam.Module, havip.Module) // the inventory; the brokers are the two processes
 	w := build(t, c)
 	bin := proctest.Build(t, "cmd/arpbrokerd")

@@ -127,6 +127,7 @@ func newLab(t testing.TB) *lab {
 		t.Fatal("keepalived is not installed (scripts/install-system-deps.sh)")
 	}
 	c := suite(t)
+	awaitLeader(t, c, 0) // a replica of an earlier test may still hold the election for a moment
 	account := "acct-keepalived" + ids.New("")
 	ctx := as(account)
 	vpc := must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()

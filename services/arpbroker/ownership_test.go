@@ -28,7 +28,6 @@ func awaitState(t *testing.T, c clients, w world, id, want string, within time.D
 // when it stops (the HAVIP is UNBIND again), and WatchOwnership reports both, with rising
 // fencing revisions.
 func TestOwnershipFollowsSession(t *testing.T) {
-	t.Parallel()
 	c := suite(t)
 	w := build(t, c)
 	sess := session(t, c, 2)
@@ -82,7 +81,6 @@ func TestOwnershipFollowsSession(t *testing.T) {
 // TestFlapDamping: two announcers alternating (a keepalived split brain) change the owner at
 // most once per hold-down window (3s); when they stop, the last one wins.
 func TestFlapDamping(t *testing.T) {
-	t.Parallel()
 	c := suite(t)
 	w := build(t, c)
 	sess := session(t, c, 30)

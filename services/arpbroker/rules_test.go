@@ -11,7 +11,6 @@ import (
 // TestClaimRules: every rule of a claim, each rejection with its reason and ownership unchanged;
 // an accepted claim makes havipd show BIND; a refresh writes nothing.
 func TestClaimRules(t *testing.T) {
-	t.Parallel()
 	c := suite(t)
 	w := build(t, c)
 	sess := session(t, c, 30)

@@ -81,3 +81,7 @@ require (
 )
 
 replace github.com/openhavip/havip/services/ipam => ../ipam
+
+require github.com/openhavip/havip/services/eip v0.0.0
+
+replace github.com/openhavip/havip/services/eip => ../eip

@@ -984,6 +984,199 @@ func (x *DisassociateHaVipInstanceResponse) GetHavip() *HaVip {
 	return nil
 }
 
+// HaVipAssociateAddressIpRequest is the input of HaVipAssociateAddressIp.
+type HaVipAssociateAddressIpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HAVIP.
+	HavipId string `protobuf:"bytes,1,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
+	// The EIP's public address.
+	AddressIp     string `protobuf:"bytes,2,opt,name=address_ip,json=addressIp,proto3" json:"address_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaVipAssociateAddressIpRequest) Reset() {
+	*x = HaVipAssociateAddressIpRequest{}
+	mi := &file_havip_v1_havip_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaVipAssociateAddressIpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaVipAssociateAddressIpRequest) ProtoMessage() {}
+
+func (x *HaVipAssociateAddressIpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaVipAssociateAddressIpRequest.ProtoReflect.Descriptor instead.
+func (*HaVipAssociateAddressIpRequest) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HaVipAssociateAddressIpRequest) GetHavipId() string {
+	if x != nil {
+		return x.HavipId
+	}
+	return ""
+}
+
+func (x *HaVipAssociateAddressIpRequest) GetAddressIp() string {
+	if x != nil {
+		return x.AddressIp
+	}
+	return ""
+}
+
+// HaVipAssociateAddressIpResponse is the output of HaVipAssociateAddressIp.
+type HaVipAssociateAddressIpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HAVIP as it is now.
+	Havip         *HaVip `protobuf:"bytes,1,opt,name=havip,proto3" json:"havip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaVipAssociateAddressIpResponse) Reset() {
+	*x = HaVipAssociateAddressIpResponse{}
+	mi := &file_havip_v1_havip_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaVipAssociateAddressIpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaVipAssociateAddressIpResponse) ProtoMessage() {}
+
+func (x *HaVipAssociateAddressIpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaVipAssociateAddressIpResponse.ProtoReflect.Descriptor instead.
+func (*HaVipAssociateAddressIpResponse) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HaVipAssociateAddressIpResponse) GetHavip() *HaVip {
+	if x != nil {
+		return x.Havip
+	}
+	return nil
+}
+
+// HaVipDisassociateAddressIpRequest is the input of HaVipDisassociateAddressIp.
+type HaVipDisassociateAddressIpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HAVIP.
+	HavipId       string `protobuf:"bytes,1,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaVipDisassociateAddressIpRequest) Reset() {
+	*x = HaVipDisassociateAddressIpRequest{}
+	mi := &file_havip_v1_havip_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaVipDisassociateAddressIpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaVipDisassociateAddressIpRequest) ProtoMessage() {}
+
+func (x *HaVipDisassociateAddressIpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaVipDisassociateAddressIpRequest.ProtoReflect.Descriptor instead.
+func (*HaVipDisassociateAddressIpRequest) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HaVipDisassociateAddressIpRequest) GetHavipId() string {
+	if x != nil {
+		return x.HavipId
+	}
+	return ""
+}
+
+// HaVipDisassociateAddressIpResponse is the output of HaVipDisassociateAddressIp.
+type HaVipDisassociateAddressIpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HAVIP as it is now.
+	Havip         *HaVip `protobuf:"bytes,1,opt,name=havip,proto3" json:"havip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaVipDisassociateAddressIpResponse) Reset() {
+	*x = HaVipDisassociateAddressIpResponse{}
+	mi := &file_havip_v1_havip_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaVipDisassociateAddressIpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaVipDisassociateAddressIpResponse) ProtoMessage() {}
+
+func (x *HaVipDisassociateAddressIpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaVipDisassociateAddressIpResponse.ProtoReflect.Descriptor instead.
+func (*HaVipDisassociateAddressIpResponse) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HaVipDisassociateAddressIpResponse) GetHavip() *HaVip {
+	if x != nil {
+		return x.Havip
+	}
+	return nil
+}
+
 // DescribeHaVipKeepalivedConfigRequest is the input of DescribeHaVipKeepalivedConfig.
 type DescribeHaVipKeepalivedConfigRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -997,7 +1190,7 @@ type DescribeHaVipKeepalivedConfigRequest struct {
 
 func (x *DescribeHaVipKeepalivedConfigRequest) Reset() {
 	*x = DescribeHaVipKeepalivedConfigRequest{}
-	mi := &file_havip_v1_havip_proto_msgTypes[15]
+	mi := &file_havip_v1_havip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1202,7 @@ func (x *DescribeHaVipKeepalivedConfigRequest) String() string {
 func (*DescribeHaVipKeepalivedConfigRequest) ProtoMessage() {}
 
 func (x *DescribeHaVipKeepalivedConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_havip_v1_havip_proto_msgTypes[15]
+	mi := &file_havip_v1_havip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1215,7 @@ func (x *DescribeHaVipKeepalivedConfigRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DescribeHaVipKeepalivedConfigRequest.ProtoReflect.Descriptor instead.
 func (*DescribeHaVipKeepalivedConfigRequest) Descriptor() ([]byte, []int) {
-	return file_havip_v1_havip_proto_rawDescGZIP(), []int{15}
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DescribeHaVipKeepalivedConfigRequest) GetHavipId() string {
@@ -1058,7 +1251,7 @@ type KeepalivedConfig struct {
 
 func (x *KeepalivedConfig) Reset() {
 	*x = KeepalivedConfig{}
-	mi := &file_havip_v1_havip_proto_msgTypes[16]
+	mi := &file_havip_v1_havip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1263,7 @@ func (x *KeepalivedConfig) String() string {
 func (*KeepalivedConfig) ProtoMessage() {}
 
 func (x *KeepalivedConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_havip_v1_havip_proto_msgTypes[16]
+	mi := &file_havip_v1_havip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1276,7 @@ func (x *KeepalivedConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepalivedConfig.ProtoReflect.Descriptor instead.
 func (*KeepalivedConfig) Descriptor() ([]byte, []int) {
-	return file_havip_v1_havip_proto_rawDescGZIP(), []int{16}
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeepalivedConfig) GetInstanceId() string {
@@ -1132,7 +1325,7 @@ type DescribeHaVipKeepalivedConfigResponse struct {
 
 func (x *DescribeHaVipKeepalivedConfigResponse) Reset() {
 	*x = DescribeHaVipKeepalivedConfigResponse{}
-	mi := &file_havip_v1_havip_proto_msgTypes[17]
+	mi := &file_havip_v1_havip_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1337,7 @@ func (x *DescribeHaVipKeepalivedConfigResponse) String() string {
 func (*DescribeHaVipKeepalivedConfigResponse) ProtoMessage() {}
 
 func (x *DescribeHaVipKeepalivedConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_havip_v1_havip_proto_msgTypes[17]
+	mi := &file_havip_v1_havip_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1350,7 @@ func (x *DescribeHaVipKeepalivedConfigResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DescribeHaVipKeepalivedConfigResponse.ProtoReflect.Descriptor instead.
 func (*DescribeHaVipKeepalivedConfigResponse) Descriptor() ([]byte, []int) {
-	return file_havip_v1_havip_proto_rawDescGZIP(), []int{17}
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DescribeHaVipKeepalivedConfigResponse) GetConfigSet() []*KeepalivedConfig {
@@ -1242,6 +1435,16 @@ const file_havip_v1_havip_proto_rawDesc = "" +
 	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12N\n" +
 	"\x15havip_association_set\x18\x02 \x03(\v2\x1a.havip.v1.HaVipAssociationR\x13havipAssociationSet\"J\n" +
 	"!DisassociateHaVipInstanceResponse\x12%\n" +
+	"\x05havip\x18\x01 \x01(\v2\x0f.havip.v1.HaVipR\x05havip\"Z\n" +
+	"\x1eHaVipAssociateAddressIpRequest\x12\x19\n" +
+	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x1d\n" +
+	"\n" +
+	"address_ip\x18\x02 \x01(\tR\taddressIp\"H\n" +
+	"\x1fHaVipAssociateAddressIpResponse\x12%\n" +
+	"\x05havip\x18\x01 \x01(\v2\x0f.havip.v1.HaVipR\x05havip\">\n" +
+	"!HaVipDisassociateAddressIpRequest\x12\x19\n" +
+	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\"K\n" +
+	"\"HaVipDisassociateAddressIpResponse\x12%\n" +
 	"\x05havip\x18\x01 \x01(\v2\x0f.havip.v1.HaVipR\x05havip\"_\n" +
 	"$DescribeHaVipKeepalivedConfigRequest\x12\x19\n" +
 	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x1c\n" +
@@ -1255,14 +1458,16 @@ const file_havip_v1_havip_proto_rawDesc = "" +
 	"\x06config\x18\x05 \x01(\tR\x06config\"b\n" +
 	"%DescribeHaVipKeepalivedConfigResponse\x129\n" +
 	"\n" +
-	"config_set\x18\x01 \x03(\v2\x1a.havip.v1.KeepalivedConfigR\tconfigSet2\xc8\x05\n" +
+	"config_set\x18\x01 \x03(\v2\x1a.havip.v1.KeepalivedConfigR\tconfigSet2\xb1\a\n" +
 	"\fHaVipService\x12J\n" +
 	"\vCreateHaVip\x12\x1c.havip.v1.CreateHaVipRequest\x1a\x1d.havip.v1.CreateHaVipResponse\x12S\n" +
 	"\x0eDescribeHaVips\x12\x1f.havip.v1.DescribeHaVipsRequest\x1a .havip.v1.DescribeHaVipsResponse\x12e\n" +
 	"\x14ModifyHaVipAttribute\x12%.havip.v1.ModifyHaVipAttributeRequest\x1a&.havip.v1.ModifyHaVipAttributeResponse\x12J\n" +
 	"\vDeleteHaVip\x12\x1c.havip.v1.DeleteHaVipRequest\x1a\x1d.havip.v1.DeleteHaVipResponse\x12k\n" +
 	"\x16AssociateHaVipInstance\x12'.havip.v1.AssociateHaVipInstanceRequest\x1a(.havip.v1.AssociateHaVipInstanceResponse\x12t\n" +
-	"\x19DisassociateHaVipInstance\x12*.havip.v1.DisassociateHaVipInstanceRequest\x1a+.havip.v1.DisassociateHaVipInstanceResponse\x12\x80\x01\n" +
+	"\x19DisassociateHaVipInstance\x12*.havip.v1.DisassociateHaVipInstanceRequest\x1a+.havip.v1.DisassociateHaVipInstanceResponse\x12n\n" +
+	"\x17HaVipAssociateAddressIp\x12(.havip.v1.HaVipAssociateAddressIpRequest\x1a).havip.v1.HaVipAssociateAddressIpResponse\x12w\n" +
+	"\x1aHaVipDisassociateAddressIp\x12+.havip.v1.HaVipDisassociateAddressIpRequest\x1a,.havip.v1.HaVipDisassociateAddressIpResponse\x12\x80\x01\n" +
 	"\x1dDescribeHaVipKeepalivedConfig\x12..havip.v1.DescribeHaVipKeepalivedConfigRequest\x1a/.havip.v1.DescribeHaVipKeepalivedConfigResponseB3Z1github.com/openhavip/havip/proto/havip/v1;havipv1b\x06proto3"
 
 var (
@@ -1277,7 +1482,7 @@ func file_havip_v1_havip_proto_rawDescGZIP() []byte {
 	return file_havip_v1_havip_proto_rawDescData
 }
 
-var file_havip_v1_havip_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_havip_v1_havip_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_havip_v1_havip_proto_goTypes = []any{
 	(*Filter)(nil),                                // 0: havip.v1.Filter
 	(*HaVipAssociation)(nil),                      // 1: havip.v1.HaVipAssociation
@@ -1294,15 +1499,19 @@ var file_havip_v1_havip_proto_goTypes = []any{
 	(*AssociateHaVipInstanceResponse)(nil),        // 12: havip.v1.AssociateHaVipInstanceResponse
 	(*DisassociateHaVipInstanceRequest)(nil),      // 13: havip.v1.DisassociateHaVipInstanceRequest
 	(*DisassociateHaVipInstanceResponse)(nil),     // 14: havip.v1.DisassociateHaVipInstanceResponse
-	(*DescribeHaVipKeepalivedConfigRequest)(nil),  // 15: havip.v1.DescribeHaVipKeepalivedConfigRequest
-	(*KeepalivedConfig)(nil),                      // 16: havip.v1.KeepalivedConfig
-	(*DescribeHaVipKeepalivedConfigResponse)(nil), // 17: havip.v1.DescribeHaVipKeepalivedConfigResponse
-	(*timestamppb.Timestamp)(nil),                 // 18: google.protobuf.Timestamp
+	(*HaVipAssociateAddressIpRequest)(nil),        // 15: havip.v1.HaVipAssociateAddressIpRequest
+	(*HaVipAssociateAddressIpResponse)(nil),       // 16: havip.v1.HaVipAssociateAddressIpResponse
+	(*HaVipDisassociateAddressIpRequest)(nil),     // 17: havip.v1.HaVipDisassociateAddressIpRequest
+	(*HaVipDisassociateAddressIpResponse)(nil),    // 18: havip.v1.HaVipDisassociateAddressIpResponse
+	(*DescribeHaVipKeepalivedConfigRequest)(nil),  // 19: havip.v1.DescribeHaVipKeepalivedConfigRequest
+	(*KeepalivedConfig)(nil),                      // 20: havip.v1.KeepalivedConfig
+	(*DescribeHaVipKeepalivedConfigResponse)(nil), // 21: havip.v1.DescribeHaVipKeepalivedConfigResponse
+	(*timestamppb.Timestamp)(nil),                 // 22: google.protobuf.Timestamp
 }
 var file_havip_v1_havip_proto_depIdxs = []int32{
 	1,  // 0: havip.v1.HaVip.havip_association_set:type_name -> havip.v1.HaVipAssociation
-	18, // 1: havip.v1.HaVip.flushed_time:type_name -> google.protobuf.Timestamp
-	18, // 2: havip.v1.HaVip.created_time:type_name -> google.protobuf.Timestamp
+	22, // 1: havip.v1.HaVip.flushed_time:type_name -> google.protobuf.Timestamp
+	22, // 2: havip.v1.HaVip.created_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: havip.v1.CreateHaVipRequest.havip_association_set:type_name -> havip.v1.HaVipAssociation
 	2,  // 4: havip.v1.CreateHaVipResponse.havip:type_name -> havip.v1.HaVip
 	0,  // 5: havip.v1.DescribeHaVipsRequest.filters:type_name -> havip.v1.Filter
@@ -1312,26 +1521,32 @@ var file_havip_v1_havip_proto_depIdxs = []int32{
 	2,  // 9: havip.v1.AssociateHaVipInstanceResponse.havip:type_name -> havip.v1.HaVip
 	1,  // 10: havip.v1.DisassociateHaVipInstanceRequest.havip_association_set:type_name -> havip.v1.HaVipAssociation
 	2,  // 11: havip.v1.DisassociateHaVipInstanceResponse.havip:type_name -> havip.v1.HaVip
-	16, // 12: havip.v1.DescribeHaVipKeepalivedConfigResponse.config_set:type_name -> havip.v1.KeepalivedConfig
-	3,  // 13: havip.v1.HaVipService.CreateHaVip:input_type -> havip.v1.CreateHaVipRequest
-	5,  // 14: havip.v1.HaVipService.DescribeHaVips:input_type -> havip.v1.DescribeHaVipsRequest
-	7,  // 15: havip.v1.HaVipService.ModifyHaVipAttribute:input_type -> havip.v1.ModifyHaVipAttributeRequest
-	9,  // 16: havip.v1.HaVipService.DeleteHaVip:input_type -> havip.v1.DeleteHaVipRequest
-	11, // 17: havip.v1.HaVipService.AssociateHaVipInstance:input_type -> havip.v1.AssociateHaVipInstanceRequest
-	13, // 18: havip.v1.HaVipService.DisassociateHaVipInstance:input_type -> havip.v1.DisassociateHaVipInstanceRequest
-	15, // 19: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:input_type -> havip.v1.DescribeHaVipKeepalivedConfigRequest
-	4,  // 20: havip.v1.HaVipService.CreateHaVip:output_type -> havip.v1.CreateHaVipResponse
-	6,  // 21: havip.v1.HaVipService.DescribeHaVips:output_type -> havip.v1.DescribeHaVipsResponse
-	8,  // 22: havip.v1.HaVipService.ModifyHaVipAttribute:output_type -> havip.v1.ModifyHaVipAttributeResponse
-	10, // 23: havip.v1.HaVipService.DeleteHaVip:output_type -> havip.v1.DeleteHaVipResponse
-	12, // 24: havip.v1.HaVipService.AssociateHaVipInstance:output_type -> havip.v1.AssociateHaVipInstanceResponse
-	14, // 25: havip.v1.HaVipService.DisassociateHaVipInstance:output_type -> havip.v1.DisassociateHaVipInstanceResponse
-	17, // 26: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:output_type -> havip.v1.DescribeHaVipKeepalivedConfigResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 12: havip.v1.HaVipAssociateAddressIpResponse.havip:type_name -> havip.v1.HaVip
+	2,  // 13: havip.v1.HaVipDisassociateAddressIpResponse.havip:type_name -> havip.v1.HaVip
+	20, // 14: havip.v1.DescribeHaVipKeepalivedConfigResponse.config_set:type_name -> havip.v1.KeepalivedConfig
+	3,  // 15: havip.v1.HaVipService.CreateHaVip:input_type -> havip.v1.CreateHaVipRequest
+	5,  // 16: havip.v1.HaVipService.DescribeHaVips:input_type -> havip.v1.DescribeHaVipsRequest
+	7,  // 17: havip.v1.HaVipService.ModifyHaVipAttribute:input_type -> havip.v1.ModifyHaVipAttributeRequest
+	9,  // 18: havip.v1.HaVipService.DeleteHaVip:input_type -> havip.v1.DeleteHaVipRequest
+	11, // 19: havip.v1.HaVipService.AssociateHaVipInstance:input_type -> havip.v1.AssociateHaVipInstanceRequest
+	13, // 20: havip.v1.HaVipService.DisassociateHaVipInstance:input_type -> havip.v1.DisassociateHaVipInstanceRequest
+	15, // 21: havip.v1.HaVipService.HaVipAssociateAddressIp:input_type -> havip.v1.HaVipAssociateAddressIpRequest
+	17, // 22: havip.v1.HaVipService.HaVipDisassociateAddressIp:input_type -> havip.v1.HaVipDisassociateAddressIpRequest
+	19, // 23: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:input_type -> havip.v1.DescribeHaVipKeepalivedConfigRequest
+	4,  // 24: havip.v1.HaVipService.CreateHaVip:output_type -> havip.v1.CreateHaVipResponse
+	6,  // 25: havip.v1.HaVipService.DescribeHaVips:output_type -> havip.v1.DescribeHaVipsResponse
+	8,  // 26: havip.v1.HaVipService.ModifyHaVipAttribute:output_type -> havip.v1.ModifyHaVipAttributeResponse
+	10, // 27: havip.v1.HaVipService.DeleteHaVip:output_type -> havip.v1.DeleteHaVipResponse
+	12, // 28: havip.v1.HaVipService.AssociateHaVipInstance:output_type -> havip.v1.AssociateHaVipInstanceResponse
+	14, // 29: havip.v1.HaVipService.DisassociateHaVipInstance:output_type -> havip.v1.DisassociateHaVipInstanceResponse
+	16, // 30: havip.v1.HaVipService.HaVipAssociateAddressIp:output_type -> havip.v1.HaVipAssociateAddressIpResponse
+	18, // 31: havip.v1.HaVipService.HaVipDisassociateAddressIp:output_type -> havip.v1.HaVipDisassociateAddressIpResponse
+	21, // 32: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:output_type -> havip.v1.DescribeHaVipKeepalivedConfigResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_havip_v1_havip_proto_init() }
@@ -1347,7 +1562,7 @@ func file_havip_v1_havip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_havip_v1_havip_proto_rawDesc), len(file_havip_v1_havip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,8 @@ const (
 	HaVipService_DeleteHaVip_FullMethodName                   = "/havip.v1.HaVipService/DeleteHaVip"
 	HaVipService_AssociateHaVipInstance_FullMethodName        = "/havip.v1.HaVipService/AssociateHaVipInstance"
 	HaVipService_DisassociateHaVipInstance_FullMethodName     = "/havip.v1.HaVipService/DisassociateHaVipInstance"
+	HaVipService_HaVipAssociateAddressIp_FullMethodName       = "/havip.v1.HaVipService/HaVipAssociateAddressIp"
+	HaVipService_HaVipDisassociateAddressIp_FullMethodName    = "/havip.v1.HaVipService/HaVipDisassociateAddressIp"
 	HaVipService_DescribeHaVipKeepalivedConfig_FullMethodName = "/havip.v1.HaVipService/DescribeHaVipKeepalivedConfig"
 )
 
@@ -52,6 +54,12 @@ type HaVipServiceClient interface {
 	AssociateHaVipInstance(ctx context.Context, in *AssociateHaVipInstanceRequest, opts ...grpc.CallOption) (*AssociateHaVipInstanceResponse, error)
 	// DisassociateHaVipInstance removes instances from the switch range.
 	DisassociateHaVipInstance(ctx context.Context, in *DisassociateHaVipInstanceRequest, opts ...grpc.CallOption) (*DisassociateHaVipInstanceResponse, error)
+	// HaVipAssociateAddressIp binds an EIP of the caller to a HAVIP: both sides in one
+	// transaction; the HAVIP must have no EIP and the EIP no target. The EIP then maps to
+	// whichever ENI owns the HAVIP.
+	HaVipAssociateAddressIp(ctx context.Context, in *HaVipAssociateAddressIpRequest, opts ...grpc.CallOption) (*HaVipAssociateAddressIpResponse, error)
+	// HaVipDisassociateAddressIp unbinds a HAVIP's EIP.
+	HaVipDisassociateAddressIp(ctx context.Context, in *HaVipDisassociateAddressIpRequest, opts ...grpc.CallOption) (*HaVipDisassociateAddressIpResponse, error)
 	// DescribeHaVipKeepalivedConfig returns, for each instance of the switch range, the keepalived
 	// vrrp_instance block that makes the HAVIP float between them.
 	DescribeHaVipKeepalivedConfig(ctx context.Context, in *DescribeHaVipKeepalivedConfigRequest, opts ...grpc.CallOption) (*DescribeHaVipKeepalivedConfigResponse, error)
@@ -125,6 +133,26 @@ func (c *haVipServiceClient) DisassociateHaVipInstance(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *haVipServiceClient) HaVipAssociateAddressIp(ctx context.Context, in *HaVipAssociateAddressIpRequest, opts ...grpc.CallOption) (*HaVipAssociateAddressIpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HaVipAssociateAddressIpResponse)
+	err := c.cc.Invoke(ctx, HaVipService_HaVipAssociateAddressIp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *haVipServiceClient) HaVipDisassociateAddressIp(ctx context.Context, in *HaVipDisassociateAddressIpRequest, opts ...grpc.CallOption) (*HaVipDisassociateAddressIpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HaVipDisassociateAddressIpResponse)
+	err := c.cc.Invoke(ctx, HaVipService_HaVipDisassociateAddressIp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *haVipServiceClient) DescribeHaVipKeepalivedConfig(ctx context.Context, in *DescribeHaVipKeepalivedConfigRequest, opts ...grpc.CallOption) (*DescribeHaVipKeepalivedConfigResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeHaVipKeepalivedConfigResponse)
@@ -159,6 +187,12 @@ type HaVipServiceServer interface {
 	AssociateHaVipInstance(context.Context, *AssociateHaVipInstanceRequest) (*AssociateHaVipInstanceResponse, error)
 	// DisassociateHaVipInstance removes instances from the switch range.
 	DisassociateHaVipInstance(context.Context, *DisassociateHaVipInstanceRequest) (*DisassociateHaVipInstanceResponse, error)
+	// HaVipAssociateAddressIp binds an EIP of the caller to a HAVIP: both sides in one
+	// transaction; the HAVIP must have no EIP and the EIP no target. The EIP then maps to
+	// whichever ENI owns the HAVIP.
+	HaVipAssociateAddressIp(context.Context, *HaVipAssociateAddressIpRequest) (*HaVipAssociateAddressIpResponse, error)
+	// HaVipDisassociateAddressIp unbinds a HAVIP's EIP.
+	HaVipDisassociateAddressIp(context.Context, *HaVipDisassociateAddressIpRequest) (*HaVipDisassociateAddressIpResponse, error)
 	// DescribeHaVipKeepalivedConfig returns, for each instance of the switch range, the keepalived
 	// vrrp_instance block that makes the HAVIP float between them.
 	DescribeHaVipKeepalivedConfig(context.Context, *DescribeHaVipKeepalivedConfigRequest) (*DescribeHaVipKeepalivedConfigResponse, error)
@@ -189,6 +223,12 @@ func (UnimplementedHaVipServiceServer) AssociateHaVipInstance(context.Context, *
 }
 func (UnimplementedHaVipServiceServer) DisassociateHaVipInstance(context.Context, *DisassociateHaVipInstanceRequest) (*DisassociateHaVipInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisassociateHaVipInstance not implemented")
+}
+func (UnimplementedHaVipServiceServer) HaVipAssociateAddressIp(context.Context, *HaVipAssociateAddressIpRequest) (*HaVipAssociateAddressIpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HaVipAssociateAddressIp not implemented")
+}
+func (UnimplementedHaVipServiceServer) HaVipDisassociateAddressIp(context.Context, *HaVipDisassociateAddressIpRequest) (*HaVipDisassociateAddressIpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HaVipDisassociateAddressIp not implemented")
 }
 func (UnimplementedHaVipServiceServer) DescribeHaVipKeepalivedConfig(context.Context, *DescribeHaVipKeepalivedConfigRequest) (*DescribeHaVipKeepalivedConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeHaVipKeepalivedConfig not implemented")
@@ -322,6 +362,42 @@ func _HaVipService_DisassociateHaVipInstance_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HaVipService_HaVipAssociateAddressIp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HaVipAssociateAddressIpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HaVipServiceServer).HaVipAssociateAddressIp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HaVipService_HaVipAssociateAddressIp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HaVipServiceServer).HaVipAssociateAddressIp(ctx, req.(*HaVipAssociateAddressIpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HaVipService_HaVipDisassociateAddressIp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HaVipDisassociateAddressIpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HaVipServiceServer).HaVipDisassociateAddressIp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HaVipService_HaVipDisassociateAddressIp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HaVipServiceServer).HaVipDisassociateAddressIp(ctx, req.(*HaVipDisassociateAddressIpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _HaVipService_DescribeHaVipKeepalivedConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeHaVipKeepalivedConfigRequest)
 	if err := dec(in); err != nil {
@@ -370,6 +446,14 @@ var HaVipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisassociateHaVipInstance",
 			Handler:    _HaVipService_DisassociateHaVipInstance_Handler,
+		},
+		{
+			MethodName: "HaVipAssociateAddressIp",
+			Handler:    _HaVipService_HaVipAssociateAddressIp_Handler,
+		},
+		{
+			MethodName: "HaVipDisassociateAddressIp",
+			Handler:    _HaVipService_HaVipDisassociateAddressIp_Handler,
 		},
 		{
 			MethodName: "DescribeHaVipKeepalivedConfig",

@@ -459,6 +459,60 @@ func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.Dis
 	return &havipv1.DisassociateHaVipInstanceResponse{Havip: havipPB(v)}, nil
 }
 
+// HaVipAssociateAddressIp binds an EIP to a HAVIP.
+func (s *Server) HaVipAssociateAddressIp(ctx context.Context, req *havipv1.HaVipAssociateAddressIpRequest) (*havipv1.HaVipAssociateAddressIpResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	ip, err := validate.IPv4("address_ip", req.GetAddressIp())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.BindAddress(ctx, acct, req.GetHavipId(), ip.String()); err != nil {
+		return nil, err
+	}
+	v, err := s.current(ctx, acct, req.GetHavipId())
+	if err != nil {
+		return nil, err
+	}
+	return &havipv1.HaVipAssociateAddressIpResponse{Havip: v}, nil
+}
+
+// HaVipDisassociateAddressIp unbinds a HAVIP's EIP.
+func (s *Server) HaVipDisassociateAddressIp(ctx context.Context, req *havipv1.HaVipDisassociateAddressIpRequest) (*havipv1.HaVipDisassociateAddressIpResponse, error) {
+	acct, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	if err := s.store.UnbindAddress(ctx, acct, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	v, err := s.current(ctx, acct, req.GetHavipId())
+	if err != nil {
+		return nil, err
+	}
+	return &havipv1.HaVipDisassociateAddressIpResponse{Havip: v}, nil
+}
+
+// current reads a HAVIP as it is now.
+func (s *Server) current(ctx context.Context, account, id string) (*havipv1.HaVip, error) {
+	if err := s.store.Sync(ctx); err != nil {
+		return nil, err
+	}
+	v, err := s.store.Get(account, id)
+	if err != nil {
+		return nil, err
+	}
+	return havipPB(v), nil
+}
+
 // DescribeHaVipKeepalivedConfig renders the keepalived configuration of each server of the range.
 func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1.DescribeHaVipKeepalivedConfigRequest) (*havipv1.DescribeHaVipKeepalivedConfigResponse, error) {
 	acct, err := account(ctx)

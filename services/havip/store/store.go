@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/txnbatch"
+	"github.com/openhavip/havip/services/eip/record"
 )
 
 // Instance types of a switch-range entry.
@@ -261,6 +262,18 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*HaVip) 
 		}
 	}
 	return View{}, apierr.Aborted(apierr.ReasonResourceInUse, "HAVIP %s kept changing; try again", id)
+}
+
+// BindAddress binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction.
+func (s *Store) BindAddress(ctx context.Context, account, id, addressIP string) error {
+	_, err := record.BindHaVip(ctx, s.cli, account, id, addressIP)
+	return err
+}
+
+// UnbindAddress unbinds a HAVIP's EIP, both sides in one transaction.
+func (s *Store) UnbindAddress(ctx context.Context, account, id string) error {
+	_, err := record.UnbindHaVip(ctx, s.cli, account, id)
+	return err
 }
 
 // Delete removes an account's HAVIP, returns its VIP to the subnet and ends its ownership, in

@@ -1,0 +1,224 @@
+package eip_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+	eipv1 "github.com/openhavip/havip/proto/eip/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/service"
+	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/eip"
+	"github.com/openhavip/havip/services/havip"
+	"github.com/openhavip/havip/services/ipam"
+)
+
+var etcdEndpoint string
+
+func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
+
+type clients struct {
+	ipam   ipamv1.IpamServiceClient
+	havip  havipv1.HaVipServiceClient
+	eip    eipv1.EipServiceClient
+	broker arpbrokerv1.ArpBrokerServiceClient
+}
+
+// suite runs the services in one process on the shared etcd; with the broker only for a test
+// that does not run in parallel (all broker replicas on one etcd share one election).
+func suite(t *testing.T, modules ...service.Module) clients {
+	conn, _ := etcdtest.Serve(t, etcdEndpoint, append([]service.Module{ipam.Module, havip.Module, eip.Module}, modules...)...)
+	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+type world struct {
+	ctx          context.Context
+	vpc, subnet  string
+	eni          *ipamv1.NetworkInterface
+	hv1, hv2     *havipv1.HaVip
+	eip1, eip2   *eipv1.Address
+	otherAccount context.Context
+}
+
+func build(t *testing.T, c clients) world {
+	w := world{ctx: tenant.Outgoing(context.Background(), "acct-eip"+ids.New("")), otherAccount: tenant.Outgoing(context.Background(), "acct-eip-other"+ids.New(""))}
+	w.vpc = must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(w.ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	w.subnet = must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(w.ctx, &ipamv1.CreateSubnetRequest{VpcId: w.vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
+	w.eni = must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.ctx, &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: w.subnet, HostId: "host-9"})).GetPrimaryNetworkInterface()
+	f := false
+	mk := func() *havipv1.HaVip {
+		return must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "h", CheckAssociate: &f})).GetHavip()
+	}
+	w.hv1, w.hv2 = mk(), mk()
+	eips := must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{AddressCount: 2, AddressName: "pub"})).GetAddressSet()
+	w.eip1, w.eip2 = eips[0], eips[1]
+	return w
+}
+
+func describe(t *testing.T, c clients, ctx context.Context, id string) *eipv1.Address {
+	t.Helper()
+	return must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{AddressIds: []string{id}})).GetAddressSet()[0]
+}
+
+// TestHaVipBindingFollowsOwner: an EIP bound to a HAVIP maps to nothing until an ENI owns the
+// HAVIP, then to that ENI and its host; the HAVIP shows the EIP; unbinding frees both sides.
+func TestHaVipBindingFollowsOwner(t *testing.T) {
+	c := suite(t, arpbroker.Module)
+	w := build(t, c)
+	if w.eip1.GetAddressStatus() != "UNBIND" || w.eip1.GetAddressIp() == "" {
+		t.Fatalf("new EIP: %v", w.eip1)
+	}
+	hv := must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()})).GetHavip()
+	if hv.GetAddressIp() != w.eip1.GetAddressIp() {
+		t.Errorf("HAVIP after bind: %v", hv)
+	}
+	a := describe(t, c, w.ctx, w.eip1.GetAddressId())
+	if a.GetAddressStatus() != "BIND" || a.GetHavipId() != w.hv1.GetHavipId() || a.GetReachesServer() || a.GetNetworkInterfaceId() != "" || a.GetPrivateAddressIp() != w.hv1.GetVip() {
+		t.Errorf("EIP bound to an unowned HAVIP: %v", a)
+	}
+	sess := must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "a", HostId: "host-9", TtlSeconds: 30})).GetSessionId()
+	report := &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "a", SessionId: sess, NetworkInterfaceId: w.eni.GetNetworkInterfaceId(), EthernetSourceMac: w.eni.GetMacAddress(),
+		SenderMac: w.eni.GetMacAddress(), SenderIp: w.hv1.GetVip(), TargetIp: w.hv1.GetVip(), Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := c.broker.ReportArpAnnouncement(context.Background(), report)
+		if err == nil && r.GetResult() == arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+			break
+		}
+		if err == nil {
+			t.Fatalf("claim: %v", r)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no broker leader: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the broker's election
+	}
+	a = describe(t, c, w.ctx, w.eip1.GetAddressId())
+	if !a.GetReachesServer() || a.GetNetworkInterfaceId() != w.eni.GetNetworkInterfaceId() || a.GetHostId() != "host-9" {
+		t.Errorf("EIP after the owner change: %v", a)
+	}
+	must[*havipv1.HaVipDisassociateAddressIpResponse](t)(c.havip.HaVipDisassociateAddressIp(w.ctx, &havipv1.HaVipDisassociateAddressIpRequest{HavipId: w.hv1.GetHavipId()}))
+	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetAddressStatus() != "UNBIND" || a.GetHavipId() != "" {
+		t.Errorf("after unbind: %v", a)
+	}
+	must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip1.GetAddressId()}}))
+}
+
+// TestRefusals: each rule of binding and releasing, with nothing changed afterwards.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	c := suite(t)
+	w := build(t, c)
+	must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
+	bind := func(ctx context.Context, havip, ip string) error {
+		_, err := c.havip.HaVipAssociateAddressIp(ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: havip, AddressIp: ip})
+		return err
+	}
+	cases := []struct {
+		name   string
+		err    error
+		code   codes.Code
+		reason string
+	}{
+		{"EIP already bound", bind(w.ctx, w.hv2.GetHavipId(), w.eip1.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"HAVIP already has an EIP", bind(w.ctx, w.hv1.GetHavipId(), w.eip2.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonHaVipBound},
+		{"unknown EIP", bind(w.ctx, w.hv2.GetHavipId(), "198.51.100.1"), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another account binds", bind(w.otherAccount, w.hv2.GetHavipId(), w.eip2.GetAddressIp()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"delete a HAVIP with an EIP", func() error {
+			_, err := c.havip.DeleteHaVip(w.ctx, &havipv1.DeleteHaVipRequest{HavipId: w.hv1.GetHavipId()})
+			return err
+		}(), codes.FailedPrecondition, apierr.ReasonBindEIP},
+		{"release a bound EIP", func() error {
+			_, err := c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip2.GetAddressId(), w.eip1.GetAddressId()}})
+			return err
+		}(), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"another account releases", func() error {
+			_, err := c.eip.ReleaseAddresses(w.otherAccount, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip2.GetAddressId()}})
+			return err
+		}(), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"allocate 11", func() error {
+			_, err := c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{AddressCount: 11})
+			return err
+		}(), codes.InvalidArgument, apierr.ReasonRange},
+		{"unknown filter", func() error {
+			_, err := c.eip.DescribeAddresses(w.ctx, &eipv1.DescribeAddressesRequest{Filters: []*eipv1.Filter{{Name: "colour", Values: []string{"x"}}}})
+			return err
+		}(), codes.InvalidArgument, apierr.ReasonFilterInvalidKey},
+	}
+	for _, tc := range cases {
+		if status.Code(tc.err) != tc.code || apierr.Reason(tc.err) != tc.reason {
+			t.Errorf("%s: %v (reason %q), want %v %s", tc.name, tc.err, apierr.Reason(tc.err), tc.code, tc.reason)
+		}
+	}
+	// Nothing changed: eip2 is still free and releasable, eip1 still bound to hv1.
+	if a := describe(t, c, w.ctx, w.eip2.GetAddressId()); a.GetAddressStatus() != "UNBIND" {
+		t.Errorf("eip2 changed: %v", a)
+	}
+	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetHavipId() != w.hv1.GetHavipId() {
+		t.Errorf("eip1 changed: %v", a)
+	}
+	if r := must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(w.otherAccount, &eipv1.DescribeAddressesRequest{})); r.GetTotalCount() != 0 {
+		t.Errorf("another account sees %v", r)
+	}
+}
+
+// TestConcurrentBinds: one EIP bound to two HAVIPs at once: exactly one wins. And a HAVIP
+// delete racing an EIP bind never leaves an EIP bound to a deleted HAVIP.
+func TestConcurrentBinds(t *testing.T) {
+	t.Parallel()
+	c := suite(t)
+	w := build(t, c)
+	for round := range 10 {
+		eips := must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()
+		f := false
+		a := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "a", CheckAssociate: &f})).GetHavip()
+		b := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "b", CheckAssociate: &f})).GetHavip()
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i, id := range []string{a.GetHavipId(), b.GetHavipId()} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: id, AddressIp: eips[0].GetAddressIp()})
+			}()
+		}
+		wg.Add(1)
+		go func() { // and a delete of the first HAVIP at the same time
+			defer wg.Done()
+			_, errs[2] = c.havip.DeleteHaVip(w.ctx, &havipv1.DeleteHaVipRequest{HavipId: a.GetHavipId()})
+		}()
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) && errs[0] == nil {
+			t.Fatalf("round %d: both binds won", round)
+		}
+		e := describe(t, c, w.ctx, eips[0].GetAddressId())
+		if e.GetHavipId() == a.GetHavipId() {
+			if _, err := c.havip.DescribeHaVips(w.ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{a.GetHavipId()}}); status.Code(err) == codes.NotFound {
+				t.Fatalf("round %d: the EIP is bound to deleted HAVIP %s", round, a.GetHavipId())
+			}
+		}
+	}
+}

@@ -1,0 +1,423 @@
+// Package store keeps EIPs in etcd: public addresses from the pools, their bindings, and the backend each maps to now.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/keyspace"
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/services/eip/record"
+)
+
+// reservationTTL bounds how long an address reserved by an allocation that crashed stays taken.
+const reservationTTL = 30 * time.Second
+
+// eni and instance are what eipd reads of ipamd's records (keyspace contract).
+type eni struct {
+	ID         string     `json:"id"`
+	Account    string     `json:"account"`
+	IP         netip.Addr `json:"ip"`
+	InstanceID string     `json:"instance_id"`
+}
+
+type instance struct {
+	HostID string `json:"host_id"`
+}
+
+// owner is what eipd reads of the ARP broker's ownership records.
+type owner struct {
+	NetworkInterfaceID string `json:"network_interface_id"`
+	InstanceID         string `json:"instance_id"`
+	HostID             string `json:"host_id"`
+}
+
+// Backend is where an EIP's traffic goes now.
+type Backend struct {
+	NetworkInterfaceID, InstanceID, HostID, PrivateIP string
+	// Reaches is whether there is a server behind it (false for a HAVIP without owner).
+	Reaches bool
+	// Revision is the fencing revision of the ownership it reflects (HAVIP-bound EIPs).
+	Revision int64
+}
+
+// View is an EIP with its current backend.
+type View struct {
+	record.Eip
+	Backend Backend
+}
+
+// Store is the EIP state.
+type Store struct {
+	cli       *clientv3.Client
+	group     *kvcache.Group
+	eips      *kvcache.Cache[record.Eip]
+	enis      *kvcache.Cache[eni]
+	instances *kvcache.Cache[instance]
+	owners    *kvcache.Cache[owner]
+	alloc     *ipalloc.Allocator
+	pool      ipalloc.Pool
+}
+
+// New returns a store allocating from ranges. Call Start before use.
+func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store {
+	g := kvcache.NewGroup(cli)
+	rev := g.Revisions()
+	s := &Store{
+		cli:       cli,
+		group:     g,
+		eips:      kvcache.New(cli, rev, keyspace.Eips, kvcache.DecodeJSON[record.Eip], log),
+		enis:      kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log),
+		instances: kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log),
+		owners:    kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[owner], log),
+		alloc:     ipalloc.New(cli, rev, keyspace.EipIPs, log),
+		pool:      ipalloc.Pool{ID: record.Pool, Ranges: ranges},
+	}
+	g.Add(s.eips, s.enis, s.instances, s.owners, s.alloc)
+	return s
+}
+
+// ParsePools reads public pools: comma-separated CIDRs (network and broadcast excluded) or
+// first-last ranges.
+func ParsePools(spec string) ([]ipalloc.Range, error) {
+	var out []ipalloc.Range
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if first, last, ok := strings.Cut(part, "-"); ok {
+			a, err1 := netip.ParseAddr(first)
+			b, err2 := netip.ParseAddr(last)
+			if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || b.Less(a) {
+				return nil, fmt.Errorf("pool range %q: want first-last IPv4", part)
+			}
+			out = append(out, ipalloc.Range{First: a, Last: b})
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("pool %q: %w", part, err)
+		}
+		r, err := ipalloc.CIDRHosts(p, 0)
+		if err != nil {
+			return nil, fmt.Errorf("pool %q: %w", part, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no public pool in %q", spec)
+	}
+	return out, nil
+}
+
+// Start loads the state and follows it until ctx ends.
+func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
+
+// Sync makes the next reads as fresh as linearizable reads.
+func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
+
+func (s *Store) view(e record.Eip) View {
+	v := View{Eip: e}
+	switch {
+	case e.HaVipID != "":
+		v.Backend.PrivateIP = e.PrivateIP
+		if o, ok := s.owners.Get(keyspace.Owner(e.HaVipID)); ok {
+			v.Backend = Backend{NetworkInterfaceID: o.Value.NetworkInterfaceID, InstanceID: o.Value.InstanceID, HostID: o.Value.HostID, PrivateIP: e.PrivateIP, Reaches: true, Revision: o.ModRevision}
+		}
+	case e.NetworkInterfaceID != "":
+		v.Backend = Backend{NetworkInterfaceID: e.NetworkInterfaceID, InstanceID: e.InstanceID, PrivateIP: e.PrivateIP, Reaches: true}
+		if ins, ok := s.instances.Get(keyspace.Instances + e.InstanceID); ok {
+			v.Backend.HostID = ins.Value.HostID
+		}
+	}
+	return v
+}
+
+// List returns an account's EIPs, oldest first, as of now.
+func (s *Store) List(ctx context.Context, account string) ([]View, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	var items []*kvcache.Item[record.Eip]
+	s.eips.View(func(m map[string]*kvcache.Item[record.Eip]) {
+		for _, it := range m {
+			if it.Value.Account == account {
+				items = append(items, it)
+			}
+		}
+	})
+	sort.Slice(items, func(i, j int) bool {
+		return items[i].CreateRevision < items[j].CreateRevision || items[i].CreateRevision == items[j].CreateRevision && items[i].Key < items[j].Key
+	})
+	out := make([]View, len(items))
+	for i, it := range items {
+		out[i] = s.view(it.Value)
+	}
+	return out, nil
+}
+
+func (s *Store) get(account, id string) (kvcache.Item[record.Eip], error) {
+	it, ok := s.eips.Get(keyspace.Eip(id))
+	if !ok || it.Value.Account != account {
+		return kvcache.Item[record.Eip]{}, apierr.NotFound("EIP %s does not exist", id)
+	}
+	return it, nil
+}
+
+// tokenRecord is stored at a client token's key.
+type tokenRecord struct {
+	IDs  []string `json:"ids"`
+	Hash string   `json:"hash"`
+}
+
+// RequestHash identifies an allocation request for its client token.
+func RequestHash(count int, name string) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d/%s", count, name))
+	return hex.EncodeToString(sum[:])
+}
+
+// Allocate allocates count EIPs; with a client token, the same request returns the same EIPs.
+func (s *Store) Allocate(ctx context.Context, account string, count int, name, token string) ([]View, error) {
+	hash := RequestHash(count, name)
+	tkey := keyspace.EipTokens + account + "/" + token
+	if token != "" {
+		if views, done, err := s.byToken(ctx, account, tkey, hash); done || err != nil {
+			return views, err
+		}
+	}
+	now := time.Now().UTC()
+	eips := make([]record.Eip, count)
+	als := make([]ipalloc.Allocation, count)
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for i := range eips {
+		eips[i] = record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			als[i], errs[i] = s.alloc.Allocate(ctx, s.pool, ipalloc.Request{Owner: eips[i].ID, Account: account, TTL: reservationTTL})
+		}()
+	}
+	wg.Wait()
+	release := func() {
+		for i, al := range als {
+			if errs[i] == nil {
+				cmp, del := s.alloc.ReleaseOps(record.Pool, al.Addr, al.Revision)
+				_, _ = s.cli.Txn(context.WithoutCancel(ctx)).If(cmp).Then(del).Commit()
+			}
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			release()
+			return nil, err
+		}
+	}
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	var idList []string
+	for i := range eips {
+		eips[i].IP = als[i].Addr.String()
+		c, p := s.alloc.CommitOps(als[i], eips[i].ID)
+		cmps = append(cmps, c, clientv3.Compare(clientv3.Version(keyspace.Eip(eips[i].ID)), "=", 0))
+		ops = append(ops, p, clientv3.OpPut(keyspace.Eip(eips[i].ID), kvcache.EncodeJSON(eips[i])))
+		idList = append(idList, eips[i].ID)
+	}
+	if token != "" {
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(tkey), "=", 0))
+		ops = append(ops, clientv3.OpPut(tkey, kvcache.EncodeJSON(tokenRecord{IDs: idList, Hash: hash})))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("allocate transaction: %w", err)
+	}
+	if !resp.Succeeded {
+		release()
+		if token != "" {
+			if views, done, err := s.byToken(ctx, account, tkey, hash); done || err != nil {
+				return views, err
+			}
+		}
+		return nil, apierr.Aborted(apierr.ReasonReservationExpired, "the address reservations expired before the EIPs were recorded; try again")
+	}
+	out := make([]View, count)
+	for i, e := range eips {
+		out[i] = View{Eip: e}
+	}
+	return out, nil
+}
+
+func (s *Store) byToken(ctx context.Context, account, tkey, hash string) ([]View, bool, error) {
+	resp, err := s.cli.Get(ctx, tkey)
+	if err != nil {
+		return nil, true, fmt.Errorf("read client token: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, false, nil
+	}
+	t, err := kvcache.DecodeJSON[tokenRecord]("", resp.Kvs[0].Value)
+	if err != nil {
+		return nil, true, err
+	}
+	if t.Hash != hash {
+		return nil, true, apierr.InvalidArgument(apierr.ReasonIdempotentParameterChange, "client_token was used with a different request")
+	}
+	if err := s.Sync(ctx); err != nil {
+		return nil, true, err
+	}
+	var out []View
+	for _, id := range t.IDs {
+		it, err := s.get(account, id)
+		if err != nil {
+			return nil, true, err
+		}
+		out = append(out, s.view(it.Value))
+	}
+	return out, true, nil
+}
+
+// update applies fn to an account's EIP and writes it back with extra operations, if nothing
+// changed it meanwhile; fn returns the extra comparisons and operations of the transaction.
+func (s *Store) update(ctx context.Context, account, id string, fn func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error)) (View, error) {
+	for range 8 {
+		if err := s.Sync(ctx); err != nil {
+			return View{}, err
+		}
+		it, err := s.get(account, id)
+		if err != nil {
+			return View{}, err
+		}
+		e := it.Value
+		cmps, ops, err := fn(&e)
+		if err != nil {
+			return View{}, err
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
+		ops = append(ops, clientv3.OpPut(it.Key, kvcache.EncodeJSON(e)))
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return View{}, fmt.Errorf("update transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return s.view(e), nil
+		}
+	}
+	return View{}, apierr.Aborted(apierr.ReasonResourceInUse, "EIP %s kept changing; try again", id)
+}
+
+// Rename renames an EIP.
+func (s *Store) Rename(ctx context.Context, account, id, name string) (View, error) {
+	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+		e.Name = name
+		return nil, nil, nil
+	})
+}
+
+func eniBindingKey(eniID, ip string) string { return keyspace.EipENIBindings + eniID + "/" + ip }
+
+// AssociateENI binds an unbound EIP to an ENI's private IP (its primary IP when ip is empty).
+func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string) (View, error) {
+	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+		if e.Bound() {
+			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is already bound", id)
+		}
+		n, ok := s.enis.Get(keyspace.NetworkInterfaces + eniID)
+		if !ok || n.Value.Account != account {
+			return nil, nil, apierr.NotFound("network interface %s does not exist", eniID)
+		}
+		if ip == "" {
+			ip = n.Value.IP.String()
+		}
+		if ip != n.Value.IP.String() {
+			return nil, nil, apierr.InvalidArgument(apierr.ReasonRange, "%s is not a private IP of %s (%s)", ip, eniID, n.Value.IP)
+		}
+		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = eniID, n.Value.InstanceID, ip
+		bkey := eniBindingKey(eniID, ip)
+		if _, taken := s.eipOfENI(ctx, bkey); taken {
+			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressBound, "%s of %s already has an EIP", ip, eniID)
+		}
+		return []clientv3.Cmp{
+				clientv3.Compare(clientv3.Version(bkey), "=", 0),
+				clientv3.Compare(clientv3.CreateRevision(keyspace.NetworkInterfaces+eniID), "=", n.CreateRevision),
+			},
+			[]clientv3.Op{clientv3.OpPut(bkey, id)}, nil
+	})
+}
+
+func (s *Store) eipOfENI(ctx context.Context, bkey string) (string, bool) {
+	resp, err := s.cli.Get(ctx, bkey)
+	if err != nil || len(resp.Kvs) == 0 {
+		return "", false
+	}
+	return string(resp.Kvs[0].Value), true
+}
+
+// DisassociateENI unbinds an EIP bound to an ENI.
+func (s *Store) DisassociateENI(ctx context.Context, account, id string) (View, error) {
+	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+		if e.NetworkInterfaceID == "" {
+			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "EIP %s is not bound to a network interface", id)
+		}
+		del := clientv3.OpDelete(eniBindingKey(e.NetworkInterfaceID, e.PrivateIP))
+		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = "", "", ""
+		return nil, []clientv3.Op{del}, nil
+	})
+}
+
+// HaVipOf reports the HAVIP an account's EIP is bound to.
+func (s *Store) HaVipOf(ctx context.Context, account, id string) (string, error) {
+	if err := s.Sync(ctx); err != nil {
+		return "", err
+	}
+	it, err := s.get(account, id)
+	if err != nil {
+		return "", err
+	}
+	return it.Value.HaVipID, nil
+}
+
+// Release releases EIPs (all or none); a bound one refuses the whole call.
+func (s *Store) Release(ctx context.Context, account string, idList []string) error {
+	for range 8 {
+		if err := s.Sync(ctx); err != nil {
+			return err
+		}
+		var cmps []clientv3.Cmp
+		var ops []clientv3.Op
+		for _, id := range idList {
+			it, err := s.get(account, id)
+			if err != nil {
+				return err
+			}
+			if it.Value.Bound() {
+				return apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
+			}
+			addr, _ := netip.ParseAddr(it.Value.IP)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
+			ops = append(ops, clientv3.OpDelete(it.Key), clientv3.OpDelete(s.alloc.Key(record.Pool, addr)))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("release transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return apierr.Aborted(apierr.ReasonResourceInUse, "the EIPs kept changing; try again")
+}
