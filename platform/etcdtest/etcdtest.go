@@ -91,3 +91,15 @@ func Main(m *testing.M, endpoint *string) int {
 	*endpoint = ep
 	return m.Run()
 }
+
+// Must returns a function that passes a call's result through and fails tb on its error:
+// Must[*X](t)(client.Call(ctx, req)).
+func Must[T any](tb testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return v
+	}
+}

@@ -46,16 +46,6 @@ func serve(t testing.TB, modules ...service.Module) clients {
 
 func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }
 
-func must[T any](t testing.TB) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 type nic struct{ id, mac, ip, instance string }
 
 // world is one tenant's network with HAVIPs of every kind of switch range.
@@ -78,10 +68,10 @@ func buildIn(t testing.TB, c clients, cidrA string) world {
 	account := "acct-arp" + ids.New("")
 	w := world{ctx: tenant.Outgoing(context.Background(), account), enis: map[string]nic{}}
 	ctx := w.ctx
-	vpc := must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
 	w.vpc = vpc
 	subnet := func(cidr string) string {
-		return must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+		return etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	}
 	w.subnetA = subnet(cidrA)
 	subnetB := subnet("10.0.8.0/24")
@@ -91,30 +81,30 @@ func buildIn(t testing.TB, c clients, cidrA string) world {
 		return n
 	}
 	cvm := func(sn, host string) nic {
-		r := must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: sn, HostId: host}))
+		r := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: sn, HostId: host}))
 		return toNic(r.GetPrimaryNetworkInterface())
 	}
 	secondary := func(ins string) nic {
-		e := must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "e"})).GetNetworkInterface()
-		return toNic(must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId(), InstanceId: ins})).GetNetworkInterface())
+		e := etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "e"})).GetNetworkInterface()
+		return toNic(etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId(), InstanceId: ins})).GetNetworkInterface())
 	}
 	w.p1, w.p2, w.p4 = cvm(w.subnetA, "host-1"), cvm(w.subnetA, "host-2"), cvm(w.subnetA, "host-4")
 	w.p3 = cvm(subnetB, "host-3")
 	w.s1, w.s2 = secondary(w.p1.instance), secondary(w.p2.instance)
 	mk := func(name string, check bool, assoc []*havipv1.HaVipAssociation) *havipv1.HaVip {
-		return must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: w.subnetA, HavipName: name, CheckAssociate: &check, HavipAssociationSet: assoc})).GetHavip()
+		return etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: w.subnetA, HavipName: name, CheckAssociate: &check, HavipAssociationSet: assoc})).GetHavip()
 	}
 	w.eniRange = mk("eni-range", true, []*havipv1.HaVipAssociation{{InstanceId: w.s1.id, InstanceType: "ENI"}, {InstanceId: w.s2.id, InstanceType: "ENI"}})
 	w.cvmRange = mk("cvm-range", true, []*havipv1.HaVipAssociation{{InstanceId: w.p1.instance, InstanceType: "CVM"}, {InstanceId: w.p2.instance, InstanceType: "CVM"}})
 	w.open = mk("open", false, nil)
 	w.deleted = mk("deleted", true, nil)
-	must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: w.deleted.GetHavipId()}))
+	etcdtest.Must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: w.deleted.GetHavipId()}))
 	return w
 }
 
 // session opens an agent session with the given TTL.
 func session(t testing.TB, c clients, ttl uint32) int64 {
-	return must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent-" + ids.New("a"), HostId: "h", TtlSeconds: ttl})).GetSessionId()
+	return etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent-" + ids.New("a"), HostId: "h", TtlSeconds: ttl})).GetSessionId()
 }
 
 // garp is the report of a well-formed gratuitous ARP from n for vip.
@@ -128,7 +118,7 @@ func garp(sess int64, n nic, vip string) *arpbrokerv1.ReportArpAnnouncementReque
 // state reads a HAVIP as havipd shows it.
 func state(t testing.TB, c clients, ctx context.Context, id string) *havipv1.HaVip {
 	t.Helper()
-	return must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{id}})).GetHavipSet()[0]
+	return etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{id}})).GetHavipSet()[0]
 }
 
 // awaitLeader waits until some replica decides claims (the election takes a moment at start).

@@ -130,18 +130,18 @@ func newLab(t testing.TB) *lab {
 	awaitLeader(t, c, 0) // a replica of an earlier test may still hold the election for a moment
 	account := "acct-keepalived" + ids.New("")
 	ctx := as(account)
-	vpc := must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
-	subnet := must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
+	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
 	var cvms []*ipamv1.CreateInstanceResponse
 	for i := range 3 {
-		cvms = append(cvms, must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: fmt.Sprintf("vm%d", i+1), SubnetId: subnet, HostId: "host-e2e"})))
+		cvms = append(cvms, etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: fmt.Sprintf("vm%d", i+1), SubnetId: subnet, HostId: "host-e2e"})))
 	}
-	hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "e2e",
+	hv := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "e2e",
 		HavipAssociationSet: []*havipv1.HaVipAssociation{
 			{InstanceId: cvms[0].GetInstance().GetInstanceId(), InstanceType: "CVM"},
 			{InstanceId: cvms[1].GetInstance().GetInstanceId(), InstanceType: "CVM"},
 		}})).GetHavip()
-	configs := must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: hv.GetHavipId(), Interface: "eth0"})).GetConfigSet()
+	configs := etcdtest.Must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: hv.GetHavipId(), Interface: "eth0"})).GetConfigSet()
 
 	// The network: a host namespace with a bridge, and a namespace per VM on a veth whose VM
 	// end has the ENI's MAC and primary IP.
@@ -242,7 +242,7 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	outsider := cvms[2].GetPrimaryNetworkInterface().GetNetworkInterfaceId()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		rs := must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: hv.GetHavipId()}))
+		rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: hv.GetHavipId()}))
 		if len(rs.GetRejectionSet()) > 0 && rs.GetRejectionSet()[0].GetNetworkInterfaceId() == outsider {
 			if r := rs.GetRejectionSet()[0].GetReason(); r != "OutsideSwitchRange" {
 				t.Fatalf("VM3 rejected for %s", r)

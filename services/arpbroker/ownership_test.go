@@ -6,6 +6,8 @@ import (
 	"time"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
 )
 
 // awaitState polls havipd until the HAVIP's owner ENI is want ("" for UNBIND).
@@ -42,14 +44,14 @@ func TestOwnershipFollowsSession(t *testing.T) {
 		t.Fatalf("first message: %v %v", snap, err)
 	}
 	id := w.eniRange.GetHavipId()
-	claim := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, w.eniRange.GetVip())))
+	claim := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, w.eniRange.GetVip())))
 	if claim.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
 		t.Fatal(claim)
 	}
 	// Renew for longer than the TTL: the ownership holds.
 	for range 6 {
 		time.Sleep(500 * time.Millisecond) // an agent's keepalive period
-		must[*arpbrokerv1.KeepAliveSessionResponse](t)(c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess}))
+		etcdtest.Must[*arpbrokerv1.KeepAliveSessionResponse](t)(c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess}))
 	}
 	if hv := state(t, c, w.ctx, id); hv.GetNetworkInterfaceId() != w.s1.id {
 		t.Fatalf("ownership lost while the session was renewed: %v", hv)
@@ -87,7 +89,7 @@ func TestFlapDamping(t *testing.T) {
 	awaitLeader(t, c, sess)
 	id, vip := w.eniRange.GetHavipId(), w.eniRange.GetVip()
 	claim := func(n nic) arpbrokerv1.ClaimResult {
-		return must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, n, vip))).GetResult()
+		return etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, n, vip))).GetResult()
 	}
 	if r := claim(w.s1); r != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
 		t.Fatal(r)

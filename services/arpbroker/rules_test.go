@@ -6,6 +6,8 @@ import (
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/services/arpbroker/broker"
+
+	"github.com/openhavip/havip/platform/etcdtest"
 )
 
 // TestClaimRules: every rule of a claim, each rejection with its reason and ownership unchanged;
@@ -18,7 +20,7 @@ func TestClaimRules(t *testing.T) {
 	eniVIP, cvmVIP := w.eniRange.GetVip(), w.cvmRange.GetVip()
 
 	// s1 owns the ENI-range HAVIP to begin with.
-	first := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, eniVIP)))
+	first := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, eniVIP)))
 	if first.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED || first.GetRevision() == 0 {
 		t.Fatalf("first claim: %v", first)
 	}
@@ -57,7 +59,7 @@ func TestClaimRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := state(t, c, w.ctx, w.eniRange.GetHavipId())
-			r := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, tc.req))
+			r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, tc.req))
 			if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED || r.GetReason() != tc.reason {
 				t.Fatalf("got %v, want rejected for %s", r, tc.reason)
 			}
@@ -65,7 +67,7 @@ func TestClaimRules(t *testing.T) {
 				t.Errorf("ownership moved: %v → %v", before, after)
 			}
 			if tc.havip != "" {
-				rs := must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(w.ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: tc.havip}))
+				rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(w.ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: tc.havip}))
 				if len(rs.GetRejectionSet()) == 0 || rs.GetRejectionSet()[0].GetReason() != tc.reason {
 					t.Errorf("rejection not listed: %v", rs)
 				}
@@ -74,15 +76,15 @@ func TestClaimRules(t *testing.T) {
 	}
 
 	// A CVM range covers every ENI of the CVM, the primary one included.
-	if r := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.p1, cvmVIP))); r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+	if r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.p1, cvmVIP))); r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
 		t.Errorf("primary ENI in a CVM range: %v", r)
 	}
 	// With check_associate off, any ENI of the subnet may take it.
-	if r := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.p4, w.open.GetVip()))); r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+	if r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.p4, w.open.GetVip()))); r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
 		t.Errorf("open HAVIP: %v", r)
 	}
 	// A refresh from the owner writes nothing: the fencing revision stays.
-	again := must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, eniVIP)))
+	again := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, eniVIP)))
 	if again.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REFRESHED || again.GetRevision() != first.GetRevision() {
 		t.Errorf("refresh: %v, want REFRESHED at %d", again, first.GetRevision())
 	}

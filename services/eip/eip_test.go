@@ -44,16 +44,6 @@ func suite(t *testing.T, modules ...service.Module) clients {
 	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
 }
 
-func must[T any](t *testing.T) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 type world struct {
 	ctx          context.Context
 	vpc, subnet  string
@@ -65,22 +55,22 @@ type world struct {
 
 func build(t *testing.T, c clients) world {
 	w := world{ctx: tenant.Outgoing(context.Background(), "acct-eip"+ids.New("")), otherAccount: tenant.Outgoing(context.Background(), "acct-eip-other"+ids.New(""))}
-	w.vpc = must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(w.ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
-	w.subnet = must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(w.ctx, &ipamv1.CreateSubnetRequest{VpcId: w.vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
-	w.eni = must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.ctx, &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: w.subnet, HostId: "host-9"})).GetPrimaryNetworkInterface()
+	w.vpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(w.ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	w.subnet = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(w.ctx, &ipamv1.CreateSubnetRequest{VpcId: w.vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
+	w.eni = etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.ctx, &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: w.subnet, HostId: "host-9"})).GetPrimaryNetworkInterface()
 	f := false
 	mk := func() *havipv1.HaVip {
-		return must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "h", CheckAssociate: &f})).GetHavip()
+		return etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "h", CheckAssociate: &f})).GetHavip()
 	}
 	w.hv1, w.hv2 = mk(), mk()
-	eips := must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{AddressCount: 2, AddressName: "pub"})).GetAddressSet()
+	eips := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{AddressCount: 2, AddressName: "pub"})).GetAddressSet()
 	w.eip1, w.eip2 = eips[0], eips[1]
 	return w
 }
 
 func describe(t *testing.T, c clients, ctx context.Context, id string) *eipv1.Address {
 	t.Helper()
-	return must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{AddressIds: []string{id}})).GetAddressSet()[0]
+	return etcdtest.Must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{AddressIds: []string{id}})).GetAddressSet()[0]
 }
 
 // TestHaVipBindingFollowsOwner: an EIP bound to a HAVIP maps to nothing until an ENI owns the
@@ -91,7 +81,7 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 	if w.eip1.GetAddressStatus() != "UNBIND" || w.eip1.GetAddressIp() == "" {
 		t.Fatalf("new EIP: %v", w.eip1)
 	}
-	hv := must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()})).GetHavip()
+	hv := etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()})).GetHavip()
 	if hv.GetAddressIp() != w.eip1.GetAddressIp() {
 		t.Errorf("HAVIP after bind: %v", hv)
 	}
@@ -99,7 +89,7 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 	if a.GetAddressStatus() != "BIND" || a.GetHavipId() != w.hv1.GetHavipId() || a.GetReachesServer() || a.GetNetworkInterfaceId() != "" || a.GetPrivateAddressIp() != w.hv1.GetVip() {
 		t.Errorf("EIP bound to an unowned HAVIP: %v", a)
 	}
-	sess := must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "a", HostId: "host-9", TtlSeconds: 30})).GetSessionId()
+	sess := etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "a", HostId: "host-9", TtlSeconds: 30})).GetSessionId()
 	report := &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "a", SessionId: sess, NetworkInterfaceId: w.eni.GetNetworkInterfaceId(), EthernetSourceMac: w.eni.GetMacAddress(),
 		SenderMac: w.eni.GetMacAddress(), SenderIp: w.hv1.GetVip(), TargetIp: w.hv1.GetVip(), Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
 	deadline := time.Now().Add(10 * time.Second)
@@ -120,11 +110,11 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 	if !a.GetReachesServer() || a.GetNetworkInterfaceId() != w.eni.GetNetworkInterfaceId() || a.GetHostId() != "host-9" {
 		t.Errorf("EIP after the owner change: %v", a)
 	}
-	must[*havipv1.HaVipDisassociateAddressIpResponse](t)(c.havip.HaVipDisassociateAddressIp(w.ctx, &havipv1.HaVipDisassociateAddressIpRequest{HavipId: w.hv1.GetHavipId()}))
+	etcdtest.Must[*havipv1.HaVipDisassociateAddressIpResponse](t)(c.havip.HaVipDisassociateAddressIp(w.ctx, &havipv1.HaVipDisassociateAddressIpRequest{HavipId: w.hv1.GetHavipId()}))
 	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetAddressStatus() != "UNBIND" || a.GetHavipId() != "" {
 		t.Errorf("after unbind: %v", a)
 	}
-	must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip1.GetAddressId()}}))
+	etcdtest.Must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip1.GetAddressId()}}))
 }
 
 // TestRefusals: each rule of binding and releasing, with nothing changed afterwards.
@@ -132,7 +122,7 @@ func TestRefusals(t *testing.T) {
 	t.Parallel()
 	c := suite(t)
 	w := build(t, c)
-	must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
+	etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
 	bind := func(ctx context.Context, havip, ip string) error {
 		_, err := c.havip.HaVipAssociateAddressIp(ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: havip, AddressIp: ip})
 		return err
@@ -180,7 +170,7 @@ func TestRefusals(t *testing.T) {
 	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetHavipId() != w.hv1.GetHavipId() {
 		t.Errorf("eip1 changed: %v", a)
 	}
-	if r := must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(w.otherAccount, &eipv1.DescribeAddressesRequest{})); r.GetTotalCount() != 0 {
+	if r := etcdtest.Must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(w.otherAccount, &eipv1.DescribeAddressesRequest{})); r.GetTotalCount() != 0 {
 		t.Errorf("another account sees %v", r)
 	}
 }
@@ -192,10 +182,10 @@ func TestConcurrentBinds(t *testing.T) {
 	c := suite(t)
 	w := build(t, c)
 	for round := range 10 {
-		eips := must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()
+		eips := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()
 		f := false
-		a := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "a", CheckAssociate: &f})).GetHavip()
-		b := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "b", CheckAssociate: &f})).GetHavip()
+		a := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "a", CheckAssociate: &f})).GetHavip()
+		b := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(w.ctx, &havipv1.CreateHaVipRequest{VpcId: w.vpc, SubnetId: w.subnet, HavipName: "b", CheckAssociate: &f})).GetHavip()
 		var wg sync.WaitGroup
 		errs := make([]error, 3)
 		for i, id := range []string{a.GetHavipId(), b.GetHavipId()} {

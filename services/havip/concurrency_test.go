@@ -83,7 +83,7 @@ func TestConcurrentCreates(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	all := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(tctx, &havipv1.DescribeHaVipsRequest{}))
+	all := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(tctx, &havipv1.DescribeHaVipsRequest{}))
 	if len(ids) != 1 || all.GetTotalCount() != 1 {
 		t.Errorf("one token made %d HAVIPs (answers %v)", all.GetTotalCount(), ids)
 	}
@@ -101,12 +101,12 @@ func TestPaging(t *testing.T) {
 	n := buildNet(t, c, account, "10.0.0.0/23")
 	var want []string
 	for range 250 {
-		want = append(want, must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "p"})).GetHavip().GetHavipId())
+		want = append(want, etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "p"})).GetHavip().GetHavipId())
 	}
 	for _, limit := range []uint32{100, 33} {
 		var got []string
 		for off := uint32(0); off < 300; off += limit {
-			r := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Offset: off, Limit: limit, Filters: []*havipv1.Filter{{Name: "vpc-id", Values: []string{n.vpc}}}}))
+			r := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Offset: off, Limit: limit, Filters: []*havipv1.Filter{{Name: "vpc-id", Values: []string{n.vpc}}}}))
 			if r.GetTotalCount() != 250 {
 				t.Fatalf("total %d", r.GetTotalCount())
 			}
@@ -128,7 +128,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 	account := unique("acct-owner")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
-	hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "o"})).GetHavip()
+	hv := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "o"})).GetHavip()
 	cli := etcdtest.Client(t, etcdEndpoint)
 	lease, err := cli.Grant(context.Background(), 60)
 	if err != nil {
@@ -140,7 +140,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
+	got := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
 	if got.GetState() != "BIND" || got.GetNetworkInterfaceId() != n.eni1 || got.GetInstanceId() != n.cvm1 || got.GetHostId() != "host-1" ||
 		!got.GetFlushedTime().AsTime().Equal(changed) || got.GetOwnerRevision() != put.Header.Revision {
 		t.Errorf("after an owner change: %v", got)
@@ -148,7 +148,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 	if _, err := cli.Revoke(context.Background(), lease.ID); err != nil {
 		t.Fatal(err)
 	}
-	got = must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
+	got = etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{hv.GetHavipId()}})).GetHavipSet()[0]
 	if got.GetState() != "UNBIND" || got.GetNetworkInterfaceId() != "" {
 		t.Errorf("after the owner's lease ended: %v", got)
 	}
@@ -156,7 +156,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 	if _, err := cli.Put(context.Background(), keyspace.Owner(hv.GetHavipId()), rec); err != nil {
 		t.Fatal(err)
 	}
-	must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: hv.GetHavipId()}))
+	etcdtest.Must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: hv.GetHavipId()}))
 	if r, err := cli.Get(context.Background(), keyspace.Owner(hv.GetHavipId())); err != nil || len(r.Kvs) != 0 {
 		t.Errorf("ownership outlived its HAVIP: %v %v", r, err)
 	}
@@ -172,7 +172,7 @@ func TestDeleteRacesEIPBind(t *testing.T) {
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	cli := etcdtest.Client(t, etcdEndpoint)
 	for i := range 40 {
-		hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "r"})).GetHavip()
+		hv := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "r"})).GetHavip()
 		id := hv.GetHavipId()
 		var wg sync.WaitGroup
 		var delErr error

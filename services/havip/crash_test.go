@@ -13,6 +13,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/proctest"
 )
 
@@ -68,10 +69,10 @@ func TestKillDuringCreates(t *testing.T) {
 	// leases of reservations that were cut off have run out (2s TTL, +1s lease rounding).
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		hv := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 1}))
+		hv := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 1}))
 		var held, reserved int
 		for off := uint32(0); ; off += 100 {
-			a := must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: n.subnet, Offset: off, Limit: 100}))
+			a := etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: n.subnet, Offset: off, Limit: 100}))
 			for _, x := range a.GetAddressSet() {
 				if strings.HasPrefix(x.GetOwner(), "havip-") {
 					held++

@@ -10,11 +10,13 @@ import (
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
 )
 
 func available(t testing.TB, c clients, account, subnet string) uint64 {
 	t.Helper()
-	r := must[*ipamv1.DescribeSubnetsResponse](t)(c.ipam.DescribeSubnets(as(account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{subnet}}))
+	r := etcdtest.Must[*ipamv1.DescribeSubnetsResponse](t)(c.ipam.DescribeSubnets(as(account), &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{subnet}}))
 	return r.GetSubnetSet()[0].GetAvailableIpAddressCount()
 }
 
@@ -22,7 +24,7 @@ func available(t testing.TB, c clients, account, subnet string) uint64 {
 // so a test that names an address picks one that is still free).
 func free(t testing.TB, c clients, account, subnet string) string {
 	t.Helper()
-	r := must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(as(account), &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: subnet, Limit: 100}))
+	r := etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(as(account), &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: subnet, Limit: 100}))
 	taken := map[string]bool{}
 	for _, a := range r.GetAddressSet() {
 		taken[a.GetIpAddress()] = true
@@ -60,13 +62,13 @@ func TestLifecycle(t *testing.T) {
 	n := buildNet(t, c, account, "10.0.0.0/24")
 	before := available(t, c, account, n.subnet)
 
-	auto := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "auto"})).GetHavip()
+	auto := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "auto"})).GetHavip()
 	if auto.GetState() != "UNBIND" || !auto.GetCheckAssociate() || auto.GetVip() == "" || auto.GetCreatedTime() == nil || auto.GetNetworkInterfaceId() != "" {
 		t.Fatalf("new HAVIP: %v", auto)
 	}
 	f := false
 	manualVIP := free(t, c, account, n.subnet)
-	manual := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{
+	manual := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{
 		VpcId: n.vpc, SubnetId: n.subnet, HavipName: "manual", Vip: manualVIP, CheckAssociate: &f,
 		HavipAssociationSet: cvms(n.cvm1, n.cvm2),
 	})).GetHavip()
@@ -77,7 +79,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("available %d, want %d", got, before-2)
 	}
 	// The VIP is recorded in ipamd as the HAVIP's, committed.
-	addrs := must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: n.subnet, Limit: 100}))
+	addrs := etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: n.subnet, Limit: 100}))
 	var owned int
 	for _, a := range addrs.GetAddressSet() {
 		if a.GetOwner() == auto.GetHavipId() || a.GetOwner() == manual.GetHavipId() {
@@ -106,7 +108,7 @@ func TestLifecycle(t *testing.T) {
 		{"check-associate", "true", []string{auto.GetHavipId()}},
 	}
 	for _, tc := range filters {
-		r := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Filters: []*havipv1.Filter{{Name: tc.key, Values: []string{tc.value}}}}))
+		r := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Filters: []*havipv1.Filter{{Name: tc.key, Values: []string{tc.value}}}}))
 		var got []string
 		for _, h := range r.GetHavipSet() {
 			got = append(got, h.GetHavipId())
@@ -118,35 +120,35 @@ func TestLifecycle(t *testing.T) {
 
 	name := "renamed"
 	tr := true
-	mod := must[*havipv1.ModifyHaVipAttributeResponse](t)(c.havip.ModifyHaVipAttribute(ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: manual.GetHavipId(), HavipName: &name, CheckAssociate: &tr})).GetHavip()
+	mod := etcdtest.Must[*havipv1.ModifyHaVipAttributeResponse](t)(c.havip.ModifyHaVipAttribute(ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: manual.GetHavipId(), HavipName: &name, CheckAssociate: &tr})).GetHavip()
 	if mod.GetHavipName() != "renamed" || !mod.GetCheckAssociate() {
 		t.Errorf("modify: %v", mod)
 	}
 	// Read-your-writes: the next Describe shows the change.
-	if r := must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{manual.GetHavipId()}})); r.GetHavipSet()[0].GetHavipName() != "renamed" {
+	if r := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{manual.GetHavipId()}})); r.GetHavipSet()[0].GetHavipName() != "renamed" {
 		t.Errorf("describe after modify: %v", r)
 	}
 
 	// Switch range of ENIs: add two secondary ENIs, drop one.
-	as1 := must[*havipv1.AssociateHaVipInstanceResponse](t)(c.havip.AssociateHaVipInstance(ctx, &havipv1.AssociateHaVipInstanceRequest{HavipId: auto.GetHavipId(), HavipAssociationSet: enis(n.eni1, n.eni2)})).GetHavip()
+	as1 := etcdtest.Must[*havipv1.AssociateHaVipInstanceResponse](t)(c.havip.AssociateHaVipInstance(ctx, &havipv1.AssociateHaVipInstanceRequest{HavipId: auto.GetHavipId(), HavipAssociationSet: enis(n.eni1, n.eni2)})).GetHavip()
 	if len(as1.GetHavipAssociationSet()) != 2 {
 		t.Fatalf("associate: %v", as1)
 	}
-	cfg := must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: auto.GetHavipId()}))
+	cfg := etcdtest.Must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: auto.GetHavipId()}))
 	if len(cfg.GetConfigSet()) != 2 || cfg.GetConfigSet()[0].GetUnicastSrcIp() != n.eniIP1 || !strings.Contains(cfg.GetConfigSet()[0].GetConfig(), auto.GetVip()) ||
 		cfg.GetConfigSet()[0].GetPriority() == cfg.GetConfigSet()[1].GetPriority() {
 		t.Errorf("keepalived config: %v", cfg)
 	}
-	cvmCfg := must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: manual.GetHavipId(), Interface: "ens5"}))
+	cvmCfg := etcdtest.Must[*havipv1.DescribeHaVipKeepalivedConfigResponse](t)(c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: manual.GetHavipId(), Interface: "ens5"}))
 	if cvmCfg.GetConfigSet()[0].GetUnicastSrcIp() != n.primaryIP1 || cvmCfg.GetConfigSet()[0].GetNetworkInterfaceId() != n.primary1 || !strings.Contains(cvmCfg.GetConfigSet()[0].GetConfig(), "interface ens5") {
 		t.Errorf("keepalived config of a CVM range uses the primary ENI: %v", cvmCfg)
 	}
-	dis := must[*havipv1.DisassociateHaVipInstanceResponse](t)(c.havip.DisassociateHaVipInstance(ctx, &havipv1.DisassociateHaVipInstanceRequest{HavipId: auto.GetHavipId(), HavipAssociationSet: enis(n.eni1)})).GetHavip()
+	dis := etcdtest.Must[*havipv1.DisassociateHaVipInstanceResponse](t)(c.havip.DisassociateHaVipInstance(ctx, &havipv1.DisassociateHaVipInstanceRequest{HavipId: auto.GetHavipId(), HavipAssociationSet: enis(n.eni1)})).GetHavip()
 	if len(dis.GetHavipAssociationSet()) != 1 || dis.GetHavipAssociationSet()[0].GetInstanceId() != n.eni2 {
 		t.Errorf("disassociate: %v", dis)
 	}
 
-	del := must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: auto.GetHavipId()}))
+	del := etcdtest.Must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: auto.GetHavipId()}))
 	if !strings.Contains(del.GetNotice(), "HA software") {
 		t.Errorf("delete notice: %q", del.GetNotice())
 	}
@@ -157,5 +159,5 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("available after delete %d, want %d", got, before-1)
 	}
 	// The address can be taken again.
-	must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "again", Vip: auto.GetVip()}))
+	etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "again", Vip: auto.GetVip()}))
 }

@@ -39,16 +39,6 @@ func unique(name string) string { return name + ids.New("") }
 
 func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }
 
-func must[T any](t testing.TB) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 // topo is a VPC with a subnet, two CVMs (each with a primary ENI) and a secondary ENI attached to
 // each CVM, for one account.
 type topo struct {
@@ -65,16 +55,16 @@ type topo struct {
 func buildNet(t testing.TB, c clients, account, cidr string) topo {
 	ctx := as(account)
 	var n topo
-	n.vpc = must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
-	n.subnet = must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+	n.vpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	n.subnet = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	cvm := func(vpcSubnet, host string) (string, string, string) {
-		r := must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: vpcSubnet, HostId: host}))
+		r := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: vpcSubnet, HostId: host}))
 		return r.GetInstance().GetInstanceId(), r.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), r.GetPrimaryNetworkInterface().GetPrimaryIpAddress()
 	}
 	eni := func(subnet, ins string) (string, string) {
-		e := must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: subnet, NetworkInterfaceName: "e"})).GetNetworkInterface()
+		e := etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: subnet, NetworkInterfaceName: "e"})).GetNetworkInterface()
 		if ins != "" {
-			must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId(), InstanceId: ins}))
+			etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId(), InstanceId: ins}))
 		}
 		return e.GetNetworkInterfaceId(), e.GetPrimaryIpAddress()
 	}
@@ -83,8 +73,8 @@ func buildNet(t testing.TB, c clients, account, cidr string) topo {
 	n.eni1, n.eniIP1 = eni(n.subnet, n.cvm1)
 	n.eni2, _ = eni(n.subnet, n.cvm2)
 	n.detachedEni, _ = eni(n.subnet, "")
-	n.otherVpc = must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "o", CidrBlock: "192.168.0.0/16"})).GetVpc().GetVpcId()
-	n.otherSubn = must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.otherVpc, SubnetName: "o", CidrBlock: "192.168.0.0/24"})).GetSubnet().GetSubnetId()
+	n.otherVpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "o", CidrBlock: "192.168.0.0/16"})).GetVpc().GetVpcId()
+	n.otherSubn = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.otherVpc, SubnetName: "o", CidrBlock: "192.168.0.0/24"})).GetSubnet().GetSubnetId()
 	n.otherCvm, _, _ = cvm(n.otherSubn, "host-3")
 	n.otherEni, _ = eni(n.otherSubn, n.otherCvm)
 	return n

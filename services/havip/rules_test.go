@@ -22,11 +22,11 @@ import (
 func state(t *testing.T, c clients, account string, subnets ...string) []any {
 	t.Helper()
 	ctx := as(account)
-	out := []any{must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 100}))}
+	out := []any{etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 100}))}
 	for _, s := range subnets {
 		out = append(out,
-			must[*ipamv1.DescribeSubnetsResponse](t)(c.ipam.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{s}})),
-			must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: s, Limit: 100})))
+			etcdtest.Must[*ipamv1.DescribeSubnetsResponse](t)(c.ipam.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{SubnetIds: []string{s}})),
+			etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: s, Limit: 100})))
 	}
 	return out
 }
@@ -39,19 +39,19 @@ func TestRefusals(t *testing.T) {
 	account, other := unique("acct-hv-rules"), unique("acct-hv-other")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/24")
-	full := must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.vpc, SubnetName: "full", CidrBlock: "10.0.9.0/29"})).GetSubnet().GetSubnetId()
+	full := etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: n.vpc, SubnetName: "full", CidrBlock: "10.0.9.0/29"})).GetSubnet().GetSubnetId()
 	for range 5 {
-		must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.ipam.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: full}))
+		etcdtest.Must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.ipam.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: full}))
 	}
-	hv := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "hv", ClientToken: "tok-1", HavipAssociationSet: enis(n.eni1)})).GetHavip()
-	bound := must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "with-eip"})).GetHavip()
+	hv := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "hv", ClientToken: "tok-1", HavipAssociationSet: enis(n.eni1)})).GetHavip()
+	bound := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "with-eip"})).GetHavip()
 	// An EIP binding as eipd records it (the EIP service is its own issue; the guard is here).
 	cli := etcdtest.Client(t, etcdEndpoint)
 	if _, err := cli.Put(context.Background(), keyspace.HaVipAddress+bound.GetHavipId(), `{"address_id":"eip-aaaaaaaa","address_ip":"203.0.113.7"}`); err != nil {
 		t.Fatal(err)
 	}
 	on := buildNet(t, c, other, "10.0.0.0/24")
-	must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(as(other), &havipv1.CreateHaVipRequest{VpcId: on.vpc, SubnetId: on.subnet, HavipName: "theirs"}))
+	etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(as(other), &havipv1.CreateHaVipRequest{VpcId: on.vpc, SubnetId: on.subnet, HavipName: "theirs"}))
 	create := func(req *havipv1.CreateHaVipRequest) func(context.Context) error {
 		return func(ctx context.Context) error {
 			if req.VpcId == "" {

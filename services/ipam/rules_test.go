@@ -13,6 +13,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
 )
 
 // world is the state the refusal cases run against.
@@ -23,41 +24,31 @@ type world struct {
 	otherVpc, otherSubnet, otherEni           string
 }
 
-func must[T any](t *testing.T) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string) world {
 	ctx, octx := as(account), as(other)
 	var w world
-	w.vpc = must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "main", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
-	w.vpc2 = must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "second", CidrBlock: "192.168.0.0/24"})).GetVpc().GetVpcId()
+	w.vpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "main", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	w.vpc2 = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "second", CidrBlock: "192.168.0.0/24"})).GetVpc().GetVpcId()
 	subnet := func(vpc, cidr string) string {
-		return must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+		return etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	}
 	w.subnetA, w.subnetB, w.fullSubnet = subnet(w.vpc, "10.0.0.0/24"), subnet(w.vpc, "10.0.1.0/24"), subnet(w.vpc, "10.0.2.0/29")
-	w.instance2 = must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "db-1", SubnetId: subnet(w.vpc2, "192.168.0.0/28"), HostId: "host-2"})).GetInstance().GetInstanceId()
-	w.spareEni = must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "spare", PrivateIpAddress: "10.0.0.50"})).GetNetworkInterface().GetNetworkInterfaceId()
-	w.plainIP = must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: "10.0.0.100"})).GetAddress().GetIpAddress()
+	w.instance2 = etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "db-1", SubnetId: subnet(w.vpc2, "192.168.0.0/28"), HostId: "host-2"})).GetInstance().GetInstanceId()
+	w.spareEni = etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "spare", PrivateIpAddress: "10.0.0.50"})).GetNetworkInterface().GetNetworkInterfaceId()
+	w.plainIP = etcdtest.Must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: "10.0.0.100"})).GetAddress().GetIpAddress()
 	// Automatic allocations come after the chosen addresses, which they might otherwise take.
-	ins := must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "web-1", SubnetId: w.subnetA, HostId: "host-1"}))
+	ins := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "web-1", SubnetId: w.subnetA, HostId: "host-1"}))
 	w.instance, w.primaryEni, w.primaryIP = ins.GetInstance().GetInstanceId(), ins.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), ins.GetPrimaryNetworkInterface().GetPrimaryIpAddress()
 	w.freeIP = "10.0.0.200"
 	if w.primaryIP == w.freeIP {
 		w.freeIP = "10.0.0.201"
 	}
 	for range 5 { // a /29 has 5 usable addresses
-		must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.fullSubnet}))
+		etcdtest.Must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.fullSubnet}))
 	}
-	w.otherVpc = must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(octx, &ipamv1.CreateVpcRequest{VpcName: "theirs", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
-	w.otherSubnet = must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(octx, &ipamv1.CreateSubnetRequest{VpcId: w.otherVpc, SubnetName: "theirs", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
-	w.otherEni = must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(octx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.otherSubnet, NetworkInterfaceName: "theirs"})).GetNetworkInterface().GetNetworkInterfaceId()
+	w.otherVpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(octx, &ipamv1.CreateVpcRequest{VpcName: "theirs", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	w.otherSubnet = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(octx, &ipamv1.CreateSubnetRequest{VpcId: w.otherVpc, SubnetName: "theirs", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
+	w.otherEni = etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(octx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.otherSubnet, NetworkInterfaceName: "theirs"})).GetNetworkInterface().GetNetworkInterfaceId()
 	return w
 }
 
@@ -65,14 +56,14 @@ func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string)
 func snapshot(t *testing.T, c ipamv1.IpamServiceClient, account string) []any {
 	t.Helper()
 	ctx := as(account)
-	vpcs := must[*ipamv1.DescribeVpcsResponse](t)(c.DescribeVpcs(ctx, &ipamv1.DescribeVpcsRequest{Limit: 100}))
-	subnets := must[*ipamv1.DescribeSubnetsResponse](t)(c.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{Limit: 100}))
+	vpcs := etcdtest.Must[*ipamv1.DescribeVpcsResponse](t)(c.DescribeVpcs(ctx, &ipamv1.DescribeVpcsRequest{Limit: 100}))
+	subnets := etcdtest.Must[*ipamv1.DescribeSubnetsResponse](t)(c.DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{Limit: 100}))
 	out := []any{vpcs, subnets,
-		must[*ipamv1.DescribeInstancesResponse](t)(c.DescribeInstances(ctx, &ipamv1.DescribeInstancesRequest{Limit: 100})),
-		must[*ipamv1.DescribeNetworkInterfacesResponse](t)(c.DescribeNetworkInterfaces(ctx, &ipamv1.DescribeNetworkInterfacesRequest{Limit: 100})),
+		etcdtest.Must[*ipamv1.DescribeInstancesResponse](t)(c.DescribeInstances(ctx, &ipamv1.DescribeInstancesRequest{Limit: 100})),
+		etcdtest.Must[*ipamv1.DescribeNetworkInterfacesResponse](t)(c.DescribeNetworkInterfaces(ctx, &ipamv1.DescribeNetworkInterfacesRequest{Limit: 100})),
 	}
 	for _, s := range subnets.GetSubnetSet() {
-		out = append(out, must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: s.GetSubnetId(), Limit: 100})))
+		out = append(out, etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: s.GetSubnetId(), Limit: 100})))
 	}
 	return out
 }
