@@ -115,6 +115,16 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 		t.Errorf("after unbind: %v", a)
 	}
 	etcdtest.Must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip1.GetAddressId()}}))
+
+	// DisassociateAddress unbinds a HAVIP-bound EIP too, both sides.
+	etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv2.GetHavipId(), AddressIp: w.eip2.GetAddressIp()}))
+	if a := etcdtest.Must[*eipv1.DisassociateAddressResponse](t)(c.eip.DisassociateAddress(w.ctx, &eipv1.DisassociateAddressRequest{AddressId: w.eip2.GetAddressId()})).GetAddress(); a.GetAddressStatus() != "UNBIND" {
+		t.Errorf("after DisassociateAddress: %v", a)
+	}
+	hv2 := etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(w.ctx, &havipv1.DescribeHaVipsRequest{HavipIds: []string{w.hv2.GetHavipId()}})).GetHavipSet()[0]
+	if hv2.GetAddressIp() != "" {
+		t.Errorf("the HAVIP still shows the EIP: %v", hv2)
+	}
 }
 
 // TestRefusals: each rule of binding and releasing, with nothing changed afterwards.

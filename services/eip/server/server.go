@@ -192,24 +192,19 @@ func (s *Server) DisassociateAddress(ctx context.Context, req *eipv1.Disassociat
 	if err := validate.ID("address_id", ids.Address, req.GetAddressId()); err != nil {
 		return nil, err
 	}
-	havipID, err := s.store.HaVipOf(ctx, acct, req.GetAddressId())
+	cur, err := s.store.Get(ctx, acct, req.GetAddressId())
 	if err != nil {
 		return nil, err
 	}
-	if havipID != "" {
-		if err := s.unbindHaVip(ctx, acct, havipID); err != nil {
+	if cur.HaVipID != "" {
+		if err := s.unbindHaVip(ctx, acct, cur.HaVipID); err != nil {
 			return nil, err
 		}
-		views, err := s.store.List(ctx, acct)
+		v, err := s.store.Get(ctx, acct, req.GetAddressId())
 		if err != nil {
 			return nil, err
 		}
-		for _, v := range views {
-			if v.ID == req.GetAddressId() {
-				return &eipv1.DisassociateAddressResponse{Address: addressPB(v)}, nil
-			}
-		}
-		return nil, apierr.NotFound("EIP %s does not exist", req.GetAddressId())
+		return &eipv1.DisassociateAddressResponse{Address: addressPB(v)}, nil
 	}
 	v, err := s.store.DisassociateENI(ctx, acct, req.GetAddressId())
 	if err != nil {

@@ -379,16 +379,16 @@ func (s *Store) DisassociateENI(ctx context.Context, account, id string) (View, 
 	})
 }
 
-// HaVipOf reports the HAVIP an account's EIP is bound to.
-func (s *Store) HaVipOf(ctx context.Context, account, id string) (string, error) {
+// Get returns an account's EIP as it is now.
+func (s *Store) Get(ctx context.Context, account, id string) (View, error) {
 	if err := s.Sync(ctx); err != nil {
-		return "", err
+		return View{}, err
 	}
 	it, err := s.get(account, id)
 	if err != nil {
-		return "", err
+		return View{}, err
 	}
-	return it.Value.HaVipID, nil
+	return s.view(it.Value), nil
 }
 
 // Release releases EIPs (all or none); a bound one refuses the whole call.
