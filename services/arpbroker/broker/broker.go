@@ -269,7 +269,7 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	}
 	if hasOwner && cur.Value.NetworkInterfaceID != e.ID {
 		if wait := time.Until(cur.Value.Changed.Add(b.cfg.HoldDown)); wait > 0 {
-			b.defer_(h.ID, r, wait)
+			b.deferClaim(h.ID, r, wait)
 			return Outcome{Result: Deferred, HaVipID: h.ID, Revision: cur.ModRevision}, nil
 		}
 	}
@@ -346,8 +346,8 @@ func (b *Broker) write(ctx context.Context, h havip, e eni, r Report, cur kvcach
 // errConflict is a write that lost to a concurrent change; the claim may be reported again.
 var errConflict = errors.New("ownership changed concurrently; report again")
 
-// defer_ keeps the latest valid claim of a HAVIP in hold-down and applies it when the window ends.
-func (b *Broker) defer_(havipID string, r Report, wait time.Duration) {
+// deferClaim keeps the latest valid claim of a HAVIP in hold-down and applies it when the window ends.
+func (b *Broker) deferClaim(havipID string, r Report, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if p := b.pending[havipID]; p != nil {
