@@ -64,7 +64,7 @@ func fromIncoming(ctx context.Context) (string, error) {
 }
 
 // internal lists the services the platform calls itself, which act for no tenant.
-var internal = []string{"/grpc.health.", "/grpc.reflection.", "/arpbroker.v1."}
+var internal = []string{"/grpc.health.", "/grpc.reflection.", "/arpbroker.v1.", "/eip.v1.NatRuleService/"}
 
 // exempt reports whether a method belongs to a service that needs no account.
 func exempt(fullMethod string) bool {

@@ -1,4 +1,4 @@
-// Package eip wires the EIP service (eip.v1.EipService) into a process.
+// Package eip wires the EIP services (eip.v1.EipService, eip.v1.NatRuleService) into a process.
 package eip
 
 import (
@@ -35,7 +35,11 @@ var Module = service.Module{
 			return nil, err
 		}
 		srv := server.New(st, unbinder(deps.Etcd))
-		return func(r grpc.ServiceRegistrar) { eipv1.RegisterEipServiceServer(r, srv) }, nil
+		nat := server.NewNat(st)
+		return func(r grpc.ServiceRegistrar) {
+			eipv1.RegisterEipServiceServer(r, srv)
+			eipv1.RegisterNatRuleServiceServer(r, nat)
+		}, nil
 	},
 }
 

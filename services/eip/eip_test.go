@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -31,6 +32,7 @@ var etcdEndpoint string
 func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
 
 type clients struct {
+	conn   *grpc.ClientConn
 	ipam   ipamv1.IpamServiceClient
 	havip  havipv1.HaVipServiceClient
 	eip    eipv1.EipServiceClient
@@ -41,7 +43,7 @@ type clients struct {
 // that does not run in parallel (all broker replicas on one etcd share one election).
 func suite(t *testing.T, modules ...service.Module) clients {
 	conn, _ := etcdtest.Serve(t, etcdEndpoint, append([]service.Module{ipam.Module, havip.Module, eip.Module}, modules...)...)
-	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
+	return clients{conn, ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
 }
 
 type world struct {

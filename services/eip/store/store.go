@@ -20,6 +20,7 @@ import (
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/services/eip/natrule"
 	"github.com/openhavip/havip/services/eip/record"
 )
 
@@ -38,20 +39,11 @@ type instance struct {
 	HostID string `json:"host_id"`
 }
 
-// owner is what eipd reads of the ARP broker's ownership records.
-type owner struct {
-	NetworkInterfaceID string `json:"network_interface_id"`
-	InstanceID         string `json:"instance_id"`
-	HostID             string `json:"host_id"`
-}
-
 // Backend is where an EIP's traffic goes now.
 type Backend struct {
 	NetworkInterfaceID, InstanceID, HostID, PrivateIP string
 	// Reaches is whether there is a server behind it (false for a HAVIP without owner).
 	Reaches bool
-	// Revision is the fencing revision of the ownership it reflects (HAVIP-bound EIPs).
-	Revision int64
 }
 
 // View is an EIP with its current backend.
@@ -67,7 +59,8 @@ type Store struct {
 	eips      *kvcache.Cache[record.Eip]
 	enis      *kvcache.Cache[eni]
 	instances *kvcache.Cache[instance]
-	owners    *kvcache.Cache[owner]
+	owners    *kvcache.Cache[natrule.Owner]
+	nat       *natrule.Table
 	alloc     *ipalloc.Allocator
 	pool      ipalloc.Pool
 }
@@ -79,14 +72,20 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 	s := &Store{
 		cli:       cli,
 		group:     g,
-		eips:      kvcache.New(cli, rev, keyspace.Eips, kvcache.DecodeJSON[record.Eip], log),
 		enis:      kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log),
 		instances: kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log),
-		owners:    kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[owner], log),
 		alloc:     ipalloc.New(cli, rev, keyspace.EipIPs, log),
 		pool:      ipalloc.Pool{ID: record.Pool, Ranges: ranges},
 	}
-	g.Add(s.eips, s.enis, s.instances, s.owners, s.alloc)
+	s.nat = natrule.New(func(instanceID string) string {
+		ins, _ := s.instances.Get(keyspace.Instances + instanceID)
+		return ins.Value.HostID
+	})
+	s.eips = kvcache.New(cli, rev, keyspace.Eips, kvcache.DecodeJSON[record.Eip], log, s.nat.EipHook)
+	s.owners = kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[natrule.Owner], log,
+		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, keyspace.Owners) }))
+	// The instances load before the EIPs: the rule of an ENI-bound EIP names its host.
+	g.Add(s.enis, s.instances, s.owners, s.eips, s.alloc)
 	return s
 }
 
@@ -130,21 +129,24 @@ func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
 // Sync makes the next reads as fresh as linearizable reads.
 func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
 
+// view shows an EIP with the backend of its NAT rule, so DescribeAddresses and WatchNatRules
+// agree.
 func (s *Store) view(e record.Eip) View {
 	v := View{Eip: e}
-	switch {
-	case e.HaVipID != "":
-		v.Backend.PrivateIP = e.PrivateIP
-		if o, ok := s.owners.Get(keyspace.Owner(e.HaVipID)); ok {
-			v.Backend = Backend{NetworkInterfaceID: o.Value.NetworkInterfaceID, InstanceID: o.Value.InstanceID, HostID: o.Value.HostID, PrivateIP: e.PrivateIP, Reaches: true, Revision: o.ModRevision}
-		}
-	case e.NetworkInterfaceID != "":
-		v.Backend = Backend{NetworkInterfaceID: e.NetworkInterfaceID, InstanceID: e.InstanceID, PrivateIP: e.PrivateIP, Reaches: true}
-		if ins, ok := s.instances.Get(keyspace.Instances + e.InstanceID); ok {
-			v.Backend.HostID = ins.Value.HostID
-		}
+	if r, ok := s.nat.Get(e.ID); ok && e.Bound() {
+		v.Backend = Backend{NetworkInterfaceID: r.NetworkInterfaceID, InstanceID: r.InstanceID, HostID: r.HostID, PrivateIP: r.PrivateIP, Reaches: r.Reaches()}
 	}
 	return v
+}
+
+// WatchNatRules returns every current NAT rule, as of a sync, and a channel of later changes,
+// closed when ctx ends or the watcher falls behind.
+func (s *Store) WatchNatRules(ctx context.Context) ([]natrule.Rule, <-chan []natrule.Rule, error) {
+	if err := s.Sync(ctx); err != nil {
+		return nil, nil, err
+	}
+	snap, ch := s.nat.Subscribe(ctx)
+	return snap, ch, nil
 }
 
 // List returns an account's EIPs, oldest first, as of now.
@@ -314,6 +316,10 @@ func (s *Store) update(ctx context.Context, account, id string, fn func(e *recor
 			return View{}, fmt.Errorf("update transaction: %w", err)
 		}
 		if resp.Succeeded {
+			// The backend comes from the NAT rules, which follow the EIP cache.
+			if err := s.eips.WaitRevision(ctx, resp.Header.Revision); err != nil {
+				return View{}, err
+			}
 			return s.view(e), nil
 		}
 	}

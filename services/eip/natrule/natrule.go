@@ -1,0 +1,208 @@
+// Package natrule derives the NAT rules (public IP → private IP → current backend) from EIP and ownership records and fans their changes out.
+package natrule
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/services/eip/record"
+)
+
+// Rule maps an EIP's public IP to a private IP and to the ENI and host behind it now.
+type Rule struct {
+	AddressID, Account, PublicIP, PrivateIP, HaVipID string
+	NetworkInterfaceID, InstanceID, HostID       string
+	// BindingRevision is the etcd revision at which the EIP's binding last changed.
+	BindingRevision int64
+	// OwnerRevision is, for a HAVIP-bound EIP, the fencing revision of the ownership the
+	// backend reflects (the owner record's revision, or its removal's); 0 when none was seen.
+	OwnerRevision int64
+	// Removed means the EIP is no longer bound: drop the rule.
+	Removed bool
+}
+
+// Reaches reports whether the rule has a backend.
+func (r Rule) Reaches() bool { return !r.Removed && r.NetworkInterfaceID != "" }
+
+// Newer reports whether r supersedes old, a rule for the same EIP: a later binding, or the same
+// binding with a later ownership.
+func (r Rule) Newer(old Rule) bool {
+	if r.BindingRevision != old.BindingRevision {
+		return r.BindingRevision > old.BindingRevision
+	}
+	return r.OwnerRevision > old.OwnerRevision
+}
+
+// Owner is what the table reads of the ARP broker's ownership records.
+type Owner struct {
+	NetworkInterfaceID string `json:"network_interface_id"`
+	InstanceID         string `json:"instance_id"`
+	HostID             string `json:"host_id"`
+}
+
+type owner struct {
+	Owner
+	present bool
+	rev     int64
+}
+
+// Table holds the rule of every bound EIP, fed by the hooks of the EIP and owner caches.
+type Table struct {
+	hostOf func(instanceID string) string
+
+	mu      sync.Mutex
+	rules   map[string]Rule                // by EIP ID, bound EIPs only
+	byHaVip map[string]map[string]struct{} // HAVIP ID → bound EIP IDs
+	owners  map[string]owner               // by HAVIP ID
+	subs    map[chan []Rule]struct{}
+}
+
+// subscriberBuffer is how many change batches a watcher may fall behind before it is dropped.
+const subscriberBuffer = 1024
+
+// New returns an empty table; hostOf gives the host of a CVM (for EIPs bound to an ENI).
+func New(hostOf func(instanceID string) string) *Table {
+	return &Table{hostOf: hostOf, rules: map[string]Rule{}, byHaVip: map[string]map[string]struct{}{}, owners: map[string]owner{}, subs: map[chan []Rule]struct{}{}}
+}
+
+// EipHook follows the EIP records. It reads the host of ENI-bound EIPs through hostOf, so the
+// instance cache must be loaded before the EIP cache.
+func (t *Table) EipHook(prev, cur *kvcache.Item[record.Eip], rev int64) {
+	var id string
+	var r Rule
+	switch {
+	case cur != nil:
+		id = cur.Value.ID
+		e := cur.Value
+		r = Rule{AddressID: e.ID, Account: e.Account, PublicIP: e.IP, PrivateIP: e.PrivateIP, HaVipID: e.HaVipID, BindingRevision: cur.ModRevision, Removed: !e.Bound()}
+		if e.NetworkInterfaceID != "" {
+			r.NetworkInterfaceID, r.InstanceID, r.HostID = e.NetworkInterfaceID, e.InstanceID, t.hostOf(e.InstanceID)
+		}
+	case prev != nil:
+		id = prev.Value.ID
+		r = Rule{AddressID: id, Account: prev.Value.Account, PublicIP: prev.Value.IP, BindingRevision: rev, Removed: true}
+	default:
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, had := t.rules[id]
+	if had && old.HaVipID != "" {
+		delete(t.byHaVip[old.HaVipID], id)
+		if len(t.byHaVip[old.HaVipID]) == 0 {
+			delete(t.byHaVip, old.HaVipID)
+		}
+	}
+	if r.Removed {
+		if !had {
+			return // unbound before and after (a new EIP, a rename, a release)
+		}
+		delete(t.rules, id)
+		t.publishLocked(r)
+		return
+	}
+	if had && sameBinding(old, r) {
+		// A rename or another change that leaves the rule as it is: keep its revisions.
+		r = old
+	} else if r.HaVipID != "" {
+		r = t.withOwnerLocked(r)
+	}
+	if r.HaVipID != "" {
+		if t.byHaVip[r.HaVipID] == nil {
+			t.byHaVip[r.HaVipID] = map[string]struct{}{}
+		}
+		t.byHaVip[r.HaVipID][id] = struct{}{}
+	}
+	t.rules[id] = r
+	if !had || r != old {
+		t.publishLocked(r)
+	}
+}
+
+func sameBinding(a, b Rule) bool {
+	return a.PublicIP == b.PublicIP && a.PrivateIP == b.PrivateIP && a.HaVipID == b.HaVipID && a.NetworkInterfaceID == b.NetworkInterfaceID && a.InstanceID == b.InstanceID
+}
+
+func (t *Table) withOwnerLocked(r Rule) Rule {
+	o := t.owners[r.HaVipID]
+	r.NetworkInterfaceID, r.InstanceID, r.HostID, r.OwnerRevision = "", "", "", o.rev
+	if o.present {
+		r.NetworkInterfaceID, r.InstanceID, r.HostID = o.NetworkInterfaceID, o.InstanceID, o.HostID
+	}
+	return r
+}
+
+// OwnerHook returns the hook of the broker's ownership records; havipOf turns an owner key into
+// its HAVIP ID.
+func (t *Table) OwnerHook(havipOf func(key string) string) kvcache.Hook[Owner] {
+	return func(prev, cur *kvcache.Item[Owner], rev int64) {
+		o := owner{rev: rev}
+		key := ""
+		if cur != nil {
+			key, o.Owner, o.present = cur.Key, cur.Value, true
+		} else if prev != nil {
+			key = prev.Key
+		}
+		havipID := havipOf(key)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.owners[havipID] = o
+		if cur == nil {
+			// Keep the removal's revision only while an EIP needs it as a fence.
+			if _, bound := t.byHaVip[havipID]; !bound {
+				delete(t.owners, havipID)
+			}
+		}
+		for id := range t.byHaVip[havipID] {
+			r := t.withOwnerLocked(t.rules[id])
+			t.rules[id] = r
+			t.publishLocked(r)
+		}
+	}
+}
+
+func (t *Table) publishLocked(r Rule) {
+	batch := []Rule{r}
+	for ch := range t.subs {
+		select {
+		case ch <- batch:
+		default:
+			delete(t.subs, ch) // fell behind: its stream ends and it watches again
+			close(ch)
+		}
+	}
+}
+
+// Get returns the rule of a bound EIP.
+func (t *Table) Get(eipID string) (Rule, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.rules[eipID]
+	return r, ok
+}
+
+// Subscribe returns every current rule (in binding order) and a channel of later changes,
+// closed when ctx ends or the subscriber falls behind. The caller syncs the caches first if
+// the snapshot must include its own last write.
+func (t *Table) Subscribe(ctx context.Context) ([]Rule, <-chan []Rule) {
+	ch := make(chan []Rule, subscriberBuffer)
+	t.mu.Lock()
+	snap := make([]Rule, 0, len(t.rules))
+	for _, r := range t.rules {
+		snap = append(snap, r)
+	}
+	t.subs[ch] = struct{}{}
+	t.mu.Unlock()
+	sort.Slice(snap, func(i, j int) bool { return snap[i].BindingRevision < snap[j].BindingRevision })
+	context.AfterFunc(ctx, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if _, ok := t.subs[ch]; ok {
+			delete(t.subs, ch)
+			close(ch)
+		}
+	})
+	return snap, ch
+}
