@@ -13,7 +13,7 @@ import (
 // Rule maps an EIP's public IP to a private IP and to the ENI and host behind it now.
 type Rule struct {
 	AddressID, Account, PublicIP, PrivateIP, HaVipID string
-	NetworkInterfaceID, InstanceID, HostID       string
+	NetworkInterfaceID, InstanceID, HostID           string
 	// BindingRevision is the etcd revision at which the EIP's binding last changed.
 	BindingRevision int64
 	// OwnerRevision is, for a HAVIP-bound EIP, the fencing revision of the ownership the
