@@ -121,8 +121,13 @@ func (t *Table) EipHook(prev, cur *kvcache.Item[record.Eip], rev int64) {
 	}
 }
 
+// sameBinding reports whether two rules of an EIP come from the same binding (for a HAVIP, the
+// backend is the owner's, not the binding's).
 func sameBinding(a, b Rule) bool {
-	return a.PublicIP == b.PublicIP && a.PrivateIP == b.PrivateIP && a.HaVipID == b.HaVipID && a.NetworkInterfaceID == b.NetworkInterfaceID && a.InstanceID == b.InstanceID
+	if a.PublicIP != b.PublicIP || a.PrivateIP != b.PrivateIP || a.HaVipID != b.HaVipID {
+		return false
+	}
+	return a.HaVipID != "" || a.NetworkInterfaceID == b.NetworkInterfaceID && a.InstanceID == b.InstanceID
 }
 
 func (t *Table) withOwnerLocked(r Rule) Rule {
