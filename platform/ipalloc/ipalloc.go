@@ -17,6 +17,7 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,11 +65,15 @@ type Request struct {
 	// TTL, when positive, makes the allocation a reservation that disappears after about TTL
 	// (between TTL and TTL+1s) unless committed.
 	TTL time.Duration
+	// With, when set, gives comparisons and writes committed in the same transaction as the
+	// address (a record naming it, say), so that no address exists without them. At most one of
+	// each: a batch must stay within etcd's 128 operations.
+	With func(addr netip.Addr) (clientv3.Cmp, clientv3.Op)
 }
 
 const (
 	maxBatch    = 48 // allocations per transaction (etcd allows 128 operations per transaction)
-	maxInflight = 2  // transactions in flight per pool and replica
+	maxInflight = 3  // transactions in flight per pool and replica
 	// minSecondBatch is how many waiting calls justify a second transaction in flight: small
 	// batches cost more than waiting for the one in flight.
 	minSecondBatch = 16
@@ -362,6 +367,10 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		cmps = append(cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
 		puts = append(puts, clientv3.OpPut(key, string(val), opts...))
 		gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
+		if c.req.With != nil {
+			cmp, op := c.req.With(addr)
+			cmps, puts = append(cmps, cmp), append(puts, op)
+		}
 	}
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 	if err != nil {
@@ -390,8 +399,16 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		return
 	}
 	taken := make([]bool, len(batch))
+	anyTaken := false
 	for i, r := range resp.Responses {
 		taken[i] = len(r.GetResponseRange().Kvs) > 0
+		anyTaken = anyTaken || taken[i]
+	}
+	if !anyTaken && slices.ContainsFunc(batch, func(c *call) bool { return c.req.With != nil }) {
+		// A comparison of With failed (or an address was taken and freed in between): the
+		// callers decide what to do again.
+		a.retry(ps, batch, nil, 0, apierr.Aborted(apierr.ReasonResourceInUse, "a concurrent change conflicted with the allocation; try again"))
+		return
 	}
 	// Untaken calls go round again (an address taken then freed in between included).
 	a.retry(ps, batch, taken, resp.Header.Revision, nil)

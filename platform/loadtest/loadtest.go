@@ -2,11 +2,15 @@
 package loadtest
 
 import (
+	"context"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Throughput runs op from clients goroutines until total ops are done and returns ops/s. The
@@ -51,4 +55,21 @@ func P50(tb testing.TB, n int, op func() error) time.Duration {
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[n/2]
+}
+
+// CreateIfAbsent is the raw etcd baseline of the write benchmarks: op i creates key prefix+i in
+// a transaction that requires it absent.
+func CreateIfAbsent(cli *clientv3.Client, prefix string) func(i int) error {
+	return func(i int) error {
+		key := prefix + strconv.Itoa(i)
+		_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, `{"account":"bench"}`)).Commit()
+		return err
+	}
+}
+
+// Quantile returns the q-quantile (0 < q ≤ 1) of d, which it sorts.
+func Quantile(d []time.Duration, q float64) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(float64(len(d))*q+0.999999) - 1
+	return d[max(0, min(i, len(d)-1))]
 }

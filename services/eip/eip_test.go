@@ -41,7 +41,7 @@ type clients struct {
 
 // suite runs the services in one process on the shared etcd; with the broker only for a test
 // that does not run in parallel (all broker replicas on one etcd share one election).
-func suite(t *testing.T, modules ...service.Module) clients {
+func suite(t testing.TB, modules ...service.Module) clients {
 	conn, _ := etcdtest.Serve(t, etcdEndpoint, append([]service.Module{ipam.Module, havip.Module, eip.Module}, modules...)...)
 	return clients{conn, ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
 }
@@ -55,7 +55,7 @@ type world struct {
 	otherAccount context.Context
 }
 
-func build(t *testing.T, c clients) world {
+func build(t testing.TB, c clients) world {
 	w := world{ctx: tenant.Outgoing(context.Background(), "acct-eip"+ids.New("")), otherAccount: tenant.Outgoing(context.Background(), "acct-eip-other"+ids.New(""))}
 	w.vpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(w.ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
 	w.subnet = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(w.ctx, &ipamv1.CreateSubnetRequest{VpcId: w.vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()

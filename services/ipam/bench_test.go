@@ -21,11 +21,7 @@ import (
 // rawTxns is the baseline: single-key create-if-absent transactions straight from an etcd client.
 func rawTxns(tb testing.TB, cli *clientv3.Client, clients, total int) float64 {
 	prefix := fmt.Sprintf("/bench/raw/%d/%d/", time.Now().UnixNano(), clients)
-	return loadtest.Throughput(tb, clients, total, func(i int) error {
-		key := fmt.Sprintf("%s%d", prefix, i)
-		_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(clientv3.OpPut(key, `{"account":"bench"}`)).Commit()
-		return err
-	})
+	return loadtest.Throughput(tb, clients, total, loadtest.CreateIfAbsent(cli, prefix))
 }
 
 // BenchmarkAllocateThroughput: automatic allocation through the gRPC API at 50 clients, next to

@@ -202,6 +202,9 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 		}
 	}
 	now := time.Now().UTC()
+	if count == 1 && token == "" {
+		return s.allocateOne(ctx, record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now})
+	}
 	eips := make([]record.Eip, count)
 	als := make([]ipalloc.Allocation, count)
 	errs := make([]error, count)
@@ -262,6 +265,22 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 		out[i] = View{Eip: e}
 	}
 	return out, nil
+}
+
+// allocateOne allocates one EIP in a single transaction, batched with concurrent ones: the
+// address and the EIP record are written together.
+func (s *Store) allocateOne(ctx context.Context, e record.Eip) ([]View, error) {
+	key := keyspace.Eip(e.ID)
+	al, err := s.alloc.Allocate(ctx, s.pool, ipalloc.Request{Owner: e.ID, Account: e.Account, With: func(addr netip.Addr) (clientv3.Cmp, clientv3.Op) {
+		rec := e
+		rec.IP = addr.String()
+		return clientv3.Compare(clientv3.Version(key), "=", 0), clientv3.OpPut(key, kvcache.EncodeJSON(rec))
+	}})
+	if err != nil {
+		return nil, err
+	}
+	e.IP = al.Addr.String()
+	return []View{{Eip: e}}, nil
 }
 
 func (s *Store) byToken(ctx context.Context, account, tkey, hash string) ([]View, bool, error) {
