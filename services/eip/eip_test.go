@@ -3,6 +3,7 @@ package eip_test
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 	eipv1 "github.com/openhavip/havip/proto/eip/v1"
@@ -129,60 +131,135 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 	}
 }
 
-// TestRefusals: each rule of binding and releasing, with nothing changed afterwards.
+// state is everything both accounts can see of EIPs and HAVIPs, as text.
+func state(t *testing.T, c clients, accounts ...context.Context) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ctx := range accounts {
+		for _, a := range etcdtest.Must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{Limit: 100})).GetAddressSet() {
+			b.WriteString(prototext.Format(a))
+		}
+		for _, h := range etcdtest.Must[*havipv1.DescribeHaVipsResponse](t)(c.havip.DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 100})).GetHavipSet() {
+			b.WriteString(prototext.Format(h))
+		}
+	}
+	return b.String()
+}
+
+// TestRefusals: each rule of allocating, binding, unbinding, renaming and releasing, with the
+// code and reason of its refusal, and both accounts' state unchanged afterwards.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	c := suite(t)
 	w := build(t, c)
 	etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
+	eip3 := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()[0]
+	etcdtest.Must[*eipv1.AssociateAddressResponse](t)(c.eip.AssociateAddress(w.ctx, &eipv1.AssociateAddressRequest{AddressId: eip3.GetAddressId(), NetworkInterfaceId: w.eni.GetNetworkInterfaceId()}))
+	// The other account has an EIP and an ENI of its own.
+	otherEip := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.otherAccount, &eipv1.AllocateAddressesRequest{})).GetAddressSet()[0]
+	ovpc := etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(w.otherAccount, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
+	osub := etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.ipam.CreateSubnet(w.otherAccount, &ipamv1.CreateSubnetRequest{VpcId: ovpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
+	otherENI := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.otherAccount, &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: osub, HostId: "host-1"})).GetPrimaryNetworkInterface()
+
+	before := state(t, c, w.ctx, w.otherAccount)
 	bind := func(ctx context.Context, havip, ip string) error {
 		_, err := c.havip.HaVipAssociateAddressIp(ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: havip, AddressIp: ip})
 		return err
 	}
+	associate := func(ctx context.Context, id, eni, ip string) error {
+		_, err := c.eip.AssociateAddress(ctx, &eipv1.AssociateAddressRequest{AddressId: id, NetworkInterfaceId: eni, PrivateIpAddress: ip})
+		return err
+	}
+	release := func(ctx context.Context, ids ...string) error {
+		_, err := c.eip.ReleaseAddresses(ctx, &eipv1.ReleaseAddressesRequest{AddressIds: ids})
+		return err
+	}
+	rename := func(ctx context.Context, id, name string) error {
+		_, err := c.eip.ModifyAddressAttribute(ctx, &eipv1.ModifyAddressAttributeRequest{AddressId: id, AddressName: name})
+		return err
+	}
+	disassociate := func(ctx context.Context, id string) error {
+		_, err := c.eip.DisassociateAddress(ctx, &eipv1.DisassociateAddressRequest{AddressId: id})
+		return err
+	}
+	describe := func(req *eipv1.DescribeAddressesRequest) error {
+		_, err := c.eip.DescribeAddresses(w.ctx, req)
+		return err
+	}
+	allocate := func(req *eipv1.AllocateAddressesRequest) error {
+		_, err := c.eip.AllocateAddresses(w.ctx, req)
+		return err
+	}
+	eniID := w.eni.GetNetworkInterfaceId()
+	long := strings.Repeat("n", 61)
 	cases := []struct {
 		name   string
 		err    error
 		code   codes.Code
 		reason string
 	}{
-		{"EIP already bound", bind(w.ctx, w.hv2.GetHavipId(), w.eip1.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonAddressBound},
-		{"HAVIP already has an EIP", bind(w.ctx, w.hv1.GetHavipId(), w.eip2.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonHaVipBound},
-		{"unknown EIP", bind(w.ctx, w.hv2.GetHavipId(), "198.51.100.1"), codes.NotFound, apierr.ReasonResourceNotFound},
-		{"another account binds", bind(w.otherAccount, w.hv2.GetHavipId(), w.eip2.GetAddressIp()), codes.NotFound, apierr.ReasonResourceNotFound},
+		// HaVipAssociateAddressIp / HaVipDisassociateAddressIp / DeleteHaVip
+		{"bind an EIP bound to a HAVIP", bind(w.ctx, w.hv2.GetHavipId(), w.eip1.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"bind an EIP bound to an ENI", bind(w.ctx, w.hv2.GetHavipId(), eip3.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"bind to a HAVIP that has an EIP", bind(w.ctx, w.hv1.GetHavipId(), w.eip2.GetAddressIp()), codes.FailedPrecondition, apierr.ReasonHaVipBound},
+		{"bind an unknown EIP", bind(w.ctx, w.hv2.GetHavipId(), "198.51.100.1"), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"bind a malformed IP", bind(w.ctx, w.hv2.GetHavipId(), "203.0.113"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"bind to a malformed HAVIP ID", bind(w.ctx, "havip-X", w.eip2.GetAddressIp()), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"bind another account's EIP", bind(w.ctx, w.hv2.GetHavipId(), otherEip.GetAddressIp()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another account binds to my HAVIP", bind(w.otherAccount, w.hv2.GetHavipId(), otherEip.GetAddressIp()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another account binds my EIP", bind(w.otherAccount, w.hv2.GetHavipId(), w.eip2.GetAddressIp()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"unbind a HAVIP without EIP", func() error {
+			_, err := c.havip.HaVipDisassociateAddressIp(w.ctx, &havipv1.HaVipDisassociateAddressIpRequest{HavipId: w.hv2.GetHavipId()})
+			return err
+		}(), codes.FailedPrecondition, apierr.ReasonAddressNotBound},
+		{"another account unbinds my HAVIP", func() error {
+			_, err := c.havip.HaVipDisassociateAddressIp(w.otherAccount, &havipv1.HaVipDisassociateAddressIpRequest{HavipId: w.hv1.GetHavipId()})
+			return err
+		}(), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"delete a HAVIP with an EIP", func() error {
 			_, err := c.havip.DeleteHaVip(w.ctx, &havipv1.DeleteHaVipRequest{HavipId: w.hv1.GetHavipId()})
 			return err
 		}(), codes.FailedPrecondition, apierr.ReasonBindEIP},
-		{"release a bound EIP", func() error {
-			_, err := c.eip.ReleaseAddresses(w.ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip2.GetAddressId(), w.eip1.GetAddressId()}})
-			return err
-		}(), codes.FailedPrecondition, apierr.ReasonAddressBound},
-		{"another account releases", func() error {
-			_, err := c.eip.ReleaseAddresses(w.otherAccount, &eipv1.ReleaseAddressesRequest{AddressIds: []string{w.eip2.GetAddressId()}})
-			return err
-		}(), codes.NotFound, apierr.ReasonResourceNotFound},
-		{"allocate 11", func() error {
-			_, err := c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{AddressCount: 11})
-			return err
-		}(), codes.InvalidArgument, apierr.ReasonRange},
-		{"unknown filter", func() error {
-			_, err := c.eip.DescribeAddresses(w.ctx, &eipv1.DescribeAddressesRequest{Filters: []*eipv1.Filter{{Name: "colour", Values: []string{"x"}}}})
-			return err
-		}(), codes.InvalidArgument, apierr.ReasonFilterInvalidKey},
+		// AssociateAddress / DisassociateAddress
+		{"associate a bound EIP", associate(w.ctx, w.eip1.GetAddressId(), eniID, ""), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"associate to an IP that has an EIP", associate(w.ctx, w.eip2.GetAddressId(), eniID, ""), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"associate to an IP not of the ENI", associate(w.ctx, w.eip2.GetAddressId(), eniID, "10.0.0.250"), codes.InvalidArgument, apierr.ReasonRange},
+		{"associate to a malformed IP", associate(w.ctx, w.eip2.GetAddressId(), eniID, "10.0.0"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"associate to an unknown ENI", associate(w.ctx, w.eip2.GetAddressId(), "eni-00000000", ""), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"associate to another account's ENI", associate(w.ctx, w.eip2.GetAddressId(), otherENI.GetNetworkInterfaceId(), ""), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another account associates my EIP", associate(w.otherAccount, w.eip2.GetAddressId(), otherENI.GetNetworkInterfaceId(), ""), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"associate without ENI", associate(w.ctx, w.eip2.GetAddressId(), "", ""), codes.InvalidArgument, apierr.ReasonEmpty},
+		{"associate a malformed EIP ID", associate(w.ctx, "eip-", eniID, ""), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"disassociate an unbound EIP", disassociate(w.ctx, w.eip2.GetAddressId()), codes.FailedPrecondition, apierr.ReasonAddressNotBound},
+		{"another account disassociates my EIP", disassociate(w.otherAccount, eip3.GetAddressId()), codes.NotFound, apierr.ReasonResourceNotFound},
+		// ReleaseAddresses
+		{"release a HAVIP-bound EIP with a free one", release(w.ctx, w.eip2.GetAddressId(), w.eip1.GetAddressId()), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"release an ENI-bound EIP", release(w.ctx, eip3.GetAddressId()), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"another account releases my EIP", release(w.otherAccount, w.eip2.GetAddressId()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"release mine with another account's", release(w.ctx, w.eip2.GetAddressId(), otherEip.GetAddressId()), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"release nothing", release(w.ctx), codes.InvalidArgument, apierr.ReasonEmpty},
+		// ModifyAddressAttribute
+		{"rename with a long name", rename(w.ctx, w.eip2.GetAddressId(), long), codes.InvalidArgument, apierr.ReasonTooLong},
+		{"another account renames my EIP", rename(w.otherAccount, w.eip2.GetAddressId(), "x"), codes.NotFound, apierr.ReasonResourceNotFound},
+		// AllocateAddresses / DescribeAddresses
+		{"allocate 11", allocate(&eipv1.AllocateAddressesRequest{AddressCount: 11}), codes.InvalidArgument, apierr.ReasonRange},
+		{"allocate with a long name", allocate(&eipv1.AllocateAddressesRequest{AddressName: long}), codes.InvalidArgument, apierr.ReasonTooLong},
+		{"allocate with a long token", allocate(&eipv1.AllocateAddressesRequest{ClientToken: strings.Repeat("t", 65)}), codes.InvalidArgument, apierr.ReasonTooLong},
+		{"describe with an unknown filter", describe(&eipv1.DescribeAddressesRequest{Filters: []*eipv1.Filter{{Name: "colour", Values: []string{"x"}}}}), codes.InvalidArgument, apierr.ReasonFilterInvalidKey},
+		{"describe by IDs and filters", describe(&eipv1.DescribeAddressesRequest{AddressIds: []string{w.eip2.GetAddressId()}, Filters: []*eipv1.Filter{{Name: "address-name", Values: []string{"x"}}}}), codes.InvalidArgument, apierr.ReasonCoexist},
+		{"describe another account's EIP", describe(&eipv1.DescribeAddressesRequest{AddressIds: []string{otherEip.GetAddressId()}}), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"describe with a limit over 100", describe(&eipv1.DescribeAddressesRequest{Limit: 101}), codes.InvalidArgument, apierr.ReasonLimitExceeded},
 	}
 	for _, tc := range cases {
 		if status.Code(tc.err) != tc.code || apierr.Reason(tc.err) != tc.reason {
 			t.Errorf("%s: %v (reason %q), want %v %s", tc.name, tc.err, apierr.Reason(tc.err), tc.code, tc.reason)
 		}
 	}
-	// Nothing changed: eip2 is still free and releasable, eip1 still bound to hv1.
-	if a := describe(t, c, w.ctx, w.eip2.GetAddressId()); a.GetAddressStatus() != "UNBIND" {
-		t.Errorf("eip2 changed: %v", a)
+	if after := state(t, c, w.ctx, w.otherAccount); after != before {
+		t.Errorf("the refusals changed the state:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetHavipId() != w.hv1.GetHavipId() {
-		t.Errorf("eip1 changed: %v", a)
-	}
-	if r := etcdtest.Must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(w.otherAccount, &eipv1.DescribeAddressesRequest{})); r.GetTotalCount() != 0 {
+	// The other account sees none of mine.
+	if r := etcdtest.Must[*eipv1.DescribeAddressesResponse](t)(c.eip.DescribeAddresses(w.otherAccount, &eipv1.DescribeAddressesRequest{})); r.GetTotalCount() != 1 || r.GetAddressSet()[0].GetAddressId() != otherEip.GetAddressId() {
 		t.Errorf("another account sees %v", r)
 	}
 }
