@@ -11,6 +11,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GOLANGCI_LINT_VERSION      := v2.15.0
 GRPCURL_VERSION            := v1.9.4
+GRPC_GATEWAY_VERSION       := v2.32.0
 
 # Every module of the workspace (there is no ./... across a go.work).
 MODULES := $(shell go list -m -f '{{.Dir}}')
@@ -25,27 +26,32 @@ $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 $(BIN)/protoc-gen-go-grpc:
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(BIN)/protoc-gen-grpc-gateway:
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+$(BIN)/protoc-gen-openapiv2:
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
 $(BIN)/golangci-lint:
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-GEN_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+GEN_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2
 
 .PHONY: tools
 tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl ## Install the pinned tools into ./bin.
 	@bash scripts/check-tool-versions.sh
 
 .PHONY: generate
-generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/.
+generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/, its REST routes and the OpenAPI file.
 	@bash scripts/check-tool-versions.sh
-	find proto -name '*.pb.go' -delete
+	find proto -name '*.pb.go' -o -name '*.pb.gw.go' | xargs rm -f
+	rm -f gateway/openapi/openapi.swagger.json
 	buf generate
 
 .PHONY: check-generate
 check-generate: generate ## Fail when the committed generated code is stale.
-	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
-		git status --porcelain -- proto; git diff --stat -- proto; \
+	@if [ -n "$$(git status --porcelain -- proto gateway/openapi)" ]; then \
+		git status --porcelain -- proto gateway/openapi; git diff --stat -- proto gateway/openapi; \
 		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 
 .PHONY: lint

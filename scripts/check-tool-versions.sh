@@ -11,3 +11,5 @@ check() { # name, pinned version, version the binary reports
 check buf "$(want BUF_VERSION)" "$(bin/buf --version)"
 check protoc-gen-go "$(want PROTOC_GEN_GO_VERSION)" "$(bin/protoc-gen-go --version | awk '{print $2}')"
 check protoc-gen-go-grpc "$(want PROTOC_GEN_GO_GRPC_VERSION)" "$(bin/protoc-gen-go-grpc --version | awk '{print $2}')"
+check protoc-gen-grpc-gateway "$(want GRPC_GATEWAY_VERSION)" "$(bin/protoc-gen-grpc-gateway --version | awk '{print $2}' | tr -d ,)"
+check protoc-gen-openapiv2 "$(want GRPC_GATEWAY_VERSION)" "$(bin/protoc-gen-openapiv2 --version | awk '{print $2}' | tr -d ,)"

@@ -8,6 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/openhavip/havip/gateway"
+	"github.com/openhavip/havip/gateway/apikey"
 
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/service"
@@ -28,7 +34,15 @@ type Config struct {
 	DataDir string
 	// UnsafeNoFsync skips fsync in etcd: for throwaway data in tests only.
 	UnsafeNoFsync bool
+	// HTTPAddr serves the REST gateway (HAVIP_HTTP_ADDR, default 127.0.0.1:8080).
+	HTTPAddr string
+	// KeysFile holds the gateway's API keys (HAVIP_API_KEYS_FILE). When empty, the suite makes
+	// a fresh key for DemoAccount at each start, prints it, and keeps only its hash.
+	KeysFile string
 }
+
+// DemoAccount is the account of the key the suite makes when no keys file is given.
+const DemoAccount = "acct-demo"
 
 // Modules are the services the suite serves.
 var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module, eip.Module}
@@ -37,6 +51,10 @@ var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module, eip.
 type Ready struct {
 	GRPCAddr     string
 	EtcdEndpoint string
+	// HTTPAddr is the REST gateway's address.
+	HTTPAddr string
+	// APIKey is the key made for DemoAccount (empty when a keys file was given).
+	APIKey string
 }
 
 // Run serves the suite until ctx ends. It prints where it listens to out and, once serving,
@@ -64,12 +82,58 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
-	fmt.Fprintf(out, "havip suite: gRPC on %s, embedded etcd on %s, data in %s\n", lis.Addr(), e.Endpoint, cfg.DataDir)
+	keys, apiKey, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	hlis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	grpcAddr := lis.Addr().String()
+	gw, err := gateway.New(ctx, gateway.Config{IpamAddr: grpcAddr, HaVipAddr: grpcAddr, EipAddr: grpcAddr, Keys: keys, Log: log.With("module", "gateway")})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	fmt.Fprintf(out, "havip suite: gRPC on %s, REST on http://%s, embedded etcd on %s, data in %s\n", grpcAddr, hlis.Addr(), e.Endpoint, cfg.DataDir)
 	for _, m := range Modules {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
-	if ready != nil {
-		ready(Ready{GRPCAddr: lis.Addr().String(), EtcdEndpoint: e.Endpoint})
+	if apiKey != "" {
+		fmt.Fprintf(out, "  API key for account %s (new at each start): %s\n", DemoAccount, apiKey)
 	}
-	return service.Serve(ctx, log, lis, cli, Modules...)
+	if ready != nil {
+		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: e.Endpoint, HTTPAddr: hlis.Addr().String(), APIKey: apiKey})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	go func() {
+		err := gw.Serve(ctx, hlis, 10*time.Second)
+		cancel() // the suite stops as a whole
+		httpDone <- err
+	}()
+	err = service.Serve(ctx, log, lis, cli, Modules...)
+	cancel()
+	if herr := <-httpDone; err == nil {
+		err = herr
+	}
+	return err
+}
+
+// loadKeys reads the keys file, or makes a key for DemoAccount and keeps its hash in the data
+// directory.
+func loadKeys(cfg Config) (*apikey.Keys, string, error) {
+	if cfg.KeysFile != "" {
+		k, err := apikey.Load(cfg.KeysFile)
+		return k, "", err
+	}
+	key := apikey.New()
+	line := apikey.Line(DemoAccount, key)
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "api-keys"), []byte(line), 0o600); err != nil {
+		return nil, "", fmt.Errorf("write keys file: %w", err)
+	}
+	k, err := apikey.Parse(strings.NewReader(line))
+	return k, key, err
 }

@@ -44,7 +44,7 @@ func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn
 	done := make(chan error, 1)
 	out := &syncBuffer{}
 	go func() {
-		done <- suite.Run(ctx, suite.Config{GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", DataDir: dir}, etcdtest.Quiet, out, func(r suite.Ready) { ready <- r })
+		done <- suite.Run(ctx, suite.Config{GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: dir}, etcdtest.Quiet, out, func(r suite.Ready) { ready <- r })
 	}()
 	var r suite.Ready
 	select {

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/codes"
+
+	"github.com/openhavip/havip/platform/apierr"
+)
+
+// RequestIDHeader is the HTTP header carrying the request ID, both ways.
+const RequestIDHeader = "X-Request-Id"
+
+// RequestIDHeaderMD is the gRPC metadata key the services receive the request ID in.
+const RequestIDHeaderMD = "x-request-id"
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	accountKey
+)
+
+// RequestIDOf returns the request ID of a request's context.
+func RequestIDOf(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func accountOf(ctx context.Context) string {
+	a, _ := ctx.Value(accountKey).(string)
+	return a
+}
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// requestID gives every request an ID (the client's X-Request-Id when well formed, a new one
+// otherwise), returns it on the response, carries the caller's W3C trace context, and logs
+// the request when it ends.
+func (g *Gateway) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID.MatchString(id) {
+			b := make([]byte, 16)
+			_, _ = rand.Read(b) // never fails (crypto/rand)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set(RequestIDHeader, id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		g.cfg.Log.LogAttrs(ctx, levelFor(rec.status), "http request", slogAttrs(r, rec.status, id, time.Since(start))...)
+	})
+}
+
+// bearer returns the key of an "Authorization: Bearer <key>" header.
+func bearer(h string) (string, bool) {
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	key = strings.TrimSpace(key)
+	return key, key != ""
+}
+
+// authenticate lets through only requests with a known API key, acting for the key's account;
+// it also bounds the body and the time given to the services. The key itself goes no further.
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := bearer(r.Header.Get("Authorization"))
+		account, known := g.cfg.Keys.Account(key)
+		if !ok || !known {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="havip"`)
+			g.writeProblem(w, r, http.StatusUnauthorized, codes.Unauthenticated, apierr.ReasonAuthFailure, "a valid API key is required: Authorization: Bearer <key>")
+			return
+		}
+		r.Header.Del("Authorization")
+		if r.ContentLength > g.cfg.MaxBodyBytes {
+			g.tooLarge(w, r)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				g.tooLarge(w, r)
+				return
+			case err != nil:
+				g.writeProblem(w, r, http.StatusBadRequest, codes.InvalidArgument, apierr.ReasonMalformed, "reading the request body: "+err.Error())
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), accountKey, account), g.cfg.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (g *Gateway) tooLarge(w http.ResponseWriter, r *http.Request) {
+	g.writeProblem(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, apierr.ReasonTooLong, "the request body is over the limit")
+}
