@@ -47,6 +47,7 @@ generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/, its REST 
 	find proto -name '*.pb.go' -o -name '*.pb.gw.go' | xargs rm -f
 	rm -f gateway/openapi/openapi.swagger.json
 	buf generate
+	buf generate --template buf.gen.openapi.yaml --path proto/eip/v1/eip.proto --path proto/havip --path proto/ipam
 
 .PHONY: check-generate
 check-generate: generate ## Fail when the committed generated code is stale.

@@ -17,6 +17,25 @@ import (
 // filters=[{name: "havip-name", values: [a, b]}, {name: "vpc-id", values: [vpc-1]}].
 const filterPrefix = "filter."
 
+// knownField reports whether path (field names joined by dots, proto or JSON names) names a
+// field of md: grpc-gateway would skip an unknown parameter silently.
+func knownField(md protoreflect.MessageDescriptor, path string) bool {
+	for _, part := range strings.Split(path, ".") {
+		if md == nil {
+			return false
+		}
+		fd := md.Fields().ByName(protoreflect.Name(part))
+		if fd == nil {
+			fd = md.Fields().ByJSONName(part)
+		}
+		if fd == nil {
+			return false
+		}
+		md = fd.Message()
+	}
+	return true
+}
+
 // filterParser reads filter.<key> query parameters into a request's `filters` field (a
 // repeated message of `name` and `values`); every other parameter is grpc-gateway's as usual.
 type filterParser struct{}
@@ -29,6 +48,9 @@ func (filterParser) Parse(msg proto.Message, values url.Values, filter *utilitie
 		if name, ok := strings.CutPrefix(k, filterPrefix); ok {
 			filters[name] = append(filters[name], vs...)
 			continue
+		}
+		if !knownField(msg.ProtoReflect().Descriptor(), k) {
+			return fmt.Errorf("unknown query parameter %q", k)
 		}
 		rest[k] = vs
 	}
