@@ -159,6 +159,8 @@ func (g *Gateway) Serve(ctx context.Context, lis net.Listener, drain time.Durati
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down HTTP: %w", err)
 	}
-	<-done
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve HTTP: %w", err)
+	}
 	return nil
 }
