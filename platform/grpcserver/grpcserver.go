@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -81,21 +82,27 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 func (s *Server) unaryErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer s.recoverPanic(info.FullMethod, &err)
 	resp, err = handler(ctx, req)
-	return resp, s.mapErr(info.FullMethod, err)
+	return resp, s.mapErr(ctx, info.FullMethod, err)
 }
 
 func (s *Server) streamErrors(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	defer s.recoverPanic(info.FullMethod, &err)
-	return s.mapErr(info.FullMethod, handler(srv, ss))
+	return s.mapErr(ss.Context(), info.FullMethod, handler(srv, ss))
 }
 
-func (s *Server) mapErr(method string, err error) error {
+// mapErr turns a handler's error into its gRPC status, logging internal errors with the
+// caller's request ID (x-request-id metadata, set by the REST gateway).
+func (s *Server) mapErr(ctx context.Context, method string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st := apierr.ToStatus(err)
 	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
-		s.log.Error("call failed", "method", method, "err", err)
+		var requestID string
+		if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("x-request-id")) > 0 {
+			requestID = md.Get("x-request-id")[0]
+		}
+		s.log.Error("call failed", "method", method, "request_id", requestID, "err", err)
 	}
 	return st.Err()
 }
