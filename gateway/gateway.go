@@ -30,6 +30,9 @@ import (
 type Config struct {
 	// IpamAddr, HaVipAddr and EipAddr are the gRPC addresses of the services.
 	IpamAddr, HaVipAddr, EipAddr string
+	// Local, when set, carries the calls instead (services in this process, platform/inproc);
+	// the addresses still answer /healthz.
+	Local grpc.ClientConnInterface
 	// Keys authenticates requests.
 	Keys *apikey.Keys
 	// MaxBodyBytes bounds a request body (default 1 MiB).
@@ -81,19 +84,29 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	)
 	type registration struct {
 		service, addr string
-		register      func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+		register      func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error
 	}
 	for _, r := range []registration{
-		{ipamv1.IpamService_ServiceDesc.ServiceName, cfg.IpamAddr, ipamv1.RegisterIpamServiceHandler},
-		{havipv1.HaVipService_ServiceDesc.ServiceName, cfg.HaVipAddr, havipv1.RegisterHaVipServiceHandler},
-		{eipv1.EipService_ServiceDesc.ServiceName, cfg.EipAddr, eipv1.RegisterEipServiceHandler},
+		{ipamv1.IpamService_ServiceDesc.ServiceName, cfg.IpamAddr, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return ipamv1.RegisterIpamServiceHandlerClient(ctx, mux, ipamv1.NewIpamServiceClient(cc))
+		}},
+		{havipv1.HaVipService_ServiceDesc.ServiceName, cfg.HaVipAddr, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return havipv1.RegisterHaVipServiceHandlerClient(ctx, mux, havipv1.NewHaVipServiceClient(cc))
+		}},
+		{eipv1.EipService_ServiceDesc.ServiceName, cfg.EipAddr, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return eipv1.RegisterEipServiceHandlerClient(ctx, mux, eipv1.NewEipServiceClient(cc))
+		}},
 	} {
 		conn, err := g.conn(r.addr)
 		if err != nil {
 			g.Close()
 			return nil, err
 		}
-		if err := r.register(ctx, mux, conn); err != nil {
+		var cc grpc.ClientConnInterface = conn
+		if cfg.Local != nil {
+			cc = cfg.Local
+		}
+		if err := r.register(ctx, mux, cc); err != nil {
 			g.Close()
 			return nil, fmt.Errorf("register %s: %w", r.service, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/gateway/apikey"
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/etcdtest"
@@ -24,13 +26,18 @@ import (
 
 // stack is a running suite reached over HTTP, with an API key for each of two accounts.
 type stack struct {
-	base       string // http://host:port
+	base       string // http://host:port, of the gateway the test uses
+	local      string // the suite's gateway (calls in process)
+	overGRPC   string // a gateway calling the suite over gRPC, as a standalone gatewayd does
 	keyA, keyB string
 	grpc       *grpc.ClientConn
 	client     *http.Client
 }
 
-func startStack(tb testing.TB) *stack {
+// startStack runs a suite; with remote, the stack is reached through a gateway of its own
+// that calls the services over gRPC (as a standalone gatewayd does) instead of the suite's
+// in-process gateway.
+func startStack(tb testing.TB, remote bool) *stack {
 	tb.Helper()
 	dir := tb.TempDir()
 	s := &stack{keyA: apikey.New(), keyB: apikey.New(), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
@@ -57,7 +64,27 @@ func startStack(tb testing.TB) *stack {
 		cancel()
 		tb.Fatal(err)
 	}
-	s.base, s.grpc = "http://"+r.HTTPAddr, conn
+	s.local, s.grpc = "http://"+r.HTTPAddr, conn
+	{
+		k, err := apikey.Load(keys)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		gw, err := gateway.New(ctx, gateway.Config{IpamAddr: r.GRPCAddr, HaVipAddr: r.GRPCAddr, EipAddr: r.GRPCAddr, Keys: k, Log: etcdtest.Quiet})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		srv := httptest.NewServer(gw.Handler())
+		tb.Cleanup(func() {
+			srv.Close()
+			gw.Close()
+		})
+		s.overGRPC = srv.URL
+	}
+	s.base = s.local
+	if remote {
+		s.base = s.overGRPC
+	}
 	tb.Cleanup(func() {
 		s.client.CloseIdleConnections()
 		_ = conn.Close()
@@ -213,7 +240,12 @@ func console(t *testing.T, s *stack) world {
 // TestConsoleFlowOverHTTP: the whole console flow, then the release in order, each step over
 // REST; and each kind of service refusal with its HTTP status and reason.
 func TestConsoleFlowOverHTTP(t *testing.T) {
-	s := startStack(t)
+	for _, remote := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in-process", true: "over-grpc"}[remote], func(t *testing.T) { consoleFlow(t, startStack(t, remote)) })
+	}
+}
+
+func consoleFlow(t *testing.T, s *stack) {
 	w := console(t, s)
 	spare := ok(t, s.do(t, s.keyA, "POST", "/v1/addresses", map[string]any{}))
 	spareID, spareIP := spare.str("address_set", 0, "address_id"), spare.str("address_set", 0, "address_ip")
@@ -269,7 +301,12 @@ func TestConsoleFlowOverHTTP(t *testing.T) {
 // TestHTTPAuth: no key, a wrong key, another scheme, a forged account header and another
 // account's key are all refused, change nothing and reveal nothing.
 func TestHTTPAuth(t *testing.T) {
-	s := startStack(t)
+	for _, remote := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in-process", true: "over-grpc"}[remote], func(t *testing.T) { httpAuth(t, startStack(t, remote)) })
+	}
+}
+
+func httpAuth(t *testing.T, s *stack) {
 	w := console(t, s)
 	snapshot := func() string {
 		return ok(t, s.do(t, s.keyA, "GET", "/v1/havips", nil)).raw + ok(t, s.do(t, s.keyA, "GET", "/v1/addresses", nil)).raw + ok(t, s.do(t, s.keyA, "GET", "/v1/vpcs", nil)).raw
@@ -325,7 +362,7 @@ func TestHTTPAuth(t *testing.T) {
 // parameters and IDs of the wrong shape get a 400 (413 for the size) with a clear message;
 // unknown routes a 404; the request ID is the client's when well formed.
 func TestHTTPBadInput(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, false)
 	w := console(t, s)
 	big := `{"vpc_name": "` + strings.Repeat("x", 2<<20) + `", "cidr_block": "10.2.0.0/16"}`
 	for _, tc := range []struct {
@@ -373,7 +410,7 @@ func TestHTTPBadInput(t *testing.T) {
 // TestHealthAndOpenAPI: /healthz reports each service; /openapi.json is the generated
 // description, and every operation in it is routed by the gateway (none answers "no route").
 func TestHealthAndOpenAPI(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, false)
 	h := ok(t, s.do(t, "", "GET", "/healthz", nil))
 	for _, svc := range []string{"ipam.v1.IpamService", "havip.v1.HaVipService", "eip.v1.EipService"} {
 		if h.str("services", svc) != "SERVING" {
@@ -419,7 +456,7 @@ func TestHealthAndOpenAPI(t *testing.T) {
 // TestGatewayConcurrentCreates: 40 concurrent creates over HTTP with one client token make
 // one HAVIP, and every answer names it.
 func TestGatewayConcurrentCreates(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, true)
 	w := console(t, s)
 	var wg sync.WaitGroup
 	ids := make([]string, 40)

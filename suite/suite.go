@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/gateway/apikey"
 
 	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker"
@@ -91,7 +92,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	grpcAddr := lis.Addr().String()
-	gw, err := gateway.New(ctx, gateway.Config{IpamAddr: grpcAddr, HaVipAddr: grpcAddr, EipAddr: grpcAddr, Keys: keys, Log: log.With("module", "gateway")})
+	// The gateway calls the services in process (same interceptors, no network hop).
+	local := inproc.New()
+	gw, err := gateway.New(ctx, gateway.Config{IpamAddr: grpcAddr, HaVipAddr: grpcAddr, EipAddr: grpcAddr, Local: local, Keys: keys, Log: log.With("module", "gateway")})
 	if err != nil {
 		return err
 	}
@@ -114,7 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		cancel() // the suite stops as a whole
 		httpDone <- err
 	}()
-	err = service.Serve(ctx, log, lis, cli, Modules...)
+	err = service.ServeLocal(ctx, log, lis, cli, local, Modules...)
 	cancel()
 	if herr := <-httpDone; err == nil {
 		err = herr

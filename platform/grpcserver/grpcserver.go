@@ -33,6 +33,18 @@ type Server struct {
 	DrainTimeout time.Duration
 }
 
+// UnaryInterceptor is the server's own chain of unary interceptors (error mapping, panic
+// recovery, account), for calls made in process (platform/inproc); the trace context needs no
+// extraction there, it travels in the caller's context.
+func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
+	account := tenant.UnaryServerInterceptor()
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return s.unaryErrors(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+			return account(ctx, req, info, handler)
+		})
+	}
+}
+
 // New builds the server. Register services on s.GRPC before calling Serve.
 func New(log *slog.Logger) *Server {
 	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second}

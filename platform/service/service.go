@@ -17,6 +17,7 @@ import (
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/tracing"
 )
@@ -38,7 +39,18 @@ type Module struct {
 
 // Serve starts every module and serves them all on lis until ctx ends, then stops gracefully.
 func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, modules ...Module) error {
+	return ServeLocal(ctx, log, lis, cli, nil, modules...)
+}
+
+// ServeLocal is Serve that also registers the services on local (when not nil), for callers
+// in the same process: it runs them through the server's unary interceptors.
+func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, local *inproc.Channel, modules ...Module) error {
 	srv := grpcserver.New(log)
+	var reg grpc.ServiceRegistrar = srv.GRPC
+	if local != nil {
+		local.SetInterceptor(srv.UnaryInterceptor())
+		reg = tee{srv.GRPC, local}
+	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, m := range modules {
@@ -46,9 +58,20 @@ func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv
 		if err != nil {
 			return fmt.Errorf("start %s: %w", m.Name, err)
 		}
-		register(srv.GRPC)
+		register(reg)
+	}
+	if local != nil {
+		local.Ready()
 	}
 	return srv.Serve(ctx, lis)
+}
+
+// tee registers a service on two registrars.
+type tee [2]grpc.ServiceRegistrar
+
+func (t tee) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	t[0].RegisterService(desc, impl)
+	t[1].RegisterService(desc, impl)
 }
 
 // Main is the whole main function of a single-service binary: it reads -grpc-addr
