@@ -77,5 +77,28 @@ bench: ## Run the benchmarks; each prints its figures next to a same-run etcd ba
 run: ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
 	go run ./suite/cmd/havip-suite
 
+# The programs of the docker-compose stack (static, for FROM-scratch images).
+IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd
+
+.PHONY: images
+images: ## Build static binaries into build/bin and a FROM-scratch image of each (havip/<name>:dev).
+	@mkdir -p build/bin
+	@for p in $(IMAGES); do CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/$$p || exit 1; done
+	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd ./suite/cmd/etcd
+	@for b in build/bin/*; do n=$$(basename $$b); \
+		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
+		echo "image havip/$$n:dev"; done
+
+.PHONY: compose-up
+compose-up: images ## Start the docker-compose stack (services apart, one etcd); prints an API key.
+	@key=$$(go run ./gateway/cmd/gatewayd new-key acct-demo); \
+		echo "$$key" | sed -n 's/^keys file line: //p' > build/api-keys; chmod 644 build/api-keys; \
+		docker-compose up -d; \
+		echo "REST on http://127.0.0.1:8080, API key for acct-demo: $$(echo "$$key" | sed -n 's/^key: //p')"
+
+.PHONY: compose-down
+compose-down: ## Stop the docker-compose stack and delete its data.
+	docker-compose down -v
+
 .PHONY: ci
 ci: tools check-generate lint test ## What .ci/run does.
