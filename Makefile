@@ -84,7 +84,8 @@ IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd
 images: ## Build static binaries into build/bin and a FROM-scratch image of each (havip/<name>:dev).
 	@mkdir -p build/bin
 	@for p in $(IMAGES); do CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/$$p || exit 1; done
-	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd ./suite/cmd/etcd
+	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd
+	cd deploy/etcd && GOWORK=off CGO_ENABLED=0 go build -trimpath -o ../../build/bin/etcd .
 	@for b in build/bin/*; do n=$$(basename $$b); \
 		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
 		echo "image havip/$$n:dev"; done

@@ -3,11 +3,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -48,6 +51,10 @@ type Gateway struct {
 	conns   map[string]*grpc.ClientConn // by address
 	backend []backend                   // what /healthz checks
 	handler http.Handler
+	spans   bool // record a span per request (tracing exports)
+
+	idPrefix  string        // random, per gateway: request IDs from two gateways never meet
+	idCounter atomic.Uint64 // makes each request ID of this gateway unique
 }
 
 type backend struct {
@@ -66,7 +73,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("gateway: no API keys")
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}, spans: tracing.Enabled()}
+	prefix := make([]byte, 8)
+	_, _ = rand.Read(prefix) // never fails (crypto/rand)
+	g.idPrefix = hex.EncodeToString(prefix) + "-"
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},

@@ -3,17 +3,18 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
 	"github.com/openhavip/havip/platform/apierr"
@@ -24,6 +25,8 @@ const RequestIDHeader = "X-Request-Id"
 
 // RequestIDHeaderMD is the gRPC metadata key the services receive the request ID in.
 const RequestIDHeaderMD = "x-request-id"
+
+var tracer = otel.Tracer("github.com/openhavip/havip/gateway")
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
@@ -76,17 +79,30 @@ func (g *Gateway) requestID(next http.Handler) http.Handler {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
 		if !validRequestID.MatchString(id) {
-			b := make([]byte, 16)
-			_, _ = rand.Read(b) // never fails (crypto/rand)
-			id = hex.EncodeToString(b)
+			id = g.newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		var span trace.Span
+		if g.spans {
+			// A span per request under the caller's trace, carrying the request ID.
+			ctx, span = tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path), attribute.String("request_id", id)))
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			span.End()
+		}
 		g.cfg.Log.LogAttrs(ctx, levelFor(rec.status), "http request", slogAttrs(r, rec.status, id, time.Since(start))...)
 	})
+}
+
+// newRequestID returns an ID unique to this request: the gateway's random prefix and a counter.
+func (g *Gateway) newRequestID() string {
+	return g.idPrefix + strconv.FormatUint(g.idCounter.Add(1), 16)
 }
 
 // bearer returns the key of an "Authorization: Bearer <key>" header.
