@@ -194,16 +194,16 @@ func RequestHash(count int, name string) string {
 
 // Allocate allocates count EIPs; with a client token, the same request returns the same EIPs.
 func (s *Store) Allocate(ctx context.Context, account string, count int, name, token string) ([]View, error) {
+	now := time.Now().UTC()
+	if count == 1 && token == "" {
+		return s.allocateOne(ctx, record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now})
+	}
 	hash := RequestHash(count, name)
 	tkey := keyspace.EipTokens + account + "/" + token
 	if token != "" {
 		if views, done, err := s.byToken(ctx, account, tkey, hash); done || err != nil {
 			return views, err
 		}
-	}
-	now := time.Now().UTC()
-	if count == 1 && token == "" {
-		return s.allocateOne(ctx, record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now})
 	}
 	eips := make([]record.Eip, count)
 	als := make([]ipalloc.Allocation, count)
