@@ -341,8 +341,9 @@ func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 // commit tries a batch in one transaction: all its addresses are created, or none is.
 func (a *Allocator) commit(ps *pool, batch []*call) {
 	var lease clientv3.LeaseID
-	var cmps []clientv3.Cmp
-	var puts, gets []clientv3.Op
+	// Room for each call's comparison and write, and those of With.
+	cmps := make([]clientv3.Cmp, 0, len(batch[0].p.Guard)+2*len(batch))
+	puts := make([]clientv3.Op, 0, 2*len(batch))
 	cmps = append(cmps, batch[0].p.Guard...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -366,7 +367,6 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		val, _ := json.Marshal(c.res.Record)
 		cmps = append(cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
 		puts = append(puts, clientv3.OpPut(key, string(val), opts...))
-		gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 		if c.req.With != nil {
 			cmp, op := c.req.With(addr)
 			cmps, puts = append(cmps, cmp), append(puts, op)
@@ -389,6 +389,10 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		return
 	}
 	// Lost a race (rare): read whether the guard still holds and which addresses are taken.
+	gets := make([]clientv3.Op, len(batch))
+	for i, c := range batch {
+		gets[i] = clientv3.OpGet(a.Key(ps.id, ps.layout.addr(c.off)), clientv3.WithKeysOnly())
+	}
 	resp, err = a.cli.Txn(ctx).If(batch[0].p.Guard...).Then(gets...).Commit()
 	if err != nil {
 		a.retry(ps, batch, nil, 0, fmt.Errorf("read lost addresses: %w", err))

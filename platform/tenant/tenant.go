@@ -49,8 +49,7 @@ func Outgoing(ctx context.Context, account string) context.Context {
 
 // fromIncoming reads and checks the account of an incoming request.
 func fromIncoming(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(MetadataKey)
+	vals := metadata.ValueFromIncomingContext(ctx, MetadataKey) // no copy of the whole metadata
 	if len(vals) == 0 || vals[0] == "" {
 		return "", apierr.Unauthenticated("metadata %q is required", MetadataKey)
 	}

@@ -80,10 +80,10 @@ type ctxStream struct {
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
 func extract(ctx context.Context) context.Context {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok || len(md.Get("traceparent")) == 0 {
-		return ctx
+	if len(metadata.ValueFromIncomingContext(ctx, "traceparent")) == 0 {
+		return ctx // the common case, without copying the metadata
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
 	return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
 }
 
