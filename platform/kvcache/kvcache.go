@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 )
 
 // Item is one cached key with its decoded value and revisions.
@@ -59,8 +60,10 @@ func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func
 // Start loads the prefix and keeps following it until ctx ends.
 func (c *Cache[T]) Start(ctx context.Context) error {
 	// The watch and its progress requests must share one context: etcd's client picks the
-	// watch stream by the context's metadata.
-	c.watchCtx = clientv3.WithRequireLeader(ctx)
+	// watch stream by the context's metadata. Each cache gets a stream of its own, because etcd
+	// answers a progress request only when every watcher of the stream is in step: on a shared
+	// stream, a busy prefix would hold back the progress a quiet one waits for.
+	c.watchCtx = clientv3.WithRequireLeader(metadata.AppendToOutgoingContext(ctx, "havip-watch", c.prefix))
 	rev, err := c.load(ctx)
 	if err != nil {
 		return err
