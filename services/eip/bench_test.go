@@ -44,7 +44,7 @@ func BenchmarkAllocateAddresses(b *testing.B) {
 // BenchmarkNatRuleLatency: from an owner change committed to etcd (the broker's write of the
 // HAVIP's owner record) until WatchNatRules delivers the EIP's rule with the new backend, against
 // a raw etcd watch notification of a write of the same size, each timed from just before the
-// write. The two alternate, 500 samples each; p99 target ≤ 2× the raw p99.
+// write. The two alternate, 1000 samples each; p99 target ≤ 2× the raw p99.
 func BenchmarkNatRuleLatency(b *testing.B) {
 	c := suite(b)
 	cli := etcdtest.Client(b, etcdEndpoint)
@@ -58,7 +58,7 @@ func BenchmarkNatRuleLatency(b *testing.B) {
 		rawWatch := cli.Watch(ctx, rawKey)
 		ownerKey := keyspace.Owner(w.hv1.GetHavipId())
 
-		const n = 500
+		const n = 1000
 		rawD, natD := make([]time.Duration, n), make([]time.Duration, n)
 		for i := range n {
 			eni := fmt.Sprintf("eni-bench%03d", i)
