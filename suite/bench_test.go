@@ -55,7 +55,7 @@ func BenchmarkGatewayDescribe(b *testing.B) {
 		return err
 	}
 	for range b.N {
-		const total, rounds = 20000, 4
+		const total, rounds = 40000, 8
 		var grpcTime, httpTime, remoteTime float64
 		for range rounds {
 			grpcTime += total / rounds / loadtest.Throughput(b, 50, total/rounds, describe)
