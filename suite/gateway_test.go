@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/gateway/apikey"
@@ -45,32 +44,14 @@ func startStack(tb testing.TB, remote bool) *stack {
 	if err := os.WriteFile(keys, []byte(apikey.Line("acct-http-a", s.keyA)+apikey.Line("acct-http-b", s.keyB)), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan suite.Ready, 1)
-	done := make(chan error, 1)
-	go func() {
-		cfg := suite.Config{GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: dir, UnsafeNoFsync: true, KeysFile: keys}
-		done <- suite.Run(ctx, cfg, etcdtest.Quiet, io.Discard, func(r suite.Ready) { ready <- r })
-	}()
-	var r suite.Ready
-	select {
-	case r = <-ready:
-	case err := <-done:
-		cancel()
-		tb.Fatalf("suite did not start: %v", err)
-	}
-	conn, err := grpc.NewClient(r.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
+	r, conn, _ := run(tb, suite.Config{DataDir: dir, UnsafeNoFsync: true, KeysFile: keys}, io.Discard)
 	s.local, s.grpc = "http://"+r.HTTPAddr, conn
 	{
 		k, err := apikey.Load(keys)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		gw, err := gateway.New(ctx, gateway.Config{IpamAddr: r.GRPCAddr, HaVipAddr: r.GRPCAddr, EipAddr: r.GRPCAddr, Keys: k, Log: etcdtest.Quiet})
+		gw, err := gateway.New(context.Background(), gateway.Config{IpamAddr: r.GRPCAddr, HaVipAddr: r.GRPCAddr, EipAddr: r.GRPCAddr, Keys: k, Log: etcdtest.Quiet})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -85,14 +66,7 @@ func startStack(tb testing.TB, remote bool) *stack {
 	if remote {
 		s.base = s.overGRPC
 	}
-	tb.Cleanup(func() {
-		s.client.CloseIdleConnections()
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("suite stopped with %v", err)
-		}
-	})
+	tb.Cleanup(s.client.CloseIdleConnections)
 	return s
 }
 

@@ -3,6 +3,7 @@ package suite_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -36,26 +37,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs the suite on dir until the returned stop is called.
-func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *syncBuffer, func()) {
-	t.Helper()
+// run starts the suite with cfg, every address on 127.0.0.1:0, until stop is called or the
+// test ends, and connects to its gRPC address.
+func run(tb testing.TB, cfg suite.Config, out io.Writer) (suite.Ready, *grpc.ClientConn, func()) {
+	tb.Helper()
+	cfg.GRPCAddr, cfg.EtcdAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan suite.Ready, 1)
 	done := make(chan error, 1)
-	out := &syncBuffer{}
-	go func() {
-		done <- suite.Run(ctx, suite.Config{GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: dir}, etcdtest.Quiet, out, func(r suite.Ready) { ready <- r })
-	}()
+	go func() { done <- suite.Run(ctx, cfg, etcdtest.Quiet, out, func(r suite.Ready) { ready <- r }) }()
 	var r suite.Ready
 	select {
 	case r = <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("suite did not start: %v", err)
+		tb.Fatalf("suite did not start: %v", err)
 	}
 	conn, err := grpc.NewClient(r.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		tb.Fatal(err)
 	}
 	var once sync.Once
 	stop := func() {
@@ -63,11 +64,19 @@ func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn
 			_ = conn.Close()
 			cancel()
 			if err := <-done; err != nil {
-				t.Errorf("suite stopped with %v", err)
+				tb.Errorf("suite stopped with %v", err)
 			}
 		})
 	}
-	t.Cleanup(stop)
+	tb.Cleanup(stop)
+	return r, conn, stop
+}
+
+// start runs the suite on dir until the returned stop is called.
+func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *syncBuffer, func()) {
+	t.Helper()
+	out := &syncBuffer{}
+	_, conn, stop := run(t, suite.Config{DataDir: dir}, out)
 	return ipamv1.NewIpamServiceClient(conn), conn, out, stop
 }
 
