@@ -81,7 +81,9 @@ func (c *Channel) Invoke(ctx context.Context, fullMethod string, args, reply any
 		return status.Convert(err).Err()
 	}
 	proto.Reset(out)
-	proto.Merge(out, resp.(proto.Message))
+	if m, ok := resp.(proto.Message); ok && m != nil {
+		proto.Merge(out, m)
+	}
 	return nil
 }
 
