@@ -1,6 +1,7 @@
 package eip_test
 
 import (
+	"context"
 	"net/netip"
 	"sort"
 	"sync"
@@ -21,7 +22,23 @@ import (
 func TestAllocationFromPools(t *testing.T) {
 	t.Setenv("HAVIP_EIP_POOLS", "192.0.2.8/29, 192.0.2.100-192.0.2.102")
 	c := suite(t)
-	ctx := tenant.Outgoing(t.Context(), "acct-pool"+ids.New(""))
+	ctx := tenant.Outgoing(context.Background(), "acct-pool"+ids.New(""))
+	t.Cleanup(func() { // the pool is shared by every run on this etcd: give its addresses back
+		r, err := c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{Limit: 100})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var all []string
+		for _, a := range r.GetAddressSet() {
+			all = append(all, a.GetAddressId())
+		}
+		if len(all) > 0 {
+			if _, err := c.eip.ReleaseAddresses(ctx, &eipv1.ReleaseAddressesRequest{AddressIds: all}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	var mu sync.Mutex
 	var got []*eipv1.Address
 	var full int
