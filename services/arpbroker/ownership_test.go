@@ -32,8 +32,8 @@ func awaitState(t *testing.T, c clients, w world, id, want string, within time.D
 func TestOwnershipFollowsSession(t *testing.T) {
 	c := suite(t)
 	w := build(t, c)
+	awaitLeader(t, c, session(t, c, 30)) // first: a replica of an earlier run may hold the election a while
 	sess := session(t, c, 2)
-	awaitLeader(t, c, sess)
 	wctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watch, err := c.broker.WatchOwnership(wctx, &arpbrokerv1.WatchOwnershipRequest{})
