@@ -3,9 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -66,19 +64,5 @@ func (g *Gateway) routingError(_ context.Context, _ *runtime.ServeMux, _ runtime
 		g.writeProblem(w, r, httpStatus, codes.InvalidArgument, apierr.ReasonMalformed, "malformed path "+r.URL.Path)
 	default:
 		g.writeProblem(w, r, http.StatusNotFound, codes.NotFound, "UnknownRoute", "no route "+r.Method+" "+r.URL.Path)
-	}
-}
-
-func levelFor(status int) slog.Level {
-	if status >= 500 {
-		return slog.LevelWarn
-	}
-	return slog.LevelInfo
-}
-
-func slogAttrs(r *http.Request, status int, id string, d time.Duration) []slog.Attr {
-	return []slog.Attr{
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
-		slog.String("request_id", id), slog.Duration("duration", d),
 	}
 }

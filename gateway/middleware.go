@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -152,4 +153,20 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 
 func (g *Gateway) tooLarge(w http.ResponseWriter, r *http.Request) {
 	g.writeProblem(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, apierr.ReasonTooLong, "the request body is over the limit")
+}
+
+// levelFor is the access log level of a response status.
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// slogAttrs are the access log fields of a request.
+func slogAttrs(r *http.Request, status int, id string, d time.Duration) []slog.Attr {
+	return []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
+		slog.String("request_id", id), slog.Duration("duration", d),
+	}
 }

@@ -42,6 +42,7 @@ type filterParser struct{}
 
 // Parse implements runtime.QueryParameterParser.
 func (filterParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	md := msg.ProtoReflect().Descriptor()
 	rest := url.Values{}
 	filters := map[string][]string{}
 	for k, vs := range values {
@@ -49,7 +50,7 @@ func (filterParser) Parse(msg proto.Message, values url.Values, filter *utilitie
 			filters[name] = append(filters[name], vs...)
 			continue
 		}
-		if !knownField(msg.ProtoReflect().Descriptor(), k) {
+		if !knownField(md, k) {
 			return fmt.Errorf("unknown query parameter %q", k)
 		}
 		rest[k] = vs

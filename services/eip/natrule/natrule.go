@@ -12,8 +12,8 @@ import (
 
 // Rule maps an EIP's public IP to a private IP and to the ENI and host behind it now.
 type Rule struct {
-	AddressID, Account, PublicIP, PrivateIP, HaVipID string
-	NetworkInterfaceID, InstanceID, HostID           string
+	AddressID, PublicIP, PrivateIP, HaVipID string
+	NetworkInterfaceID, InstanceID, HostID  string
 	// BindingRevision is the etcd revision at which the EIP's binding last changed.
 	BindingRevision int64
 	// OwnerRevision is, for a HAVIP-bound EIP, the fencing revision of the ownership the
@@ -76,13 +76,13 @@ func (t *Table) EipHook(prev, cur *kvcache.Item[record.Eip], rev int64) {
 	case cur != nil:
 		id = cur.Value.ID
 		e := cur.Value
-		r = Rule{AddressID: e.ID, Account: e.Account, PublicIP: e.IP, PrivateIP: e.PrivateIP, HaVipID: e.HaVipID, BindingRevision: cur.ModRevision, Removed: !e.Bound()}
+		r = Rule{AddressID: e.ID, PublicIP: e.IP, PrivateIP: e.PrivateIP, HaVipID: e.HaVipID, BindingRevision: cur.ModRevision, Removed: !e.Bound()}
 		if e.NetworkInterfaceID != "" {
 			r.NetworkInterfaceID, r.InstanceID, r.HostID = e.NetworkInterfaceID, e.InstanceID, t.hostOf(e.InstanceID)
 		}
 	case prev != nil:
 		id = prev.Value.ID
-		r = Rule{AddressID: id, Account: prev.Value.Account, PublicIP: prev.Value.IP, BindingRevision: rev, Removed: true}
+		r = Rule{AddressID: id, PublicIP: prev.Value.IP, BindingRevision: rev, Removed: true}
 	default:
 		return
 	}

@@ -59,7 +59,6 @@ type Store struct {
 	eips      *kvcache.Cache[record.Eip]
 	enis      *kvcache.Cache[eni]
 	instances *kvcache.Cache[instance]
-	owners    *kvcache.Cache[natrule.Owner]
 	nat       *natrule.Table
 	alloc     *ipalloc.Allocator
 	pool      ipalloc.Pool
@@ -82,10 +81,10 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 		return ins.Value.HostID
 	})
 	s.eips = kvcache.New(cli, rev, keyspace.Eips, kvcache.DecodeJSON[record.Eip], log, s.nat.EipHook)
-	s.owners = kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[natrule.Owner], log,
+	owners := kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[natrule.Owner], log,
 		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, keyspace.Owners) }))
 	// The instances load before the EIPs: the rule of an ENI-bound EIP names its host.
-	g.Add(s.enis, s.instances, s.owners, s.eips, s.alloc)
+	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s
 }
 
