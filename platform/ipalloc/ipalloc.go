@@ -409,9 +409,18 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		anyTaken = anyTaken || taken[i]
 	}
 	if !anyTaken && slices.ContainsFunc(batch, func(c *call) bool { return c.req.With != nil }) {
-		// A comparison of With failed (or an address was taken and freed in between): the
-		// callers decide what to do again.
-		a.retry(ps, batch, nil, 0, apierr.Aborted(apierr.ReasonResourceInUse, "a concurrent change conflicted with the allocation; try again"))
+		// A comparison of With failed (or an address was taken and freed in between): the calls
+		// with With decide what to do again; the others go round again.
+		var with, plain []*call
+		for _, c := range batch {
+			if c.req.With != nil {
+				with = append(with, c)
+			} else {
+				plain = append(plain, c)
+			}
+		}
+		a.retry(ps, with, nil, 0, apierr.Aborted(apierr.ReasonResourceInUse, "a concurrent change conflicted with the allocation; try again"))
+		a.retry(ps, plain, make([]bool, len(plain)), resp.Header.Revision, nil)
 		return
 	}
 	// Untaken calls go round again (an address taken then freed in between included).
