@@ -17,7 +17,6 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,10 +64,11 @@ type Request struct {
 	// TTL, when positive, makes the allocation a reservation that disappears after about TTL
 	// (between TTL and TTL+1s) unless committed.
 	TTL time.Duration
-	// With, when set, gives comparisons and writes committed in the same transaction as the
-	// address (a record naming it, say), so that no address exists without them. At most one of
-	// each: a batch must stay within etcd's 128 operations.
-	With func(addr netip.Addr) (clientv3.Cmp, clientv3.Op)
+	// Value, when set, gives what is stored at the address's key in place of the Record: for a
+	// caller whose whole record lives there (an EIP, say), so that one key is the address and
+	// its record. It must decode as a Record with the same Owner and Account, since every
+	// replica's view of the pool reads it as one.
+	Value func(addr netip.Addr) string
 }
 
 const (
@@ -341,9 +341,8 @@ func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 // commit tries a batch in one transaction: all its addresses are created, or none is.
 func (a *Allocator) commit(ps *pool, batch []*call) {
 	var lease clientv3.LeaseID
-	// Room for each call's comparison and write, and those of With.
-	cmps := make([]clientv3.Cmp, 0, len(batch[0].p.Guard)+2*len(batch))
-	puts := make([]clientv3.Op, 0, 2*len(batch))
+	cmps := make([]clientv3.Cmp, 0, len(batch[0].p.Guard)+len(batch))
+	puts := make([]clientv3.Op, 0, len(batch))
 	cmps = append(cmps, batch[0].p.Guard...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -364,13 +363,15 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 			c.res.Record.Reservation = newToken()
 			opts = append(opts, clientv3.WithLease(lease))
 		}
-		val, _ := json.Marshal(c.res.Record)
-		cmps = append(cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
-		puts = append(puts, clientv3.OpPut(key, string(val), opts...))
-		if c.req.With != nil {
-			cmp, op := c.req.With(addr)
-			cmps, puts = append(cmps, cmp), append(puts, op)
+		var val string
+		if c.req.Value != nil {
+			val = c.req.Value(addr)
+		} else {
+			b, _ := json.Marshal(c.res.Record)
+			val = string(b)
 		}
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
+		puts = append(puts, clientv3.OpPut(key, val, opts...))
 	}
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 	if err != nil {
@@ -403,25 +404,8 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 		return
 	}
 	taken := make([]bool, len(batch))
-	anyTaken := false
 	for i, r := range resp.Responses {
 		taken[i] = len(r.GetResponseRange().Kvs) > 0
-		anyTaken = anyTaken || taken[i]
-	}
-	if !anyTaken && slices.ContainsFunc(batch, func(c *call) bool { return c.req.With != nil }) {
-		// A comparison of With failed (or an address was taken and freed in between): the calls
-		// with With decide what to do again; the others go round again.
-		var with, plain []*call
-		for _, c := range batch {
-			if c.req.With != nil {
-				with = append(with, c)
-			} else {
-				plain = append(plain, c)
-			}
-		}
-		a.retry(ps, with, nil, 0, apierr.Aborted(apierr.ReasonResourceInUse, "a concurrent change conflicted with the allocation; try again"))
-		a.retry(ps, plain, make([]bool, len(plain)), resp.Header.Revision, nil)
-		return
 	}
 	// Untaken calls go round again (an address taken then freed in between included).
 	a.retry(ps, batch, taken, resp.Header.Revision, nil)

@@ -25,10 +25,19 @@ func (a *Allocator) CommitOps(al Allocation, owner string) (clientv3.Cmp, client
 // CommitOpsAt is CommitOps for a service that has no Allocator of its own: root is the
 // allocator's key prefix and al the reservation as the allocator reported it.
 func CommitOpsAt(root string, al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
-	key := root + al.Pool + "/" + al.Addr.String()
-	rec := Record{Owner: owner, Account: al.Record.Account}
-	val, _ := json.Marshal(rec)
-	return clientv3.Compare(clientv3.ModRevision(key), "=", al.Revision), clientv3.OpPut(key, string(val))
+	val, _ := json.Marshal(Record{Owner: owner, Account: al.Record.Account})
+	return commitOps(root+al.Pool+"/"+al.Addr.String(), al.Revision, string(val))
+}
+
+// CommitValueOps is CommitOps storing val at the address's key, as Request.Value does: val must
+// decode as a Record naming the reservation's account and the address's owner.
+func (a *Allocator) CommitValueOps(al Allocation, val string) (clientv3.Cmp, clientv3.Op) {
+	return commitOps(a.Key(al.Pool, al.Addr), al.Revision, val)
+}
+
+// commitOps writes val at key, without the reservation's lease, if the reservation is unchanged.
+func commitOps(key string, rev int64, val string) (clientv3.Cmp, clientv3.Op) {
+	return clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpPut(key, val)
 }
 
 // Commit makes the reservation token of addr in poolID a lasting allocation owned by owner.

@@ -29,18 +29,18 @@ const (
 
 // EIP keys (written by eipd, and by havipd when it binds an EIP to a HAVIP).
 const (
-	// Eips holds the EIP records: <eip-id>.
-	Eips = Root + "eip/address/"
-	// EipIPs holds one key per allocated public address (an ipalloc root): public/<ip>.
+	// EipIPs holds the EIPs, one key per public address (an ipalloc root): public/<ip> → the
+	// EIP record, which reads as an ipalloc record too (owner: the EIP ID), or, for a moment, an
+	// ipalloc reservation. One key makes the address and its EIP one write.
 	EipIPs = Root + "eip/ip/"
+	// EipIDCounter numbers the EIP IDs (platform/idseq): IDs are unique by construction, so an
+	// EIP needs no key of its own to prove its ID unused.
+	EipIDCounter = Root + "eip/id-counter"
 	// EipTokens maps a client token to the EIPs it allocated: <account>/<token>.
 	EipTokens = Root + "eip/token/"
 	// EipENIBindings holds one key per ENI private IP that has an EIP: <eni-id>/<ip> → EIP ID.
 	EipENIBindings = Root + "eip/eni-binding/"
 )
-
-// Eip is the key of an EIP record.
-func Eip(id string) string { return Eips + id }
 
 // ARP broker keys (written by arpbrokerd).
 const (

@@ -94,6 +94,19 @@ func TestAllocationFromPools(t *testing.T) {
 	if _, err := c.eip.AllocateAddresses(ctx, &eipv1.AllocateAddressesRequest{AddressCount: 1, AddressName: "tok", ClientToken: "t-1"}); apierr.Reason(err) != apierr.ReasonIdempotentParameterChange {
 		t.Errorf("token reused for another request: %v", err)
 	}
+	// The token's EIPs took two of the three freed addresses (an EIP lives at its address's key):
+	// each released ID stays gone, though its address now holds another EIP.
+	freed := map[string]bool{got[0].GetAddressIp(): true, got[1].GetAddressIp(): true, got[2].GetAddressIp(): true}
+	for _, a := range first {
+		if !freed[a.GetAddressIp()] {
+			t.Errorf("token EIP at %s, not a freed address", a.GetAddressIp())
+		}
+	}
+	for _, a := range got[:3] {
+		if _, err := c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{AddressIds: []string{a.GetAddressId()}}); apierr.Reason(err) != apierr.ReasonResourceNotFound {
+			t.Errorf("released %s (%s) described: %v", a.GetAddressId(), a.GetAddressIp(), err)
+		}
+	}
 
 	// Rename, then filters and paging over the account's eight EIPs.
 	etcdtest.Must[*eipv1.ModifyAddressAttributeResponse](t)(c.eip.ModifyAddressAttribute(ctx, &eipv1.ModifyAddressAttributeRequest{AddressId: first[0].GetAddressId(), AddressName: "renamed"}))

@@ -9,7 +9,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
-	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
 )
@@ -17,10 +16,17 @@ import (
 // Pool is the ipalloc pool ID of the public addresses.
 const Pool = "public"
 
-// Eip is a stored EIP. At most one of HaVipID and NetworkInterfaceID is set.
+// Key is the etcd key of the EIP with public address ip: the address's allocation key.
+func Key(ip string) string { return keyspace.EipIPs + Pool + "/" + ip }
+
+// Eip is a stored EIP, kept at its address's allocation key: its JSON is an ipalloc.Record as
+// well (owner is the EIP ID). At most one of HaVipID and NetworkInterfaceID is set.
 type Eip struct {
-	ID                 string    `json:"id"`
-	Account            string    `json:"account"`
+	ID      string `json:"owner"`
+	Account string `json:"account"`
+	// Reservation is set while the key is only an allocation's reservation (a multi-address
+	// allocation not yet recorded); such a key is no EIP yet.
+	Reservation        string    `json:"reservation,omitempty"`
 	IP                 string    `json:"ip"`
 	Name               string    `json:"name"`
 	HaVipID            string    `json:"havip_id,omitempty"`
@@ -63,18 +69,11 @@ func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64
 
 // ByIP finds an account's EIP by its public address.
 func ByIP(ctx context.Context, cli *clientv3.Client, account, ip string) (Eip, int64, error) {
-	alloc, _, _, ok, err := get[ipalloc.Record](ctx, cli, keyspace.EipIPs+Pool+"/"+ip)
+	e, _, rev, ok, err := get[Eip](ctx, cli, Key(ip))
 	if err != nil {
 		return Eip{}, 0, err
 	}
-	if !ok || alloc.Account != account {
-		return Eip{}, 0, apierr.NotFound("EIP %s does not exist", ip)
-	}
-	e, _, rev, ok, err := get[Eip](ctx, cli, keyspace.Eip(alloc.Owner))
-	if err != nil {
-		return Eip{}, 0, err
-	}
-	if !ok || e.Account != account {
+	if !ok || e.Account != account || e.Reservation != "" {
 		return Eip{}, 0, apierr.NotFound("EIP %s does not exist", ip)
 	}
 	return e, rev, nil
@@ -101,11 +100,11 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 		bkey := keyspace.HaVipAddress + havipID
 		e.HaVipID, e.PrivateIP = havipID, h.VIP
 		resp, err := cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.ModRevision(keyspace.Eip(e.ID)), "=", eRev),
+			clientv3.Compare(clientv3.ModRevision(Key(e.IP)), "=", eRev),
 			clientv3.Compare(clientv3.CreateRevision(keyspace.HaVip(havipID)), "=", hCreate),
 			clientv3.Compare(clientv3.Version(bkey), "=", 0),
 		).Then(
-			clientv3.OpPut(keyspace.Eip(e.ID), kvcache.EncodeJSON(e)),
+			clientv3.OpPut(Key(e.IP), kvcache.EncodeJSON(e)),
 			clientv3.OpPut(bkey, kvcache.EncodeJSON(binding{AddressID: e.ID, AddressIP: e.IP})),
 		).Else(clientv3.OpGet(bkey, clientv3.WithCountOnly())).Commit()
 		if err != nil {
@@ -139,18 +138,18 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 		if !ok {
 			return Eip{}, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
 		}
-		e, _, eRev, ok, err := get[Eip](ctx, cli, keyspace.Eip(b.AddressID))
+		e, _, eRev, ok, err := get[Eip](ctx, cli, Key(b.AddressIP))
 		if err != nil {
 			return Eip{}, err
 		}
-		if !ok {
+		if !ok || e.ID != b.AddressID {
 			return Eip{}, fmt.Errorf("EIP %s of HAVIP %s is missing", b.AddressID, havipID)
 		}
 		e.HaVipID, e.PrivateIP = "", ""
 		resp, err := cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(bkey), "=", bRev),
-			clientv3.Compare(clientv3.ModRevision(keyspace.Eip(e.ID)), "=", eRev),
-		).Then(clientv3.OpDelete(bkey), clientv3.OpPut(keyspace.Eip(e.ID), kvcache.EncodeJSON(e))).Commit()
+			clientv3.Compare(clientv3.ModRevision(Key(e.IP)), "=", eRev),
+		).Then(clientv3.OpDelete(bkey), clientv3.OpPut(Key(e.IP), kvcache.EncodeJSON(e))).Commit()
 		if err != nil {
 			return Eip{}, fmt.Errorf("unbind transaction: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/idseq"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
@@ -62,6 +63,10 @@ type Store struct {
 	nat       *natrule.Table
 	alloc     *ipalloc.Allocator
 	pool      ipalloc.Pool
+	ids       *idseq.Source
+
+	mu   sync.Mutex
+	byID map[string]string // EIP ID → its key, kept by the EIP cache's hook
 }
 
 // New returns a store allocating from ranges. Call Start before use.
@@ -75,17 +80,30 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 		instances: kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log),
 		alloc:     ipalloc.New(cli, rev, keyspace.EipIPs, log),
 		pool:      ipalloc.Pool{ID: record.Pool, Ranges: ranges},
+		ids:       idseq.New(cli, keyspace.EipIDCounter, ids.Address),
+		byID:      map[string]string{},
 	}
 	s.nat = natrule.New(func(instanceID string) string {
 		ins, _ := s.instances.Get(keyspace.Instances + instanceID)
 		return ins.Value.HostID
 	})
-	s.eips = kvcache.New(cli, rev, keyspace.Eips, kvcache.DecodeJSON[record.Eip], log, s.nat.EipHook)
+	s.eips = kvcache.New(cli, rev, keyspace.EipIPs, kvcache.DecodeJSON[record.Eip], log, s.nat.EipHook, s.indexID)
 	owners := kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[natrule.Owner], log,
 		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, keyspace.Owners) }))
 	// The instances load before the EIPs: the rule of an ENI-bound EIP names its host.
 	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s
+}
+
+// indexID keeps byID (a kvcache hook). A key's record keeps its ID until the key is deleted.
+func (s *Store) indexID(prev, cur *kvcache.Item[record.Eip], _ int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur != nil {
+		s.byID[cur.Value.ID] = cur.Key
+	} else if s.byID[prev.Value.ID] == prev.Key {
+		delete(s.byID, prev.Value.ID)
+	}
 }
 
 // ParsePools reads public pools: comma-separated CIDRs (network and broadcast excluded) or
@@ -156,7 +174,7 @@ func (s *Store) List(ctx context.Context, account string) ([]View, error) {
 	var items []*kvcache.Item[record.Eip]
 	s.eips.View(func(m map[string]*kvcache.Item[record.Eip]) {
 		for _, it := range m {
-			if it.Value.Account == account {
+			if it.Value.Account == account && it.Value.Reservation == "" {
 				items = append(items, it)
 			}
 		}
@@ -172,8 +190,11 @@ func (s *Store) List(ctx context.Context, account string) ([]View, error) {
 }
 
 func (s *Store) get(account, id string) (kvcache.Item[record.Eip], error) {
-	it, ok := s.eips.Get(keyspace.Eip(id))
-	if !ok || it.Value.Account != account {
+	s.mu.Lock()
+	key, ok := s.byID[id]
+	s.mu.Unlock()
+	it, found := s.eips.Get(key)
+	if !ok || !found || it.Value.ID != id || it.Value.Account != account || it.Value.Reservation != "" {
 		return kvcache.Item[record.Eip]{}, apierr.NotFound("EIP %s does not exist", id)
 	}
 	return it, nil
@@ -195,7 +216,11 @@ func RequestHash(count int, name string) string {
 func (s *Store) Allocate(ctx context.Context, account string, count int, name, token string) ([]View, error) {
 	now := time.Now().UTC()
 	if count == 1 && token == "" {
-		return s.allocateOne(ctx, record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now})
+		id, err := s.ids.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.allocateOne(ctx, record.Eip{ID: id, Account: account, Name: name, Created: now})
 	}
 	hash := RequestHash(count, name)
 	tkey := keyspace.EipTokens + account + "/" + token
@@ -209,7 +234,13 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 	errs := make([]error, count)
 	var wg sync.WaitGroup
 	for i := range eips {
-		eips[i] = record.Eip{ID: ids.New(ids.Address), Account: account, Name: name, Created: now}
+		id, err := s.ids.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		eips[i] = record.Eip{ID: id, Account: account, Name: name, Created: now}
+	}
+	for i := range eips {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -236,9 +267,8 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 	var idList []string
 	for i := range eips {
 		eips[i].IP = als[i].Addr.String()
-		c, p := s.alloc.CommitOps(als[i], eips[i].ID)
-		cmps = append(cmps, c, clientv3.Compare(clientv3.Version(keyspace.Eip(eips[i].ID)), "=", 0))
-		ops = append(ops, p, clientv3.OpPut(keyspace.Eip(eips[i].ID), kvcache.EncodeJSON(eips[i])))
+		c, p := s.alloc.CommitValueOps(als[i], kvcache.EncodeJSON(eips[i]))
+		cmps, ops = append(cmps, c), append(ops, p)
 		idList = append(idList, eips[i].ID)
 	}
 	if token != "" {
@@ -267,13 +297,12 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 }
 
 // allocateOne allocates one EIP in a single transaction, batched with concurrent ones: the
-// address and the EIP record are written together.
+// address's key is written with the EIP record as its value.
 func (s *Store) allocateOne(ctx context.Context, e record.Eip) ([]View, error) {
-	key := keyspace.Eip(e.ID)
-	al, err := s.alloc.Allocate(ctx, s.pool, ipalloc.Request{Owner: e.ID, Account: e.Account, With: func(addr netip.Addr) (clientv3.Cmp, clientv3.Op) {
+	al, err := s.alloc.Allocate(ctx, s.pool, ipalloc.Request{Owner: e.ID, Account: e.Account, Value: func(addr netip.Addr) string {
 		rec := e
 		rec.IP = addr.String()
-		return clientv3.Compare(clientv3.Version(key), "=", 0), clientv3.OpPut(key, kvcache.EncodeJSON(rec))
+		return kvcache.EncodeJSON(rec)
 	}})
 	if err != nil {
 		return nil, err
@@ -431,9 +460,8 @@ func (s *Store) Release(ctx context.Context, account string, idList []string) er
 			if it.Value.Bound() {
 				return apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
 			}
-			addr, _ := netip.ParseAddr(it.Value.IP)
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
-			ops = append(ops, clientv3.OpDelete(it.Key), clientv3.OpDelete(s.alloc.Key(record.Pool, addr)))
+			ops = append(ops, clientv3.OpDelete(it.Key))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
