@@ -28,6 +28,9 @@ type Deps struct {
 	Log  *slog.Logger
 	// GRPCAddr is where the process serves gRPC, for modules that call sibling services.
 	GRPCAddr string
+	// Local calls the services of this process in process (platform/inproc), with no network
+	// hop: for a module whose sibling service runs beside it.
+	Local grpc.ClientConnInterface
 }
 
 // Module builds one gRPC service: it starts what it needs (until ctx ends) and returns the
@@ -42,27 +45,26 @@ func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv
 	return ServeLocal(ctx, log, lis, cli, nil, modules...)
 }
 
-// ServeLocal is Serve that also registers the services on local (when not nil), for callers
-// in the same process: it runs them through the server's unary interceptors.
+// ServeLocal is Serve that also registers the services on local (a fresh channel when nil),
+// for callers in the same process — the modules (Deps.Local) and, say, a gateway: it runs them
+// through the server's unary interceptors.
 func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, local *inproc.Channel, modules ...Module) error {
 	srv := grpcserver.New(log)
-	var reg grpc.ServiceRegistrar = srv.GRPC
-	if local != nil {
-		local.SetInterceptor(srv.UnaryInterceptor())
-		reg = tee{srv.GRPC, local}
+	if local == nil {
+		local = inproc.New()
 	}
+	local.SetInterceptor(srv.UnaryInterceptor())
+	reg := tee{srv.GRPC, local}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, m := range modules {
-		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String()})
+		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local})
 		if err != nil {
 			return fmt.Errorf("start %s: %w", m.Name, err)
 		}
 		register(reg)
 	}
-	if local != nil {
-		local.Ready()
-	}
+	local.Ready()
 	return srv.Serve(ctx, lis)
 }
 

@@ -12,7 +12,6 @@ import (
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
-	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/havip/inventory"
@@ -24,8 +23,8 @@ import (
 // (env HAVIP_RESERVATION_TTL).
 const DefaultReservationTTL = 30 * time.Second
 
-// Module is the HAVIP service. It reaches ipamd at HAVIP_IPAM_ADDR, or in its own process when
-// that is unset (the one-process suite).
+// Module is the HAVIP service. It reaches ipamd at HAVIP_IPAM_ADDR, or, when that is unset
+// (the one-process suite), in its own process with no network hop.
 var Module = service.Module{
 	Name: "havip",
 	Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
@@ -37,12 +36,15 @@ var Module = service.Module{
 			}
 			ttl = d
 		}
-		addr := config.Env("HAVIP_IPAM_ADDR", deps.GRPCAddr)
-		conn, err := grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-		if err != nil {
-			return nil, fmt.Errorf("ipamd at %s: %w", addr, err)
+		conn := deps.Local
+		if addr := os.Getenv("HAVIP_IPAM_ADDR"); addr != "" {
+			cc, err := grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+			if err != nil {
+				return nil, fmt.Errorf("ipamd at %s: %w", addr, err)
+			}
+			context.AfterFunc(ctx, func() { _ = cc.Close() })
+			conn = cc
 		}
-		context.AfterFunc(ctx, func() { _ = conn.Close() })
 		st := store.New(deps.Etcd, deps.Log)
 		if err := st.Start(ctx); err != nil {
 			return nil, err
