@@ -76,8 +76,9 @@ func TestAllocationFromPools(t *testing.T) {
 		}
 	}
 
-	// Free three; a request for four is refused whole and takes nothing.
-	etcdtest.Must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{got[0].GetAddressId(), got[1].GetAddressId(), got[2].GetAddressId()}}))
+	// Free three (one named twice: released once); a request for four is refused whole and
+	// takes nothing.
+	etcdtest.Must[*eipv1.ReleaseAddressesResponse](t)(c.eip.ReleaseAddresses(ctx, &eipv1.ReleaseAddressesRequest{AddressIds: []string{got[0].GetAddressId(), got[1].GetAddressId(), got[2].GetAddressId(), got[0].GetAddressId()}}))
 	if _, err := c.eip.AllocateAddresses(ctx, &eipv1.AllocateAddressesRequest{AddressCount: 4}); apierr.Reason(err) != apierr.ReasonResourceInsufficient {
 		t.Fatalf("four from three free: %v", err)
 	}

@@ -95,14 +95,16 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 	return s
 }
 
-// indexID keeps byID (a kvcache hook). A key's record keeps its ID until the key is deleted.
+// indexID keeps byID (a kvcache hook). A key changes EIP only through a delete, but a cache
+// reload reports the difference of two states, which may replace one EIP by another.
 func (s *Store) indexID(prev, cur *kvcache.Item[record.Eip], _ int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if prev != nil && (cur == nil || cur.Value.ID != prev.Value.ID) && s.byID[prev.Value.ID] == prev.Key {
+		delete(s.byID, prev.Value.ID)
+	}
 	if cur != nil {
 		s.byID[cur.Value.ID] = cur.Key
-	} else if s.byID[prev.Value.ID] == prev.Key {
-		delete(s.byID, prev.Value.ID)
 	}
 }
 
