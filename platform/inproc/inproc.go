@@ -63,7 +63,7 @@ func (c *Channel) Invoke(ctx context.Context, fullMethod string, args, reply any
 	intercept := c.intercept
 	c.mu.RUnlock()
 	if !ok {
-		return status.Errorf(codes.Unimplemented, "unknown method %s", fullMethod)
+		return status.Errorf(codes.Unimplemented, "%s is not served in this process", fullMethod)
 	}
 	in, ok1 := args.(proto.Message)
 	out, ok2 := reply.(proto.Message)

@@ -36,7 +36,7 @@ var Module = service.Module{
 			}
 			ttl = d
 		}
-		conn := deps.Local
+		conn := deps.Local // without HAVIP_IPAM_ADDR, ipamd must run in this process
 		if addr := os.Getenv("HAVIP_IPAM_ADDR"); addr != "" {
 			cc, err := grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 			if err != nil {
