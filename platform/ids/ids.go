@@ -48,16 +48,18 @@ func Valid(prefix, id string) bool {
 // Space is how many distinct IDs a kind has: 36^8.
 const Space = 2821109907456
 
-// FromNumber returns the ID of the given kind numbered n (0 ≤ n < Space). Distinct numbers give
-// distinct IDs, so a counter yields IDs that are unique without a check; the numbers are
-// scrambled (a Feistel permutation), so consecutive ones do not look alike.
-func FromNumber(prefix string, n uint64) string {
+// FromNumber returns the ID of the given kind numbered n (0 ≤ n < Space) under seed. For one
+// seed, distinct numbers give distinct IDs, so a counter yields IDs that are unique without a
+// check; the numbers are scrambled by a Feistel permutation keyed by seed, so consecutive ones
+// do not look alike and two installations (two seeds) do not share a sequence.
+func FromNumber(prefix string, n, seed uint64) string {
 	if n >= Space {
 		panic("ids: number out of range")
 	}
+	keys := roundKeys(seed)
 	// A permutation of [0, 2^42), walked until it lands below Space: a permutation of [0, Space).
 	for {
-		n = feistel(n)
+		n = feistel(n, keys)
 		if n < Space {
 			break
 		}
@@ -72,18 +74,25 @@ func FromNumber(prefix string, n uint64) string {
 	return string(out)
 }
 
-// The permutation works on two halves of 21 bits, one round per key.
+// The permutation works on two halves of 21 bits, in four rounds.
 const (
 	half     = 21
 	halfMask = 1<<half - 1
 )
 
-var roundKeys = [...]uint64{0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0x2545f4914f6cdd1d}
+// roundKeys derives the permutation's round keys from a seed.
+func roundKeys(seed uint64) [4]uint64 {
+	var k [4]uint64
+	for i := range k {
+		k[i] = mix(seed + uint64(i+1)*0x9e3779b97f4a7c15)
+	}
+	return k
+}
 
 // feistel is a bijection of 42-bit numbers.
-func feistel(n uint64) uint64 {
+func feistel(n uint64, keys [4]uint64) uint64 {
 	l, r := n>>half, n&halfMask
-	for _, k := range roundKeys {
+	for _, k := range keys {
 		l, r = r, l^(mix(r^k)&halfMask)
 	}
 	return l<<half | r

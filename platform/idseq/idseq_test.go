@@ -2,6 +2,7 @@ package idseq_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 
 // TestSourcesNeverRepeat: four sources on one counter (four replicas), each used by 8 goroutines
 // at once for 3,000 IDs, then a fresh source (a restart): every ID is well formed and none
-// repeats, across blocks and sources.
+// repeats, across blocks and sources; another counter starts another sequence.
 func TestSourcesNeverRepeat(t *testing.T) {
 	endpoint, stop, err := etcdtest.Start()
 	if err != nil {
@@ -55,7 +56,12 @@ func TestSourcesNeverRepeat(t *testing.T) {
 		t.Fatalf("counter: %v %v", resp, err)
 	}
 	// 24,000 IDs per source need 24 blocks of 1,024 each; the restart claims one more.
-	if got := string(resp.Kvs[0].Value); got != "97" {
-		t.Errorf("counter at %s blocks, want 97", got)
+	if got := string(resp.Kvs[0].Value); !strings.HasSuffix(got, `,"next_block":97}`) {
+		t.Errorf("counter %s, want 97 blocks claimed", got)
+	}
+	// Another counter (another installation) has a seed of its own: another sequence.
+	other, err := idseq.New(cli, key+"-other", ids.Address).Next(context.Background())
+	if err != nil || seen[other] {
+		t.Errorf("another counter's first ID %q (%v) repeats this one's", other, err)
 	}
 }
