@@ -106,8 +106,12 @@ func (a *Allocator) Start(ctx context.Context) error { return a.cache.Start(ctx)
 
 // Key is the etcd key of an address in a pool.
 func (a *Allocator) Key(poolID string, addr netip.Addr) string {
-	return a.root + poolID + "/" + addr.String()
+	return KeyAt(a.root, poolID, addr.String())
 }
+
+// KeyAt is Key for a service that has no Allocator of its own: root is the allocator's key
+// prefix.
+func KeyAt(root, poolID, ip string) string { return root + poolID + "/" + ip }
 
 // PoolPrefix is the etcd key prefix of all of a pool's addresses.
 func (a *Allocator) PoolPrefix(poolID string) string { return a.root + poolID + "/" }

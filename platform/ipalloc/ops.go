@@ -26,7 +26,7 @@ func (a *Allocator) CommitOps(al Allocation, owner string) (clientv3.Cmp, client
 // allocator's key prefix and al the reservation as the allocator reported it.
 func CommitOpsAt(root string, al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
 	val, _ := json.Marshal(Record{Owner: owner, Account: al.Record.Account})
-	return commitOps(root+al.Pool+"/"+al.Addr.String(), al.Revision, string(val))
+	return commitOps(KeyAt(root, al.Pool, al.Addr.String()), al.Revision, string(val))
 }
 
 // CommitValueOps is CommitOps storing val at the address's key, as Request.Value does: val must

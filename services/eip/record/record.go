@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
 )
@@ -17,7 +18,7 @@ import (
 const Pool = "public"
 
 // Key is the etcd key of the EIP with public address ip: the address's allocation key.
-func Key(ip string) string { return keyspace.EipIPs + Pool + "/" + ip }
+func Key(ip string) string { return ipalloc.KeyAt(keyspace.EipIPs, Pool, ip) }
 
 // Eip is a stored EIP, kept at its address's allocation key: its JSON is an ipalloc.Record as
 // well (owner is the EIP ID). At most one of HaVipID and NetworkInterfaceID is set.
