@@ -11,8 +11,8 @@ import (
 	eipv1 "github.com/openhavip/havip/proto/eip/v1"
 
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/eipbind"
 	"github.com/openhavip/havip/platform/service"
-	"github.com/openhavip/havip/services/eip/record"
 	"github.com/openhavip/havip/services/eip/server"
 	"github.com/openhavip/havip/services/eip/store"
 )
@@ -45,7 +45,7 @@ var Module = service.Module{
 
 func unbinder(cli *clientv3.Client) func(ctx context.Context, account, havipID string) error {
 	return func(ctx context.Context, account, havipID string) error {
-		_, err := record.UnbindHaVip(ctx, cli, account, havipID)
+		_, err := eipbind.UnbindHaVip(ctx, cli, account, havipID)
 		return err
 	}
 }

@@ -75,15 +75,3 @@ replace (
 	github.com/openhavip/havip/platform => ../../platform
 	github.com/openhavip/havip/proto => ../../proto
 )
-
-require (
-	github.com/openhavip/havip/services/arpbroker v0.0.0
-	github.com/openhavip/havip/services/havip v0.0.0
-	github.com/openhavip/havip/services/ipam v0.0.0
-)
-
-replace (
-	github.com/openhavip/havip/services/arpbroker => ../arpbroker
-	github.com/openhavip/havip/services/havip => ../havip
-	github.com/openhavip/havip/services/ipam => ../ipam
-)

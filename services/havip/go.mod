@@ -23,6 +23,7 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.2.2 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/btree v1.1.3 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.0.1 // indirect
@@ -74,14 +75,3 @@ replace (
 	github.com/openhavip/havip/platform => ../../platform
 	github.com/openhavip/havip/proto => ../../proto
 )
-
-require (
-	github.com/google/go-cmp v0.7.0
-	github.com/openhavip/havip/services/ipam v0.0.0
-)
-
-replace github.com/openhavip/havip/services/ipam => ../ipam
-
-require github.com/openhavip/havip/services/eip v0.0.0
-
-replace github.com/openhavip/havip/services/eip => ../eip

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/openhavip/havip/platform/apierr"
-	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // Result is what the broker did with a claim.
@@ -61,15 +61,15 @@ type Broker struct {
 	cfg Config
 
 	group     *kvcache.Group
-	enis      *kvcache.Cache[eni]
-	instances *kvcache.Cache[instance]
-	havips    *kvcache.Cache[havip]
-	owners    *kvcache.Cache[Owner]
+	enis      *kvcache.Cache[records.NetworkInterface]
+	instances *kvcache.Cache[records.Instance]
+	havips    *kvcache.Cache[records.HaVip]
+	owners    *kvcache.Cache[records.Owner]
 
 	mu      sync.Mutex
-	byVIP   map[string]string              // vpc/vip → HAVIP ID (under havips' cache lock)
-	pending map[string]*pendingClaim       // HAVIP ID → the latest claim waiting out the hold-down
-	written map[string]kvcache.Item[Owner] // owners this replica wrote that the cache may not have yet
+	byVIP   map[string]string                      // vpc/vip → HAVIP ID (under havips' cache lock)
+	pending map[string]*pendingClaim               // HAVIP ID → the latest claim waiting out the hold-down
+	written map[string]kvcache.Item[records.Owner] // owners this replica wrote that the cache may not have yet
 
 	rejected      map[string]time.Time // HAVIP/ENI/reason → when last recorded
 	rejectLease   clientv3.LeaseID     // the lease the rejections of the current minute share
@@ -91,7 +91,7 @@ type leadership struct {
 // OwnerChange is one owner as it became at a revision; Owner is nil when the HAVIP has none.
 type OwnerChange struct {
 	HaVipID  string
-	Owner    *Owner
+	Owner    *records.Owner
 	Revision int64
 }
 
@@ -105,18 +105,18 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	}
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[Owner]{}, rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{}}
-	b.enis = kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log)
-	b.instances = kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log)
-	b.havips = kvcache.New(cli, rev, keyspace.HaVips, kvcache.DecodeJSON[havip], log, b.indexVIP)
-	b.owners = kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[Owner], log, b.publish)
+	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[records.Owner]{}, rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{}}
+	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log)
+	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
+	b.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, b.indexVIP)
+	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish)
 	g.Add(b.enis, b.instances, b.havips, b.owners)
 	return b
 }
 
 func vipKey(vpc string, vip netip.Addr) string { return vpc + "/" + vip.String() }
 
-func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
+func (b *Broker) indexVIP(prev, cur *kvcache.Item[records.HaVip], _ int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev != nil {
@@ -128,12 +128,12 @@ func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
 }
 
 // publish tells watchers of every owner change (a kvcache hook, in revision order).
-func (b *Broker) publish(prev, cur *kvcache.Item[Owner], rev int64) {
+func (b *Broker) publish(prev, cur *kvcache.Item[records.Owner], rev int64) {
 	it := cur
 	if it == nil {
 		it = prev
 	}
-	ch := OwnerChange{HaVipID: strings.TrimPrefix(it.Key, keyspace.Owners), Revision: rev}
+	ch := OwnerChange{HaVipID: strings.TrimPrefix(it.Key, records.Owners), Revision: rev}
 	if cur != nil {
 		o := cur.Value
 		ch.Owner = &o
@@ -177,7 +177,7 @@ func (b *Broker) campaign(ctx context.Context) {
 			}
 			continue
 		}
-		e := concurrency.NewElection(sess, keyspace.BrokerElection)
+		e := concurrency.NewElection(sess, records.BrokerElection)
 		if err := e.Campaign(ctx, b.cfg.Addr); err != nil {
 			_ = sess.Close()
 			continue
@@ -201,7 +201,7 @@ func (b *Broker) campaign(ctx context.Context) {
 
 // Leader returns the gRPC address of the elected replica.
 func (b *Broker) Leader(ctx context.Context) (string, error) {
-	resp, err := b.cli.Get(ctx, keyspace.BrokerElection+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1))
+	resp, err := b.cli.Get(ctx, records.BrokerElection+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1))
 	if err != nil {
 		return "", fmt.Errorf("read leader: %w", err)
 	}
@@ -221,19 +221,19 @@ func (b *Broker) IsLeader() bool {
 // lookups for the rules, from the caches.
 type view struct{ b *Broker }
 
-func (v view) eni(id string) (eni, bool) {
-	it, ok := v.b.enis.Get(keyspace.NetworkInterfaces + id)
+func (v view) eni(id string) (records.NetworkInterface, bool) {
+	it, ok := v.b.enis.Get(records.NetworkInterfaces + id)
 	return it.Value, ok
 }
 
-func (v view) havipByVIP(vpc string, vip netip.Addr) (havip, bool) {
+func (v view) havipByVIP(vpc string, vip netip.Addr) (records.HaVip, bool) {
 	v.b.mu.Lock()
 	id, ok := v.b.byVIP[vipKey(vpc, vip)]
 	v.b.mu.Unlock()
 	if !ok {
-		return havip{}, false
+		return records.HaVip{}, false
 	}
-	it, ok := v.b.havips.Get(keyspace.HaVip(id))
+	it, ok := v.b.havips.Get(records.HaVipKey(id))
 	return it.Value, ok
 }
 
@@ -283,8 +283,8 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 
 // currentOwner is the newest owner record of a HAVIP this replica knows: from the cache, or
 // from its own write the cache has not delivered yet.
-func (b *Broker) currentOwner(havipID string) (kvcache.Item[Owner], bool) {
-	cur, ok := b.owners.Get(keyspace.Owner(havipID))
+func (b *Broker) currentOwner(havipID string) (kvcache.Item[records.Owner], bool) {
+	cur, ok := b.owners.Get(records.OwnerKey(havipID))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if w, mine := b.written[havipID]; mine && w.ModRevision > cur.ModRevision {
@@ -297,7 +297,7 @@ func (b *Broker) ownerRevision(havipID string) int64 {
 	if havipID == "" {
 		return 0
 	}
-	if it, ok := b.owners.Get(keyspace.Owner(havipID)); ok {
+	if it, ok := b.owners.Get(records.OwnerKey(havipID)); ok {
 		return it.ModRevision
 	}
 	return 0
@@ -305,29 +305,29 @@ func (b *Broker) ownerRevision(havipID string) int64 {
 
 // write makes e the owner of h in one transaction guarded by leadership, by the HAVIP still
 // existing, and by the owner record being the one the decision saw.
-func (b *Broker) write(ctx context.Context, h havip, e eni, r Report, cur kvcache.Item[Owner], hasOwner bool) (int64, error) {
+func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkInterface, r Report, cur kvcache.Item[records.Owner], hasOwner bool) (int64, error) {
 	b.mu.Lock()
 	lead := b.leader
 	b.mu.Unlock()
 	if lead == nil {
 		return 0, ErrNotLeader
 	}
-	hv, ok := b.havips.Get(keyspace.HaVip(h.ID))
+	hv, ok := b.havips.Get(records.HaVipKey(h.ID))
 	if !ok {
 		return 0, fmt.Errorf("HAVIP %s vanished", h.ID)
 	}
-	rec := Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
-	if ins, ok := b.instances.Get(keyspace.Instances + e.InstanceID); ok {
+	rec := records.Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
+	if ins, ok := b.instances.Get(records.Instances + e.InstanceID); ok {
 		rec.HostID = ins.Value.HostID
 	}
 	var curRev int64
 	if hasOwner {
 		curRev = cur.ModRevision
 	}
-	key := keyspace.Owner(h.ID)
+	key := records.OwnerKey(h.ID)
 	resp, err := b.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
-		clientv3.Compare(clientv3.CreateRevision(keyspace.HaVip(h.ID)), "=", hv.CreateRevision),
+		clientv3.Compare(clientv3.CreateRevision(records.HaVipKey(h.ID)), "=", hv.CreateRevision),
 		clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
 	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).Commit()
 	if err != nil {
@@ -338,7 +338,7 @@ func (b *Broker) write(ctx context.Context, h havip, e eni, r Report, cur kvcach
 	}
 	// The next claim is judged against this owner even before the watch delivers it.
 	b.mu.Lock()
-	b.written[h.ID] = kvcache.Item[Owner]{Key: key, Value: rec, CreateRevision: resp.Header.Revision, ModRevision: resp.Header.Revision}
+	b.written[h.ID] = kvcache.Item[records.Owner]{Key: key, Value: rec, CreateRevision: resp.Header.Revision, ModRevision: resp.Header.Revision}
 	b.mu.Unlock()
 	return resp.Header.Revision, nil
 }
@@ -391,7 +391,7 @@ func (b *Broker) Subscribe(ctx context.Context) ([]OwnerChange, <-chan []OwnerCh
 	ch := make(chan []OwnerChange, 1024)
 	var snap []OwnerChange
 	// Under the owners cache's lock no hook runs: the snapshot and the subscription meet exactly.
-	b.owners.View(func(items map[string]*kvcache.Item[Owner]) {
+	b.owners.View(func(items map[string]*kvcache.Item[records.Owner]) {
 		for _, it := range items {
 			o := it.Value
 			snap = append(snap, OwnerChange{HaVipID: o.HaVipID, Owner: &o, Revision: it.ModRevision})
@@ -451,7 +451,7 @@ func (b *Broker) recordRejection(ctx context.Context, havipID string, r Report, 
 		b.mu.Unlock()
 	}
 	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, Reason: rej.Reason, Message: rej.Message}
-	key := keyspace.Rejections + havipID + "/" + strconv.FormatInt(rec.Time.UnixNano(), 10)
+	key := records.Rejections + havipID + "/" + strconv.FormatInt(rec.Time.UnixNano(), 10)
 	if _, err := b.cli.Put(ctx, key, kvcache.EncodeJSON(rec), clientv3.WithLease(lease)); err != nil {
 		b.log.Warn("record rejection", "err", err)
 	}
@@ -459,7 +459,7 @@ func (b *Broker) recordRejection(ctx context.Context, havipID string, r Report, 
 
 // Rejections lists a HAVIP's recent rejected claims, newest first.
 func (b *Broker) Rejections(ctx context.Context, havipID string, limit int) ([]Rejection, error) {
-	resp, err := b.cli.Get(ctx, keyspace.Rejections+havipID+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
+	resp, err := b.cli.Get(ctx, records.Rejections+havipID+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("read rejections: %w", err)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"github.com/openhavip/havip/platform/records"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,8 +57,8 @@ func reject(reason, format string, args ...any) *RuleError {
 
 // lookup is what the rules need to know of the inventory.
 type lookup interface {
-	eni(id string) (eni, bool)
-	havipByVIP(vpcID string, vip netip.Addr) (havip, bool)
+	eni(id string) (records.NetworkInterface, bool)
+	havipByVIP(vpcID string, vip netip.Addr) (records.HaVip, bool)
 }
 
 // normMAC lowercases a MAC and checks its shape.
@@ -80,33 +81,33 @@ func normMAC(s string) (string, bool) {
 }
 
 // check applies every rule to a report and returns the HAVIP and ENI it claims for.
-func check(l lookup, r Report) (havip, eni, *RuleError) {
+func check(l lookup, r Report) (records.HaVip, records.NetworkInterface, *RuleError) {
 	if r.Op != OpRequest && r.Op != OpReply {
-		return havip{}, eni{}, reject(ReasonBadOperation, "ARP opcode %d is neither request nor reply", r.Op)
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonBadOperation, "ARP opcode %d is neither request nor reply", r.Op)
 	}
 	sender, err1 := netip.ParseAddr(r.SenderIP)
 	target, err2 := netip.ParseAddr(r.TargetIP)
 	ethSrc, ok1 := normMAC(r.EthernetSourceMAC)
 	senderMAC, ok2 := normMAC(r.SenderMAC)
 	if err1 != nil || err2 != nil || !sender.Is4() || !target.Is4() || !ok1 || !ok2 {
-		return havip{}, eni{}, reject(ReasonMalformed, "addresses must be IPv4 and MACs aa:bb:cc:dd:ee:ff")
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonMalformed, "addresses must be IPv4 and MACs aa:bb:cc:dd:ee:ff")
 	}
 	if sender.IsUnspecified() {
-		return havip{}, eni{}, reject(ReasonSenderIPZero, "sender IP 0.0.0.0 is an ARP probe, not an announcement")
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonSenderIPZero, "sender IP 0.0.0.0 is an ARP probe, not an announcement")
 	}
 	if sender != target {
-		return havip{}, eni{}, reject(ReasonNotGratuitous, "sender IP %s differs from target IP %s: not a gratuitous ARP", sender, target)
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonNotGratuitous, "sender IP %s differs from target IP %s: not a gratuitous ARP", sender, target)
 	}
 	if ethSrc != senderMAC {
-		return havip{}, eni{}, reject(ReasonMACMismatch, "Ethernet source %s differs from ARP sender %s", ethSrc, senderMAC)
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonMACMismatch, "Ethernet source %s differs from ARP sender %s", ethSrc, senderMAC)
 	}
 	e, ok := l.eni(r.NetworkInterfaceID)
 	if !ok {
-		return havip{}, eni{}, reject(ReasonUnknownENI, "no network interface %s", r.NetworkInterfaceID)
+		return records.HaVip{}, records.NetworkInterface{}, reject(ReasonUnknownENI, "no network interface %s", r.NetworkInterfaceID)
 	}
 	h, ok := l.havipByVIP(e.VpcID, sender)
 	if !ok {
-		return havip{}, e, reject(ReasonUnknownVIP, "no HAVIP has address %s in %s", sender, e.VpcID)
+		return records.HaVip{}, e, reject(ReasonUnknownVIP, "no HAVIP has address %s in %s", sender, e.VpcID)
 	}
 	if e.MAC != senderMAC {
 		return h, e, reject(ReasonSpoofedMAC, "sender MAC %s is not the MAC %s of %s", senderMAC, e.MAC, e.ID)
@@ -122,8 +123,8 @@ func check(l lookup, r Report) (havip, eni, *RuleError) {
 
 // inRange reports whether an ENI may take a HAVIP: listed itself, or its CVM is listed (which
 // covers every ENI of that CVM, the primary one included).
-func inRange(h havip, e eni) bool {
-	return slices.ContainsFunc(h.Associations, func(a association) bool {
-		return a.Type == "ENI" && a.InstanceID == e.ID || a.Type == "CVM" && e.InstanceID != "" && a.InstanceID == e.InstanceID
+func inRange(h records.HaVip, e records.NetworkInterface) bool {
+	return slices.ContainsFunc(h.Associations, func(a records.Association) bool {
+		return a.Type == records.TypeENI && a.InstanceID == e.ID || a.Type == records.TypeCVM && e.InstanceID != "" && a.InstanceID == e.InstanceID
 	})
 }

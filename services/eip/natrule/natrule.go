@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/openhavip/havip/platform/kvcache"
-	"github.com/openhavip/havip/services/eip/record"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // Rule maps an EIP's public IP to a private IP and to the ENI and host behind it now.
@@ -35,15 +35,8 @@ func (r Rule) Newer(old Rule) bool {
 	return r.OwnerRevision > old.OwnerRevision
 }
 
-// Owner is what the table reads of the ARP broker's ownership records.
-type Owner struct {
-	NetworkInterfaceID string `json:"network_interface_id"`
-	InstanceID         string `json:"instance_id"`
-	HostID             string `json:"host_id"`
-}
-
 type owner struct {
-	Owner
+	records.Owner
 	present bool
 	rev     int64
 }
@@ -69,7 +62,7 @@ func New(hostOf func(instanceID string) string) *Table {
 
 // EipHook follows the EIP records. It reads the host of ENI-bound EIPs through hostOf, so the
 // instance cache must be loaded before the EIP cache.
-func (t *Table) EipHook(prev, cur *kvcache.Item[record.Eip], rev int64) {
+func (t *Table) EipHook(prev, cur *kvcache.Item[records.Eip], rev int64) {
 	var id string
 	var r Rule
 	switch {
@@ -141,8 +134,8 @@ func (t *Table) withOwnerLocked(r Rule) Rule {
 
 // OwnerHook returns the hook of the broker's ownership records; havipOf turns an owner key into
 // its HAVIP ID.
-func (t *Table) OwnerHook(havipOf func(key string) string) kvcache.Hook[Owner] {
-	return func(prev, cur *kvcache.Item[Owner], rev int64) {
+func (t *Table) OwnerHook(havipOf func(key string) string) kvcache.Hook[records.Owner] {
+	return func(prev, cur *kvcache.Item[records.Owner], rev int64) {
 		o := owner{rev: rev}
 		key := ""
 		if cur != nil {

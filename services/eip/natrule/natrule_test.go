@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/openhavip/havip/platform/kvcache"
-	"github.com/openhavip/havip/services/eip/record"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // TestRulesMoveForward feeds the hooks as the two caches would — each in its own revision order,
@@ -18,11 +18,11 @@ func TestRulesMoveForward(t *testing.T) {
 	defer cancel()
 	_, ch := tab.Subscribe(ctx)
 
-	eip := func(rev int64, havip, name string) *kvcache.Item[record.Eip] {
-		return &kvcache.Item[record.Eip]{Key: "e", ModRevision: rev, Value: record.Eip{ID: "eip-1", IP: "203.0.113.5", Name: name, HaVipID: havip, PrivateIP: map[bool]string{true: "10.0.0.9"}[havip != ""]}}
+	eip := func(rev int64, havip, name string) *kvcache.Item[records.Eip] {
+		return &kvcache.Item[records.Eip]{Key: "e", ModRevision: rev, Value: records.Eip{ID: "eip-1", IP: "203.0.113.5", Name: name, HaVipID: havip, PrivateIP: map[bool]string{true: "10.0.0.9"}[havip != ""]}}
 	}
-	own := func(rev int64, eni string) *kvcache.Item[Owner] {
-		return &kvcache.Item[Owner]{Key: "havip-1", ModRevision: rev, Value: Owner{NetworkInterfaceID: eni, HostID: "h-" + eni}}
+	own := func(rev int64, eni string) *kvcache.Item[records.Owner] {
+		return &kvcache.Item[records.Owner]{Key: "havip-1", ModRevision: rev, Value: records.Owner{NetworkInterfaceID: eni, HostID: "h-" + eni}}
 	}
 	ownerHook(nil, own(5, "eni-a"), 5)   // owned before the bind
 	tab.EipHook(nil, eip(3, "", "x"), 3) // allocated: no rule

@@ -19,26 +19,13 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/idseq"
 	"github.com/openhavip/havip/platform/ipalloc"
-	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/eip/natrule"
-	"github.com/openhavip/havip/services/eip/record"
 )
 
 // reservationTTL bounds how long an address reserved by an allocation that crashed stays taken.
 const reservationTTL = 30 * time.Second
-
-// eni and instance are what eipd reads of ipamd's records (keyspace contract).
-type eni struct {
-	ID         string     `json:"id"`
-	Account    string     `json:"account"`
-	IP         netip.Addr `json:"ip"`
-	InstanceID string     `json:"instance_id"`
-}
-
-type instance struct {
-	HostID string `json:"host_id"`
-}
 
 // Backend is where an EIP's traffic goes now.
 type Backend struct {
@@ -49,7 +36,7 @@ type Backend struct {
 
 // View is an EIP with its current backend.
 type View struct {
-	record.Eip
+	records.Eip
 	Backend Backend
 }
 
@@ -57,9 +44,9 @@ type View struct {
 type Store struct {
 	cli       *clientv3.Client
 	group     *kvcache.Group
-	eips      *kvcache.Cache[record.Eip]
-	enis      *kvcache.Cache[eni]
-	instances *kvcache.Cache[instance]
+	eips      *kvcache.Cache[records.Eip]
+	enis      *kvcache.Cache[records.NetworkInterface]
+	instances *kvcache.Cache[records.Instance]
 	nat       *natrule.Table
 	alloc     *ipalloc.Allocator
 	pool      ipalloc.Pool
@@ -76,20 +63,20 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 	s := &Store{
 		cli:       cli,
 		group:     g,
-		enis:      kvcache.New(cli, rev, keyspace.NetworkInterfaces, kvcache.DecodeJSON[eni], log),
-		instances: kvcache.New(cli, rev, keyspace.Instances, kvcache.DecodeJSON[instance], log),
-		alloc:     ipalloc.New(cli, rev, keyspace.EipIPs, log),
-		pool:      ipalloc.Pool{ID: record.Pool, Ranges: ranges},
-		ids:       idseq.New(cli, keyspace.EipIDCounter, ids.Address),
+		enis:      kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log),
+		instances: kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log),
+		alloc:     ipalloc.New(cli, rev, records.EipIPs, log),
+		pool:      ipalloc.Pool{ID: records.EipPool, Ranges: ranges},
+		ids:       idseq.New(cli, records.EipIDCounter, ids.Address),
 		byID:      map[string]string{},
 	}
 	s.nat = natrule.New(func(instanceID string) string {
-		ins, _ := s.instances.Get(keyspace.Instances + instanceID)
+		ins, _ := s.instances.Get(records.Instances + instanceID)
 		return ins.Value.HostID
 	})
-	s.eips = kvcache.New(cli, rev, keyspace.EipIPs, kvcache.DecodeJSON[record.Eip], log, s.nat.EipHook, s.indexID)
-	owners := kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[natrule.Owner], log,
-		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, keyspace.Owners) }))
+	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID)
+	owners := kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log,
+		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }))
 	// The instances load before the EIPs: the rule of an ENI-bound EIP names its host.
 	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s
@@ -97,7 +84,7 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 
 // indexID keeps byID (a kvcache hook). A key changes EIP only through a delete, but a cache
 // reload reports the difference of two states, which may replace one EIP by another.
-func (s *Store) indexID(prev, cur *kvcache.Item[record.Eip], _ int64) {
+func (s *Store) indexID(prev, cur *kvcache.Item[records.Eip], _ int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if prev != nil && (cur == nil || cur.Value.ID != prev.Value.ID) && s.byID[prev.Value.ID] == prev.Key {
@@ -150,7 +137,7 @@ func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
 
 // view shows an EIP with the backend of its NAT rule, so DescribeAddresses and WatchNatRules
 // agree.
-func (s *Store) view(e record.Eip) View {
+func (s *Store) view(e records.Eip) View {
 	v := View{Eip: e}
 	if r, ok := s.nat.Get(e.ID); ok && e.Bound() {
 		v.Backend = Backend{NetworkInterfaceID: r.NetworkInterfaceID, InstanceID: r.InstanceID, HostID: r.HostID, PrivateIP: r.PrivateIP, Reaches: r.Reaches()}
@@ -173,8 +160,8 @@ func (s *Store) List(ctx context.Context, account string) ([]View, error) {
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	var items []*kvcache.Item[record.Eip]
-	s.eips.View(func(m map[string]*kvcache.Item[record.Eip]) {
+	var items []*kvcache.Item[records.Eip]
+	s.eips.View(func(m map[string]*kvcache.Item[records.Eip]) {
 		for _, it := range m {
 			if it.Value.Account == account && it.Value.Reservation == "" {
 				items = append(items, it)
@@ -191,13 +178,13 @@ func (s *Store) List(ctx context.Context, account string) ([]View, error) {
 	return out, nil
 }
 
-func (s *Store) get(account, id string) (kvcache.Item[record.Eip], error) {
+func (s *Store) get(account, id string) (kvcache.Item[records.Eip], error) {
 	s.mu.Lock()
 	key, ok := s.byID[id]
 	s.mu.Unlock()
 	it, found := s.eips.Get(key)
 	if !ok || !found || it.Value.ID != id || it.Value.Account != account || it.Value.Reservation != "" {
-		return kvcache.Item[record.Eip]{}, apierr.NotFound("EIP %s does not exist", id)
+		return kvcache.Item[records.Eip]{}, apierr.NotFound("EIP %s does not exist", id)
 	}
 	return it, nil
 }
@@ -222,16 +209,16 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 		if err != nil {
 			return nil, err
 		}
-		return s.allocateOne(ctx, record.Eip{ID: id, Account: account, Name: name, Created: now})
+		return s.allocateOne(ctx, records.Eip{ID: id, Account: account, Name: name, Created: now})
 	}
 	hash := RequestHash(count, name)
-	tkey := keyspace.EipTokens + account + "/" + token
+	tkey := records.EipTokens + account + "/" + token
 	if token != "" {
 		if views, done, err := s.byToken(ctx, account, tkey, hash); done || err != nil {
 			return views, err
 		}
 	}
-	eips := make([]record.Eip, count)
+	eips := make([]records.Eip, count)
 	als := make([]ipalloc.Allocation, count)
 	errs := make([]error, count)
 	var wg sync.WaitGroup
@@ -240,7 +227,7 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 		if err != nil {
 			return nil, err
 		}
-		eips[i] = record.Eip{ID: id, Account: account, Name: name, Created: now}
+		eips[i] = records.Eip{ID: id, Account: account, Name: name, Created: now}
 	}
 	for i := range eips {
 		wg.Add(1)
@@ -253,7 +240,7 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 	release := func() {
 		for i, al := range als {
 			if errs[i] == nil {
-				cmp, del := s.alloc.ReleaseOps(record.Pool, al.Addr, al.Revision)
+				cmp, del := s.alloc.ReleaseOps(records.EipPool, al.Addr, al.Revision)
 				_, _ = s.cli.Txn(context.WithoutCancel(ctx)).If(cmp).Then(del).Commit()
 			}
 		}
@@ -300,7 +287,7 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 
 // allocateOne allocates one EIP in a single transaction, batched with concurrent ones: the
 // address's key is written with the EIP record as its value.
-func (s *Store) allocateOne(ctx context.Context, e record.Eip) ([]View, error) {
+func (s *Store) allocateOne(ctx context.Context, e records.Eip) ([]View, error) {
 	al, err := s.alloc.Allocate(ctx, s.pool, ipalloc.Request{Owner: e.ID, Account: e.Account, Value: func(addr netip.Addr) string {
 		rec := e
 		rec.IP = addr.String()
@@ -344,7 +331,7 @@ func (s *Store) byToken(ctx context.Context, account, tkey, hash string) ([]View
 
 // update applies fn to an account's EIP and writes it back with extra operations, if nothing
 // changed it meanwhile; fn returns the extra comparisons and operations of the transaction.
-func (s *Store) update(ctx context.Context, account, id string, fn func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error)) (View, error) {
+func (s *Store) update(ctx context.Context, account, id string, fn func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error)) (View, error) {
 	for range 8 {
 		if err := s.Sync(ctx); err != nil {
 			return View{}, err
@@ -377,21 +364,21 @@ func (s *Store) update(ctx context.Context, account, id string, fn func(e *recor
 
 // Rename renames an EIP.
 func (s *Store) Rename(ctx context.Context, account, id, name string) (View, error) {
-	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+	return s.update(ctx, account, id, func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
 		e.Name = name
 		return nil, nil, nil
 	})
 }
 
-func eniBindingKey(eniID, ip string) string { return keyspace.EipENIBindings + eniID + "/" + ip }
+func eniBindingKey(eniID, ip string) string { return records.EipENIBindings + eniID + "/" + ip }
 
 // AssociateENI binds an unbound EIP to an ENI's private IP (its primary IP when ip is empty).
 func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string) (View, error) {
-	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+	return s.update(ctx, account, id, func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
 		if e.Bound() {
 			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is already bound", id)
 		}
-		n, ok := s.enis.Get(keyspace.NetworkInterfaces + eniID)
+		n, ok := s.enis.Get(records.NetworkInterfaces + eniID)
 		if !ok || n.Value.Account != account {
 			return nil, nil, apierr.NotFound("network interface %s does not exist", eniID)
 		}
@@ -408,7 +395,7 @@ func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string)
 		}
 		return []clientv3.Cmp{
 				clientv3.Compare(clientv3.Version(bkey), "=", 0),
-				clientv3.Compare(clientv3.CreateRevision(keyspace.NetworkInterfaces+eniID), "=", n.CreateRevision),
+				clientv3.Compare(clientv3.CreateRevision(records.NetworkInterfaces+eniID), "=", n.CreateRevision),
 			},
 			[]clientv3.Op{clientv3.OpPut(bkey, id)}, nil
 	})
@@ -424,7 +411,7 @@ func (s *Store) eipOfENI(ctx context.Context, bkey string) (string, bool) {
 
 // DisassociateENI unbinds an EIP bound to an ENI.
 func (s *Store) DisassociateENI(ctx context.Context, account, id string) (View, error) {
-	return s.update(ctx, account, id, func(e *record.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
+	return s.update(ctx, account, id, func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
 		if e.NetworkInterfaceID == "" {
 			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "EIP %s is not bound to a network interface", id)
 		}

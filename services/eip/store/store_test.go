@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/openhavip/havip/platform/kvcache"
-	"github.com/openhavip/havip/services/eip/record"
+	"github.com/openhavip/havip/platform/records"
 )
 
 func TestParsePools(t *testing.T) {
@@ -23,8 +23,8 @@ func TestParsePools(t *testing.T) {
 // that puts another EIP at a key (without a delete between) drops the old ID.
 func TestIndexID(t *testing.T) {
 	s := &Store{byID: map[string]string{}}
-	item := func(key, id string) *kvcache.Item[record.Eip] {
-		return &kvcache.Item[record.Eip]{Key: key, Value: record.Eip{ID: id}}
+	item := func(key, id string) *kvcache.Item[records.Eip] {
+		return &kvcache.Item[records.Eip]{Key: key, Value: records.Eip{ID: id}}
 	}
 	a1, b1, a2 := item("k1", "eip-aaaaaaaa"), item("k1", "eip-bbbbbbbb"), item("k2", "eip-aaaaaaaa")
 	s.indexID(nil, a1, 1)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/openhavip/havip/platform/records"
 	"slices"
 	"strconv"
 	"time"
@@ -80,14 +81,14 @@ func havipPB(v store.View) *havipv1.HaVip {
 }
 
 // checkAssociations checks the shape of switch-range entries and returns them.
-func checkAssociations(in []*havipv1.HaVipAssociation) ([]store.Association, error) {
-	out := make([]store.Association, 0, len(in))
+func checkAssociations(in []*havipv1.HaVipAssociation) ([]records.Association, error) {
+	out := make([]records.Association, 0, len(in))
 	for _, a := range in {
 		var prefix string
 		switch a.GetInstanceType() {
-		case store.TypeCVM:
+		case records.TypeCVM:
 			prefix = ids.Instance
-		case store.TypeENI:
+		case records.TypeENI:
 			prefix = ids.NetworkInterface
 		default:
 			return nil, apierr.InvalidArgument(apierr.ReasonInstanceType, "instance_type %q must be CVM or ENI", a.GetInstanceType())
@@ -95,14 +96,14 @@ func checkAssociations(in []*havipv1.HaVipAssociation) ([]store.Association, err
 		if err := validate.ID("instance_id", prefix, a.GetInstanceId()); err != nil {
 			return nil, err
 		}
-		out = append(out, store.Association{InstanceID: a.GetInstanceId(), Type: a.GetInstanceType()})
+		out = append(out, records.Association{InstanceID: a.GetInstanceId(), Type: a.GetInstanceType()})
 	}
 	return out, nil
 }
 
 // checkRange checks a whole switch range (existing entries plus added) against the rules, and
 // the added entries against the inventory.
-func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing, added []store.Association) error {
+func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing, added []records.Association) error {
 	all := append(slices.Clone(existing), added...)
 	if len(all) > MaxAssociations {
 		return apierr.InvalidArgument(apierr.ReasonLimitExceeded, "a switch range holds at most %d instances; this would make %d", MaxAssociations, len(all))
@@ -119,7 +120,7 @@ func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing
 	}
 	var enis, cvms []string
 	for _, a := range added {
-		if a.Type == store.TypeENI {
+		if a.Type == records.TypeENI {
 			enis = append(enis, a.InstanceID)
 		} else {
 			cvms = append(cvms, a.InstanceID)
@@ -223,7 +224,7 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 	if err := s.checkRange(ctx, acct, sn.VpcID, nil, assoc); err != nil {
 		return nil, err
 	}
-	h := store.HaVip{
+	h := records.HaVip{
 		ID: ids.New(ids.HaVip), Account: acct, Name: req.GetHavipName(), VpcID: sn.VpcID, SubnetID: sn.ID,
 		CheckAssociate: req.CheckAssociate == nil || req.GetCheckAssociate(), Associations: assoc,
 		ClientToken: req.GetClientToken(), Created: time.Now().UTC(),
@@ -246,17 +247,17 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 }
 
 // haVipFields are the filter keys of DescribeHaVips on a HAVIP's own fields.
-var haVipFields = map[string]func(*store.HaVip) string{
-	"havip-id":        func(h *store.HaVip) string { return h.ID },
-	"havip-name":      func(h *store.HaVip) string { return h.Name },
-	"vpc-id":          func(h *store.HaVip) string { return h.VpcID },
-	"subnet-id":       func(h *store.HaVip) string { return h.SubnetID },
-	"vip":             func(h *store.HaVip) string { return h.VIP.String() },
-	"check-associate": func(h *store.HaVip) string { return strconv.FormatBool(h.CheckAssociate) },
+var haVipFields = map[string]func(*records.HaVip) string{
+	"havip-id":        func(h *records.HaVip) string { return h.ID },
+	"havip-name":      func(h *records.HaVip) string { return h.Name },
+	"vpc-id":          func(h *records.HaVip) string { return h.VpcID },
+	"subnet-id":       func(h *records.HaVip) string { return h.SubnetID },
+	"vip":             func(h *records.HaVip) string { return h.VIP.String() },
+	"check-associate": func(h *records.HaVip) string { return strconv.FormatBool(h.CheckAssociate) },
 }
 
 // filterKeys are every filter key DescribeHaVips accepts (for the check of unknown keys).
-var filterKeys = query.Fields[*store.HaVip]{
+var filterKeys = query.Fields[*records.HaVip]{
 	"address-ip":                      nil,
 	"havip-association.instance-id":   nil,
 	"havip-association.instance-type": nil,
@@ -269,13 +270,13 @@ func init() {
 }
 
 // matcher compiles the filters once per request into one test per filter.
-func (s *Server) matcher(filters []*havipv1.Filter) func(*store.HaVip) bool {
-	tests := make([]func(*store.HaVip) bool, 0, len(filters))
+func (s *Server) matcher(filters []*havipv1.Filter) func(*records.HaVip) bool {
+	tests := make([]func(*records.HaVip) bool, 0, len(filters))
 	for _, f := range filters {
 		values := f.GetValues()
 		switch name := f.GetName(); name {
 		case "havip-association.instance-id", "havip-association.instance-type":
-			tests = append(tests, func(h *store.HaVip) bool {
+			tests = append(tests, func(h *records.HaVip) bool {
 				for _, a := range h.Associations {
 					v := a.InstanceID
 					if name == "havip-association.instance-type" {
@@ -288,16 +289,16 @@ func (s *Server) matcher(filters []*havipv1.Filter) func(*store.HaVip) bool {
 				return false
 			})
 		case "address-ip":
-			tests = append(tests, func(h *store.HaVip) bool {
+			tests = append(tests, func(h *records.HaVip) bool {
 				a, _ := s.store.AddressOf(h.ID)
 				return slices.Contains(values, a.AddressIP)
 			})
 		default:
 			field := haVipFields[name]
-			tests = append(tests, func(h *store.HaVip) bool { return slices.Contains(values, field(h)) })
+			tests = append(tests, func(h *records.HaVip) bool { return slices.Contains(values, field(h)) })
 		}
 	}
-	return func(h *store.HaVip) bool {
+	return func(h *records.HaVip) bool {
 		for _, t := range tests {
 			if !t(h) {
 				return false
@@ -313,7 +314,7 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 	if err != nil {
 		return nil, err
 	}
-	spec := query.Spec[*store.HaVip, *havipv1.Filter]{IDs: req.GetHavipIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
+	spec := query.Spec[*records.HaVip, *havipv1.Filter]{IDs: req.GetHavipIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
 	if err := spec.Check(filterKeys); err != nil {
 		return nil, err
 	}
@@ -368,7 +369,7 @@ func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHa
 			return nil, err
 		}
 	}
-	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *records.HaVip) error {
 		if req.HavipName != nil {
 			h.Name = req.GetHavipName()
 		}
@@ -414,7 +415,7 @@ func (s *Server) AssociateHaVipInstance(ctx context.Context, req *havipv1.Associ
 	if len(added) == 0 {
 		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
 	}
-	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *records.HaVip) error {
 		if err := s.checkRange(ctx, acct, h.VpcID, h.Associations, added); err != nil {
 			return err
 		}
@@ -443,7 +444,7 @@ func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.Dis
 	if len(removed) == 0 {
 		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
 	}
-	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *store.HaVip) error {
+	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *records.HaVip) error {
 		for _, r := range removed {
 			i := slices.Index(h.Associations, r)
 			if i < 0 {
@@ -550,13 +551,13 @@ func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1
 
 // members resolves switch-range entries to the ENI and address that speak VRRP: a CVM's primary
 // ENI, or the ENI itself.
-func (s *Server) members(ctx context.Context, account string, assoc []store.Association) ([]keepalived.Member, error) {
+func (s *Server) members(ctx context.Context, account string, assoc []records.Association) ([]keepalived.Member, error) {
 	var idList []string
 	for _, a := range assoc {
 		idList = append(idList, a.InstanceID)
 	}
 	out := make([]keepalived.Member, len(assoc))
-	if assoc[0].Type == store.TypeCVM {
+	if assoc[0].Type == records.TypeCVM {
 		cvms, err := s.inv.Instances(ctx, account, idList)
 		if err != nil {
 			return nil, err

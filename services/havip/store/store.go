@@ -5,68 +5,24 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sort"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/eipbind"
 	"github.com/openhavip/havip/platform/ipalloc"
-	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/txnbatch"
-	"github.com/openhavip/havip/services/eip/record"
 )
-
-// Instance types of a switch-range entry.
-const (
-	TypeCVM = "CVM"
-	TypeENI = "ENI"
-)
-
-// Association is one entry of a switch range.
-type Association struct {
-	InstanceID string `json:"instance_id"`
-	Type       string `json:"type"`
-}
-
-// HaVip is a stored HAVIP.
-type HaVip struct {
-	ID             string        `json:"id"`
-	Account        string        `json:"account"`
-	Name           string        `json:"name"`
-	VpcID          string        `json:"vpc_id"`
-	SubnetID       string        `json:"subnet_id"`
-	VIP            netip.Addr    `json:"vip"`
-	CheckAssociate bool          `json:"check_associate"`
-	Associations   []Association `json:"associations,omitempty"`
-	ClientToken    string        `json:"client_token,omitempty"`
-	Created        time.Time     `json:"created"`
-}
-
-// Owner is the ARP broker's record of who holds a HAVIP (keyspace.Owners). Its ModRevision is
-// the fencing revision of the owner change.
-type Owner struct {
-	HaVipID            string    `json:"havip_id"`
-	NetworkInterfaceID string    `json:"network_interface_id"`
-	InstanceID         string    `json:"instance_id"`
-	HostID             string    `json:"host_id"`
-	Changed            time.Time `json:"changed"`
-}
-
-// AddressBinding is the EIP bound to a HAVIP (keyspace.HaVipAddress).
-type AddressBinding struct {
-	AddressID string `json:"address_id"`
-	AddressIP string `json:"address_ip"`
-}
 
 // View is a HAVIP with its current owner and EIP.
 type View struct {
-	HaVip
-	Owner         *Owner
+	records.HaVip
+	Owner         *records.Owner
 	OwnerRevision int64
-	Address       *AddressBinding
+	Address       *records.AddressBinding
 }
 
 // tokenRecord is stored at a client token's key.
@@ -75,39 +31,39 @@ type tokenRecord struct {
 	RequestHash string `json:"request_hash"`
 }
 
-func tokenKey(account, token string) string { return keyspace.HaVipTokens + account + "/" + token }
+func tokenKey(account, token string) string { return records.HaVipTokens + account + "/" + token }
 
-func addressKey(id string) string { return keyspace.HaVipAddress + id }
+func addressKey(id string) string { return records.HaVipAddressKey(id) }
 
 // Store is the HAVIP state: etcd is the truth; watched caches serve reads.
 type Store struct {
 	cli       *clientv3.Client
 	batch     *txnbatch.Batcher
 	group     *kvcache.Group
-	havips    *kvcache.Cache[HaVip]
-	owners    *kvcache.Cache[Owner]
-	addresses *kvcache.Cache[AddressBinding]
+	havips    *kvcache.Cache[records.HaVip]
+	owners    *kvcache.Cache[records.Owner]
+	addresses *kvcache.Cache[records.AddressBinding]
 
 	// byAccount lists each account's HAVIPs in creation order; kept by a cache hook, read
 	// under the cache's lock (havips.View).
-	byAccount map[string][]*kvcache.Item[HaVip]
+	byAccount map[string][]*kvcache.Item[records.HaVip]
 }
 
 // New returns a store on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, byAccount: map[string][]*kvcache.Item[HaVip]{}}
-	s.havips = kvcache.New(cli, rev, keyspace.HaVips, kvcache.DecodeJSON[HaVip], log, s.index)
-	s.owners = kvcache.New(cli, rev, keyspace.Owners, kvcache.DecodeJSON[Owner], log)
-	s.addresses = kvcache.New(cli, rev, keyspace.HaVipAddress, kvcache.DecodeJSON[AddressBinding], log)
+	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, byAccount: map[string][]*kvcache.Item[records.HaVip]{}}
+	s.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, s.index)
+	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log)
+	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log)
 	g.Add(s.havips, s.owners, s.addresses)
 	return s
 }
 
 // index keeps byAccount ordered by creation revision, then key (HAVIPs created in one
 // transaction share a revision) (a kvcache hook).
-func (s *Store) index(prev, cur *kvcache.Item[HaVip], _ int64) {
+func (s *Store) index(prev, cur *kvcache.Item[records.HaVip], _ int64) {
 	it := cur
 	if it == nil {
 		it = prev
@@ -137,9 +93,9 @@ func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
 // one etcd round trip).
 func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
 
-func (s *Store) view(h HaVip) View {
+func (s *Store) view(h records.HaVip) View {
 	v := View{HaVip: h}
-	if o, ok := s.owners.Get(keyspace.Owner(h.ID)); ok {
+	if o, ok := s.owners.Get(records.OwnerKey(h.ID)); ok {
 		v.Owner, v.OwnerRevision = &o.Value, o.ModRevision
 	}
 	if a, ok := s.addresses.Get(addressKey(h.ID)); ok {
@@ -150,7 +106,7 @@ func (s *Store) view(h HaVip) View {
 
 // Get returns an account's HAVIP as cached; NotFound when it does not exist or is another's.
 func (s *Store) Get(account, id string) (View, error) {
-	it, ok := s.havips.Get(keyspace.HaVip(id))
+	it, ok := s.havips.Get(records.HaVipKey(id))
 	if !ok || it.Value.Account != account {
 		return View{}, apierr.NotFound("HAVIP %s does not exist", id)
 	}
@@ -159,10 +115,10 @@ func (s *Store) Get(account, id string) (View, error) {
 
 // Select returns the page [offset, offset+limit) of an account's HAVIPs that keep accepts, in
 // creation order, as cached, and how many keep accepts in all. keep must not hold on to h.
-func (s *Store) Select(account string, keep func(h *HaVip) bool, offset, limit int) ([]View, int) {
-	var page []HaVip
+func (s *Store) Select(account string, keep func(h *records.HaVip) bool, offset, limit int) ([]View, int) {
+	var page []records.HaVip
 	total := 0
-	s.havips.View(func(map[string]*kvcache.Item[HaVip]) {
+	s.havips.View(func(map[string]*kvcache.Item[records.HaVip]) {
 		for _, it := range s.byAccount[account] {
 			if !keep(&it.Value) {
 				continue
@@ -181,7 +137,7 @@ func (s *Store) Select(account string, keep func(h *HaVip) bool, offset, limit i
 }
 
 // AddressOf returns the EIP bound to a HAVIP, as cached.
-func (s *Store) AddressOf(havipID string) (AddressBinding, bool) {
+func (s *Store) AddressOf(havipID string) (records.AddressBinding, bool) {
 	a, ok := s.addresses.Get(addressKey(havipID))
 	return a.Value, ok
 }
@@ -209,10 +165,10 @@ var ErrTokenTaken = fmt.Errorf("client token already used")
 var ErrReservationLost = apierr.Aborted(apierr.ReasonReservationExpired, "the VIP reservation expired before the HAVIP was recorded; try again")
 
 // Create records h and commits its VIP reservation in one transaction: both or neither.
-func (s *Store) Create(ctx context.Context, h HaVip, vip ipalloc.Allocation, requestHash string) error {
-	commitCmp, commitPut := ipalloc.CommitOpsAt(keyspace.Addresses, vip, h.ID)
-	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(keyspace.HaVip(h.ID)), "=", 0)}
-	ops := []clientv3.Op{commitPut, clientv3.OpPut(keyspace.HaVip(h.ID), kvcache.EncodeJSON(h))}
+func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, requestHash string) error {
+	commitCmp, commitPut := ipalloc.CommitOpsAt(records.Addresses, vip, h.ID)
+	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(records.HaVipKey(h.ID)), "=", 0)}
+	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), kvcache.EncodeJSON(h))}
 	var elses []clientv3.Op
 	if h.ClientToken != "" {
 		tk := tokenKey(h.Account, h.ClientToken)
@@ -238,22 +194,22 @@ func (s *Store) Create(ctx context.Context, h HaVip, vip ipalloc.Allocation, req
 const maxAttempts = 8
 
 // Update applies fn to an account's HAVIP and writes it back, if nothing changed it meanwhile.
-func (s *Store) Update(ctx context.Context, account, id string, fn func(*HaVip) error) (View, error) {
+func (s *Store) Update(ctx context.Context, account, id string, fn func(*records.HaVip) error) (View, error) {
 	for range maxAttempts {
 		if err := s.Sync(ctx); err != nil {
 			return View{}, err
 		}
-		it, ok := s.havips.Get(keyspace.HaVip(id))
+		it, ok := s.havips.Get(records.HaVipKey(id))
 		if !ok || it.Value.Account != account {
 			return View{}, apierr.NotFound("HAVIP %s does not exist", id)
 		}
 		h := it.Value
-		h.Associations = append([]Association(nil), h.Associations...)
+		h.Associations = append([]records.Association(nil), h.Associations...)
 		if err := fn(&h); err != nil {
 			return View{}, err
 		}
-		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(keyspace.HaVip(id)), "=", it.ModRevision)).
-			Then(clientv3.OpPut(keyspace.HaVip(id), kvcache.EncodeJSON(h))).Commit()
+		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision)).
+			Then(clientv3.OpPut(records.HaVipKey(id), kvcache.EncodeJSON(h))).Commit()
 		if err != nil {
 			return View{}, fmt.Errorf("update transaction: %w", err)
 		}
@@ -266,13 +222,13 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*HaVip) 
 
 // BindAddress binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction.
 func (s *Store) BindAddress(ctx context.Context, account, id, addressIP string) error {
-	_, err := record.BindHaVip(ctx, s.cli, account, id, addressIP)
+	_, err := eipbind.BindHaVip(ctx, s.cli, account, id, addressIP)
 	return err
 }
 
 // UnbindAddress unbinds a HAVIP's EIP, both sides in one transaction.
 func (s *Store) UnbindAddress(ctx context.Context, account, id string) error {
-	_, err := record.UnbindHaVip(ctx, s.cli, account, id)
+	_, err := eipbind.UnbindHaVip(ctx, s.cli, account, id)
 	return err
 }
 
@@ -283,21 +239,21 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 		if err := s.Sync(ctx); err != nil {
 			return err
 		}
-		it, ok := s.havips.Get(keyspace.HaVip(id))
+		it, ok := s.havips.Get(records.HaVipKey(id))
 		if !ok || it.Value.Account != account {
 			return apierr.NotFound("HAVIP %s does not exist", id)
 		}
 		h := it.Value
 		ops := []clientv3.Op{
-			clientv3.OpDelete(keyspace.HaVip(id)),
-			clientv3.OpDelete(keyspace.Address(h.SubnetID, h.VIP.String())),
-			clientv3.OpDelete(keyspace.Owner(id)),
+			clientv3.OpDelete(records.HaVipKey(id)),
+			clientv3.OpDelete(records.AddressKey(h.SubnetID, h.VIP)),
+			clientv3.OpDelete(records.OwnerKey(id)),
 		}
 		if h.ClientToken != "" {
 			ops = append(ops, clientv3.OpDelete(tokenKey(account, h.ClientToken)))
 		}
 		resp, err := s.cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.ModRevision(keyspace.HaVip(id)), "=", it.ModRevision),
+			clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision),
 			clientv3.Compare(clientv3.Version(addressKey(id)), "=", 0),
 		).Then(ops...).Else(clientv3.OpGet(addressKey(id))).Commit()
 		if err != nil {
@@ -307,7 +263,7 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 			return nil
 		}
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			b, _ := kvcache.DecodeJSON[AddressBinding]("", kvs[0].Value)
+			b, _ := kvcache.DecodeJSON[records.AddressBinding]("", kvs[0].Value)
 			return apierr.FailedPrecondition(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
 		}
 	}

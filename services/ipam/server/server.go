@@ -3,6 +3,7 @@ package server
 
 import (
 	"context"
+	"github.com/openhavip/havip/platform/records"
 	"net/netip"
 	"sync"
 	"time"
@@ -55,14 +56,14 @@ func subnetPB(u store.SubnetUsage) *ipamv1.Subnet {
 	}
 }
 
-func instancePB(i store.Instance) *ipamv1.Instance {
+func instancePB(i records.Instance) *ipamv1.Instance {
 	return &ipamv1.Instance{
 		InstanceId: i.ID, InstanceName: i.Name, VpcId: i.VpcID, SubnetId: i.SubnetID, HostId: i.HostID,
 		PrimaryNetworkInterfaceId: i.PrimaryEni, PrivateIpAddress: i.PrivateIP.String(), CreatedTime: ts(i.Created),
 	}
 }
 
-func eniPB(e store.NetworkInterface) *ipamv1.NetworkInterface {
+func eniPB(e records.NetworkInterface) *ipamv1.NetworkInterface {
 	return &ipamv1.NetworkInterface{
 		NetworkInterfaceId: e.ID, NetworkInterfaceName: e.Name, VpcId: e.VpcID, SubnetId: e.SubnetID,
 		MacAddress: e.MAC, PrimaryIpAddress: e.IP.String(), Primary: e.Primary, InstanceId: e.InstanceID,
@@ -258,12 +259,12 @@ func (s *Server) CreateInstance(ctx context.Context, req *ipamv1.CreateInstanceR
 	return &ipamv1.CreateInstanceResponse{Instance: instancePB(ins), PrimaryNetworkInterface: eniPB(eni)}, nil
 }
 
-var instanceFields = query.Fields[store.Instance]{
-	"instance-id":   func(v store.Instance) string { return v.ID },
-	"instance-name": func(v store.Instance) string { return v.Name },
-	"vpc-id":        func(v store.Instance) string { return v.VpcID },
-	"subnet-id":     func(v store.Instance) string { return v.SubnetID },
-	"host-id":       func(v store.Instance) string { return v.HostID },
+var instanceFields = query.Fields[records.Instance]{
+	"instance-id":   func(v records.Instance) string { return v.ID },
+	"instance-name": func(v records.Instance) string { return v.Name },
+	"vpc-id":        func(v records.Instance) string { return v.VpcID },
+	"subnet-id":     func(v records.Instance) string { return v.SubnetID },
+	"host-id":       func(v records.Instance) string { return v.HostID },
 }
 
 // DescribeInstances lists CVMs.
@@ -272,8 +273,8 @@ func (s *Server) DescribeInstances(ctx context.Context, req *ipamv1.DescribeInst
 	if err != nil {
 		return nil, err
 	}
-	spec := query.Spec[store.Instance, *ipamv1.Filter]{IDs: req.GetInstanceIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
-	page, total, err := describe(spec, ids.Instance, instanceFields, func(v store.Instance) string { return v.ID }, func() ([]store.Instance, error) { return s.store.Instances(ctx, acct) })
+	spec := query.Spec[records.Instance, *ipamv1.Filter]{IDs: req.GetInstanceIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
+	page, total, err := describe(spec, ids.Instance, instanceFields, func(v records.Instance) string { return v.ID }, func() ([]records.Instance, error) { return s.store.Instances(ctx, acct) })
 	if err != nil {
 		return nil, err
 	}
@@ -338,14 +339,14 @@ func (s *Server) DetachNetworkInterface(ctx context.Context, req *ipamv1.DetachN
 	return &ipamv1.DetachNetworkInterfaceResponse{NetworkInterface: eniPB(eni)}, nil
 }
 
-var eniFields = query.Fields[store.NetworkInterface]{
-	"network-interface-id":   func(v store.NetworkInterface) string { return v.ID },
-	"network-interface-name": func(v store.NetworkInterface) string { return v.Name },
-	"vpc-id":                 func(v store.NetworkInterface) string { return v.VpcID },
-	"subnet-id":              func(v store.NetworkInterface) string { return v.SubnetID },
-	"instance-id":            func(v store.NetworkInterface) string { return v.InstanceID },
-	"mac-address":            func(v store.NetworkInterface) string { return v.MAC },
-	"primary-ip-address":     func(v store.NetworkInterface) string { return v.IP.String() },
+var eniFields = query.Fields[records.NetworkInterface]{
+	"network-interface-id":   func(v records.NetworkInterface) string { return v.ID },
+	"network-interface-name": func(v records.NetworkInterface) string { return v.Name },
+	"vpc-id":                 func(v records.NetworkInterface) string { return v.VpcID },
+	"subnet-id":              func(v records.NetworkInterface) string { return v.SubnetID },
+	"instance-id":            func(v records.NetworkInterface) string { return v.InstanceID },
+	"mac-address":            func(v records.NetworkInterface) string { return v.MAC },
+	"primary-ip-address":     func(v records.NetworkInterface) string { return v.IP.String() },
 }
 
 // DescribeNetworkInterfaces lists ENIs.
@@ -354,8 +355,8 @@ func (s *Server) DescribeNetworkInterfaces(ctx context.Context, req *ipamv1.Desc
 	if err != nil {
 		return nil, err
 	}
-	spec := query.Spec[store.NetworkInterface, *ipamv1.Filter]{IDs: req.GetNetworkInterfaceIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
-	page, total, err := describe(spec, ids.NetworkInterface, eniFields, func(v store.NetworkInterface) string { return v.ID }, func() ([]store.NetworkInterface, error) { return s.store.NetworkInterfaces(ctx, acct) })
+	spec := query.Spec[records.NetworkInterface, *ipamv1.Filter]{IDs: req.GetNetworkInterfaceIds(), Filters: req.GetFilters(), Offset: req.GetOffset(), Limit: req.GetLimit()}
+	page, total, err := describe(spec, ids.NetworkInterface, eniFields, func(v records.NetworkInterface) string { return v.ID }, func() ([]records.NetworkInterface, error) { return s.store.NetworkInterfaces(ctx, acct) })
 	if err != nil {
 		return nil, err
 	}

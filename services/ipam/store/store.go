@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/openhavip/havip/platform/records"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -33,8 +34,8 @@ type Store struct {
 	group     *kvcache.Group
 	vpcs      *kvcache.Cache[Vpc]
 	subnets   *kvcache.Cache[Subnet]
-	instances *kvcache.Cache[Instance]
-	enis      *kvcache.Cache[NetworkInterface]
+	instances *kvcache.Cache[records.Instance]
+	enis      *kvcache.Cache[records.NetworkInterface]
 	alloc     *ipalloc.Allocator
 }
 
@@ -48,8 +49,8 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 		group:     g,
 		vpcs:      kvcache.New(cli, rev, vpcPrefix, kvcache.DecodeJSON[Vpc], log),
 		subnets:   kvcache.New(cli, rev, subnetPrefix, kvcache.DecodeJSON[Subnet], log),
-		instances: kvcache.New(cli, rev, instancePrefix, kvcache.DecodeJSON[Instance], log),
-		enis:      kvcache.New(cli, rev, eniPrefix, kvcache.DecodeJSON[NetworkInterface], log),
+		instances: kvcache.New(cli, rev, instancePrefix, kvcache.DecodeJSON[records.Instance], log),
+		enis:      kvcache.New(cli, rev, eniPrefix, kvcache.DecodeJSON[records.NetworkInterface], log),
 		alloc:     ipalloc.New(cli, rev, AddressPrefix, log),
 	}
 	g.Add(s.vpcs, s.subnets, s.instances, s.enis, s.alloc)
@@ -77,15 +78,15 @@ func (s *Store) vpc(account, id string) (kvcache.Item[Vpc], error) {
 }
 
 func (s *Store) subnet(account, id string) (kvcache.Item[Subnet], error) {
-	return owned(s.subnets, SubnetKey(id), account, "subnet", id, func(v Subnet) string { return v.Account })
+	return owned(s.subnets, records.SubnetKey(id), account, "subnet", id, func(v Subnet) string { return v.Account })
 }
 
-func (s *Store) instance(account, id string) (kvcache.Item[Instance], error) {
-	return owned(s.instances, InstanceKey(id), account, "instance", id, func(v Instance) string { return v.Account })
+func (s *Store) instance(account, id string) (kvcache.Item[records.Instance], error) {
+	return owned(s.instances, records.InstanceKey(id), account, "instance", id, func(v records.Instance) string { return v.Account })
 }
 
-func (s *Store) eni(account, id string) (kvcache.Item[NetworkInterface], error) {
-	return owned(s.enis, EniKey(id), account, "network interface", id, func(v NetworkInterface) string { return v.Account })
+func (s *Store) eni(account, id string) (kvcache.Item[records.NetworkInterface], error) {
+	return owned(s.enis, records.NetworkInterfaceKey(id), account, "network interface", id, func(v records.NetworkInterface) string { return v.Account })
 }
 
 // list returns an account's items of a cache in creation order.
@@ -195,7 +196,7 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 		if conflict != nil {
 			return false, apierr.InvalidArgument(apierr.ReasonSubnetConflict, "%s overlaps subnet %s (%s)", cidr, conflict.ID, conflict.CIDR)
 		}
-		key := SubnetKey(sn.ID)
+		key := records.SubnetKey(sn.ID)
 		resp, err := s.cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.CreateRevision(VpcKey(vpcID)), "=", v.CreateRevision),
 			// No sibling appeared since the overlap check.
@@ -244,10 +245,10 @@ func (s *Store) DeleteSubnet(ctx context.Context, account, id string) error {
 		}
 		addrs := s.alloc.PoolPrefix(id)
 		resp, err := s.cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.CreateRevision(SubnetKey(id)), "=", it.CreateRevision),
+			clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(id)), "=", it.CreateRevision),
 			clientv3.Compare(clientv3.Version(addrs), "=", 0).WithPrefix(),
 		).Then(
-			clientv3.OpDelete(SubnetKey(id)), clientv3.OpDelete(vpcSubnetKey(it.Value.VpcID, id)),
+			clientv3.OpDelete(records.SubnetKey(id)), clientv3.OpDelete(vpcSubnetKey(it.Value.VpcID, id)),
 		).Else(clientv3.OpGet(addrs, clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
 		if err != nil {
 			return false, txnErr(err)
@@ -279,7 +280,7 @@ func (s *Store) pool(it kvcache.Item[Subnet]) ipalloc.Pool {
 	return ipalloc.Pool{
 		ID:       it.Value.ID,
 		Ranges:   []ipalloc.Range{r},
-		Guard:    []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(SubnetKey(it.Value.ID)), "=", it.CreateRevision)},
+		Guard:    []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(it.Value.ID)), "=", it.CreateRevision)},
 		GuardErr: apierr.NotFound("subnet %s does not exist", it.Value.ID),
 	}
 }
@@ -382,15 +383,15 @@ func newMAC() string {
 
 // createEni reserves an address, then records the ENI (and the instance, if given) and commits
 // the address in one transaction, so a crash in between leaves only a reservation that expires.
-func (s *Store) createEni(ctx context.Context, account, subnetID, name string, addr netip.Addr, ins *Instance) (NetworkInterface, error) {
+func (s *Store) createEni(ctx context.Context, account, subnetID, name string, addr netip.Addr, ins *records.Instance) (records.NetworkInterface, error) {
 	sn, err := s.subnetForAlloc(ctx, account, subnetID)
 	if err != nil {
-		return NetworkInterface{}, err
+		return records.NetworkInterface{}, err
 	}
-	eni := NetworkInterface{ID: ids.New(ids.NetworkInterface), Account: account, VpcID: sn.Value.VpcID, SubnetID: subnetID, Name: name, Created: time.Now().UTC()}
+	eni := records.NetworkInterface{ID: ids.New(ids.NetworkInterface), Account: account, VpcID: sn.Value.VpcID, SubnetID: subnetID, Name: name, Created: time.Now().UTC()}
 	al, err := s.Allocate(ctx, account, subnetID, addr, eni.ID, reservationTTL)
 	if err != nil {
-		return NetworkInterface{}, err
+		return records.NetworkInterface{}, err
 	}
 	eni.IP = al.Addr
 	if ins != nil {
@@ -402,18 +403,18 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 		eni.MAC = newMAC()
 		cmps := []clientv3.Cmp{
 			commitCmp,
-			clientv3.Compare(clientv3.CreateRevision(SubnetKey(subnetID)), "=", sn.CreateRevision),
-			clientv3.Compare(clientv3.Version(EniKey(eni.ID)), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(subnetID)), "=", sn.CreateRevision),
+			clientv3.Compare(clientv3.Version(records.NetworkInterfaceKey(eni.ID)), "=", 0),
 			clientv3.Compare(clientv3.Version(macPrefix+eni.MAC), "=", 0),
 		}
-		ops := []clientv3.Op{commitPut, clientv3.OpPut(EniKey(eni.ID), kvcache.EncodeJSON(eni)), clientv3.OpPut(macPrefix+eni.MAC, eni.ID)}
+		ops := []clientv3.Op{commitPut, clientv3.OpPut(records.NetworkInterfaceKey(eni.ID), kvcache.EncodeJSON(eni)), clientv3.OpPut(macPrefix+eni.MAC, eni.ID)}
 		if ins != nil {
-			cmps = append(cmps, clientv3.Compare(clientv3.Version(InstanceKey(ins.ID)), "=", 0))
-			ops = append(ops, clientv3.OpPut(InstanceKey(ins.ID), kvcache.EncodeJSON(*ins)))
+			cmps = append(cmps, clientv3.Compare(clientv3.Version(records.InstanceKey(ins.ID)), "=", 0))
+			ops = append(ops, clientv3.OpPut(records.InstanceKey(ins.ID), kvcache.EncodeJSON(*ins)))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(macPrefix+eni.MAC, clientv3.WithCountOnly())).Commit()
 		if err != nil {
-			return NetworkInterface{}, txnErr(err)
+			return records.NetworkInterface{}, txnErr(err)
 		}
 		if resp.Succeeded {
 			return eni, nil
@@ -425,40 +426,40 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 	// Give the reservation back now rather than when it expires.
 	cmp, del := s.alloc.ReleaseOps(subnetID, al.Addr, al.Revision)
 	_, _ = s.cli.Txn(ctx).If(cmp).Then(del).Commit()
-	return NetworkInterface{}, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s changed while the network interface was created; try again", subnetID)
+	return records.NetworkInterface{}, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s changed while the network interface was created; try again", subnetID)
 }
 
 // CreateNetworkInterface creates a detached ENI with a primary IP in a subnet.
-func (s *Store) CreateNetworkInterface(ctx context.Context, account, subnetID, name string, addr netip.Addr) (NetworkInterface, error) {
+func (s *Store) CreateNetworkInterface(ctx context.Context, account, subnetID, name string, addr netip.Addr) (records.NetworkInterface, error) {
 	return s.createEni(ctx, account, subnetID, name, addr, nil)
 }
 
 // CreateInstance creates a CVM and its primary ENI.
-func (s *Store) CreateInstance(ctx context.Context, account, name, subnetID, hostID string, addr netip.Addr) (Instance, NetworkInterface, error) {
-	ins := Instance{ID: ids.New(ids.Instance), Account: account, SubnetID: subnetID, Name: name, HostID: hostID, Created: time.Now().UTC()}
+func (s *Store) CreateInstance(ctx context.Context, account, name, subnetID, hostID string, addr netip.Addr) (records.Instance, records.NetworkInterface, error) {
+	ins := records.Instance{ID: ids.New(ids.Instance), Account: account, SubnetID: subnetID, Name: name, HostID: hostID, Created: time.Now().UTC()}
 	eni, err := s.createEni(ctx, account, subnetID, name, addr, &ins)
 	return ins, eni, err
 }
 
 // Instances returns an account's CVMs, oldest first, as of now.
-func (s *Store) Instances(ctx context.Context, account string) ([]Instance, error) {
+func (s *Store) Instances(ctx context.Context, account string) ([]records.Instance, error) {
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	return list(s.instances, account, func(v Instance) string { return v.Account }), nil
+	return list(s.instances, account, func(v records.Instance) string { return v.Account }), nil
 }
 
 // NetworkInterfaces returns an account's ENIs, oldest first, as of now.
-func (s *Store) NetworkInterfaces(ctx context.Context, account string) ([]NetworkInterface, error) {
+func (s *Store) NetworkInterfaces(ctx context.Context, account string) ([]records.NetworkInterface, error) {
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	return list(s.enis, account, func(v NetworkInterface) string { return v.Account }), nil
+	return list(s.enis, account, func(v records.NetworkInterface) string { return v.Account }), nil
 }
 
 // AttachNetworkInterface attaches a detached ENI to a CVM of its VPC.
-func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, instanceID string) (NetworkInterface, error) {
-	var out NetworkInterface
+func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, instanceID string) (records.NetworkInterface, error) {
+	var out records.NetworkInterface
 	err := s.attempt(ctx, func() (bool, error) {
 		e, err := s.eni(account, eniID)
 		if err != nil {
@@ -477,9 +478,9 @@ func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, inst
 		out = e.Value
 		out.InstanceID = instanceID
 		resp, err := s.cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision),
-			clientv3.Compare(clientv3.CreateRevision(InstanceKey(instanceID)), "=", ins.CreateRevision),
-		).Then(clientv3.OpPut(EniKey(eniID), kvcache.EncodeJSON(out))).Commit()
+			clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(eniID)), "=", e.ModRevision),
+			clientv3.Compare(clientv3.CreateRevision(records.InstanceKey(instanceID)), "=", ins.CreateRevision),
+		).Then(clientv3.OpPut(records.NetworkInterfaceKey(eniID), kvcache.EncodeJSON(out))).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}
@@ -489,8 +490,8 @@ func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, inst
 }
 
 // DetachNetworkInterface detaches a non-primary ENI from its CVM.
-func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID string) (NetworkInterface, error) {
-	var out NetworkInterface
+func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID string) (records.NetworkInterface, error) {
+	var out records.NetworkInterface
 	err := s.attempt(ctx, func() (bool, error) {
 		e, err := s.eni(account, eniID)
 		if err != nil {
@@ -504,8 +505,8 @@ func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID strin
 		}
 		out = e.Value
 		out.InstanceID = ""
-		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(EniKey(eniID)), "=", e.ModRevision)).
-			Then(clientv3.OpPut(EniKey(eniID), kvcache.EncodeJSON(out))).Commit()
+		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(eniID)), "=", e.ModRevision)).
+			Then(clientv3.OpPut(records.NetworkInterfaceKey(eniID), kvcache.EncodeJSON(out))).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}

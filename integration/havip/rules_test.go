@@ -15,7 +15,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/keyspace"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // state is what an account sees: its HAVIPs and its subnets' allocations.
@@ -47,7 +47,7 @@ func TestRefusals(t *testing.T) {
 	bound := etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "with-eip"})).GetHavip()
 	// An EIP binding as eipd records it (the EIP service is its own issue; the guard is here).
 	cli := etcdtest.Client(t, etcdEndpoint)
-	if _, err := cli.Put(context.Background(), keyspace.HaVipAddress+bound.GetHavipId(), `{"address_id":"eip-aaaaaaaa","address_ip":"203.0.113.7"}`); err != nil {
+	if _, err := cli.Put(context.Background(), records.HaVipAddresses+bound.GetHavipId(), `{"address_id":"eip-aaaaaaaa","address_ip":"203.0.113.7"}`); err != nil {
 		t.Fatal(err)
 	}
 	on := buildNet(t, c, other, "10.0.0.0/24")

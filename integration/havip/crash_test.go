@@ -26,7 +26,7 @@ func TestKillDuringCreates(t *testing.T) {
 	account := unique("acct-kill")
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/22")
-	p := proctest.Start(t, proctest.Build(t, "cmd/havipd"),
+	p := proctest.Start(t, proctest.Build(t, "../../services/havip/cmd/havipd"),
 		"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+etcdEndpoint,
 		"HAVIP_IPAM_ADDR="+c.conn.Target(), "HAVIP_RESERVATION_TTL=2s")
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

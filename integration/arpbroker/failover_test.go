@@ -15,8 +15,8 @@ import (
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/proctest"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
@@ -30,7 +30,7 @@ import (
 func TestNeverTwoOwners(t *testing.T) {
 	c := serve(t, ipam.Module, havip.Module) // the inventory; the brokers are the two processes
 	w := build(t, c)
-	bin := proctest.Build(t, "cmd/arpbrokerd")
+	bin := proctest.Build(t, "../../services/arpbroker/cmd/arpbrokerd")
 	env := []string{"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS=" + etcdEndpoint, "HAVIP_ARP_HOLD_DOWN=50ms", "HAVIP_ARP_ELECTION_TTL=2s"}
 	cli := etcdtest.Client(t, etcdEndpoint)
 	procs := []*proctest.Proc{proctest.Start(t, bin, env...), proctest.Start(t, bin, env...)}
@@ -47,7 +47,7 @@ func TestNeverTwoOwners(t *testing.T) {
 	sess := session(t, c, 30)
 	awaitLeader(t, c, sess)
 	id, vip := w.open.GetHavipId(), w.open.GetVip() // check_associate off: all four ENIs may own it
-	key := keyspace.Owner(id)
+	key := records.OwnerKey(id)
 	start, err := cli.Get(context.Background(), "probe-revision")
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/keyspace"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // TestConcurrentCreates: 32 creates with distinct tokens in a /27 (29 free addresses): 29 win,
@@ -136,7 +136,7 @@ func TestStateFollowsOwnership(t *testing.T) {
 	}
 	changed := time.Now().UTC().Truncate(time.Millisecond)
 	rec := fmt.Sprintf(`{"havip_id":%q,"network_interface_id":%q,"instance_id":%q,"host_id":"host-1","changed":%q}`, hv.GetHavipId(), n.eni1, n.cvm1, changed.Format(time.RFC3339Nano))
-	put, err := cli.Put(context.Background(), keyspace.Owner(hv.GetHavipId()), rec, clientv3.WithLease(lease.ID))
+	put, err := cli.Put(context.Background(), records.OwnerKey(hv.GetHavipId()), rec, clientv3.WithLease(lease.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,11 @@ func TestStateFollowsOwnership(t *testing.T) {
 		t.Errorf("after the owner's lease ended: %v", got)
 	}
 	// Deleting a HAVIP ends its ownership too.
-	if _, err := cli.Put(context.Background(), keyspace.Owner(hv.GetHavipId()), rec); err != nil {
+	if _, err := cli.Put(context.Background(), records.OwnerKey(hv.GetHavipId()), rec); err != nil {
 		t.Fatal(err)
 	}
 	etcdtest.Must[*havipv1.DeleteHaVipResponse](t)(c.havip.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: hv.GetHavipId()}))
-	if r, err := cli.Get(context.Background(), keyspace.Owner(hv.GetHavipId())); err != nil || len(r.Kvs) != 0 {
+	if r, err := cli.Get(context.Background(), records.OwnerKey(hv.GetHavipId())); err != nil || len(r.Kvs) != 0 {
 		t.Errorf("ownership outlived its HAVIP: %v %v", r, err)
 	}
 }
@@ -185,9 +185,9 @@ func TestDeleteRacesEIPBind(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			resp, err := cli.Txn(context.Background()).If(
-				clientv3.Compare(clientv3.Version(keyspace.HaVip(id)), ">", 0),
-				clientv3.Compare(clientv3.Version(keyspace.HaVipAddress+id), "=", 0),
-			).Then(clientv3.OpPut(keyspace.HaVipAddress+id, fmt.Sprintf(`{"address_id":"eip-%08d","address_ip":"203.0.113.1"}`, i))).Commit()
+				clientv3.Compare(clientv3.Version(records.HaVipKey(id)), ">", 0),
+				clientv3.Compare(clientv3.Version(records.HaVipAddresses+id), "=", 0),
+			).Then(clientv3.OpPut(records.HaVipAddresses+id, fmt.Sprintf(`{"address_id":"eip-%08d","address_ip":"203.0.113.1"}`, i))).Commit()
 			if err != nil {
 				t.Error(err)
 				return
@@ -195,8 +195,8 @@ func TestDeleteRacesEIPBind(t *testing.T) {
 			bound = resp.Succeeded
 		}()
 		wg.Wait()
-		havip, _ := cli.Get(context.Background(), keyspace.HaVip(id), clientv3.WithCountOnly())
-		binding, _ := cli.Get(context.Background(), keyspace.HaVipAddress+id, clientv3.WithCountOnly())
+		havip, _ := cli.Get(context.Background(), records.HaVipKey(id), clientv3.WithCountOnly())
+		binding, _ := cli.Get(context.Background(), records.HaVipAddresses+id, clientv3.WithCountOnly())
 		switch {
 		case binding.Count > 0 && havip.Count == 0:
 			t.Fatalf("round %d: an EIP is bound to deleted HAVIP %s", i, id)

@@ -12,8 +12,8 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/keyspace"
 	"github.com/openhavip/havip/platform/loadtest"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // BenchmarkAllocateAddresses: AllocateAddresses (one EIP per call) at 50 clients against raw
@@ -56,7 +56,7 @@ func BenchmarkNatRuleLatency(b *testing.B) {
 		etcdtest.Must[*eipv1.WatchNatRulesResponse](b)(stream.Recv())
 		rawKey := fmt.Sprintf("/bench/watch/%d", time.Now().UnixNano())
 		rawWatch := cli.Watch(ctx, rawKey)
-		ownerKey := keyspace.Owner(w.hv1.GetHavipId())
+		ownerKey := records.OwnerKey(w.hv1.GetHavipId())
 
 		const n = 1000
 		rawD, natD := make([]time.Duration, n), make([]time.Duration, n)

@@ -1,0 +1,122 @@
+// Package eipbind binds an EIP to a HAVIP and unbinds it: both sides in one etcd transaction, for havipd and eipd.
+package eipbind
+
+import (
+	"context"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
+)
+
+func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64, int64, bool, error) {
+	var zero T
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		return zero, 0, 0, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return zero, 0, 0, false, nil
+	}
+	v, err := kvcache.DecodeJSON[T](key, resp.Kvs[0].Value)
+	if err != nil {
+		return zero, 0, 0, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, resp.Kvs[0].CreateRevision, resp.Kvs[0].ModRevision, true, nil
+}
+
+// ByIP finds an account's EIP by its public address.
+func ByIP(ctx context.Context, cli *clientv3.Client, account, ip string) (records.Eip, int64, error) {
+	e, _, rev, ok, err := get[records.Eip](ctx, cli, records.EipKey(ip))
+	if err != nil {
+		return records.Eip{}, 0, err
+	}
+	if !ok || e.Account != account || e.Reservation != "" {
+		return records.Eip{}, 0, apierr.NotFound("EIP %s does not exist", ip)
+	}
+	return e, rev, nil
+}
+
+// BindHaVip binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction:
+// the HAVIP must exist and have no EIP, the EIP must be bound to nothing.
+func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addressIP string) (records.Eip, error) {
+	for range 8 {
+		e, eRev, err := ByIP(ctx, cli, account, addressIP)
+		if err != nil {
+			return records.Eip{}, err
+		}
+		h, hCreate, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
+		if err != nil {
+			return records.Eip{}, err
+		}
+		if !ok || h.Account != account {
+			return records.Eip{}, apierr.NotFound("HAVIP %s does not exist", havipID)
+		}
+		if e.Bound() {
+			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is already bound to %s%s", addressIP, e.HaVipID, e.NetworkInterfaceID)
+		}
+		bkey := records.HaVipAddressKey(havipID)
+		e.HaVipID, e.PrivateIP = havipID, h.VIP.String()
+		resp, err := cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(records.EipKey(e.IP)), "=", eRev),
+			clientv3.Compare(clientv3.CreateRevision(records.HaVipKey(havipID)), "=", hCreate),
+			clientv3.Compare(clientv3.Version(bkey), "=", 0),
+		).Then(
+			clientv3.OpPut(records.EipKey(e.IP), kvcache.EncodeJSON(e)),
+			clientv3.OpPut(bkey, kvcache.EncodeJSON(records.AddressBinding{AddressID: e.ID, AddressIP: e.IP})),
+		).Else(clientv3.OpGet(bkey, clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return records.Eip{}, fmt.Errorf("bind transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return e, nil
+		}
+		if resp.Responses[0].GetResponseRange().Count > 0 {
+			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
+		}
+	}
+	return records.Eip{}, apierr.Aborted(apierr.ReasonResourceInUse, "the EIP or the HAVIP kept changing; try again")
+}
+
+// UnbindHaVip removes the EIP of an account's HAVIP, both sides in one transaction.
+func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID string) (records.Eip, error) {
+	bkey := records.HaVipAddressKey(havipID)
+	for range 8 {
+		h, _, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
+		if err != nil {
+			return records.Eip{}, err
+		}
+		if !ok || h.Account != account {
+			return records.Eip{}, apierr.NotFound("HAVIP %s does not exist", havipID)
+		}
+		b, _, bRev, ok, err := get[records.AddressBinding](ctx, cli, bkey)
+		if err != nil {
+			return records.Eip{}, err
+		}
+		if !ok {
+			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
+		}
+		e, _, eRev, ok, err := get[records.Eip](ctx, cli, records.EipKey(b.AddressIP))
+		if err != nil {
+			return records.Eip{}, err
+		}
+		if !ok || e.ID != b.AddressID {
+			return records.Eip{}, fmt.Errorf("EIP %s of HAVIP %s is missing", b.AddressID, havipID)
+		}
+		e.HaVipID, e.PrivateIP = "", ""
+		resp, err := cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(bkey), "=", bRev),
+			clientv3.Compare(clientv3.ModRevision(records.EipKey(e.IP)), "=", eRev),
+		).Then(clientv3.OpDelete(bkey), clientv3.OpPut(records.EipKey(e.IP), kvcache.EncodeJSON(e))).Commit()
+		if err != nil {
+			return records.Eip{}, fmt.Errorf("unbind transaction: %w", err)
+		}
+		if resp.Succeeded {
+			return e, nil
+		}
+	}
+	return records.Eip{}, apierr.Aborted(apierr.ReasonResourceInUse, "the EIP or the HAVIP kept changing; try again")
+}
