@@ -88,6 +88,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
 			return metadata.Pairs(tenant.MetadataKey, accountOf(ctx), RequestIDHeaderMD, RequestIDOf(ctx))
 		}),
+		// A request is served by its own method only: no X-HTTP-Method-Override turning a POST
+		// into a DELETE or PATCH, and no POST of an HTML form taken for a GET (both grpc-gateway
+		// defaults). The other override headers (X-HTTP-Method, X-Method-Override) are read by
+		// nothing here.
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
 		runtime.WithErrorHandler(g.writeError),
 		runtime.WithRoutingErrorHandler(g.routingError),
 		runtime.SetQueryParameterParser(filterParser{}), // process-wide in grpc-gateway

@@ -381,6 +381,50 @@ func TestHTTPBadInput(t *testing.T) {
 	}
 }
 
+// TestHTTPMethodOverrideIgnored: no header turns a POST into another method. A POST to a HAVIP's
+// URL (JSON or an HTML form's body) carrying X-HTTP-Method-Override: DELETE, or the other
+// override headers clients use, is refused as a POST (405) and the HAVIP stays as it was.
+func TestHTTPMethodOverrideIgnored(t *testing.T) {
+	s := startStack(t, false)
+	w := console(t, s)
+	const form = "application/x-www-form-urlencoded"
+	for _, tc := range []struct {
+		name                string
+		contentType, header string // header: the override header sent with DELETE ("" for none)
+		value               string
+	}{
+		{"X-HTTP-Method-Override on a form post", form, "X-HTTP-Method-Override", "DELETE"},
+		{"X-HTTP-Method-Override in lower case", form, "X-HTTP-Method-Override", "delete"},
+		{"X-HTTP-Method-Override on a JSON post", "application/json", "X-HTTP-Method-Override", "DELETE"},
+		{"X-HTTP-Method on a form post", form, "X-HTTP-Method", "DELETE"},
+		{"X-Method-Override on a form post", form, "X-Method-Override", "DELETE"},
+		{"a form post taken for a GET", form, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hv := ok(t, s.do(t, s.keyA, "POST", "/v1/havips", map[string]any{"vpc_id": w.vpc, "subnet_id": w.subnet, "havip_name": "override"}))
+			id := hv.str("havip", "havip_id")
+			before := ok(t, s.do(t, s.keyA, "GET", "/v1/havips/"+id, nil)).raw
+			headers := []string{"Content-Type", tc.contentType}
+			if tc.header != "" {
+				headers = append(headers, tc.header, tc.value)
+			}
+			body := "havip_id=" + id
+			if tc.contentType != form {
+				body = "{}"
+			}
+			refused(t, "POST with "+tc.name, s.do(t, s.keyA, "POST", "/v1/havips/"+id, body, headers...), http.StatusMethodNotAllowed, "UnsupportedOperation")
+			after := s.do(t, s.keyA, "GET", "/v1/havips/"+id, nil)
+			if after.status != http.StatusOK {
+				t.Fatalf("the HAVIP is gone after a POST with %s: %d %s", tc.name, after.status, after.raw)
+			}
+			if after.raw != before {
+				t.Errorf("a POST with %s changed the HAVIP:\nbefore %s\nafter  %s", tc.name, before, after.raw)
+			}
+			ok(t, s.do(t, s.keyA, "DELETE", "/v1/havips/"+id, nil))
+		})
+	}
+}
+
 // TestHealthAndOpenAPI: /healthz reports each service; /openapi.json is the generated
 // description, and every operation in it is routed by the gateway (none answers "no route").
 func TestHealthAndOpenAPI(t *testing.T) {

@@ -4,6 +4,7 @@ package validate
 import (
 	"net/netip"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/openhavip/havip/platform/apierr"
@@ -13,15 +14,25 @@ import (
 // MaxNameLen is the longest name a resource may have, in characters.
 const MaxNameLen = 60
 
-// Name checks a required resource name: 1 to 60 characters, not blank, no control characters.
+// Name checks a required resource name: 1 to 60 characters, at least one visible, none of them
+// a control or format character (see OptionalName).
 func Name(field, v string) error {
-	if strings.TrimSpace(v) == "" {
+	if strings.IndexFunc(v, visible) < 0 {
 		return apierr.InvalidArgument(apierr.ReasonEmpty, "%s must not be empty", field)
 	}
 	return OptionalName(field, v)
 }
 
-// OptionalName checks a name that may be empty.
+// visible reports whether r shows as a mark of its own: not a space, not a control or format character.
+func visible(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }
+
+// OptionalName checks a name that may be empty: valid UTF-8, at most 60 characters, and no
+// character that is not text: no control character (C0, DEL, C1), no line or paragraph
+// separator, and no format character (bidi embeddings, overrides, isolates and marks,
+// zero-width space, word joiner, byte order mark, soft hyphen, tag characters), since these
+// reorder, hide or break the text where a name is shown (consoles, logs, generated configs).
+// The zero-width non-joiner and joiner are the exception: Persian, Indic scripts and emoji
+// sequences need them to spell words.
 func OptionalName(field, v string) error {
 	if !utf8.ValidString(v) {
 		return apierr.InvalidArgument(apierr.ReasonMalformed, "%s is not valid UTF-8", field)
@@ -29,12 +40,35 @@ func OptionalName(field, v string) error {
 	if n := utf8.RuneCountInString(v); n > MaxNameLen {
 		return apierr.InvalidArgument(apierr.ReasonTooLong, "%s is %d characters; at most %d", field, n, MaxNameLen)
 	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return apierr.InvalidArgument(apierr.ReasonMalformed, "%s contains a control character", field)
+	for i, r := range v {
+		if forbiddenInName(r) {
+			return apierr.InvalidArgument(apierr.ReasonMalformed, "%s contains a control or format character (U+%04X at byte %d)", field, r, i)
 		}
 	}
 	return nil
+}
+
+// Zero-width non-joiner and joiner: format characters that some scripts need to spell words.
+const (
+	zwnj = '\u200c'
+	zwj  = '\u200d'
+)
+
+// forbiddenInName reports whether r may not appear in a name: every control character
+// (unicode.IsControl: C0, DEL, C1), the line and paragraph separators (Zl, Zp: U+2028, U+2029)
+// and every format character (Cf: the bidi controls U+202A-U+202E, U+2066-U+2069, U+200E,
+// U+200F, U+061C, and U+FEFF among them) except the zero-width non-joiner and joiner.
+func forbiddenInName(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case unicode.In(r, unicode.Zl, unicode.Zp):
+		return true
+	case r == zwnj || r == zwj:
+		return false
+	default:
+		return unicode.Is(unicode.Cf, r)
+	}
 }
 
 // ID checks that v is a well-formed ID of the given kind.

@@ -331,8 +331,13 @@ func (s *Store) allocation(ctx context.Context, account, subnetID string, addr n
 	return al, nil
 }
 
-// Commit turns a reservation into a lasting allocation owned by owner.
+// Commit turns a reservation into a lasting allocation owned by owner. A subnet that does not
+// exist or is another account's is NotFound, like everywhere else; only a missing reservation
+// (or another account's) in the account's own subnet is ReservationExpired.
 func (s *Store) Commit(ctx context.Context, account, subnetID string, addr netip.Addr, token, owner string) (ipalloc.Allocation, error) {
+	if _, err := s.subnetForAlloc(ctx, account, subnetID); err != nil {
+		return ipalloc.Allocation{}, err
+	}
 	if _, err := s.allocation(ctx, account, subnetID, addr); err != nil {
 		if errors.Is(err, apierr.ErrNotFound) {
 			return ipalloc.Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s in %s", addr, subnetID)
