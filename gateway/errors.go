@@ -31,9 +31,9 @@ var defaultReasons = map[codes.Code]string{
 	codes.InvalidArgument:    apierr.ReasonInvalidParameter,
 	codes.NotFound:           apierr.ReasonResourceNotFound,
 	codes.Unauthenticated:    apierr.ReasonAuthFailure,
-	codes.Unimplemented:      apierr.ReasonUnsupportedOperation,
+	codes.Unimplemented:      apierr.ReasonMethodNotAllowed,
 	codes.DeadlineExceeded:   apierr.ReasonInternal,
-	codes.Unavailable:        apierr.ReasonInternal,
+	codes.Unavailable:        apierr.ReasonUnavailable,
 	codes.Internal:           apierr.ReasonInternal,
 	codes.Unknown:            apierr.ReasonInternal,
 	codes.FailedPrecondition: apierr.ReasonUnsupportedOperation,
@@ -59,7 +59,7 @@ func (g *Gateway) writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.M
 func (g *Gateway) routingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		g.writeProblem(w, r, httpStatus, codes.Unimplemented, apierr.ReasonUnsupportedOperation, r.Method+" is not allowed on "+r.URL.Path)
+		g.writeProblem(w, r, httpStatus, codes.Unimplemented, apierr.ReasonMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	case http.StatusBadRequest:
 		g.writeProblem(w, r, httpStatus, codes.InvalidArgument, apierr.ReasonMalformed, "malformed path "+r.URL.Path)
 	default:

@@ -233,7 +233,7 @@ func consoleFlow(t *testing.T, s *stack) {
 	}{
 		{what: "a reserved VIP", method: "POST", path: "/v1/havips", body: map[string]any{"vpc_id": w.vpc, "subnet_id": w.subnet, "havip_name": "x", "vip": "10.0.1.1"}, status: 400, reason: "InvalidParameterValue.Reserved"},
 		{what: "a VIP outside the subnet", method: "POST", path: "/v1/havips", body: map[string]any{"vpc_id": w.vpc, "subnet_id": w.subnet, "havip_name": "x", "vip": "10.0.2.9"}, status: 400, reason: "InvalidParameterValue.Range"},
-		{what: "a VIP in use", method: "POST", path: "/v1/havips", body: map[string]any{"vpc_id": w.vpc, "subnet_id": w.subnet, "havip_name": "x", "vip": w.vip}, status: 409, reason: "InvalidParameterValue.Duplicate"},
+		{what: "a VIP in use", method: "POST", path: "/v1/havips", body: map[string]any{"vpc_id": w.vpc, "subnet_id": w.subnet, "havip_name": "x", "vip": w.vip}, status: 409, reason: "InvalidParameterValue.Occupied"},
 		{what: "delete a HAVIP with an EIP", method: "DELETE", path: "/v1/havips/" + w.havip, status: 400, reason: "UnsupportedOperation.BindEIP"},
 		{what: "release a bound EIP", method: "DELETE", path: "/v1/addresses/" + w.eip, status: 400, reason: "UnsupportedOperation.AddressBound"},
 		{what: "a second EIP on the HAVIP", method: "POST", path: "/v1/havips/" + w.havip + ":associateAddressIp", body: map[string]any{"address_ip": spareIP}, status: 400, reason: "UnsupportedOperation.HaVipBound"},
@@ -361,7 +361,7 @@ func TestHTTPBadInput(t *testing.T) {
 		{"an escaped slash in a path ID", "PATCH", "/v1/addresses/eip-%2F..", map[string]any{"address_name": "x"}, 404, "UnknownRoute", ""},
 		{"an unknown route", "GET", "/v1/routers", nil, 404, "UnknownRoute", "/v1/routers"},
 		{"a path outside the API", "GET", "/admin", nil, 404, "UnknownRoute", "/admin"},
-		{"a method not served", "PUT", "/v1/havips/" + w.havip, map[string]any{}, 405, "UnsupportedOperation", "PUT"},
+		{"a method not served", "PUT", "/v1/havips/" + w.havip, map[string]any{}, 405, "UnsupportedOperation.MethodNotAllowed", "PUT"},
 	} {
 		r := s.do(t, s.keyA, tc.method, tc.path, tc.body)
 		refused(t, tc.what, r, tc.status, tc.reason)
@@ -412,7 +412,7 @@ func TestHTTPMethodOverrideIgnored(t *testing.T) {
 			if tc.contentType != form {
 				body = "{}"
 			}
-			refused(t, "POST with "+tc.name, s.do(t, s.keyA, "POST", "/v1/havips/"+id, body, headers...), http.StatusMethodNotAllowed, "UnsupportedOperation")
+			refused(t, "POST with "+tc.name, s.do(t, s.keyA, "POST", "/v1/havips/"+id, body, headers...), http.StatusMethodNotAllowed, "UnsupportedOperation.MethodNotAllowed")
 			after := s.do(t, s.keyA, "GET", "/v1/havips/"+id, nil)
 			if after.status != http.StatusOK {
 				t.Fatalf("the HAVIP is gone after a POST with %s: %d %s", tc.name, after.status, after.raw)

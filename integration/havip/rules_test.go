@@ -94,7 +94,7 @@ func TestRefusals(t *testing.T) {
 		{"create vip outside subnet", nil, create(&havipv1.CreateHaVipRequest{Vip: "10.0.1.9"}), codes.InvalidArgument, apierr.ReasonRange},
 		{"create vip is the gateway", nil, create(&havipv1.CreateHaVipRequest{Vip: "10.0.0.1"}), codes.InvalidArgument, apierr.ReasonReserved},
 		{"create vip is the broadcast", nil, create(&havipv1.CreateHaVipRequest{Vip: "10.0.0.255"}), codes.InvalidArgument, apierr.ReasonReserved},
-		{"create vip taken", nil, create(&havipv1.CreateHaVipRequest{Vip: n.primaryIP1}), codes.AlreadyExists, apierr.ReasonDuplicate},
+		{"create vip taken", nil, create(&havipv1.CreateHaVipRequest{Vip: n.primaryIP1}), codes.AlreadyExists, apierr.ReasonOccupied},
 		{"create vip ipv6", nil, create(&havipv1.CreateHaVipRequest{Vip: "fd00::1"}), codes.InvalidArgument, apierr.ReasonNotIPv4},
 		{"create vip malformed", nil, create(&havipv1.CreateHaVipRequest{Vip: "10.0.0"}), codes.InvalidArgument, apierr.ReasonMalformed},
 		{"create in full subnet", nil, create(&havipv1.CreateHaVipRequest{SubnetId: full}), codes.ResourceExhausted, apierr.ReasonResourceInsufficient},

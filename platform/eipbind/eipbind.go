@@ -56,7 +56,7 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 			return records.Eip{}, apierr.NotFound("HAVIP %s does not exist", havipID)
 		}
 		if e.Bound() {
-			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is already bound to %s%s", addressIP, e.HaVipID, e.NetworkInterfaceID)
+			return records.Eip{}, apierr.New(apierr.ReasonAddressBound, "EIP %s is already bound to %s%s", addressIP, e.HaVipID, e.NetworkInterfaceID)
 		}
 		bkey := records.HaVipAddressKey(havipID)
 		e.HaVipID, e.PrivateIP = havipID, h.VIP.String()
@@ -75,10 +75,10 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 			return e, nil
 		}
 		if resp.Responses[0].GetResponseRange().Count > 0 {
-			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
+			return records.Eip{}, apierr.New(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
 		}
 	}
-	return records.Eip{}, apierr.Aborted(apierr.ReasonResourceInUse, "the EIP or the HAVIP kept changing; try again")
+	return records.Eip{}, apierr.Conflict("the EIP or the HAVIP kept changing; try again")
 }
 
 // UnbindHaVip removes the EIP of an account's HAVIP, both sides in one transaction.
@@ -97,7 +97,7 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 			return records.Eip{}, err
 		}
 		if !ok {
-			return records.Eip{}, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
+			return records.Eip{}, apierr.New(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
 		}
 		e, _, eRev, ok, err := get[records.Eip](ctx, cli, records.EipKey(b.AddressIP))
 		if err != nil {
@@ -118,5 +118,5 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 			return e, nil
 		}
 	}
-	return records.Eip{}, apierr.Aborted(apierr.ReasonResourceInUse, "the EIP or the HAVIP kept changing; try again")
+	return records.Eip{}, apierr.Conflict("the EIP or the HAVIP kept changing; try again")
 }

@@ -251,7 +251,7 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 	if c.specific {
 		if c.off = ps.layout.offset(req.Addr); c.off < 0 {
 			a.mu.Unlock()
-			return Allocation{}, apierr.InvalidArgument(apierr.ReasonRange, "%s is outside the usable range of %s", req.Addr, p.ID)
+			return Allocation{}, apierr.New(apierr.ReasonRange, "%s is outside the usable range of %s", req.Addr, p.ID)
 		}
 	}
 	ps.pending = append(ps.pending, c)
@@ -282,7 +282,7 @@ func (a *Allocator) run(ps *pool) {
 				// fresh and there is still no free address: the pool is full.
 				if len(ps.pending) > 0 && ps.running == 1 {
 					for _, c := range ps.pending {
-						c.finish(Allocation{}, apierr.ResourceExhausted(apierr.ReasonResourceInsufficient, "no free address left in %s", ps.id))
+						c.finish(Allocation{}, apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", ps.id))
 					}
 					ps.pending = nil
 				}
@@ -426,7 +426,7 @@ func (a *Allocator) retry(ps *pool, batch []*call, taken []bool, rev int64, err 
 		case err != nil:
 			c.finish(Allocation{}, err)
 		case taken[i] && c.specific:
-			c.finish(Allocation{}, apierr.AlreadyExists(apierr.ReasonDuplicate, "%s is already in use", c.req.Addr))
+			c.finish(Allocation{}, apierr.New(apierr.ReasonOccupied, "%s is already in use", c.req.Addr))
 		default:
 			if taken[i] {
 				ps.hold[c.off] = rev // the cache will learn of it by rev

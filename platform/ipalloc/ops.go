@@ -49,11 +49,11 @@ func (a *Allocator) Commit(ctx context.Context, poolID string, addr netip.Addr, 
 		return Allocation{}, fmt.Errorf("read reservation: %w", err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s", addr)
+		return Allocation{}, apierr.New(apierr.ReasonReservationExpired, "no reservation of %s", addr)
 	}
 	rec, err := kvcache.DecodeJSON[Record](key, resp.Kvs[0].Value)
 	if err != nil || rec.Reservation == "" || rec.Reservation != token {
-		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s with that token", addr)
+		return Allocation{}, apierr.New(apierr.ReasonReservationExpired, "no reservation of %s with that token", addr)
 	}
 	al := Allocation{Pool: poolID, Addr: addr, Record: rec, Revision: resp.Kvs[0].ModRevision}
 	cmp, put := a.CommitOps(al, owner)
@@ -62,7 +62,7 @@ func (a *Allocator) Commit(ctx context.Context, poolID string, addr netip.Addr, 
 		return Allocation{}, fmt.Errorf("commit reservation: %w", err)
 	}
 	if !tresp.Succeeded {
-		return Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "reservation of %s changed", addr)
+		return Allocation{}, apierr.New(apierr.ReasonReservationExpired, "reservation of %s changed", addr)
 	}
 	return Allocation{Pool: poolID, Addr: addr, Record: Record{Owner: owner, Account: rec.Account}, Revision: tresp.Header.Revision}, nil
 }

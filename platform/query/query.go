@@ -33,20 +33,20 @@ type Spec[T any, F Filter] struct {
 // Check validates the request against the accepted filter keys.
 func (s Spec[T, F]) Check(fields Fields[T]) error {
 	if len(s.IDs) > 0 && len(s.Filters) > 0 {
-		return apierr.InvalidArgument(apierr.ReasonCoexist, "IDs and filters cannot be given together")
+		return apierr.New(apierr.ReasonCoexist, "IDs and filters cannot be given together")
 	}
 	if s.Limit > MaxLimit {
-		return apierr.InvalidArgument(apierr.ReasonLimitExceeded, "limit %d is over %d", s.Limit, MaxLimit)
+		return apierr.New(apierr.ReasonLimitExceeded, "limit %d is over %d", s.Limit, MaxLimit)
 	}
 	if len(s.IDs) > MaxLimit {
-		return apierr.InvalidArgument(apierr.ReasonLimitExceeded, "at most %d IDs", MaxLimit)
+		return apierr.New(apierr.ReasonLimitExceeded, "at most %d IDs", MaxLimit)
 	}
 	for _, f := range s.Filters {
 		if _, ok := fields[f.GetName()]; !ok {
-			return apierr.InvalidArgument(apierr.ReasonFilterInvalidKey, "unknown filter key %q", f.GetName())
+			return apierr.New(apierr.ReasonFilterInvalidKey, "unknown filter key %q", f.GetName())
 		}
 		if len(f.GetValues()) == 0 {
-			return apierr.InvalidArgument(apierr.ReasonInvalidParameterValue, "filter %q has no values", f.GetName())
+			return apierr.New(apierr.ReasonInvalidParameterValue, "filter %q has no values", f.GetName())
 		}
 	}
 	return nil

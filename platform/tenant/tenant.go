@@ -51,13 +51,13 @@ func Outgoing(ctx context.Context, account string) context.Context {
 func fromIncoming(ctx context.Context) (string, error) {
 	vals := metadata.ValueFromIncomingContext(ctx, MetadataKey) // no copy of the whole metadata
 	if len(vals) == 0 || vals[0] == "" {
-		return "", apierr.Unauthenticated("metadata %q is required", MetadataKey)
+		return "", apierr.AuthFailure("metadata %q is required", MetadataKey)
 	}
 	if len(vals) > 1 {
-		return "", apierr.Unauthenticated("metadata %q given %d times", MetadataKey, len(vals))
+		return "", apierr.AuthFailure("metadata %q given %d times", MetadataKey, len(vals))
 	}
 	if !validAccount(vals[0]) {
-		return "", apierr.Unauthenticated("metadata %q is not a valid account", MetadataKey)
+		return "", apierr.AuthFailure("metadata %q is not a valid account", MetadataKey)
 	}
 	return vals[0], nil
 }

@@ -18,7 +18,7 @@ const MaxNameLen = 60
 // a control or format character (see OptionalName).
 func Name(field, v string) error {
 	if strings.IndexFunc(v, visible) < 0 {
-		return apierr.InvalidArgument(apierr.ReasonEmpty, "%s must not be empty", field)
+		return apierr.New(apierr.ReasonEmpty, "%s must not be empty", field)
 	}
 	return OptionalName(field, v)
 }
@@ -35,14 +35,14 @@ func visible(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }
 // sequences need them to spell words.
 func OptionalName(field, v string) error {
 	if !utf8.ValidString(v) {
-		return apierr.InvalidArgument(apierr.ReasonMalformed, "%s is not valid UTF-8", field)
+		return apierr.New(apierr.ReasonMalformed, "%s is not valid UTF-8", field)
 	}
 	if n := utf8.RuneCountInString(v); n > MaxNameLen {
-		return apierr.InvalidArgument(apierr.ReasonTooLong, "%s is %d characters; at most %d", field, n, MaxNameLen)
+		return apierr.New(apierr.ReasonTooLong, "%s is %d characters; at most %d", field, n, MaxNameLen)
 	}
 	for i, r := range v {
 		if forbiddenInName(r) {
-			return apierr.InvalidArgument(apierr.ReasonMalformed, "%s contains a control or format character (U+%04X at byte %d)", field, r, i)
+			return apierr.New(apierr.ReasonMalformed, "%s contains a control or format character (U+%04X at byte %d)", field, r, i)
 		}
 	}
 	return nil
@@ -74,10 +74,10 @@ func forbiddenInName(r rune) bool {
 // ID checks that v is a well-formed ID of the given kind.
 func ID(field, prefix, v string) error {
 	if v == "" {
-		return apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+		return apierr.New(apierr.ReasonEmpty, "%s is required", field)
 	}
 	if !ids.Valid(prefix, v) {
-		return apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not a %s ID (%s-xxxxxxxx)", field, v, prefix, prefix)
+		return apierr.New(apierr.ReasonMalformed, "%s %q is not a %s ID (%s-xxxxxxxx)", field, v, prefix, prefix)
 	}
 	return nil
 }
@@ -95,14 +95,14 @@ func IDs(field, prefix string, vs []string) error {
 // IPv4 parses a required IPv4 address.
 func IPv4(field, v string) (netip.Addr, error) {
 	if v == "" {
-		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+		return netip.Addr{}, apierr.New(apierr.ReasonEmpty, "%s is required", field)
 	}
 	a, err := netip.ParseAddr(v)
 	if err != nil {
-		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not an IP address", field, v)
+		return netip.Addr{}, apierr.New(apierr.ReasonMalformed, "%s %q is not an IP address", field, v)
 	}
 	if !a.Is4() {
-		return netip.Addr{}, apierr.InvalidArgument(apierr.ReasonNotIPv4, "%s %q is not an IPv4 address", field, v)
+		return netip.Addr{}, apierr.New(apierr.ReasonNotIPv4, "%s %q is not an IPv4 address", field, v)
 	}
 	return a, nil
 }
@@ -118,20 +118,20 @@ func OptionalIPv4(field, v string) (netip.Addr, error) {
 // CIDR parses an IPv4 block in canonical form with a mask between minBits and maxBits.
 func CIDR(field, v string, minBits, maxBits int) (netip.Prefix, error) {
 	if v == "" {
-		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonEmpty, "%s is required", field)
+		return netip.Prefix{}, apierr.New(apierr.ReasonEmpty, "%s is required", field)
 	}
 	p, err := netip.ParsePrefix(v)
 	if err != nil {
-		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q is not a CIDR block", field, v)
+		return netip.Prefix{}, apierr.New(apierr.ReasonMalformed, "%s %q is not a CIDR block", field, v)
 	}
 	if !p.Addr().Is4() {
-		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonNotIPv4, "%s %q is not an IPv4 block", field, v)
+		return netip.Prefix{}, apierr.New(apierr.ReasonNotIPv4, "%s %q is not an IPv4 block", field, v)
 	}
 	if p.Masked() != p {
-		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonMalformed, "%s %q has host bits set; the block is %s", field, v, p.Masked())
+		return netip.Prefix{}, apierr.New(apierr.ReasonMalformed, "%s %q has host bits set; the block is %s", field, v, p.Masked())
 	}
 	if p.Bits() < minBits || p.Bits() > maxBits {
-		return netip.Prefix{}, apierr.InvalidArgument(apierr.ReasonRange, "%s %q must be /%d to /%d", field, v, minBits, maxBits)
+		return netip.Prefix{}, apierr.New(apierr.ReasonRange, "%s %q must be /%d to /%d", field, v, minBits, maxBits)
 	}
 	return p, nil
 }
@@ -149,7 +149,7 @@ func Private(field string, p netip.Prefix) error {
 			return nil
 		}
 	}
-	return apierr.InvalidArgument(apierr.ReasonCidrNotPrivate, "%s %s is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", field, p)
+	return apierr.New(apierr.ReasonCidrNotPrivate, "%s %s is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", field, p)
 }
 
 // Contains reports whether block outer contains block inner.

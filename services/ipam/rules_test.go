@@ -126,7 +126,7 @@ func TestRefusals(t *testing.T) {
 		{"instance ip is network address", nil, instance(c, w.subnetA, "h", "10.0.0.0"), codes.InvalidArgument, apierr.ReasonReserved},
 		{"instance ip is gateway", nil, instance(c, w.subnetA, "h", "10.0.0.1"), codes.InvalidArgument, apierr.ReasonReserved},
 		{"instance ip is broadcast", nil, instance(c, w.subnetA, "h", "10.0.0.255"), codes.InvalidArgument, apierr.ReasonReserved},
-		{"instance ip taken", nil, instance(c, w.subnetA, "h", w.primaryIP), codes.AlreadyExists, apierr.ReasonDuplicate},
+		{"instance ip taken", nil, instance(c, w.subnetA, "h", w.primaryIP), codes.AlreadyExists, apierr.ReasonOccupied},
 		{"instance ip malformed", nil, instance(c, w.subnetA, "h", "10.0.0.300"), codes.InvalidArgument, apierr.ReasonMalformed},
 		{"instance ip ipv6", nil, instance(c, w.subnetA, "h", "fd00::5"), codes.InvalidArgument, apierr.ReasonNotIPv4},
 		{"instance in full subnet", nil, instance(c, w.fullSubnet, "h", ""), codes.ResourceExhausted, apierr.ReasonResourceInsufficient},
@@ -137,7 +137,7 @@ func TestRefusals(t *testing.T) {
 		{"eni ip taken", nil, func(ctx context.Context) error {
 			_, err := c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "e", PrivateIpAddress: w.plainIP})
 			return err
-		}, codes.AlreadyExists, apierr.ReasonDuplicate},
+		}, codes.AlreadyExists, apierr.ReasonOccupied},
 		{"attach already attached", nil, attach(c, w.primaryEni, w.instance), codes.FailedPrecondition, apierr.ReasonAttached},
 		{"attach across vpcs", nil, attach(c, w.spareEni, w.instance2), codes.InvalidArgument, apierr.ReasonVpcMismatch},
 		{"attach another account's eni", nil, attach(c, w.otherEni, w.instance), codes.NotFound, apierr.ReasonResourceNotFound},
@@ -147,7 +147,7 @@ func TestRefusals(t *testing.T) {
 		{"detach detached eni", nil, detach(c, w.spareEni), codes.FailedPrecondition, apierr.ReasonNotAttached},
 		{"allocate outside subnet", nil, allocate(c, w.subnetA, "10.0.3.1", 0), codes.InvalidArgument, apierr.ReasonRange},
 		{"allocate gateway", nil, allocate(c, w.subnetA, "10.0.0.1", 0), codes.InvalidArgument, apierr.ReasonReserved},
-		{"allocate taken", nil, allocate(c, w.subnetA, w.plainIP, 0), codes.AlreadyExists, apierr.ReasonDuplicate},
+		{"allocate taken", nil, allocate(c, w.subnetA, w.plainIP, 0), codes.AlreadyExists, apierr.ReasonOccupied},
 		{"allocate in full subnet", nil, allocate(c, w.fullSubnet, "", 0), codes.ResourceExhausted, apierr.ReasonResourceInsufficient},
 		{"allocate ttl over an hour", nil, allocate(c, w.subnetA, "", 3601), codes.InvalidArgument, apierr.ReasonRange},
 		{"allocate in another account's subnet", nil, allocate(c, w.otherSubnet, "", 0), codes.NotFound, apierr.ReasonResourceNotFound},

@@ -14,7 +14,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"google.golang.org/grpc/codes"
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/kvcache"
@@ -250,7 +249,7 @@ func (b *Broker) Claim(ctx context.Context, r Report) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
-	return Outcome{}, &apierr.Error{Code: codes.Aborted, Reason: apierr.ReasonResourceInUse, Message: errConflict.Error()}
+	return Outcome{}, apierr.Conflict("%v", errConflict)
 }
 
 func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {

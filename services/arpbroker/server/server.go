@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -53,7 +52,7 @@ func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRe
 		ttl = 10
 	}
 	if ttl < 2 || ttl > 60 {
-		return nil, apierr.InvalidArgument(apierr.ReasonRange, "ttl_seconds must be 2 to 60")
+		return nil, apierr.New(apierr.ReasonRange, "ttl_seconds must be 2 to 60")
 	}
 	id, err := s.b.OpenSession(ctx, time.Duration(ttl)*time.Second)
 	if err != nil {
@@ -129,7 +128,7 @@ func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbroke
 func (s *Server) forward(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
 	addr, err := s.b.Leader(ctx)
 	if err != nil {
-		return nil, &apierr.Error{Code: codes.Unavailable, Reason: apierr.ReasonInternal, Message: err.Error()}
+		return nil, apierr.New(apierr.ReasonUnavailable, "%v", err)
 	}
 	s.mu.Lock()
 	conn := s.peers[addr]
@@ -181,7 +180,7 @@ func (s *Server) WatchOwnership(_ *arpbrokerv1.WatchOwnershipRequest, stream grp
 	if err := stream.Context().Err(); err != nil {
 		return err
 	}
-	return &apierr.Error{Code: codes.Unavailable, Reason: apierr.ReasonInternal, Message: "watcher fell behind; watch again"}
+	return apierr.New(apierr.ReasonUnavailable, "watcher fell behind; watch again")
 }
 
 // ListArpRejections lists a HAVIP's recent rejected claims.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 
 	eipv1 "github.com/openhavip/havip/proto/eip/v1"
 
@@ -53,5 +52,5 @@ func (s *NatServer) WatchNatRules(_ *eipv1.WatchNatRulesRequest, stream grpc.Ser
 	if err := stream.Context().Err(); err != nil {
 		return err
 	}
-	return &apierr.Error{Code: codes.Unavailable, Reason: apierr.ReasonInternal, Message: "watcher fell behind; watch again"}
+	return apierr.New(apierr.ReasonUnavailable, "watcher fell behind; watch again")
 }

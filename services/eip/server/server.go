@@ -32,7 +32,7 @@ func New(st *store.Store, unbindHaVip func(ctx context.Context, account, havipID
 func account(ctx context.Context) (string, error) {
 	a, ok := tenant.Account(ctx)
 	if !ok {
-		return "", apierr.Unauthenticated("no account")
+		return "", apierr.AuthFailure("no account")
 	}
 	return a, nil
 }
@@ -60,13 +60,13 @@ func (s *Server) AllocateAddresses(ctx context.Context, req *eipv1.AllocateAddre
 		n = 1
 	}
 	if n > 10 {
-		return nil, apierr.InvalidArgument(apierr.ReasonRange, "address_count must be 1 to 10")
+		return nil, apierr.New(apierr.ReasonRange, "address_count must be 1 to 10")
 	}
 	if err := validate.OptionalName("address_name", req.GetAddressName()); err != nil {
 		return nil, err
 	}
 	if len(req.GetClientToken()) > 64 {
-		return nil, apierr.InvalidArgument(apierr.ReasonTooLong, "client_token is longer than 64 characters")
+		return nil, apierr.New(apierr.ReasonTooLong, "client_token is longer than 64 characters")
 	}
 	views, err := s.store.Allocate(ctx, acct, n, req.GetAddressName(), req.GetClientToken())
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *Server) ReleaseAddresses(ctx context.Context, req *eipv1.ReleaseAddress
 		return nil, err
 	}
 	if len(req.GetAddressIds()) == 0 {
-		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "address_ids is empty")
+		return nil, apierr.New(apierr.ReasonEmpty, "address_ids is empty")
 	}
 	if err := validate.IDs("address_ids", ids.Address, req.GetAddressIds()); err != nil {
 		return nil, err

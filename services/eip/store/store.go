@@ -276,7 +276,7 @@ func (s *Store) Allocate(ctx context.Context, account string, count int, name, t
 				return views, err
 			}
 		}
-		return nil, apierr.Aborted(apierr.ReasonReservationExpired, "the address reservations expired before the EIPs were recorded; try again")
+		return nil, apierr.New(apierr.ReasonReservationLost, "the address reservations expired before the EIPs were recorded; try again")
 	}
 	out := make([]View, count)
 	for i, e := range eips {
@@ -313,7 +313,7 @@ func (s *Store) byToken(ctx context.Context, account, tkey, hash string) ([]View
 		return nil, true, err
 	}
 	if t.Hash != hash {
-		return nil, true, apierr.InvalidArgument(apierr.ReasonIdempotentParameterChange, "client_token was used with a different request")
+		return nil, true, apierr.New(apierr.ReasonIdempotentParameterChange, "client_token was used with a different request")
 	}
 	if err := s.Sync(ctx); err != nil {
 		return nil, true, err
@@ -359,7 +359,7 @@ func (s *Store) update(ctx context.Context, account, id string, fn func(e *recor
 			return s.view(e), nil
 		}
 	}
-	return View{}, apierr.Aborted(apierr.ReasonResourceInUse, "EIP %s kept changing; try again", id)
+	return View{}, apierr.Conflict("EIP %s kept changing; try again", id)
 }
 
 // Rename renames an EIP.
@@ -376,7 +376,7 @@ func eniBindingKey(eniID, ip string) string { return records.EipENIBindings + en
 func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string) (View, error) {
 	return s.update(ctx, account, id, func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
 		if e.Bound() {
-			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is already bound", id)
+			return nil, nil, apierr.New(apierr.ReasonAddressBound, "EIP %s is already bound", id)
 		}
 		n, ok := s.enis.Get(records.NetworkInterfaces + eniID)
 		if !ok || n.Value.Account != account {
@@ -386,12 +386,12 @@ func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string)
 			ip = n.Value.IP.String()
 		}
 		if ip != n.Value.IP.String() {
-			return nil, nil, apierr.InvalidArgument(apierr.ReasonRange, "%s is not a private IP of %s (%s)", ip, eniID, n.Value.IP)
+			return nil, nil, apierr.New(apierr.ReasonRange, "%s is not a private IP of %s (%s)", ip, eniID, n.Value.IP)
 		}
 		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = eniID, n.Value.InstanceID, ip
 		bkey := eniBindingKey(eniID, ip)
 		if _, taken := s.eipOfENI(ctx, bkey); taken {
-			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressBound, "%s of %s already has an EIP", ip, eniID)
+			return nil, nil, apierr.New(apierr.ReasonAddressBound, "%s of %s already has an EIP", ip, eniID)
 		}
 		return []clientv3.Cmp{
 				clientv3.Compare(clientv3.Version(bkey), "=", 0),
@@ -413,7 +413,7 @@ func (s *Store) eipOfENI(ctx context.Context, bkey string) (string, bool) {
 func (s *Store) DisassociateENI(ctx context.Context, account, id string) (View, error) {
 	return s.update(ctx, account, id, func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error) {
 		if e.NetworkInterfaceID == "" {
-			return nil, nil, apierr.FailedPrecondition(apierr.ReasonAddressNotBound, "EIP %s is not bound to a network interface", id)
+			return nil, nil, apierr.New(apierr.ReasonAddressNotBound, "EIP %s is not bound to a network interface", id)
 		}
 		del := clientv3.OpDelete(eniBindingKey(e.NetworkInterfaceID, e.PrivateIP))
 		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = "", "", ""
@@ -447,7 +447,7 @@ func (s *Store) Release(ctx context.Context, account string, idList []string) er
 				return err
 			}
 			if it.Value.Bound() {
-				return apierr.FailedPrecondition(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
+				return apierr.New(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
 			ops = append(ops, clientv3.OpDelete(it.Key))
@@ -460,5 +460,5 @@ func (s *Store) Release(ctx context.Context, account string, idList []string) er
 			return nil
 		}
 	}
-	return apierr.Aborted(apierr.ReasonResourceInUse, "the EIPs kept changing; try again")
+	return apierr.Conflict("the EIPs kept changing; try again")
 }

@@ -211,7 +211,7 @@ func (c *Client) drain(key string, q *reserveQueue, account, subnetID string, tt
 			case ok:
 				call.al, call.err = allocation(account, a)
 			default:
-				call.err = apierr.ResourceExhausted(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
+				call.err = apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
 			}
 			close(call.done)
 		}

@@ -49,7 +49,7 @@ func New(st *store.Store, inv *inventory.Client, reservationTTL time.Duration) *
 func account(ctx context.Context) (string, error) {
 	a, ok := tenant.Account(ctx)
 	if !ok {
-		return "", apierr.Unauthenticated("no account")
+		return "", apierr.AuthFailure("no account")
 	}
 	return a, nil
 }
@@ -91,7 +91,7 @@ func checkAssociations(in []*havipv1.HaVipAssociation) ([]records.Association, e
 		case records.TypeENI:
 			prefix = ids.NetworkInterface
 		default:
-			return nil, apierr.InvalidArgument(apierr.ReasonInstanceType, "instance_type %q must be CVM or ENI", a.GetInstanceType())
+			return nil, apierr.New(apierr.ReasonInstanceType, "instance_type %q must be CVM or ENI", a.GetInstanceType())
 		}
 		if err := validate.ID("instance_id", prefix, a.GetInstanceId()); err != nil {
 			return nil, err
@@ -106,15 +106,15 @@ func checkAssociations(in []*havipv1.HaVipAssociation) ([]records.Association, e
 func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing, added []records.Association) error {
 	all := append(slices.Clone(existing), added...)
 	if len(all) > MaxAssociations {
-		return apierr.InvalidArgument(apierr.ReasonLimitExceeded, "a switch range holds at most %d instances; this would make %d", MaxAssociations, len(all))
+		return apierr.New(apierr.ReasonLimitExceeded, "a switch range holds at most %d instances; this would make %d", MaxAssociations, len(all))
 	}
 	seen := map[string]bool{}
 	for _, a := range all {
 		if a.Type != all[0].Type {
-			return apierr.InvalidArgument(apierr.ReasonMixedInstanceType, "a switch range holds CVMs or ENIs, not both")
+			return apierr.New(apierr.ReasonMixedInstanceType, "a switch range holds CVMs or ENIs, not both")
 		}
 		if seen[a.InstanceID] {
-			return apierr.InvalidArgument(apierr.ReasonDuplicate, "%s is in the switch range twice", a.InstanceID)
+			return apierr.New(apierr.ReasonDuplicate, "%s is in the switch range twice", a.InstanceID)
 		}
 		seen[a.InstanceID] = true
 	}
@@ -134,11 +134,11 @@ func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing
 		e := foundENIs[id]
 		switch {
 		case e.InstanceID == "":
-			return apierr.FailedPrecondition(apierr.ReasonNotAttached, "%s is not attached to a CVM", id)
+			return apierr.New(apierr.ReasonNotAttached, "%s is not attached to a CVM", id)
 		case e.Primary:
-			return apierr.FailedPrecondition(apierr.ReasonPrimaryEni, "%s is the primary ENI of %s; put the CVM in the range instead", id, e.InstanceID)
+			return apierr.New(apierr.ReasonPrimaryEni, "%s is the primary ENI of %s; put the CVM in the range instead", id, e.InstanceID)
 		case e.VpcID != vpcID:
-			return apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, e.VpcID, vpcID)
+			return apierr.New(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, e.VpcID, vpcID)
 		}
 	}
 	foundCVMs, err := s.inv.Instances(ctx, account, cvms)
@@ -147,7 +147,7 @@ func (s *Server) checkRange(ctx context.Context, account, vpcID string, existing
 	}
 	for _, id := range cvms {
 		if i := foundCVMs[id]; i.VpcID != vpcID {
-			return apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, i.VpcID, vpcID)
+			return apierr.New(apierr.ReasonVpcMismatch, "%s is in %s, not in the HAVIP's %s", id, i.VpcID, vpcID)
 		}
 	}
 	return nil
@@ -169,7 +169,7 @@ func (s *Server) byToken(ctx context.Context, account, token, hash string) (*hav
 		return nil, false, err
 	}
 	if h != hash {
-		return nil, true, apierr.InvalidArgument(apierr.ReasonIdempotentParameterChange, "client_token %q was used with a different request", token)
+		return nil, true, apierr.New(apierr.ReasonIdempotentParameterChange, "client_token %q was used with a different request", token)
 	}
 	if err := s.store.Sync(ctx); err != nil {
 		return nil, true, err
@@ -201,7 +201,7 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 		return nil, err
 	}
 	if len(req.GetClientToken()) > 64 {
-		return nil, apierr.InvalidArgument(apierr.ReasonTooLong, "client_token is longer than 64 characters")
+		return nil, apierr.New(apierr.ReasonTooLong, "client_token is longer than 64 characters")
 	}
 	assoc, err := checkAssociations(req.GetHavipAssociationSet())
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 		return nil, err
 	}
 	if sn.VpcID != req.GetVpcId() {
-		return nil, apierr.InvalidArgument(apierr.ReasonVpcMismatch, "subnet %s is in %s, not in %s", sn.ID, sn.VpcID, req.GetVpcId())
+		return nil, apierr.New(apierr.ReasonVpcMismatch, "subnet %s is in %s, not in %s", sn.ID, sn.VpcID, req.GetVpcId())
 	}
 	if err := s.checkRange(ctx, acct, sn.VpcID, nil, assoc); err != nil {
 		return nil, err
@@ -362,7 +362,7 @@ func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHa
 		return nil, err
 	}
 	if req.HavipName == nil && req.CheckAssociate == nil {
-		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "nothing to modify: give havip_name or check_associate")
+		return nil, apierr.New(apierr.ReasonEmpty, "nothing to modify: give havip_name or check_associate")
 	}
 	if req.HavipName != nil {
 		if err := validate.Name("havip_name", req.GetHavipName()); err != nil {
@@ -413,7 +413,7 @@ func (s *Server) AssociateHaVipInstance(ctx context.Context, req *havipv1.Associ
 		return nil, err
 	}
 	if len(added) == 0 {
-		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
+		return nil, apierr.New(apierr.ReasonEmpty, "havip_association_set is empty")
 	}
 	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *records.HaVip) error {
 		if err := s.checkRange(ctx, acct, h.VpcID, h.Associations, added); err != nil {
@@ -442,13 +442,13 @@ func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.Dis
 		return nil, err
 	}
 	if len(removed) == 0 {
-		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "havip_association_set is empty")
+		return nil, apierr.New(apierr.ReasonEmpty, "havip_association_set is empty")
 	}
 	v, err := s.store.Update(ctx, acct, req.GetHavipId(), func(h *records.HaVip) error {
 		for _, r := range removed {
 			i := slices.Index(h.Associations, r)
 			if i < 0 {
-				return apierr.FailedPrecondition(apierr.ReasonNotAssociated, "%s (%s) is not in the switch range of %s", r.InstanceID, r.Type, h.ID)
+				return apierr.New(apierr.ReasonNotAssociated, "%s (%s) is not in the switch range of %s", r.InstanceID, r.Type, h.ID)
 			}
 			h.Associations = slices.Delete(h.Associations, i, i+1)
 		}
@@ -534,7 +534,7 @@ func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1
 		return nil, err
 	}
 	if len(v.Associations) < 2 {
-		return nil, apierr.FailedPrecondition(apierr.ReasonNotAssociated, "HAVIP %s needs at least two instances in its switch range to float between them", v.ID)
+		return nil, apierr.New(apierr.ReasonNotAssociated, "HAVIP %s needs at least two instances in its switch range to float between them", v.ID)
 	}
 	members, err := s.members(ctx, acct, v.Associations)
 	if err != nil {

@@ -162,7 +162,7 @@ func (s *Store) Token(ctx context.Context, account, token string) (id, hash stri
 var ErrTokenTaken = fmt.Errorf("client token already used")
 
 // ErrReservationLost is returned by Create when the VIP reservation expired before the commit.
-var ErrReservationLost = apierr.Aborted(apierr.ReasonReservationExpired, "the VIP reservation expired before the HAVIP was recorded; try again")
+var ErrReservationLost = apierr.New(apierr.ReasonReservationLost, "the VIP reservation expired before the HAVIP was recorded; try again")
 
 // Create records h and commits its VIP reservation in one transaction: both or neither.
 func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, requestHash string) error {
@@ -217,7 +217,7 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*records
 			return s.view(h), nil
 		}
 	}
-	return View{}, apierr.Aborted(apierr.ReasonResourceInUse, "HAVIP %s kept changing; try again", id)
+	return View{}, apierr.Conflict("HAVIP %s kept changing; try again", id)
 }
 
 // BindAddress binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction.
@@ -264,8 +264,8 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 		}
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			b, _ := kvcache.DecodeJSON[records.AddressBinding]("", kvs[0].Value)
-			return apierr.FailedPrecondition(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
+			return apierr.New(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
 		}
 	}
-	return apierr.Aborted(apierr.ReasonResourceInUse, "HAVIP %s kept changing; try again", id)
+	return apierr.Conflict("HAVIP %s kept changing; try again", id)
 }

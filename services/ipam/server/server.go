@@ -36,7 +36,7 @@ func New(st *store.Store) *Server { return &Server{store: st} }
 func account(ctx context.Context) (string, error) {
 	a, ok := tenant.Account(ctx)
 	if !ok {
-		return "", apierr.Unauthenticated("no account")
+		return "", apierr.AuthFailure("no account")
 	}
 	return a, nil
 }
@@ -389,7 +389,7 @@ func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.Alloc
 	}
 	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
 	if ttl > maxReservationTTL {
-		return nil, apierr.InvalidArgument(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
+		return nil, apierr.New(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
 	}
 	al, err := s.store.Allocate(ctx, acct, req.GetSubnetId(), addr, req.GetOwner(), ttl)
 	if err != nil {
@@ -409,7 +409,7 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 	}
 	owners := req.GetOwners()
 	if len(owners) == 0 || len(owners) > query.MaxLimit {
-		return nil, apierr.InvalidArgument(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
+		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
 	}
 	for _, o := range owners {
 		if err := validate.OptionalName("owners", o); err != nil {
@@ -418,7 +418,7 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 	}
 	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
 	if ttl > maxReservationTTL {
-		return nil, apierr.InvalidArgument(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
+		return nil, apierr.New(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
 	}
 	// The allocations of one subnet are committed together by the allocator anyway; asking
 	// for them concurrently lets them share its transactions.
@@ -461,7 +461,7 @@ func (s *Server) CommitPrivateIpAddress(ctx context.Context, req *ipamv1.CommitP
 		return nil, err
 	}
 	if req.GetReservationToken() == "" {
-		return nil, apierr.InvalidArgument(apierr.ReasonEmpty, "reservation_token is required")
+		return nil, apierr.New(apierr.ReasonEmpty, "reservation_token is required")
 	}
 	if err := validate.OptionalName("owner", req.GetOwner()); err != nil {
 		return nil, err

@@ -119,7 +119,7 @@ func (s *Store) attempt(ctx context.Context, fn func() (bool, error)) error {
 			return err
 		}
 	}
-	return apierr.Aborted(apierr.ReasonResourceInUse, "the resource kept changing; try again")
+	return apierr.Conflict("the resource kept changing; try again")
 }
 
 func txnErr(err error) error { return fmt.Errorf("etcd transaction: %w", err) }
@@ -165,7 +165,7 @@ func (s *Store) DeleteVpc(ctx context.Context, account, id string) error {
 			return true, nil
 		}
 		if n := resp.Responses[0].GetResponseRange().Count; n > 0 {
-			return false, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "VPC %s still has %d subnets", id, n)
+			return false, apierr.New(apierr.ReasonResourceInUse, "VPC %s still has %d subnets", id, n)
 		}
 		return false, nil
 	})
@@ -180,7 +180,7 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 			return false, err
 		}
 		if !validate.Contains(v.Value.CIDR, cidr) {
-			return false, apierr.InvalidArgument(apierr.ReasonSubnetRange, "%s is not inside VPC %s (%s)", cidr, vpcID, v.Value.CIDR)
+			return false, apierr.New(apierr.ReasonSubnetRange, "%s is not inside VPC %s (%s)", cidr, vpcID, v.Value.CIDR)
 		}
 		seen := s.subnets.Revision()
 		var conflict *Subnet
@@ -194,7 +194,7 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 			}
 		})
 		if conflict != nil {
-			return false, apierr.InvalidArgument(apierr.ReasonSubnetConflict, "%s overlaps subnet %s (%s)", cidr, conflict.ID, conflict.CIDR)
+			return false, apierr.New(apierr.ReasonSubnetConflict, "%s overlaps subnet %s (%s)", cidr, conflict.ID, conflict.CIDR)
 		}
 		key := records.SubnetKey(sn.ID)
 		resp, err := s.cli.Txn(ctx).If(
@@ -257,7 +257,7 @@ func (s *Store) DeleteSubnet(ctx context.Context, account, id string) error {
 			return true, nil
 		}
 		if n := resp.Responses[0].GetResponseRange().Count; n > 0 {
-			return false, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s still has %d allocated addresses", id, n)
+			return false, apierr.New(apierr.ReasonResourceInUse, "subnet %s still has %d allocated addresses", id, n)
 		}
 		return false, nil
 	})
@@ -288,11 +288,11 @@ func (s *Store) pool(it kvcache.Item[Subnet]) ipalloc.Pool {
 // CheckAddress tells why addr cannot be allocated in a subnet: outside it, or reserved.
 func CheckAddress(sn Subnet, addr netip.Addr) error {
 	if !sn.CIDR.Contains(addr) {
-		return apierr.InvalidArgument(apierr.ReasonRange, "%s is not inside subnet %s (%s)", addr, sn.ID, sn.CIDR)
+		return apierr.New(apierr.ReasonRange, "%s is not inside subnet %s (%s)", addr, sn.ID, sn.CIDR)
 	}
 	usable, _ := ipalloc.CIDRHosts(sn.CIDR, 1)
 	if addr.Less(usable.First) || usable.Last.Less(addr) {
-		return apierr.InvalidArgument(apierr.ReasonReserved, "%s is reserved in subnet %s (network, gateway or broadcast); usable: %s-%s", addr, sn.ID, usable.First, usable.Last)
+		return apierr.New(apierr.ReasonReserved, "%s is reserved in subnet %s (network, gateway or broadcast); usable: %s-%s", addr, sn.ID, usable.First, usable.Last)
 	}
 	return nil
 }
@@ -340,7 +340,7 @@ func (s *Store) Commit(ctx context.Context, account, subnetID string, addr netip
 	}
 	if _, err := s.allocation(ctx, account, subnetID, addr); err != nil {
 		if errors.Is(err, apierr.ErrNotFound) {
-			return ipalloc.Allocation{}, apierr.FailedPrecondition(apierr.ReasonReservationExpired, "no reservation of %s in %s", addr, subnetID)
+			return ipalloc.Allocation{}, apierr.New(apierr.ReasonReservationExpired, "no reservation of %s in %s", addr, subnetID)
 		}
 		return ipalloc.Allocation{}, err
 	}
@@ -354,7 +354,7 @@ func (s *Store) Release(ctx context.Context, account, subnetID string, addr neti
 		return err
 	}
 	if ids.Valid(ids.NetworkInterface, al.Record.Owner) {
-		return apierr.FailedPrecondition(apierr.ReasonResourceInUse, "%s is the primary IP of %s", addr, al.Record.Owner)
+		return apierr.New(apierr.ReasonResourceInUse, "%s is the primary IP of %s", addr, al.Record.Owner)
 	}
 	cmp, del := s.alloc.ReleaseOps(subnetID, addr, al.Revision)
 	resp, err := s.cli.Txn(ctx).If(cmp).Then(del).Commit()
@@ -362,7 +362,7 @@ func (s *Store) Release(ctx context.Context, account, subnetID string, addr neti
 		return txnErr(err)
 	}
 	if !resp.Succeeded {
-		return apierr.FailedPrecondition(apierr.ReasonResourceInUse, "%s changed while being released; try again", addr)
+		return apierr.Conflict("%s changed while being released; try again", addr)
 	}
 	return nil
 }
@@ -431,7 +431,7 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 	// Give the reservation back now rather than when it expires.
 	cmp, del := s.alloc.ReleaseOps(subnetID, al.Addr, al.Revision)
 	_, _ = s.cli.Txn(ctx).If(cmp).Then(del).Commit()
-	return records.NetworkInterface{}, apierr.FailedPrecondition(apierr.ReasonResourceInUse, "subnet %s changed while the network interface was created; try again", subnetID)
+	return records.NetworkInterface{}, apierr.Conflict("subnet %s changed while the network interface was created; try again", subnetID)
 }
 
 // CreateNetworkInterface creates a detached ENI with a primary IP in a subnet.
@@ -475,10 +475,10 @@ func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, inst
 			return false, err
 		}
 		if e.Value.InstanceID != "" {
-			return false, apierr.FailedPrecondition(apierr.ReasonAttached, "%s is already attached to %s", eniID, e.Value.InstanceID)
+			return false, apierr.New(apierr.ReasonAttached, "%s is already attached to %s", eniID, e.Value.InstanceID)
 		}
 		if e.Value.VpcID != ins.Value.VpcID {
-			return false, apierr.InvalidArgument(apierr.ReasonVpcMismatch, "%s is in %s but %s is in %s", eniID, e.Value.VpcID, instanceID, ins.Value.VpcID)
+			return false, apierr.New(apierr.ReasonVpcMismatch, "%s is in %s but %s is in %s", eniID, e.Value.VpcID, instanceID, ins.Value.VpcID)
 		}
 		out = e.Value
 		out.InstanceID = instanceID
@@ -503,10 +503,10 @@ func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID strin
 			return false, err
 		}
 		if e.Value.Primary {
-			return false, apierr.FailedPrecondition(apierr.ReasonPrimaryEni, "%s is the primary network interface of %s and cannot be detached", eniID, e.Value.InstanceID)
+			return false, apierr.New(apierr.ReasonPrimaryEni, "%s is the primary network interface of %s and cannot be detached", eniID, e.Value.InstanceID)
 		}
 		if e.Value.InstanceID == "" {
-			return false, apierr.FailedPrecondition(apierr.ReasonNotAttached, "%s is not attached", eniID)
+			return false, apierr.New(apierr.ReasonNotAttached, "%s is not attached", eniID)
 		}
 		out = e.Value
 		out.InstanceID = ""
