@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/openhavip/havip/platform/groupcommit"
 	"log/slog"
 	"math"
 	"math/bits"
@@ -72,11 +73,7 @@ type Request struct {
 }
 
 const (
-	maxBatch    = 48 // allocations per transaction (etcd allows 128 operations per transaction)
-	maxInflight = 3  // transactions in flight per pool and replica
-	// minSecondBatch is how many waiting calls justify a second transaction in flight: small
-	// batches cost more than waiting for the one in flight.
-	minSecondBatch = 16
+	maxBatch = 48 // allocations per transaction (etcd allows 128 operations per transaction)
 )
 
 // Allocator allocates addresses under root in etcd.
@@ -141,8 +138,7 @@ type pool struct {
 	// them, or the revision up to which the cache is known to be behind for them.
 	hold map[int]int64
 
-	pending []*call
-	running int
+	queue groupcommit.Queue[*call]
 }
 
 type call struct {
@@ -187,7 +183,7 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
 			}
 		}
 	}
-	if p.layout == nil && len(p.used) == 0 && len(p.pending) == 0 && p.running == 0 {
+	if p.layout == nil && len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 {
 		delete(a.pools, id)
 	}
 }
@@ -254,9 +250,7 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 			return Allocation{}, apierr.New(apierr.ReasonRange, "%s is outside the usable range of %s", req.Addr, p.ID)
 		}
 	}
-	ps.pending = append(ps.pending, c)
-	if ps.running == 0 || ps.running < maxInflight && len(ps.pending) >= minSecondBatch {
-		ps.running++
+	if ps.queue.Add(c) {
 		go a.run(ps)
 	}
 	a.mu.Unlock()
@@ -277,16 +271,16 @@ func (a *Allocator) run(ps *pool) {
 		a.mu.Lock()
 		batch := a.takeLocked(ps, applied)
 		if len(batch) == 0 {
-			if len(ps.pending) == 0 || ps.running > 1 || synced {
+			if len(ps.queue.Pending()) == 0 || ps.queue.Running() > 1 || synced {
 				// Nothing to do, or another runner will retry after its batch, or the cache is
 				// fresh and there is still no free address: the pool is full.
-				if len(ps.pending) > 0 && ps.running == 1 {
-					for _, c := range ps.pending {
+				if len(ps.queue.Pending()) > 0 && ps.queue.Running() == 1 {
+					for _, c := range ps.queue.Pending() {
 						c.finish(Allocation{}, apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", ps.id))
 					}
-					ps.pending = nil
+					ps.queue.SetPending(nil)
 				}
-				ps.running--
+				ps.queue.Exit()
 				a.mu.Unlock()
 				return
 			}
@@ -307,19 +301,20 @@ func (a *Allocator) run(ps *pool) {
 func (a *Allocator) failPending(ps *pool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, c := range ps.pending {
+	for _, c := range ps.queue.Pending() {
 		c.finish(Allocation{}, err)
 	}
-	ps.pending = nil
+	ps.queue.SetPending(nil)
 }
 
 // takeLocked picks up to maxBatch pending calls that can be tried now and holds their offsets.
 // applied is the cache's revision, read before a.mu was taken.
 func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 	var batch, keep []*call
-	for i, c := range ps.pending {
+	pending := ps.queue.Pending()
+	for i, c := range pending {
 		if len(batch) == maxBatch {
-			keep = append(keep, ps.pending[i:]...)
+			keep = append(keep, pending[i:]...)
 			break
 		}
 		if c.ctx.Err() != nil {
@@ -338,7 +333,7 @@ func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 		ps.hold[c.off] = math.MaxInt64
 		batch = append(batch, c)
 	}
-	ps.pending = keep
+	ps.queue.SetPending(keep)
 	return batch
 }
 
@@ -431,7 +426,7 @@ func (a *Allocator) retry(ps *pool, batch []*call, taken []bool, rev int64, err 
 			if taken[i] {
 				ps.hold[c.off] = rev // the cache will learn of it by rev
 			}
-			ps.pending = append(ps.pending, c)
+			ps.queue.SetPending(append(ps.queue.Pending(), c))
 		}
 	}
 }

@@ -4,6 +4,7 @@ package txnbatch
 import (
 	"context"
 	"fmt"
+	"github.com/openhavip/havip/platform/groupcommit"
 	"sync"
 	"time"
 
@@ -37,18 +38,9 @@ const maxOps = 120
 type Batcher struct {
 	cli *clientv3.Client
 
-	mu      sync.Mutex
-	pending []*call
-	running int
+	mu    sync.Mutex
+	queue groupcommit.Queue[*call]
 }
-
-// maxInflight is how many batches may be in flight at once (one: a batch then gathers
-// everything that arrived while the previous one was committed; two made batches smaller and
-// throughput lower when measured).
-const maxInflight = 3
-
-// minSecondBatch is how many waiting transactions justify a second batch in flight.
-const minSecondBatch = 16
 
 type call struct {
 	txn  Txn
@@ -68,11 +60,8 @@ func (b *Batcher) Commit(ctx context.Context, t Txn) (Result, error) {
 		c.puts[string(op.KeyBytes())] = true
 	}
 	b.mu.Lock()
-	b.pending = append(b.pending, c)
-	// A second batch starts only when enough has gathered: small batches cost more than waiting.
-	if b.running == 0 || b.running < maxInflight && len(b.pending) >= minSecondBatch {
-		b.running++
-		go b.run()
+	if b.queue.Add(c) {
+		go b.queue.Run(&b.mu, take, b.commit, nil)
 	}
 	b.mu.Unlock()
 	select {
@@ -83,26 +72,11 @@ func (b *Batcher) Commit(ctx context.Context, t Txn) (Result, error) {
 	}
 }
 
-func (b *Batcher) run() {
-	for {
-		b.mu.Lock()
-		batch := b.take()
-		if len(batch) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		b.commit(batch)
-	}
-}
-
-// take removes the next batch from pending: as many calls as fit, no two writing one key.
-func (b *Batcher) take() []*call {
-	var batch, keep []*call
+// take picks the next batch from pending: as many calls as fit, no two writing one key.
+func take(pending []*call) (batch, keep []*call) {
 	keys := map[string]bool{}
 	cmps, ops := 0, 0
-	for _, c := range b.pending {
+	for _, c := range pending {
 		clash := false
 		for k := range c.puts {
 			clash = clash || keys[k]
@@ -117,8 +91,7 @@ func (b *Batcher) take() []*call {
 		cmps, ops = cmps+len(c.txn.Cmps), ops+len(c.txn.Ops)
 		batch = append(batch, c)
 	}
-	b.pending = keep
-	return batch
+	return batch, keep
 }
 
 func (b *Batcher) commit(batch []*call) {

@@ -4,6 +4,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"github.com/openhavip/havip/platform/groupcommit"
 	"net/netip"
 	"sync"
 	"time"
@@ -137,10 +138,7 @@ func allocation(account string, a *ipamv1.PrivateIpAddress) (ipalloc.Allocation,
 }
 
 // reserveQueue gathers the automatic reservations of one account, subnet and TTL.
-type reserveQueue struct {
-	pending []*reserveCall
-	running int
-}
+type reserveQueue = groupcommit.Queue[*reserveCall]
 
 type reserveCall struct {
 	owner string
@@ -161,12 +159,14 @@ func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner st
 		q = &reserveQueue{}
 		c.queues[key] = q
 	}
-	q.pending = append(q.pending, call)
-	// A second call to ipamd goes out only when enough has gathered: small batches cost more
-	// than waiting for the one in flight.
-	if q.running == 0 || q.running < 3 && len(q.pending) >= 16 {
-		q.running++
-		go c.drain(key, q, account, subnetID, ttl)
+	if q.Add(call) {
+		go q.Run(&c.mu, takeReservations,
+			func(batch []*reserveCall) { c.reserve(account, subnetID, ttl, batch) },
+			func(running int) {
+				if running == 0 {
+					delete(c.queues, key)
+				}
+			})
 	}
 	c.mu.Unlock()
 	select {
@@ -177,44 +177,35 @@ func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner st
 	}
 }
 
-// drain sends a queue's reservations to ipamd, a batch per call, until none is left.
-func (c *Client) drain(key string, q *reserveQueue, account, subnetID string, ttl time.Duration) {
-	for {
-		c.mu.Lock()
-		n := min(len(q.pending), maxReserveBatch)
-		if n == 0 {
-			if q.running--; q.running == 0 {
-				delete(c.queues, key)
-			}
-			c.mu.Unlock()
-			return
-		}
-		batch := q.pending[:n:n]
-		q.pending = q.pending[n:]
-		c.mu.Unlock()
+// takeReservations takes up to maxReserveBatch reservations for one call to ipamd.
+func takeReservations(pending []*reserveCall) (batch, rest []*reserveCall) {
+	n := min(len(pending), maxReserveBatch)
+	return pending[:n:n], pending[n:]
+}
 
-		owners := make([]string, n)
-		for i, call := range batch {
-			owners[i] = call.owner
+// reserve asks ipamd for one batch of reservations and answers each call.
+func (c *Client) reserve(account, subnetID string, ttl time.Duration, batch []*reserveCall) {
+	owners := make([]string, len(batch))
+	for i, call := range batch {
+		owners[i] = call.owner
+	}
+	ctx, cancel := context.WithTimeout(tenant.Outgoing(context.Background(), account), 10*time.Second)
+	resp, err := c.ipam.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, ReservationTtlSeconds: uint32(ttl / time.Second)})
+	cancel()
+	got := map[string]*ipamv1.PrivateIpAddress{}
+	for _, a := range resp.GetAddressSet() {
+		got[a.GetOwner()] = a
+	}
+	for _, call := range batch {
+		switch a, ok := got[call.owner]; {
+		case err != nil:
+			call.err = apierr.FromStatus(err)
+		case ok:
+			call.al, call.err = allocation(account, a)
+		default:
+			call.err = apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
 		}
-		ctx, cancel := context.WithTimeout(tenant.Outgoing(context.Background(), account), 10*time.Second)
-		resp, err := c.ipam.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, ReservationTtlSeconds: uint32(ttl / time.Second)})
-		cancel()
-		got := map[string]*ipamv1.PrivateIpAddress{}
-		for _, a := range resp.GetAddressSet() {
-			got[a.GetOwner()] = a
-		}
-		for _, call := range batch {
-			switch a, ok := got[call.owner]; {
-			case err != nil:
-				call.err = apierr.FromStatus(err)
-			case ok:
-				call.al, call.err = allocation(account, a)
-			default:
-				call.err = apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
-			}
-			close(call.done)
-		}
+		close(call.done)
 	}
 }
 
