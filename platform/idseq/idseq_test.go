@@ -2,6 +2,7 @@ package idseq_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -11,15 +12,16 @@ import (
 	"github.com/openhavip/havip/platform/idseq"
 )
 
+// endpoint is the embedded etcd every test of the package uses, each under keys of its own.
+var endpoint string
+
+func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &endpoint)) }
+
 // TestSourcesNeverRepeat: four sources on one counter (four replicas), each used by 8 goroutines
 // at once for 3,000 IDs, then a fresh source (a restart): every ID is well formed and none
 // repeats, across blocks and sources; another counter starts another sequence.
 func TestSourcesNeverRepeat(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	t.Parallel()
 	cli := etcdtest.Client(t, endpoint)
 	const key = "/test/idseq/eip"
 	var mu sync.Mutex

@@ -219,6 +219,9 @@ func (p *pool) shape(ranges []Range) {
 // replicas rarely pick the same one; -1 when there is none.
 func (p *pool) candidate(applied int64) int {
 	n := len(p.bits)
+	if n == 0 {
+		return -1 // a pool without addresses (rand.IntN(0) would panic)
+	}
 	start := mrand.IntN(n)
 	for i := 0; i < n; i++ {
 		w := (start + i) % n

@@ -21,13 +21,17 @@ func CIDRHosts(p netip.Prefix, skipFirst int) (Range, error) {
 	if p.Bits() > 30 {
 		return Range{}, fmt.Errorf("%s has no host addresses", p)
 	}
-	base := U32(p.Addr())
-	size := uint32(1) << (32 - p.Bits())
-	first, last := base+1+uint32(skipFirst), base+size-2
+	if skipFirst < 0 {
+		return Range{}, fmt.Errorf("cannot skip %d addresses of %s", skipFirst, p)
+	}
+	// In 64 bits: neither the end of a /0 nor a skip past 255.255.255.255 wraps around.
+	base := uint64(U32(p.Addr()))
+	size := uint64(1) << (32 - p.Bits())
+	first, last := base+1+uint64(skipFirst), base+size-2
 	if first > last {
 		return Range{}, fmt.Errorf("%s has no usable addresses", p)
 	}
-	return Range{First: Addr(first), Last: Addr(last)}, nil
+	return Range{First: Addr(uint32(first)), Last: Addr(uint32(last))}, nil
 }
 
 // U32 is the IPv4 address as a number.

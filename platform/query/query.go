@@ -72,7 +72,7 @@ func (s Spec[T, F]) Page(items []T) ([]T, uint32) {
 	if s.Offset >= total {
 		return nil, total
 	}
-	end := min(total, s.Offset+limit)
+	end := s.Offset + min(limit, total-s.Offset) // not min(total, Offset+limit): that can wrap
 	return items[s.Offset:end], total
 }
 

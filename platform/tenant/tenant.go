@@ -43,8 +43,14 @@ func Account(ctx context.Context) (string, bool) {
 }
 
 // Outgoing returns ctx with account set in the outgoing metadata, for calls to other services.
+// An account set before is replaced: the callee refuses a request naming two.
 func Outgoing(ctx context.Context, account string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, MetadataKey, account)
+	md, ok := metadata.FromOutgoingContext(ctx) // a copy
+	if !ok {
+		return metadata.AppendToOutgoingContext(ctx, MetadataKey, account)
+	}
+	md.Set(MetadataKey, account)
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // fromIncoming reads and checks the account of an incoming request.

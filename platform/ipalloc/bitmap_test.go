@@ -1,0 +1,348 @@
+package ipalloc
+
+import (
+	"context"
+	"math"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/kvcache"
+)
+
+// poolOf is a pool of size addresses from 10.0.0.0 whose offsets used are taken.
+func poolOf(size int, used ...int) *pool {
+	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}}
+	if size > 0 {
+		p.shape([]Range{{First: Addr(0x0a000000), Last: Addr(0x0a000000 + uint32(size) - 1)}})
+	} else {
+		p.shape(nil)
+	}
+	for _, off := range used {
+		p.bits[off/64] |= 1 << (off % 64)
+	}
+	return p
+}
+
+func isSet(p *pool, off int) bool { return p.bits[off/64]&(1<<(off%64)) != 0 }
+
+// TestShape: the bitmap of a fresh pool has one bit per address, rounded up to whole words; the
+// bits past the pool's size are set so that they are never handed out, and the bits of the
+// addresses already known to be used are set too.
+func TestShape(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		size      int
+		wantWords int
+	}{
+		{name: "one address", size: 1, wantWords: 1},
+		{name: "a /29 subnet", size: 5, wantWords: 1},
+		{name: "one short of a word", size: 63, wantWords: 1},
+		{name: "a word", size: 64, wantWords: 1},
+		{name: "a word and one", size: 65, wantWords: 2},
+		{name: "two words", size: 128, wantWords: 2},
+		{name: "a /24 subnet", size: 253, wantWords: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := poolOf(tc.size)
+			if p.size != tc.size || len(p.bits) != tc.wantWords {
+				t.Fatalf("size %d in %d words, want %d in %d", p.size, len(p.bits), tc.size, tc.wantWords)
+			}
+			for off := range len(p.bits) * 64 {
+				if got, want := isSet(p, off), off >= tc.size; got != want {
+					t.Errorf("bit %d set: %v, want %v", off, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestShapeKnowsUsedAddresses: addresses the watch reported before the pool was first allocated
+// from are marked used when the bitmap is built (those outside the pool are ignored), and a
+// second shape (a pool's ranges never change) keeps the bitmap as it is.
+func TestShapeKnowsUsedAddresses(t *testing.T) {
+	t.Parallel()
+	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}}
+	for _, a := range []string{"10.0.0.2", "10.0.0.9", "10.0.1.0", "192.168.0.1"} {
+		p.used[U32(netip.MustParseAddr(a))] = struct{}{}
+	}
+	p.shape([]Range{rng("10.0.0.1", "10.0.0.10")})
+	var got []int
+	for off := range p.size {
+		if isSet(p, off) {
+			got = append(got, off)
+		}
+	}
+	if diff := cmp.Diff([]int{1, 8}, got); diff != "" {
+		t.Errorf("used offsets (-want +got):\n%s", diff)
+	}
+	p.shape([]Range{rng("10.0.0.1", "10.0.0.200")})
+	if p.size != 10 || len(p.bits) != 1 {
+		t.Errorf("second shape changed the pool: size %d in %d words", p.size, len(p.bits))
+	}
+}
+
+// TestCandidate: the next free offset is one whose bit is clear and that is not held. The
+// search starts at a random word and wraps around past the last one, takes the lowest free bit
+// of the first word that has one, skips offsets held by a transaction in flight or by a
+// revision the cache has not reached, and releases holds the cache has caught up with; a full
+// pool (or one without addresses) has no candidate.
+func TestCandidate(t *testing.T) {
+	t.Parallel()
+	allBut := func(size int, free ...int) []int {
+		var used []int
+		for off := range size {
+			if !containsInt(free, off) {
+				used = append(used, off)
+			}
+		}
+		return used
+	}
+	tests := []struct {
+		name    string
+		size    int
+		used    []int
+		hold    map[int]int64
+		applied int64
+		// want is every offset the search may return (one per word that has a free one).
+		want []int
+		// wantHold is the holds left afterwards.
+		wantHold map[int]int64
+	}{
+		{name: "empty pool of one word", size: 10, want: []int{0}},
+		{name: "lowest free bit of the word", size: 64, used: []int{0, 1, 2, 4}, want: []int{3}},
+		{name: "wraps around to the first word", size: 256, used: allBut(256, 3), want: []int{3}},
+		{name: "free bit in the last word", size: 256, used: allBut(256, 255), want: []int{255}},
+		{name: "last word is partial", size: 200, used: allBut(200, 199), want: []int{199}},
+		{name: "one free per word", size: 256, used: allBut(256, 5, 70, 140, 250), want: []int{5, 70, 140, 250}},
+		{name: "full pool", size: 200, used: allBut(200), want: []int{-1}},
+		{name: "full single word", size: 64, used: allBut(64), want: []int{-1}},
+		{name: "pool without addresses", size: 0, want: []int{-1}},
+		{
+			name: "skips an offset in flight", size: 64, used: allBut(64, 7, 9),
+			hold: map[int]int64{7: math.MaxInt64}, applied: 100,
+			want: []int{9}, wantHold: map[int]int64{7: math.MaxInt64},
+		},
+		{
+			name: "only offset is in flight", size: 64, used: allBut(64, 7),
+			hold: map[int]int64{7: math.MaxInt64}, applied: 100,
+			want: []int{-1}, wantHold: map[int]int64{7: math.MaxInt64},
+		},
+		{
+			name: "skips an offset the cache is behind on", size: 64, used: allBut(64, 7, 9),
+			hold: map[int]int64{7: 11}, applied: 10,
+			want: []int{9}, wantHold: map[int]int64{7: 11},
+		},
+		{
+			name: "releases a hold the cache caught up with", size: 64, used: allBut(64, 7),
+			hold: map[int]int64{7: 10}, applied: 10,
+			want: []int{7}, wantHold: map[int]int64{},
+		},
+		{
+			name: "hold on a used offset stays", size: 64, used: allBut(64, 9),
+			hold: map[int]int64{7: 10}, applied: 20,
+			want: []int{9}, wantHold: map[int]int64{7: 10},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			seen := map[int]bool{}
+			// The start is random: enough tries that every word is a start many times over.
+			for range 64 * max(1, len(poolOf(tc.size).bits)) {
+				p := poolOf(tc.size, tc.used...)
+				for k, v := range tc.hold {
+					p.hold[k] = v
+				}
+				got := p.candidate(tc.applied)
+				if !containsInt(tc.want, got) {
+					t.Fatalf("candidate = %d, want one of %v", got, tc.want)
+				}
+				seen[got] = true
+				if diff := cmp.Diff(tc.wantHold, p.hold, cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("holds after candidate %d (-want +got):\n%s", got, diff)
+				}
+			}
+			var got []int
+			for off := range seen {
+				got = append(got, off)
+			}
+			sort.Ints(got)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("offsets returned (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestObserve: the watch's puts and deletes under the allocator's root set and clear the bit of
+// the address in its pool (and the pool's used count), release a hold once the cache reaches
+// its revision, and ignore keys that are not an IPv4 address of a pool.
+func TestObserve(t *testing.T) {
+	t.Parallel()
+	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
+	item := func(key string, rev int64) *kvcache.Item[Record] {
+		return &kvcache.Item[Record]{Key: key, ModRevision: rev, CreateRevision: rev}
+	}
+	put := func(key string, rev int64) { a.observe(nil, item(key, rev), rev) }
+	del := func(key string, rev int64) { a.observe(item(key, rev-1), nil, rev) }
+
+	// Known before the first allocation: only the used set.
+	put("/ips/sn/10.0.0.5", 2)
+	ps := a.pools["sn"]
+	if ps == nil || len(ps.used) != 1 || ps.layout != nil {
+		t.Fatalf("pool after a put before shape: %+v", ps)
+	}
+	ps.shape([]Range{rng("10.0.0.2", "10.0.0.14")})
+	ps.hold[5] = 7             // 10.0.0.7: we created it at revision 7
+	ps.hold[6] = math.MaxInt64 // 10.0.0.8: a transaction of ours is trying it
+
+	steps := []struct {
+		name     string
+		do       func()
+		wantUsed []int
+		wantHold map[int]int64
+		wantN    int
+	}{
+		{name: "known address is set by shape", do: func() {}, wantUsed: []int{3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 1},
+		{name: "put sets", do: func() { put("/ips/sn/10.0.0.2", 3) }, wantUsed: []int{0, 3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 2},
+		{name: "put of the last address", do: func() { put("/ips/sn/10.0.0.14", 4) }, wantUsed: []int{0, 3, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 3},
+		{name: "delete clears", do: func() { del("/ips/sn/10.0.0.5", 5) }, wantUsed: []int{0, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 2},
+		{name: "put at the hold's revision releases it", do: func() { put("/ips/sn/10.0.0.7", 7) }, wantUsed: []int{0, 5, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 3},
+		{name: "put under an in-flight hold keeps it", do: func() { put("/ips/sn/10.0.0.8", 8) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 4},
+		{name: "address outside the ranges counts but has no bit", do: func() { put("/ips/sn/10.0.0.15", 9) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+		{name: "other root ignored", do: func() { put("/other/sn/10.0.0.3", 10) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+		{name: "key without an address ignored", do: func() { put("/ips/sn", 11) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+		{name: "malformed address ignored", do: func() { put("/ips/sn/10.0.0.300", 12) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+		{name: "IPv6 address ignored", do: func() { put("/ips/sn/fd00::3", 13) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+	}
+	for _, s := range steps {
+		s.do()
+		a.mu.Lock()
+		var used []int
+		for off := range ps.size {
+			if isSet(ps, off) {
+				used = append(used, off)
+			}
+		}
+		if diff := cmp.Diff(s.wantUsed, used); diff != "" {
+			t.Errorf("%s: used offsets (-want +got):\n%s", s.name, diff)
+		}
+		if diff := cmp.Diff(s.wantHold, ps.hold, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: holds (-want +got):\n%s", s.name, diff)
+		}
+		a.mu.Unlock()
+		if got := a.Count("sn"); got != s.wantN {
+			t.Errorf("%s: Count = %d, want %d", s.name, got, s.wantN)
+		}
+	}
+	if _, ok := a.pools["other"]; ok {
+		t.Error("a key under another root made a pool")
+	}
+}
+
+// TestObserveForgetsIdlePools: a pool never allocated from is dropped when its last address
+// goes, so a replica does not keep an entry for every pool it ever saw.
+func TestObserveForgetsIdlePools(t *testing.T) {
+	t.Parallel()
+	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
+	it := &kvcache.Item[Record]{Key: "/ips/sn/10.0.0.5", ModRevision: 2}
+	a.observe(nil, it, 2)
+	if got := a.Count("sn"); got != 1 {
+		t.Fatalf("Count after put = %d, want 1", got)
+	}
+	a.observe(it, nil, 3)
+	if _, ok := a.pools["sn"]; ok {
+		t.Error("idle pool still known after its last address was deleted")
+	}
+}
+
+// TestAllocateOutsideRanges: asking for an address outside the pool's ranges (including its
+// reserved addresses) fails at once with InvalidParameterValue.Range, before reaching etcd.
+func TestAllocateOutsideRanges(t *testing.T) {
+	t.Parallel()
+	r, err := CIDRHosts(netip.MustParsePrefix("10.0.0.0/29"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{ID: "sn", Ranges: []Range{r}}
+	for _, addr := range []string{"10.0.0.0", "10.0.0.1", "10.0.0.7", "10.0.0.8", "192.168.0.2"} {
+		t.Run(addr, func(t *testing.T) {
+			t.Parallel()
+			a := &Allocator{root: "/ips/", pools: map[string]*pool{}} // no etcd: it must not be reached
+			_, err := a.Allocate(t.Context(), p, Request{Addr: netip.MustParseAddr(addr)})
+			if got := apierr.Reason(err); got != apierr.ReasonRange {
+				t.Errorf("Allocate(%s): %v (reason %q), want reason %s", addr, err, got, apierr.ReasonRange)
+			}
+		})
+	}
+}
+
+// TestAllocateUntilFull: against a real etcd, a pool hands out each of its addresses once and
+// then fails with ResourceInsufficient; a pool without addresses fails at once (rather than
+// panicking in the allocator's goroutine).
+func TestAllocateUntilFull(t *testing.T) {
+	t.Parallel()
+	endpoint, stop, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cli := etcdtest.Client(t, endpoint)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	a := New(cli, kvcache.NewRevisions(cli), "/test/ipalloc/", etcdtest.Quiet)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		ranges []Range
+		want   []string // in address order
+	}{
+		{name: "no ranges"},
+		{name: "one address", ranges: []Range{rng("10.0.0.9", "10.0.0.9")}, want: []string{"10.0.0.9"}},
+		{name: "two ranges", ranges: []Range{rng("10.0.1.5", "10.0.1.6"), rng("10.0.0.1", "10.0.0.1")}, want: []string{"10.0.0.1", "10.0.1.5", "10.0.1.6"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Pool{ID: strings.ReplaceAll(tc.name, " ", "-"), Ranges: tc.ranges}
+			var got []string
+			for range len(tc.want) {
+				al, err := a.Allocate(ctx, p, Request{Owner: "o", Account: "acct"})
+				if err != nil {
+					t.Fatalf("allocation %d of %d: %v", len(got)+1, len(tc.want), err)
+				}
+				got = append(got, al.Addr.String())
+			}
+			sort.Slice(got, func(i, j int) bool {
+				return netip.MustParseAddr(got[i]).Less(netip.MustParseAddr(got[j]))
+			})
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("addresses handed out (-want +got):\n%s", diff)
+			}
+			if _, err := a.Allocate(ctx, p, Request{}); apierr.Reason(err) != apierr.ReasonResourceInsufficient {
+				t.Errorf("allocation from the full pool: %v, want %s", err, apierr.ReasonResourceInsufficient)
+			}
+		})
+	}
+}
