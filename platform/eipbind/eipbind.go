@@ -4,6 +4,7 @@ package eipbind
 import (
 	"context"
 	"fmt"
+	"github.com/openhavip/havip/platform/retry"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -43,20 +44,21 @@ func ByIP(ctx context.Context, cli *clientv3.Client, account, ip string) (record
 // BindHaVip binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction:
 // the HAVIP must exist and have no EIP, the EIP must be bound to nothing.
 func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addressIP string) (records.Eip, error) {
-	for range 8 {
+	var out records.Eip
+	err := retry.OnConflict(ctx, "the EIP or the HAVIP", func(ctx context.Context) (bool, error) {
 		e, eRev, err := ByIP(ctx, cli, account, addressIP)
 		if err != nil {
-			return records.Eip{}, err
+			return false, err
 		}
 		h, hCreate, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
 		if err != nil {
-			return records.Eip{}, err
+			return false, err
 		}
 		if !ok || h.Account != account {
-			return records.Eip{}, apierr.NotFound("HAVIP %s does not exist", havipID)
+			return false, apierr.NotFound("HAVIP %s does not exist", havipID)
 		}
 		if e.Bound() {
-			return records.Eip{}, apierr.New(apierr.ReasonAddressBound, "EIP %s is already bound to %s%s", addressIP, e.HaVipID, e.NetworkInterfaceID)
+			return false, apierr.New(apierr.ReasonAddressBound, "EIP %s is already bound to %s%s", addressIP, e.HaVipID, e.NetworkInterfaceID)
 		}
 		bkey := records.HaVipAddressKey(havipID)
 		e.HaVipID, e.PrivateIP = havipID, h.VIP.String()
@@ -68,43 +70,43 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 			clientv3.OpPut(records.EipKey(e.IP), kvcache.EncodeJSON(e)),
 			clientv3.OpPut(bkey, kvcache.EncodeJSON(records.AddressBinding{AddressID: e.ID, AddressIP: e.IP})),
 		).Else(clientv3.OpGet(bkey, clientv3.WithCountOnly())).Commit()
-		if err != nil {
-			return records.Eip{}, fmt.Errorf("bind transaction: %w", err)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("bind transaction: %w", err)
+		case !resp.Succeeded && resp.Responses[0].GetResponseRange().Count > 0:
+			return false, apierr.New(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
 		}
-		if resp.Succeeded {
-			return e, nil
-		}
-		if resp.Responses[0].GetResponseRange().Count > 0 {
-			return records.Eip{}, apierr.New(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
-		}
-	}
-	return records.Eip{}, apierr.Conflict("the EIP or the HAVIP kept changing; try again")
+		out = e
+		return resp.Succeeded, nil
+	})
+	return out, err
 }
 
 // UnbindHaVip removes the EIP of an account's HAVIP, both sides in one transaction.
 func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID string) (records.Eip, error) {
 	bkey := records.HaVipAddressKey(havipID)
-	for range 8 {
+	var out records.Eip
+	err := retry.OnConflict(ctx, "the EIP or the HAVIP", func(ctx context.Context) (bool, error) {
 		h, _, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
 		if err != nil {
-			return records.Eip{}, err
+			return false, err
 		}
 		if !ok || h.Account != account {
-			return records.Eip{}, apierr.NotFound("HAVIP %s does not exist", havipID)
+			return false, apierr.NotFound("HAVIP %s does not exist", havipID)
 		}
 		b, _, bRev, ok, err := get[records.AddressBinding](ctx, cli, bkey)
 		if err != nil {
-			return records.Eip{}, err
+			return false, err
 		}
 		if !ok {
-			return records.Eip{}, apierr.New(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
+			return false, apierr.New(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
 		}
 		e, _, eRev, ok, err := get[records.Eip](ctx, cli, records.EipKey(b.AddressIP))
 		if err != nil {
-			return records.Eip{}, err
+			return false, err
 		}
 		if !ok || e.ID != b.AddressID {
-			return records.Eip{}, fmt.Errorf("EIP %s of HAVIP %s is missing", b.AddressID, havipID)
+			return false, fmt.Errorf("EIP %s of HAVIP %s is missing", b.AddressID, havipID)
 		}
 		e.HaVipID, e.PrivateIP = "", ""
 		resp, err := cli.Txn(ctx).If(
@@ -112,11 +114,10 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 			clientv3.Compare(clientv3.ModRevision(records.EipKey(e.IP)), "=", eRev),
 		).Then(clientv3.OpDelete(bkey), clientv3.OpPut(records.EipKey(e.IP), kvcache.EncodeJSON(e))).Commit()
 		if err != nil {
-			return records.Eip{}, fmt.Errorf("unbind transaction: %w", err)
+			return false, fmt.Errorf("unbind transaction: %w", err)
 		}
-		if resp.Succeeded {
-			return e, nil
-		}
-	}
-	return records.Eip{}, apierr.Conflict("the EIP or the HAVIP kept changing; try again")
+		out = e
+		return resp.Succeeded, nil
+	})
+	return out, err
 }

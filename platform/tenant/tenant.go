@@ -42,6 +42,16 @@ func Account(ctx context.Context) (string, bool) {
 	return a, ok && a != ""
 }
 
+// Caller returns the account a handler acts for, or an AuthFailure when the call carries none
+// (the interceptors refuse such calls before a handler runs, except exempt methods).
+func Caller(ctx context.Context) (string, error) {
+	a, ok := Account(ctx)
+	if !ok {
+		return "", apierr.AuthFailure("no account")
+	}
+	return a, nil
+}
+
 // Outgoing returns ctx with account set in the outgoing metadata, for calls to other services.
 // An account set before is replaced: the callee refuses a request naming two.
 func Outgoing(ctx context.Context, account string) context.Context {

@@ -29,14 +29,6 @@ func New(st *store.Store, unbindHaVip func(ctx context.Context, account, havipID
 	return &Server{store: st, unbindHaVip: unbindHaVip}
 }
 
-func account(ctx context.Context) (string, error) {
-	a, ok := tenant.Account(ctx)
-	if !ok {
-		return "", apierr.AuthFailure("no account")
-	}
-	return a, nil
-}
-
 func addressPB(v store.View) *eipv1.Address {
 	pb := &eipv1.Address{
 		AddressId: v.ID, AddressIp: v.IP, AddressName: v.Name, AddressStatus: "UNBIND", HavipId: v.HaVipID,
@@ -51,7 +43,7 @@ func addressPB(v store.View) *eipv1.Address {
 
 // AllocateAddresses allocates EIPs.
 func (s *Server) AllocateAddresses(ctx context.Context, req *eipv1.AllocateAddressesRequest) (*eipv1.AllocateAddressesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +84,7 @@ var fields = query.Fields[store.View]{
 
 // DescribeAddresses lists EIPs.
 func (s *Server) DescribeAddresses(ctx context.Context, req *eipv1.DescribeAddressesRequest) (*eipv1.DescribeAddressesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +113,7 @@ func (s *Server) DescribeAddresses(ctx context.Context, req *eipv1.DescribeAddre
 
 // ReleaseAddresses releases EIPs.
 func (s *Server) ReleaseAddresses(ctx context.Context, req *eipv1.ReleaseAddressesRequest) (*eipv1.ReleaseAddressesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +131,7 @@ func (s *Server) ReleaseAddresses(ctx context.Context, req *eipv1.ReleaseAddress
 
 // ModifyAddressAttribute renames an EIP.
 func (s *Server) ModifyAddressAttribute(ctx context.Context, req *eipv1.ModifyAddressAttributeRequest) (*eipv1.ModifyAddressAttributeResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +150,7 @@ func (s *Server) ModifyAddressAttribute(ctx context.Context, req *eipv1.ModifyAd
 
 // AssociateAddress binds an EIP to an ENI.
 func (s *Server) AssociateAddress(ctx context.Context, req *eipv1.AssociateAddressRequest) (*eipv1.AssociateAddressResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +177,7 @@ func (s *Server) AssociateAddress(ctx context.Context, req *eipv1.AssociateAddre
 
 // DisassociateAddress unbinds an EIP from its ENI or HAVIP.
 func (s *Server) DisassociateAddress(ctx context.Context, req *eipv1.DisassociateAddressRequest) (*eipv1.DisassociateAddressResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -332,34 +333,42 @@ func (s *Store) byToken(ctx context.Context, account, tkey, hash string) ([]View
 // update applies fn to an account's EIP and writes it back with extra operations, if nothing
 // changed it meanwhile; fn returns the extra comparisons and operations of the transaction.
 func (s *Store) update(ctx context.Context, account, id string, fn func(e *records.Eip) ([]clientv3.Cmp, []clientv3.Op, error)) (View, error) {
-	for range 8 {
+	var out View
+	err := retry.OnConflict(ctx, "EIP "+id, func(ctx context.Context) (bool, error) {
 		if err := s.Sync(ctx); err != nil {
-			return View{}, err
+			return false, err
 		}
 		it, err := s.get(account, id)
 		if err != nil {
-			return View{}, err
+			return false, err
 		}
 		e := it.Value
 		cmps, ops, err := fn(&e)
 		if err != nil {
-			return View{}, err
+			return false, err
 		}
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
 		ops = append(ops, clientv3.OpPut(it.Key, kvcache.EncodeJSON(e)))
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-		if err != nil {
-			return View{}, fmt.Errorf("update transaction: %w", err)
+		if err != nil || !resp.Succeeded {
+			return false, wrapTxn("update", err)
 		}
-		if resp.Succeeded {
-			// The backend comes from the NAT rules, which follow the EIP cache.
-			if err := s.eips.WaitRevision(ctx, resp.Header.Revision); err != nil {
-				return View{}, err
-			}
-			return s.view(e), nil
+		// The backend comes from the NAT rules, which follow the EIP cache.
+		if err := s.eips.WaitRevision(ctx, resp.Header.Revision); err != nil {
+			return false, err
 		}
+		out = s.view(e)
+		return true, nil
+	})
+	return out, err
+}
+
+// wrapTxn names a failed transaction (nil for one that only lost a comparison).
+func wrapTxn(what string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return View{}, apierr.Conflict("EIP %s kept changing; try again", id)
+	return fmt.Errorf("%s transaction: %w", what, err)
 }
 
 // Rename renames an EIP.
@@ -435,30 +444,27 @@ func (s *Store) Get(ctx context.Context, account, id string) (View, error) {
 
 // Release releases EIPs (all or none); a bound one refuses the whole call.
 func (s *Store) Release(ctx context.Context, account string, idList []string) error {
-	for range 8 {
+	return retry.OnConflict(ctx, "the EIPs", func(ctx context.Context) (bool, error) {
 		if err := s.Sync(ctx); err != nil {
-			return err
+			return false, err
 		}
 		var cmps []clientv3.Cmp
 		var ops []clientv3.Op
 		for _, id := range idList {
 			it, err := s.get(account, id)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if it.Value.Bound() {
-				return apierr.New(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
+				return false, apierr.New(apierr.ReasonAddressBound, "EIP %s is bound; unbind it first", id)
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(it.Key), "=", it.ModRevision))
 			ops = append(ops, clientv3.OpDelete(it.Key))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
-			return fmt.Errorf("release transaction: %w", err)
+			return false, wrapTxn("release", err)
 		}
-		if resp.Succeeded {
-			return nil
-		}
-	}
-	return apierr.Conflict("the EIPs kept changing; try again")
+		return resp.Succeeded, nil
+	})
 }

@@ -46,14 +46,6 @@ func New(st *store.Store, inv *inventory.Client, reservationTTL time.Duration) *
 	return &Server{store: st, inv: inv, reservationTTL: reservationTTL}
 }
 
-func account(ctx context.Context) (string, error) {
-	a, ok := tenant.Account(ctx)
-	if !ok {
-		return "", apierr.AuthFailure("no account")
-	}
-	return a, nil
-}
-
 func ts(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
 		return nil
@@ -183,7 +175,7 @@ func (s *Server) byToken(ctx context.Context, account, token, hash string) (*hav
 
 // CreateHaVip creates a HAVIP.
 func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipRequest) (*havipv1.CreateHaVipResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +302,7 @@ func (s *Server) matcher(filters []*havipv1.Filter) func(*records.HaVip) bool {
 
 // DescribeHaVips lists HAVIPs.
 func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVipsRequest) (*havipv1.DescribeHaVipsResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +346,7 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 
 // ModifyHaVipAttribute renames a HAVIP or switches its range check.
 func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHaVipAttributeRequest) (*havipv1.ModifyHaVipAttributeResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +378,7 @@ func (s *Server) ModifyHaVipAttribute(ctx context.Context, req *havipv1.ModifyHa
 
 // DeleteHaVip releases a HAVIP.
 func (s *Server) DeleteHaVip(ctx context.Context, req *havipv1.DeleteHaVipRequest) (*havipv1.DeleteHaVipResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +393,7 @@ func (s *Server) DeleteHaVip(ctx context.Context, req *havipv1.DeleteHaVipReques
 
 // AssociateHaVipInstance adds instances to the switch range.
 func (s *Server) AssociateHaVipInstance(ctx context.Context, req *havipv1.AssociateHaVipInstanceRequest) (*havipv1.AssociateHaVipInstanceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +422,7 @@ func (s *Server) AssociateHaVipInstance(ctx context.Context, req *havipv1.Associ
 
 // DisassociateHaVipInstance removes instances from the switch range.
 func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.DisassociateHaVipInstanceRequest) (*havipv1.DisassociateHaVipInstanceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +454,7 @@ func (s *Server) DisassociateHaVipInstance(ctx context.Context, req *havipv1.Dis
 
 // HaVipAssociateAddressIp binds an EIP to a HAVIP.
 func (s *Server) HaVipAssociateAddressIp(ctx context.Context, req *havipv1.HaVipAssociateAddressIpRequest) (*havipv1.HaVipAssociateAddressIpResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +477,7 @@ func (s *Server) HaVipAssociateAddressIp(ctx context.Context, req *havipv1.HaVip
 
 // HaVipDisassociateAddressIp unbinds a HAVIP's EIP.
 func (s *Server) HaVipDisassociateAddressIp(ctx context.Context, req *havipv1.HaVipDisassociateAddressIpRequest) (*havipv1.HaVipDisassociateAddressIpResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -516,7 +508,7 @@ func (s *Server) current(ctx context.Context, account, id string) (*havipv1.HaVi
 
 // DescribeHaVipKeepalivedConfig renders the keepalived configuration of each server of the range.
 func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1.DescribeHaVipKeepalivedConfigRequest) (*havipv1.DescribeHaVipKeepalivedConfigResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"sort"
 
@@ -190,34 +191,31 @@ func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocat
 	return ErrReservationLost
 }
 
-// maxAttempts bounds the retries of an update that lost to concurrent changes.
-const maxAttempts = 8
-
 // Update applies fn to an account's HAVIP and writes it back, if nothing changed it meanwhile.
 func (s *Store) Update(ctx context.Context, account, id string, fn func(*records.HaVip) error) (View, error) {
-	for range maxAttempts {
+	var out View
+	err := retry.OnConflict(ctx, "HAVIP "+id, func(ctx context.Context) (bool, error) {
 		if err := s.Sync(ctx); err != nil {
-			return View{}, err
+			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
 		if !ok || it.Value.Account != account {
-			return View{}, apierr.NotFound("HAVIP %s does not exist", id)
+			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
 		h := it.Value
 		h.Associations = append([]records.Association(nil), h.Associations...)
 		if err := fn(&h); err != nil {
-			return View{}, err
+			return false, err
 		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision)).
 			Then(clientv3.OpPut(records.HaVipKey(id), kvcache.EncodeJSON(h))).Commit()
 		if err != nil {
-			return View{}, fmt.Errorf("update transaction: %w", err)
+			return false, fmt.Errorf("update transaction: %w", err)
 		}
-		if resp.Succeeded {
-			return s.view(h), nil
-		}
-	}
-	return View{}, apierr.Conflict("HAVIP %s kept changing; try again", id)
+		out = s.view(h)
+		return resp.Succeeded, nil
+	})
+	return out, err
 }
 
 // BindAddress binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction.
@@ -233,39 +231,46 @@ func (s *Store) UnbindAddress(ctx context.Context, account, id string) error {
 }
 
 // Delete removes an account's HAVIP, returns its VIP to the subnet and ends its ownership, in
-// one transaction that also requires no EIP to be bound.
+// one transaction that also requires no EIP to be bound. The VIP's address record is deleted
+// only while it is still this HAVIP's (compared in the transaction), never another holder's.
 func (s *Store) Delete(ctx context.Context, account, id string) error {
-	for range maxAttempts {
+	return retry.OnConflict(ctx, "HAVIP "+id, func(ctx context.Context) (bool, error) {
 		if err := s.Sync(ctx); err != nil {
-			return err
+			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
 		if !ok || it.Value.Account != account {
-			return apierr.NotFound("HAVIP %s does not exist", id)
+			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
 		h := it.Value
-		ops := []clientv3.Op{
-			clientv3.OpDelete(records.HaVipKey(id)),
-			clientv3.OpDelete(records.AddressKey(h.SubnetID, h.VIP)),
-			clientv3.OpDelete(records.OwnerKey(id)),
+		akey := records.AddressKey(h.SubnetID, h.VIP)
+		addr, err := s.cli.Get(ctx, akey)
+		if err != nil {
+			return false, fmt.Errorf("read %s: %w", akey, err)
+		}
+		cmps := []clientv3.Cmp{
+			clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision),
+			clientv3.Compare(clientv3.Version(addressKey(id)), "=", 0),
+			clientv3.Compare(clientv3.ModRevision(akey), "=", 0),
+		}
+		ops := []clientv3.Op{clientv3.OpDelete(records.HaVipKey(id)), clientv3.OpDelete(records.OwnerKey(id))}
+		if len(addr.Kvs) > 0 {
+			cmps[2] = clientv3.Compare(clientv3.ModRevision(akey), "=", addr.Kvs[0].ModRevision)
+			if rec, err := kvcache.DecodeJSON[ipalloc.Record](akey, addr.Kvs[0].Value); err == nil && rec.Owner == id && rec.Reservation == "" {
+				ops = append(ops, clientv3.OpDelete(akey))
+			}
 		}
 		if h.ClientToken != "" {
 			ops = append(ops, clientv3.OpDelete(tokenKey(account, h.ClientToken)))
 		}
-		resp, err := s.cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision),
-			clientv3.Compare(clientv3.Version(addressKey(id)), "=", 0),
-		).Then(ops...).Else(clientv3.OpGet(addressKey(id))).Commit()
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(addressKey(id))).Commit()
 		if err != nil {
-			return fmt.Errorf("delete transaction: %w", err)
+			return false, fmt.Errorf("delete transaction: %w", err)
 		}
-		if resp.Succeeded {
-			return nil
-		}
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; !resp.Succeeded && len(kvs) > 0 {
 			b, _ := kvcache.DecodeJSON[records.AddressBinding]("", kvs[0].Value)
-			return apierr.New(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
+			return false, apierr.New(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
 		}
-	}
-	return apierr.Conflict("HAVIP %s kept changing; try again", id)
+		return resp.Succeeded, nil
+	})
 }

@@ -33,14 +33,6 @@ type Server struct {
 // New returns a server on st, which must be started.
 func New(st *store.Store) *Server { return &Server{store: st} }
 
-func account(ctx context.Context) (string, error) {
-	a, ok := tenant.Account(ctx)
-	if !ok {
-		return "", apierr.AuthFailure("no account")
-	}
-	return a, nil
-}
-
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 func vpcPB(v store.Vpc) *ipamv1.Vpc {
@@ -109,7 +101,7 @@ func describe[T any](spec query.Spec[T, *ipamv1.Filter], idPrefix string, fields
 
 // CreateVpc creates a VPC.
 func (s *Server) CreateVpc(ctx context.Context, req *ipamv1.CreateVpcRequest) (*ipamv1.CreateVpcResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +130,7 @@ var vpcFields = query.Fields[store.Vpc]{
 
 // DescribeVpcs lists VPCs.
 func (s *Server) DescribeVpcs(ctx context.Context, req *ipamv1.DescribeVpcsRequest) (*ipamv1.DescribeVpcsResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +144,7 @@ func (s *Server) DescribeVpcs(ctx context.Context, req *ipamv1.DescribeVpcsReque
 
 // DeleteVpc deletes a VPC without subnets.
 func (s *Server) DeleteVpc(ctx context.Context, req *ipamv1.DeleteVpcRequest) (*ipamv1.DeleteVpcResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +159,7 @@ func (s *Server) DeleteVpc(ctx context.Context, req *ipamv1.DeleteVpcRequest) (*
 
 // CreateSubnet creates a subnet.
 func (s *Server) CreateSubnet(ctx context.Context, req *ipamv1.CreateSubnetRequest) (*ipamv1.CreateSubnetResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +198,7 @@ var subnetFields = query.Fields[store.SubnetUsage]{
 
 // DescribeSubnets lists subnets with their address counts.
 func (s *Server) DescribeSubnets(ctx context.Context, req *ipamv1.DescribeSubnetsRequest) (*ipamv1.DescribeSubnetsResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +212,7 @@ func (s *Server) DescribeSubnets(ctx context.Context, req *ipamv1.DescribeSubnet
 
 // DeleteSubnet deletes a subnet with no allocated address.
 func (s *Server) DeleteSubnet(ctx context.Context, req *ipamv1.DeleteSubnetRequest) (*ipamv1.DeleteSubnetResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +227,7 @@ func (s *Server) DeleteSubnet(ctx context.Context, req *ipamv1.DeleteSubnetReque
 
 // CreateInstance creates a CVM with its primary ENI.
 func (s *Server) CreateInstance(ctx context.Context, req *ipamv1.CreateInstanceRequest) (*ipamv1.CreateInstanceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +261,7 @@ var instanceFields = query.Fields[records.Instance]{
 
 // DescribeInstances lists CVMs.
 func (s *Server) DescribeInstances(ctx context.Context, req *ipamv1.DescribeInstancesRequest) (*ipamv1.DescribeInstancesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +275,7 @@ func (s *Server) DescribeInstances(ctx context.Context, req *ipamv1.DescribeInst
 
 // CreateNetworkInterface creates a detached ENI.
 func (s *Server) CreateNetworkInterface(ctx context.Context, req *ipamv1.CreateNetworkInterfaceRequest) (*ipamv1.CreateNetworkInterfaceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +298,7 @@ func (s *Server) CreateNetworkInterface(ctx context.Context, req *ipamv1.CreateN
 
 // AttachNetworkInterface attaches an ENI to a CVM.
 func (s *Server) AttachNetworkInterface(ctx context.Context, req *ipamv1.AttachNetworkInterfaceRequest) (*ipamv1.AttachNetworkInterfaceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +317,7 @@ func (s *Server) AttachNetworkInterface(ctx context.Context, req *ipamv1.AttachN
 
 // DetachNetworkInterface detaches an ENI from its CVM.
 func (s *Server) DetachNetworkInterface(ctx context.Context, req *ipamv1.DetachNetworkInterfaceRequest) (*ipamv1.DetachNetworkInterfaceResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +343,7 @@ var eniFields = query.Fields[records.NetworkInterface]{
 
 // DescribeNetworkInterfaces lists ENIs.
 func (s *Server) DescribeNetworkInterfaces(ctx context.Context, req *ipamv1.DescribeNetworkInterfacesRequest) (*ipamv1.DescribeNetworkInterfacesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +368,7 @@ func subnetAddr(subnetID, ip string, required bool) (netip.Addr, error) {
 
 // AllocatePrivateIpAddress allocates an address, for good or as a reservation.
 func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.AllocatePrivateIpAddressRequest) (*ipamv1.AllocatePrivateIpAddressResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +392,7 @@ func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.Alloc
 
 // AllocatePrivateIpAddresses allocates several automatic addresses at once.
 func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.AllocatePrivateIpAddressesRequest) (*ipamv1.AllocatePrivateIpAddressesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +444,7 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 
 // CommitPrivateIpAddress commits a reservation.
 func (s *Server) CommitPrivateIpAddress(ctx context.Context, req *ipamv1.CommitPrivateIpAddressRequest) (*ipamv1.CommitPrivateIpAddressResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -475,7 +467,7 @@ func (s *Server) CommitPrivateIpAddress(ctx context.Context, req *ipamv1.CommitP
 
 // ReleasePrivateIpAddress frees an address.
 func (s *Server) ReleasePrivateIpAddress(ctx context.Context, req *ipamv1.ReleasePrivateIpAddressRequest) (*ipamv1.ReleasePrivateIpAddressResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -491,7 +483,7 @@ func (s *Server) ReleasePrivateIpAddress(ctx context.Context, req *ipamv1.Releas
 
 // DescribePrivateIpAddresses lists a subnet's allocations.
 func (s *Server) DescribePrivateIpAddresses(ctx context.Context, req *ipamv1.DescribePrivateIpAddressesRequest) (*ipamv1.DescribePrivateIpAddressesResponse, error) {
-	acct, err := account(ctx)
+	acct, err := tenant.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -24,8 +25,6 @@ import (
 // crash between the reservation and the ENI's transaction.
 const reservationTTL = 30 * time.Second
 
-// maxAttempts bounds the retries of a transaction whose guard failed because of a concurrent change.
-const maxAttempts = 8
 
 // Store is the IPAM state: etcd is the truth, watched caches serve reads and checks.
 type Store struct {
@@ -110,17 +109,16 @@ func list[T any](c *kvcache.Cache[T], account string, accountOf func(T) string) 
 // attempt runs fn until it reports done, syncing the caches before each try; fn reports not
 // done when its transaction lost to a concurrent change.
 func (s *Store) attempt(ctx context.Context, fn func() (bool, error)) error {
-	for i := 0; i < maxAttempts; i++ {
+	return retry.OnConflict(ctx, "the resource", func(ctx context.Context) (bool, error) {
 		if err := s.Sync(ctx); err != nil {
-			return err
+			return false, err
 		}
-		done, err := fn()
-		if err != nil || done {
-			return err
-		}
-	}
-	return apierr.Conflict("the resource kept changing; try again")
+		return fn()
+	})
 }
+
+// errGone is a create whose reservation or subnet went away under it.
+var errGone = errors.New("the reservation or the subnet is gone")
 
 func txnErr(err error) error { return fmt.Errorf("etcd transaction: %w", err) }
 
@@ -404,7 +402,7 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 		ins.PrimaryEni, ins.PrivateIP, ins.VpcID = eni.ID, al.Addr, sn.Value.VpcID
 	}
 	commitCmp, commitPut := s.alloc.CommitOps(al, eni.ID)
-	for range maxAttempts {
+	err = retry.OnConflict(ctx, "subnet "+subnetID, func(ctx context.Context) (bool, error) {
 		eni.MAC = newMAC()
 		cmps := []clientv3.Cmp{
 			commitCmp,
@@ -418,15 +416,21 @@ func (s *Store) createEni(ctx context.Context, account, subnetID, name string, a
 			ops = append(ops, clientv3.OpPut(records.InstanceKey(ins.ID), kvcache.EncodeJSON(*ins)))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(macPrefix+eni.MAC, clientv3.WithCountOnly())).Commit()
-		if err != nil {
-			return records.NetworkInterface{}, txnErr(err)
+		switch {
+		case err != nil:
+			return false, txnErr(err)
+		case resp.Succeeded:
+			return true, nil
+		case resp.Responses[0].GetResponseRange().Count == 0:
+			return false, errGone // not a MAC collision: the reservation or the subnet is gone
 		}
-		if resp.Succeeded {
-			return eni, nil
-		}
-		if resp.Responses[0].GetResponseRange().Count == 0 {
-			break // not a MAC collision: the reservation or the subnet is gone
-		}
+		return false, nil // a MAC collision: draw another
+	})
+	if err == nil {
+		return eni, nil
+	}
+	if !errors.Is(err, errGone) && !errors.Is(err, apierr.ErrConflict) {
+		return records.NetworkInterface{}, err
 	}
 	// Give the reservation back now rather than when it expires.
 	cmp, del := s.alloc.ReleaseOps(subnetID, al.Addr, al.Revision)
