@@ -73,7 +73,7 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("bind transaction: %w", err)
-		case !resp.Succeeded && resp.Responses[0].GetResponseRange().Count > 0:
+		case !resp.Succeeded && resp.Responses[0].GetResponseRange().GetCount() > 0:
 			return false, apierr.New(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
 		}
 		out = e

@@ -267,10 +267,13 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 		if err != nil {
 			return false, fmt.Errorf("delete transaction: %w", err)
 		}
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; !resp.Succeeded && len(kvs) > 0 {
+		if resp.Succeeded {
+			return true, nil
+		}
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
 			b, _ := kvcache.DecodeJSON[records.AddressBinding]("", kvs[0].Value)
 			return false, apierr.New(apierr.ReasonBindEIP, "HAVIP %s has EIP %s bound; unbind it first", id, b.AddressIP)
 		}
-		return resp.Succeeded, nil
+		return false, nil
 	})
 }
