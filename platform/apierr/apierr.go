@@ -47,6 +47,7 @@ const (
 	ReasonNotAttached               = "UnsupportedOperation.NotAttached"
 	ReasonReservationExpired        = "UnsupportedOperation.ReservationExpired"
 	ReasonResourceInUse             = "ResourceInUse"
+	ReasonAddressInUse              = "UnsupportedOperation.AddressInUse"
 	ReasonResourceNotFound          = "ResourceNotFound"
 	ReasonResourceInsufficient      = "ResourceInsufficient"
 	ReasonConflict                  = "FailedOperation.Conflict"

@@ -2,6 +2,7 @@ package ipam_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -159,7 +160,26 @@ func TestRefusals(t *testing.T) {
 			_, err := c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: w.freeIP, ReservationToken: "nope"})
 			return err
 		}, codes.FailedPrecondition, apierr.ReasonReservationExpired},
-		{"release an eni's primary ip", nil, release(c, w.subnetA, w.primaryIP), codes.FailedPrecondition, apierr.ReasonResourceInUse},
+		{"release an eni's primary ip", nil, release(c, w.subnetA, w.primaryIP), codes.FailedPrecondition, apierr.ReasonAddressInUse},
+		{"allocate for a forged eni holder", nil, func(ctx context.Context) error {
+			_, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, Owner: "eni-aaaaaaaa"})
+			return err
+		}, codes.FailedPrecondition, apierr.ReasonAddressInUse},
+		{"allocate for a forged havip holder, in a batch", nil, func(ctx context.Context) error {
+			_, err := c.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: w.subnetA, Owners: []string{"mine", "havip-aaaaaaaa"}})
+			return err
+		}, codes.FailedPrecondition, apierr.ReasonAddressInUse},
+		{"commit a reservation to a forged holder", nil, func(ctx context.Context) error {
+			r, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, Owner: "eni-aaaaaaaa", ReservationTtlSeconds: 60})
+			if err != nil {
+				return err
+			}
+			_, err = c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: r.GetAddress().GetIpAddress(), ReservationToken: r.GetAddress().GetReservationToken(), Owner: "eni-aaaaaaaa"})
+			if _, rerr := c.ReleasePrivateIpAddress(ctx, &ipamv1.ReleasePrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: r.GetAddress().GetIpAddress()}); rerr != nil {
+				return fmt.Errorf("the reservation stays releasable: %w", rerr)
+			}
+			return err
+		}, codes.FailedPrecondition, apierr.ReasonAddressInUse},
 		{"release a free address", nil, release(c, w.subnetA, w.freeIP), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"release in another account", as(other), release(c, w.subnetA, w.plainIP), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"describe unknown filter", nil, func(ctx context.Context) error {

@@ -383,6 +383,11 @@ func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.Alloc
 	if ttl > maxReservationTTL {
 		return nil, apierr.New(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
 	}
+	if ttl == 0 && store.NamesResource(req.GetOwner()) {
+		// A lasting holder must be the resource itself, made by its own create; a reservation
+		// (which expires unless that create commits it) may name the resource to be.
+		return nil, apierr.New(apierr.ReasonAddressInUse, "owner %s names a resource: only its own create holds an address for it", req.GetOwner())
+	}
 	al, err := s.store.Allocate(ctx, acct, req.GetSubnetId(), addr, req.GetOwner(), ttl)
 	if err != nil {
 		return nil, err
@@ -403,12 +408,15 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 	if len(owners) == 0 || len(owners) > query.MaxLimit {
 		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
 	}
+	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
 	for _, o := range owners {
 		if err := validate.OptionalName("owners", o); err != nil {
 			return nil, err
 		}
+		if ttl == 0 && store.NamesResource(o) {
+			return nil, apierr.New(apierr.ReasonAddressInUse, "owner %s names a resource: only its own create holds an address for it", o)
+		}
 	}
-	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
 	if ttl > maxReservationTTL {
 		return nil, apierr.New(apierr.ReasonRange, "reservation_ttl_seconds must be at most %d", int(maxReservationTTL.Seconds()))
 	}

@@ -25,7 +25,6 @@ import (
 // crash between the reservation and the ENI's transaction.
 const reservationTTL = 30 * time.Second
 
-
 // Store is the IPAM state: etcd is the truth, watched caches serve reads and checks.
 type Store struct {
 	cli       *clientv3.Client
@@ -333,6 +332,9 @@ func (s *Store) allocation(ctx context.Context, account, subnetID string, addr n
 // exist or is another account's is NotFound, like everywhere else; only a missing reservation
 // (or another account's) in the account's own subnet is ReservationExpired.
 func (s *Store) Commit(ctx context.Context, account, subnetID string, addr netip.Addr, token, owner string) (ipalloc.Allocation, error) {
+	if NamesResource(owner) {
+		return ipalloc.Allocation{}, apierr.New(apierr.ReasonAddressInUse, "owner %s names a resource: only its own lifecycle holds an address for it", owner)
+	}
 	if _, err := s.subnetForAlloc(ctx, account, subnetID); err != nil {
 		return ipalloc.Allocation{}, err
 	}
@@ -345,14 +347,26 @@ func (s *Store) Commit(ctx context.Context, account, subnetID string, addr netip
 	return s.alloc.Commit(ctx, subnetID, addr, token, owner)
 }
 
-// Release frees an allocated address that is not an ENI's primary IP.
+// NamesResource reports whether an address holder names a resource (an ENI, a HAVIP, an EIP,
+// ...): only that resource's own lifecycle may hold or free such an address.
+func NamesResource(owner string) bool {
+	for _, p := range []string{ids.Vpc, ids.Subnet, ids.Instance, ids.NetworkInterface, ids.HaVip, ids.Address} {
+		if ids.Valid(p, owner) {
+			return true
+		}
+	}
+	return false
+}
+
+// Release frees an allocated address, or a reservation, unless a resource holds it (an ENI's
+// primary IP, a HAVIP's VIP): those are freed only by their resource's own delete.
 func (s *Store) Release(ctx context.Context, account, subnetID string, addr netip.Addr) error {
 	al, err := s.allocation(ctx, account, subnetID, addr)
 	if err != nil {
 		return err
 	}
-	if ids.Valid(ids.NetworkInterface, al.Record.Owner) {
-		return apierr.New(apierr.ReasonResourceInUse, "%s is the primary IP of %s", addr, al.Record.Owner)
+	if al.Record.Reservation == "" && NamesResource(al.Record.Owner) {
+		return apierr.New(apierr.ReasonAddressInUse, "%s is held by %s; it is freed only when %s is deleted", addr, al.Record.Owner, al.Record.Owner)
 	}
 	cmp, del := s.alloc.ReleaseOps(subnetID, addr, al.Revision)
 	resp, err := s.cli.Txn(ctx).If(cmp).Then(del).Commit()
