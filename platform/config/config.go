@@ -30,13 +30,14 @@ type Setting struct {
 func (s Setting) String() string { return "-" + s.Flag + " (" + s.Env + ")" }
 
 // Errorf reports a value of the setting that is not valid, as
-// "-reservation-ttl (HAVIP_RESERVATION_TTL) = 500ms: want at least 1s".
+// "-reservation-ttl (HAVIP_RESERVATION_TTL) = 500ms: want at least 1s"; format may wrap an
+// error with %w.
 func (s Setting) Errorf(value any, format string, args ...any) error {
 	v := fmt.Sprint(value)
 	if _, ok := value.(string); ok {
 		v = fmt.Sprintf("%q", value)
 	}
-	return fmt.Errorf("%s = %s: %s", s, v, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s = %s: "+format, append([]any{s, v}, args...)...)
 }
 
 // envValue is a flag's value with the environment variable that sets it.

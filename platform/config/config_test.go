@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +128,13 @@ func TestSettingErrorf(t *testing.T) {
 	}
 }
 
+func TestSettingErrorfWraps(t *testing.T) {
+	err := config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}.Errorf("k", "%w", io.ErrUnexpectedEOF)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || err.Error() != `-keys (HAVIP_API_KEYS_FILE) = "k": unexpected EOF` {
+		t.Errorf("got %v, want it to wrap io.ErrUnexpectedEOF", err)
+	}
+}
+
 func TestPrintDefaults(t *testing.T) {
 	s := defaults()
 	s.Addr = ""
@@ -161,7 +170,7 @@ func TestNewFlagSetUsage(t *testing.T) {
 	fs.SetOutput(&out)
 	var s settings
 	s.register(fs)
-	if err := fs.Parse([]string{"-h"}); err != flag.ErrHelp {
+	if err := fs.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: got %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"Usage: prog [flags]\n\nprog does things.\n", "  -ttl duration\n", "env TEST_TTL, default 0s\n", "\nAlso reads OTEL_X.\n"} {

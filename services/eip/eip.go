@@ -41,7 +41,7 @@ func (c Config) withDefaults() Config {
 // RegisterFlags registers every setting on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	*c = c.withDefaults()
-	config.String(fs, &c.Pools, poolsSetting, "the public pools EIPs come from: comma-separated IPv4 CIDRs (network and broadcast left out) or first-last ranges")
+	config.String(fs, &c.Pools, poolsSetting, "the public pools EIPs come from, comma-separated: IPv4 CIDRs (less their network and\nbroadcast addresses) or first-last ranges")
 }
 
 // Validate reports the first setting that is not valid.
@@ -55,7 +55,7 @@ func (c Config) ranges() ([]ipalloc.Range, error) {
 	c = c.withDefaults()
 	r, err := store.ParsePools(c.Pools)
 	if err != nil {
-		return nil, poolsSetting.Errorf(c.Pools, "%v", err)
+		return nil, poolsSetting.Errorf(c.Pools, "%w", err)
 	}
 	return r, nil
 }
