@@ -45,6 +45,12 @@ type Config struct {
 	Log            *slog.Logger
 }
 
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 30 * time.Second
+)
+
 // Gateway serves the REST routes.
 type Gateway struct {
 	cfg     Config
@@ -65,10 +71,10 @@ type backend struct {
 // New connects to the services (lazily: they may start later) and builds the routes.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.Keys == nil {
 		return nil, errors.New("gateway: no API keys")

@@ -3,6 +3,7 @@ module github.com/openhavip/havip/gateway
 go 1.26.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.32.0
 	github.com/openhavip/havip/platform v0.0.0
 	github.com/openhavip/havip/proto v0.0.0

@@ -3,6 +3,7 @@ package suite
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +16,10 @@ import (
 	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/gateway/apikey"
 
+	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/inproc"
+	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker"
@@ -25,28 +28,108 @@ import (
 	"github.com/openhavip/havip/services/ipam"
 )
 
-// Config is where the suite listens and keeps its data.
+// Config is where the suite listens, where it keeps its data, and the settings of its
+// services. A zero field means its default.
 type Config struct {
-	// GRPCAddr serves every gRPC service (HAVIP_GRPC_ADDR, default 127.0.0.1:50051).
+	// GRPCAddr serves every gRPC service (-grpc-addr, HAVIP_GRPC_ADDR; default
+	// 127.0.0.1:50051).
 	GRPCAddr string
-	// EtcdAddr is the embedded etcd's client address (HAVIP_ETCD_ADDR, default 127.0.0.1:0).
+	// EtcdAddr is the embedded etcd's client address (-etcd-addr, HAVIP_ETCD_ADDR; default
+	// 127.0.0.1:0, any free port).
 	EtcdAddr string
-	// DataDir keeps etcd's data across restarts (HAVIP_DATA_DIR).
+	// DataDir keeps etcd's data across restarts (-data-dir, HAVIP_DATA_DIR; default
+	// .havip-data).
 	DataDir string
-	// UnsafeNoFsync skips fsync in etcd: for throwaway data in tests only.
+	// UnsafeNoFsync skips fsync in etcd: for throwaway data in tests only (no flag).
 	UnsafeNoFsync bool
-	// HTTPAddr serves the REST gateway (HAVIP_HTTP_ADDR, default 127.0.0.1:8080).
+	// HTTPAddr serves the REST gateway (-http-addr, HAVIP_HTTP_ADDR; default 127.0.0.1:8080).
 	HTTPAddr string
-	// KeysFile holds the gateway's API keys (HAVIP_API_KEYS_FILE). When empty, the suite makes
-	// a fresh key for DemoAccount at each start, prints it, and keeps only its hash.
+	// KeysFile holds the gateway's API keys (-keys, HAVIP_API_KEYS_FILE). When empty, the
+	// suite makes a fresh key for DemoAccount at each start, prints it, and keeps only its hash.
 	KeysFile string
+	// Log is the logging setting (-log-level, HAVIP_LOG_LEVEL), for the program that calls
+	// Run with its logger.
+	Log logging.Config
+	// HaVip, ArpBroker and Eip are the settings of those services. HaVip.IpamAddr and
+	// ArpBroker.AdvertiseAddr have no flag: ipamd runs in the process, and the broker is its
+	// only replica.
+	HaVip     havip.Config
+	ArpBroker arpbroker.Config
+	Eip       eip.Config
+}
+
+var (
+	grpcAddrSetting = config.Setting{Flag: "grpc-addr", Env: "HAVIP_GRPC_ADDR"}
+	etcdAddrSetting = config.Setting{Flag: "etcd-addr", Env: "HAVIP_ETCD_ADDR"}
+	dataDirSetting  = config.Setting{Flag: "data-dir", Env: "HAVIP_DATA_DIR"}
+	httpAddrSetting = config.Setting{Flag: "http-addr", Env: "HAVIP_HTTP_ADDR"}
+	keysSetting     = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
+)
+
+func (c Config) withDefaults() Config {
+	for _, d := range []struct {
+		field *string
+		def   string
+	}{{&c.GRPCAddr, "127.0.0.1:50051"}, {&c.EtcdAddr, "127.0.0.1:0"}, {&c.DataDir, ".havip-data"}, {&c.HTTPAddr, "127.0.0.1:8080"}} {
+		if *d.field == "" {
+			*d.field = d.def
+		}
+	}
+	return c
+}
+
+// RegisterFlags registers every setting on fs: the suite's, then its services'.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	*c = c.withDefaults()
+	config.String(fs, &c.GRPCAddr, grpcAddrSetting, "address of every gRPC service, host:port")
+	config.String(fs, &c.EtcdAddr, etcdAddrSetting, "client address of the embedded etcd, host:port")
+	config.String(fs, &c.DataDir, dataDirSetting, "directory keeping the data across restarts")
+	config.String(fs, &c.HTTPAddr, httpAddrSetting, "address of the REST gateway, host:port")
+	config.String(fs, &c.KeysFile, keysSetting, "the gateway's API keys file; empty: a fresh key for "+DemoAccount+" at each start")
+	c.Log.RegisterFlags(fs)
+	c.HaVip.RegisterSuiteFlags(fs)
+	c.ArpBroker.RegisterSuiteFlags(fs)
+	c.Eip.RegisterFlags(fs)
+}
+
+// Validate reports the first setting that is not valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	for _, a := range []struct {
+		s    config.Setting
+		addr string
+	}{{grpcAddrSetting, c.GRPCAddr}, {etcdAddrSetting, c.EtcdAddr}, {httpAddrSetting, c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return a.s.Errorf(a.addr, "want host:port")
+		}
+	}
+	for _, v := range []config.Validator{c.Log, c.HaVip, c.ArpBroker, c.Eip} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DemoAccount is the account of the key the suite makes when no keys file is given.
 const DemoAccount = "acct-demo"
 
-// Modules are the services the suite serves.
-var Modules = []service.Module{ipam.Module, havip.Module, arpbroker.Module, eip.Module}
+// modules are the services the suite serves, built from cfg.
+func modules(cfg Config) ([]service.Module, error) {
+	hv, err := havip.NewModule(cfg.HaVip)
+	if err != nil {
+		return nil, err
+	}
+	ab, err := arpbroker.NewModule(cfg.ArpBroker)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := eip.NewModule(cfg.Eip)
+	if err != nil {
+		return nil, err
+	}
+	return []service.Module{ipam.Module, hv, ab, ep}, nil
+}
 
 // Ready describes a running suite.
 type Ready struct {
@@ -61,6 +144,14 @@ type Ready struct {
 // Run serves the suite until ctx ends. It prints where it listens to out and, once serving,
 // calls ready (if not nil).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready func(Ready)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	mods, err := modules(cfg)
+	if err != nil {
+		return err
+	}
 	shutdown, err := tracing.Setup(ctx, "havip-suite")
 	if err != nil {
 		return err
@@ -100,7 +191,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	defer gw.Close()
 	fmt.Fprintf(out, "havip suite: gRPC on %s, REST on http://%s, embedded etcd on %s, data in %s\n", grpcAddr, hlis.Addr(), e.Endpoint, cfg.DataDir)
-	for _, m := range Modules {
+	for _, m := range mods {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
 	if apiKey != "" {
@@ -117,7 +208,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		cancel() // the suite stops as a whole
 		httpDone <- err
 	}()
-	err = service.ServeLocal(ctx, log, lis, cli, local, Modules...)
+	err = service.ServeLocal(ctx, log, lis, cli, local, mods...)
 	cancel()
 	if herr := <-httpDone; err == nil {
 		err = herr

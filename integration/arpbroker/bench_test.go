@@ -15,6 +15,7 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/loadtest"
+	"github.com/openhavip/havip/services/arpbroker"
 )
 
 // quantile returns the q-quantile of d (sorting it).
@@ -44,8 +45,7 @@ func manyHaVips(b *testing.B, c clients, w world, n int) []*havipv1.HaVip {
 // the p99 of a raw single-key etcd transaction in the same run (target ≤ 2×); and 1,000 HAVIPs
 // changing owner at once (target: all committed within 2s).
 func BenchmarkClaim(b *testing.B) {
-	b.Setenv("HAVIP_ARP_HOLD_DOWN", "1ns") // measure the decision, not the flap damping
-	c := suite(b)
+	c := suite(b, arpbroker.Config{HoldDown: time.Nanosecond}) // measure the decision, not the flap damping
 	cli := etcdtest.Client(b, etcdEndpoint)
 	for range b.N {
 		w := buildBig(b, c)
@@ -108,7 +108,7 @@ func BenchmarkClaim(b *testing.B) {
 // BenchmarkRefreshStorm: 1,000 owned HAVIPs, each refreshed by its owner once a second for 30s:
 // the etcd revision must not move (0 writes).
 func BenchmarkRefreshStorm(b *testing.B) {
-	c := suite(b)
+	c := suite(b, arpbroker.Config{})
 	cli := etcdtest.Client(b, etcdEndpoint)
 	for range b.N {
 		w := buildBig(b, c)

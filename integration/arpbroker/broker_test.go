@@ -32,11 +32,11 @@ type clients struct {
 	conn   *grpc.ClientConn
 }
 
-// suite runs ipamd, havipd and arpbrokerd in one process on the shared etcd. The tests of this
-// package do not run in parallel: every arpbrokerd replica on one etcd takes part in one
-// election, and a test's claims must not be decided by another test's replica.
-func suite(t testing.TB) clients {
-	return serve(t, ipam.Module, havip.Module, arpbroker.Module)
+// suite runs ipamd, havipd and arpbrokerd (with cfg) in one process on the shared etcd. The
+// tests of this package do not run in parallel: every arpbrokerd replica on one etcd takes part
+// in one election, and a test's claims must not be decided by another test's replica.
+func suite(t testing.TB, cfg arpbroker.Config) clients {
+	return serve(t, ipam.Module, service.Must(havip.NewModule(havip.Config{})), service.Must(arpbroker.NewModule(cfg)))
 }
 
 func serve(t testing.TB, modules ...service.Module) clients {

@@ -12,6 +12,7 @@ import (
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
+	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/agent"
 	garpparse "github.com/openhavip/havip/services/arpbroker/garp"
 )
@@ -57,8 +58,7 @@ func awaitLog(b *testing.B, path, what string) {
 // WatchOwnership (target p99 ≤ 300ms), next to keepalived's own takeover time (from the kill of
 // the master to the backup's first gratuitous ARP).
 func BenchmarkKeepalivedFailover(b *testing.B) {
-	b.Setenv("HAVIP_ARP_HOLD_DOWN", "1s") // failovers follow each other faster than the 3s default
-	l := newLab(b)
+	l := newLab(b, arpbroker.Config{HoldDown: time.Second}) // failovers follow each other faster than the 3s default
 	vip := l.hv.GetVip()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
@@ -28,7 +29,7 @@ import (
 // before it, so no decision was ever taken on a stale owner. The survivor takes over within the
 // election TTL plus one second.
 func TestNeverTwoOwners(t *testing.T) {
-	c := serve(t, ipam.Module, havip.Module) // the inventory; the brokers are the two processes
+	c := serve(t, ipam.Module, service.Must(havip.NewModule(havip.Config{}))) // the inventory; the brokers are the two processes
 	w := build(t, c)
 	bin := proctest.Build(t, "../../services/arpbroker/cmd/arpbrokerd")
 	env := []string{"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS=" + etcdEndpoint, "HAVIP_ARP_HOLD_DOWN=50ms", "HAVIP_ARP_ELECTION_TTL=2s"}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/agent"
 )
 
@@ -120,14 +121,14 @@ type lab struct {
 	agent   *agent.Agent
 }
 
-func newLab(t testing.TB) *lab {
+func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root for network namespaces")
 	}
 	if _, err := exec.LookPath("keepalived"); err != nil {
 		t.Fatal("keepalived is not installed (scripts/install-system-deps.sh)")
 	}
-	c := suite(t)
+	c := suite(t, cfg)
 	awaitLeader(t, c, 0) // a replica of an earlier test may still hold the election for a moment
 	account := "acct-keepalived" + ids.New("")
 	ctx := as(account)
@@ -188,7 +189,7 @@ func newLab(t testing.TB) *lab {
 // becomes the owner; when its keepalived is killed the backup's ENI takes over; a third VM
 // outside the switch range that announces the VIP with a higher priority is rejected.
 func TestKeepalivedMovesTheHaVip(t *testing.T) {
-	l := newLab(t)
+	l := newLab(t, arpbroker.Config{})
 	c, ctx, hv, configs, cvms, vms, dir := l.c, l.ctx, l.hv, l.configs, l.cvms, l.vms, l.dir
 	// owner waits until one of want owns the HAVIP and returns it.
 	owner := func(within time.Duration, want ...string) string {

@@ -8,6 +8,7 @@ import (
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/services/arpbroker"
 )
 
 // awaitState polls havipd until the HAVIP's owner ENI is want ("" for UNBIND).
@@ -30,7 +31,7 @@ func awaitState(t *testing.T, c clients, w world, id, want string, within time.D
 // when it stops (the HAVIP is UNBIND again), and WatchOwnership reports both, with rising
 // fencing revisions.
 func TestOwnershipFollowsSession(t *testing.T) {
-	c := suite(t)
+	c := suite(t, arpbroker.Config{})
 	w := build(t, c)
 	awaitLeader(t, c, session(t, c, 30)) // first: a replica of an earlier run may hold the election a while
 	sess := session(t, c, 2)
@@ -83,7 +84,7 @@ func TestOwnershipFollowsSession(t *testing.T) {
 // TestFlapDamping: two announcers alternating (a keepalived split brain) change the owner at
 // most once per hold-down window (3s); when they stop, the last one wins.
 func TestFlapDamping(t *testing.T) {
-	c := suite(t)
+	c := suite(t, arpbroker.Config{})
 	w := build(t, c)
 	sess := session(t, c, 30)
 	awaitLeader(t, c, sess)

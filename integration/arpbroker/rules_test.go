@@ -5,15 +5,15 @@ import (
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
-	"github.com/openhavip/havip/services/arpbroker/broker"
-
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/arpbroker/broker"
 )
 
 // TestClaimRules: every rule of a claim, each rejection with its reason and ownership unchanged;
 // an accepted claim makes havipd show BIND; a refresh writes nothing.
 func TestClaimRules(t *testing.T) {
-	c := suite(t)
+	c := suite(t, arpbroker.Config{})
 	w := build(t, c)
 	sess := session(t, c, 30)
 	awaitLeader(t, c, sess)

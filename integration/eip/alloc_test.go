@@ -13,6 +13,7 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/services/eip"
 )
 
 // TestAllocationFromPools: a pool of a /29 and a three-address range (nine addresses) under 16
@@ -20,8 +21,8 @@ import (
 // broadcast, the rest ResourceInsufficient. Then client tokens, a multi-address allocation
 // refused whole, renames, filters and paging.
 func TestAllocationFromPools(t *testing.T) {
-	t.Setenv("HAVIP_EIP_POOLS", "192.0.2.8/29, 192.0.2.100-192.0.2.102")
-	c := suite(t)
+	t.Parallel() // its own pool: the other tests allocate from the default one
+	c := suite(t, eip.Config{Pools: "192.0.2.8/29, 192.0.2.100-192.0.2.102"})
 	ctx := tenant.Outgoing(context.Background(), "acct-pool"+ids.New(""))
 	t.Cleanup(func() { // the pool is shared by every run on this etcd: give its addresses back
 		r, err := c.eip.DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{Limit: 100})

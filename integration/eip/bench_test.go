@@ -14,14 +14,14 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/services/eip"
 )
 
 // BenchmarkAllocateAddresses: AllocateAddresses (one EIP per call) at 50 clients against raw
 // single-key create-if-absent etcd transactions at 50 clients on the same etcd (target ≥ 0.8×).
 // The two take turns in rounds so that a drift of the shared machine weighs on both alike.
 func BenchmarkAllocateAddresses(b *testing.B) {
-	b.Setenv("HAVIP_EIP_POOLS", "198.18.0.0/15") // RFC 2544's benchmarking range: room for every round
-	c := suite(b)
+	c := suite(b, eip.Config{Pools: "198.18.0.0/15"}) // RFC 2544's benchmarking range: room for every round
 	cli := etcdtest.Client(b, etcdEndpoint)
 	for range b.N {
 		ctx := build(b, c).ctx
@@ -46,7 +46,7 @@ func BenchmarkAllocateAddresses(b *testing.B) {
 // a raw etcd watch notification of a write of the same size, each timed from just before the
 // write. The two alternate, 1000 samples each; p99 target ≤ 2× the raw p99.
 func BenchmarkNatRuleLatency(b *testing.B) {
-	c := suite(b)
+	c := suite(b, eip.Config{})
 	cli := etcdtest.Client(b, etcdEndpoint)
 	for range b.N {
 		w := build(b, c)

@@ -41,10 +41,12 @@ type clients struct {
 	broker arpbrokerv1.ArpBrokerServiceClient
 }
 
-// suite runs the services in one process on the shared etcd; with the broker only for a test
-// that does not run in parallel (all broker replicas on one etcd share one election).
-func suite(t testing.TB, modules ...service.Module) clients {
-	conn, _ := etcdtest.Serve(t, etcdEndpoint, append([]service.Module{ipam.Module, havip.Module, eip.Module}, modules...)...)
+// suite runs the services in one process on the shared etcd, eipd with cfg; with the broker
+// only for a test that does not run in parallel (all broker replicas on one etcd share one
+// election).
+func suite(t testing.TB, cfg eip.Config, modules ...service.Module) clients {
+	base := []service.Module{ipam.Module, service.Must(havip.NewModule(havip.Config{})), service.Must(eip.NewModule(cfg))}
+	conn, _ := etcdtest.Serve(t, etcdEndpoint, append(base, modules...)...)
 	return clients{conn, ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
 }
 
@@ -80,7 +82,7 @@ func describe(t *testing.T, c clients, ctx context.Context, id string) *eipv1.Ad
 // TestHaVipBindingFollowsOwner: an EIP bound to a HAVIP maps to nothing until an ENI owns the
 // HAVIP, then to that ENI and its host; the HAVIP shows the EIP; unbinding frees both sides.
 func TestHaVipBindingFollowsOwner(t *testing.T) {
-	c := suite(t, arpbroker.Module)
+	c := suite(t, eip.Config{}, service.Must(arpbroker.NewModule(arpbroker.Config{})))
 	w := build(t, c)
 	if w.eip1.GetAddressStatus() != "UNBIND" || w.eip1.GetAddressIp() == "" {
 		t.Fatalf("new EIP: %v", w.eip1)
@@ -150,7 +152,7 @@ func state(t *testing.T, c clients, accounts ...context.Context) string {
 // code and reason of its refusal, and both accounts' state unchanged afterwards.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	c := suite(t)
+	c := suite(t, eip.Config{})
 	w := build(t, c)
 	etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
 	eip3 := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()[0]
@@ -268,7 +270,7 @@ func TestRefusals(t *testing.T) {
 // delete racing an EIP bind never leaves an EIP bound to a deleted HAVIP.
 func TestConcurrentBinds(t *testing.T) {
 	t.Parallel()
-	c := suite(t)
+	c := suite(t, eip.Config{})
 	w := build(t, c)
 	for round := range 10 {
 		eips := etcdtest.Must[*eipv1.AllocateAddressesResponse](t)(c.eip.AllocateAddresses(w.ctx, &eipv1.AllocateAddressesRequest{})).GetAddressSet()

@@ -11,7 +11,9 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/eip"
 )
 
 // claim reports a gratuitous ARP of vip from eni through the broker until the broker takes it
@@ -91,8 +93,7 @@ func (w *natWatch) await(what string, ok func(r *eipv1.NatRule) bool) *eipv1.Nat
 // each change delivered on WatchNatRules with a rising fencing revision, and DescribeAddresses
 // showing the same backend. Unbinding removes the rule.
 func TestWatchNatRulesFollowsOwner(t *testing.T) {
-	t.Setenv("HAVIP_ARP_HOLD_DOWN", "50ms")
-	c := suite(t, arpbroker.Module)
+	c := suite(t, eip.Config{}, service.Must(arpbroker.NewModule(arpbroker.Config{HoldDown: 50 * time.Millisecond})))
 	w := build(t, c)
 	eni2 := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.ctx, &ipamv1.CreateInstanceRequest{InstanceName: "i2", SubnetId: w.subnet, HostId: "host-7"})).GetPrimaryNetworkInterface()
 	etcdtest.Must[*havipv1.HaVipAssociateAddressIpResponse](t)(c.havip.HaVipAssociateAddressIp(w.ctx, &havipv1.HaVipAssociateAddressIpRequest{HavipId: w.hv1.GetHavipId(), AddressIp: w.eip1.GetAddressIp()}))
@@ -158,7 +159,7 @@ func TestWatchNatRulesFollowsOwner(t *testing.T) {
 // removes the rule; a watcher opened later does not see it.
 func TestWatchNatRulesENIBinding(t *testing.T) {
 	t.Parallel()
-	c := suite(t)
+	c := suite(t, eip.Config{})
 	w := build(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

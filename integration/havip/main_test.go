@@ -12,6 +12,7 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
@@ -30,7 +31,7 @@ type clients struct {
 }
 
 func replica(t testing.TB) clients {
-	conn, _ := etcdtest.Serve(t, etcdEndpoint, ipam.Module, havip.Module)
+	conn, _ := etcdtest.Serve(t, etcdEndpoint, ipam.Module, service.Must(havip.NewModule(havip.Config{})))
 	return clients{ipam: ipamv1.NewIpamServiceClient(conn), havip: havipv1.NewHaVipServiceClient(conn), conn: conn}
 }
 

@@ -1,4 +1,4 @@
-// Package service runs service binaries: flags and env, logging, tracing, etcd, one gRPC server, graceful stop.
+// Package service runs service binaries: settings, logging, tracing, etcd, one gRPC server, graceful stop.
 package service
 
 import (
@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -76,38 +78,138 @@ func (t tee) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	t[1].RegisterService(desc, impl)
 }
 
-// Main is the whole main function of a single-service binary: it reads -grpc-addr
-// (HAVIP_GRPC_ADDR), -etcd (HAVIP_ETCD_ENDPOINTS) and -log-level (HAVIP_LOG_LEVEL), and serves
-// until SIGINT or SIGTERM.
-func Main(name string, modules ...Module) {
+// Config is what every service binary reads besides its modules' own settings.
+type Config struct {
+	// GRPCAddr is where the process serves gRPC (-grpc-addr, HAVIP_GRPC_ADDR; empty means
+	// DefaultGRPCAddr).
+	GRPCAddr string
+	// Etcd lists etcd's endpoints (-etcd, HAVIP_ETCD_ENDPOINTS, comma-separated; empty means
+	// DefaultEtcd).
+	Etcd []string
+	// Log is the logging setting (-log-level, HAVIP_LOG_LEVEL).
+	Log logging.Config
+}
+
+// Defaults of Config.
+const (
+	DefaultGRPCAddr = "127.0.0.1:50051"
+	DefaultEtcd     = "http://127.0.0.1:2379"
+)
+
+var (
+	grpcAddrSetting = config.Setting{Flag: "grpc-addr", Env: "HAVIP_GRPC_ADDR"}
+	etcdSetting     = config.Setting{Flag: "etcd", Env: "HAVIP_ETCD_ENDPOINTS"}
+)
+
+// withDefaults fills the empty settings.
+func (c Config) withDefaults() Config {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if len(c.Etcd) == 0 {
+		c.Etcd = []string{DefaultEtcd}
+	}
+	return c
+}
+
+// RegisterFlags registers the common settings on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	*c = c.withDefaults()
+	config.String(fs, &c.GRPCAddr, grpcAddrSetting, "address to serve gRPC on, host:port (port 0: any free port)")
+	config.List(fs, &c.Etcd, etcdSetting, "comma-separated etcd endpoints")
+	c.Log.RegisterFlags(fs)
+}
+
+// Validate reports the first setting that is not valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
+		return grpcAddrSetting.Errorf(c.GRPCAddr, "want host:port")
+	}
+	for _, e := range c.Etcd {
+		if !endpoint(e) {
+			return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is not an endpoint: want http://host:port, https://host:port or host:port", e)
+		}
+	}
+	return c.Log.Validate()
+}
+
+// endpoint reports whether e is an etcd endpoint: a URL with a host, or host:port.
+func endpoint(e string) bool {
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		return err == nil && u.Host != ""
+	}
+	_, _, err := net.SplitHostPort(e)
+	return err == nil
+}
+
+// Settings are a module's own settings: flags, and a check once they are parsed.
+type Settings interface {
+	RegisterFlags(fs *flag.FlagSet)
+	Validate() error
+}
+
+// Flags returns the flag set of a service binary: the common settings into common, then each
+// of settings. Its -h lists them all, with their variables and defaults.
+func Flags(name, summary string, common *Config, settings ...Settings) *flag.FlagSet {
+	fs := config.NewFlagSet(name, summary, tracing.EnvHelp)
+	common.RegisterFlags(fs)
+	for _, s := range settings {
+		s.RegisterFlags(fs)
+	}
+	return fs
+}
+
+// Must returns m, and panics when err is not nil: for a module whose configuration is known to
+// be valid, such as one built in a test.
+func Must(m Module, err error) Module {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Main is the whole main function of a single-service binary: it reads the common settings
+// (Config) and the module's own settings from flags and the environment, checks them, builds
+// the module with build (whose error is reported as a setting's), and serves it until SIGINT or
+// SIGTERM.
+func Main(name, summary string, build func() (Module, error), settings ...Settings) {
+	var common Config
+	fs := Flags(name, summary, &common, settings...)
+	checks := []config.Validator{&common}
+	for _, s := range settings {
+		checks = append(checks, s)
+	}
+	config.Load(fs, os.Args[1:], checks...)
+	m, err := build()
+	if err != nil {
+		fmt.Fprintf(fs.Output(), "%s: %v\n(%s -h lists every setting)\n", name, err, name)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	addr := config.String(fs, "grpc-addr", "HAVIP_GRPC_ADDR", "127.0.0.1:50051", "address to serve gRPC on")
-	endpoints := config.String(fs, "etcd", "HAVIP_ETCD_ENDPOINTS", "http://127.0.0.1:2379", "comma-separated etcd endpoints")
-	level := config.String(fs, "log-level", "HAVIP_LOG_LEVEL", "info", "debug, info, warn or error")
-	_ = fs.Parse(os.Args[1:])
-	log := logging.New(os.Stderr, *level, name)
-	if err := run(ctx, log, name, *addr, config.List(*endpoints), modules); err != nil {
+	log := logging.New(os.Stderr, common.Log.Level, name)
+	if err := run(ctx, log, name, common, m); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, name, addr string, endpoints []string, modules []Module) error {
+func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules ...Module) error {
 	shutdown, err := tracing.Setup(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = shutdown(context.Background()) }()
-	cli, err := etcdx.Connect(ctx, endpoints)
+	cli, err := etcdx.Connect(ctx, cfg.Etcd)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	lis, err := net.Listen("tcp", addr)
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
 	return Serve(ctx, log, lis, cli, modules...)
 }

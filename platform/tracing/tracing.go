@@ -39,6 +39,12 @@ func Setup(ctx context.Context, service string) (func(context.Context) error, er
 	return tp.Shutdown, nil
 }
 
+// EnvHelp describes, for a program's -h, the environment variables tracing reads: they are
+// OpenTelemetry's standard ones, not flags.
+const EnvHelp = `Tracing reads OpenTelemetry's standard variables: when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+spans are exported there over OTLP/gRPC (with the other OTEL_EXPORTER_OTLP_* variables);
+unset (the default), nothing is exported and only the W3C trace context is passed on.`
+
 // Enabled reports whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT is set).
 func Enabled() bool { return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" }
 

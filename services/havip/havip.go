@@ -3,8 +3,8 @@ package havip
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -12,6 +12,7 @@ import (
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
+	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/havip/inventory"
@@ -19,37 +20,86 @@ import (
 	"github.com/openhavip/havip/services/havip/store"
 )
 
-// DefaultReservationTTL is how long a VIP reserved by a create that crashed stays taken
-// (env HAVIP_RESERVATION_TTL).
+// DefaultReservationTTL is how long a VIP reserved by a create that crashed stays taken.
 const DefaultReservationTTL = 30 * time.Second
 
-// Module is the HAVIP service. It reaches ipamd at HAVIP_IPAM_ADDR, or, when that is unset
-// (the one-process suite), in its own process with no network hop.
-var Module = service.Module{
-	Name: "havip",
-	Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
-		ttl := DefaultReservationTTL
-		if v := os.Getenv("HAVIP_RESERVATION_TTL"); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < time.Second {
-				return nil, fmt.Errorf("HAVIP_RESERVATION_TTL=%q: want a duration of at least 1s", v)
+// Config is the HAVIP service's settings. A zero field means its default.
+type Config struct {
+	// ReservationTTL is how long a VIP reserved by a create that crashed stays taken
+	// (-reservation-ttl, HAVIP_RESERVATION_TTL; at least 1s; default DefaultReservationTTL).
+	ReservationTTL time.Duration
+	// IpamAddr is ipamd's gRPC address (-ipam-addr, HAVIP_IPAM_ADDR). Empty: ipamd runs in
+	// this process (the one-process suite) and is called there, with no network hop.
+	IpamAddr string
+}
+
+var (
+	reservationTTLSetting = config.Setting{Flag: "reservation-ttl", Env: "HAVIP_RESERVATION_TTL"}
+	ipamAddrSetting       = config.Setting{Flag: "ipam-addr", Env: "HAVIP_IPAM_ADDR"}
+)
+
+func (c Config) withDefaults() Config {
+	if c.ReservationTTL == 0 {
+		c.ReservationTTL = DefaultReservationTTL
+	}
+	return c
+}
+
+// RegisterFlags registers every setting on fs, for havipd.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.RegisterSuiteFlags(fs)
+	config.String(fs, &c.IpamAddr, ipamAddrSetting, "gRPC address of ipamd (required)")
+}
+
+// RegisterSuiteFlags registers the settings that also apply when ipamd runs in the same process
+// (havip-suite): all but -ipam-addr.
+func (c *Config) RegisterSuiteFlags(fs *flag.FlagSet) {
+	*c = c.withDefaults()
+	config.Duration(fs, &c.ReservationTTL, reservationTTLSetting, "how long a VIP reserved by a create that crashed stays taken (at least 1s)")
+}
+
+// Validate reports the first setting that is not valid.
+func (c Config) Validate() error {
+	if c = c.withDefaults(); c.ReservationTTL < time.Second {
+		return reservationTTLSetting.Errorf(c.ReservationTTL, "want at least 1s")
+	}
+	return nil
+}
+
+// ValidateStandalone is Validate for havipd, which has no ipamd in its process: it also
+// requires IpamAddr.
+func (c Config) ValidateStandalone() error {
+	if c.IpamAddr == "" {
+		return ipamAddrSetting.Errorf(c.IpamAddr, "required: havipd calls ipamd there")
+	}
+	return c.Validate()
+}
+
+// NewModule checks cfg and returns the HAVIP service. It reaches ipamd at cfg.IpamAddr or, when
+// that is empty, in its own process.
+func NewModule(cfg Config) (service.Module, error) {
+	if err := cfg.Validate(); err != nil {
+		return service.Module{}, err
+	}
+	cfg = cfg.withDefaults()
+	return service.Module{
+		Name: "havip",
+		Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
+			conn := deps.Local // without IpamAddr, ipamd must run in this process
+			if cfg.IpamAddr != "" {
+				cc, err := grpc.NewClient(cfg.IpamAddr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+				if err != nil {
+					return nil, fmt.Errorf("ipamd at %s: %w", cfg.IpamAddr, err)
+				}
+				context.AfterFunc(ctx, func() { _ = cc.Close() })
+				conn = cc
 			}
-			ttl = d
-		}
-		conn := deps.Local // without HAVIP_IPAM_ADDR, ipamd must run in this process
-		if addr := os.Getenv("HAVIP_IPAM_ADDR"); addr != "" {
-			cc, err := grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-			if err != nil {
-				return nil, fmt.Errorf("ipamd at %s: %w", addr, err)
+			st := store.New(deps.Etcd, deps.Log)
+			if err := st.Start(ctx); err != nil {
+				return nil, err
 			}
-			context.AfterFunc(ctx, func() { _ = cc.Close() })
-			conn = cc
-		}
-		st := store.New(deps.Etcd, deps.Log)
-		if err := st.Start(ctx); err != nil {
-			return nil, err
-		}
-		srv := server.New(st, inventory.New(conn), ttl)
-		return func(r grpc.ServiceRegistrar) { havipv1.RegisterHaVipServiceServer(r, srv) }, nil
-	},
+			srv := server.New(st, inventory.New(conn), cfg.ReservationTTL)
+			return func(r grpc.ServiceRegistrar) { havipv1.RegisterHaVipServiceServer(r, srv) }, nil
+		},
+	}, nil
 }

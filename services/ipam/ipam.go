@@ -13,7 +13,8 @@ import (
 	"github.com/openhavip/havip/services/ipam/store"
 )
 
-// Module is the IPAM service, ready to be served.
+// Module is the IPAM service, ready to be served. It has no settings of its own: ipamd reads
+// only the common ones (service.Config).
 var Module = service.Module{
 	Name: "ipam",
 	Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {

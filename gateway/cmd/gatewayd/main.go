@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -21,49 +22,139 @@ import (
 	"github.com/openhavip/havip/platform/tracing"
 )
 
-func main() {
-	if len(os.Args) == 3 && os.Args[1] == "new-key" {
-		key := apikey.New()
-		fmt.Printf("key: %s\nkeys file line: %s", key, apikey.Line(os.Args[2], key))
-		return
+// Config is gatewayd's settings. A zero field means its default.
+type Config struct {
+	// HTTPAddr is where to serve HTTP (-http-addr, HAVIP_HTTP_ADDR; default 127.0.0.1:8080).
+	HTTPAddr string
+	// Backend is the gRPC address of the services (-backend, HAVIP_BACKEND_ADDR; default
+	// 127.0.0.1:50051), unless the next three say otherwise.
+	Backend string
+	// IpamAddr, HaVipAddr and EipAddr are the gRPC addresses of ipamd, havipd and eipd
+	// (-ipam-addr, -havip-addr, -eip-addr; HAVIP_IPAM_ADDR, HAVIP_HAVIP_ADDR, HAVIP_EIP_ADDR).
+	// Empty: Backend.
+	IpamAddr, HaVipAddr, EipAddr string
+	// KeysFile holds the API keys (-keys, HAVIP_API_KEYS_FILE; default api-keys).
+	KeysFile string
+	// MaxBodyBytes bounds a request body (-max-body-bytes, HAVIP_MAX_BODY_BYTES; default 1 MiB).
+	MaxBodyBytes int64
+	// RequestTimeout bounds a call to the services (-request-timeout, HAVIP_REQUEST_TIMEOUT;
+	// default 30s).
+	RequestTimeout time.Duration
+	// Log is the logging setting.
+	Log logging.Config
+}
+
+var (
+	httpAddrSetting       = config.Setting{Flag: "http-addr", Env: "HAVIP_HTTP_ADDR"}
+	backendSetting        = config.Setting{Flag: "backend", Env: "HAVIP_BACKEND_ADDR"}
+	ipamAddrSetting       = config.Setting{Flag: "ipam-addr", Env: "HAVIP_IPAM_ADDR"}
+	havipAddrSetting      = config.Setting{Flag: "havip-addr", Env: "HAVIP_HAVIP_ADDR"}
+	eipAddrSetting        = config.Setting{Flag: "eip-addr", Env: "HAVIP_EIP_ADDR"}
+	keysSetting           = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
+	maxBodySetting        = config.Setting{Flag: "max-body-bytes", Env: "HAVIP_MAX_BODY_BYTES"}
+	requestTimeoutSetting = config.Setting{Flag: "request-timeout", Env: "HAVIP_REQUEST_TIMEOUT"}
+)
+
+func (c Config) withDefaults() Config {
+	for _, d := range []struct {
+		field *string
+		def   string
+	}{{&c.HTTPAddr, "127.0.0.1:8080"}, {&c.Backend, "127.0.0.1:50051"}, {&c.KeysFile, "api-keys"}} {
+		if *d.field == "" {
+			*d.field = d.def
+		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	fs := flag.NewFlagSet("gatewayd", flag.ExitOnError)
-	addr := config.String(fs, "http-addr", "HAVIP_HTTP_ADDR", "127.0.0.1:8080", "address to serve HTTP on")
-	backend := config.String(fs, "backend", "HAVIP_BACKEND_ADDR", "127.0.0.1:50051", "gRPC address of the services (each overridable below)")
-	ipam := config.String(fs, "ipam-addr", "HAVIP_IPAM_ADDR", "", "gRPC address of ipam.v1.IpamService (default: -backend)")
-	havip := config.String(fs, "havip-addr", "HAVIP_HAVIP_ADDR", "", "gRPC address of havip.v1.HaVipService (default: -backend)")
-	eip := config.String(fs, "eip-addr", "HAVIP_EIP_ADDR", "", "gRPC address of eip.v1.EipService (default: -backend)")
-	keysFile := config.String(fs, "keys", "HAVIP_API_KEYS_FILE", "api-keys", "keys file: lines of \"<account> sha256:<hex>\" (gatewayd new-key <account>)")
-	maxBody := fs.Int64("max-body-bytes", 1<<20, "largest request body accepted")
-	level := config.String(fs, "log-level", "HAVIP_LOG_LEVEL", "info", "debug, info, warn or error")
-	_ = fs.Parse(os.Args[1:])
-	log := logging.New(os.Stderr, *level, "gatewayd")
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = gateway.DefaultMaxBodyBytes
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = gateway.DefaultRequestTimeout
+	}
+	return c
+}
+
+// RegisterFlags registers every setting on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	*c = c.withDefaults()
+	config.String(fs, &c.HTTPAddr, httpAddrSetting, "address to serve HTTP on, host:port")
+	config.String(fs, &c.Backend, backendSetting, "gRPC address of the services (each overridable below)")
+	config.String(fs, &c.IpamAddr, ipamAddrSetting, "gRPC address of ipam.v1.IpamService (empty: -backend)")
+	config.String(fs, &c.HaVipAddr, havipAddrSetting, "gRPC address of havip.v1.HaVipService (empty: -backend)")
+	config.String(fs, &c.EipAddr, eipAddrSetting, "gRPC address of eip.v1.EipService (empty: -backend)")
+	config.String(fs, &c.KeysFile, keysSetting, "keys file: lines of \"<account> sha256:<hex>\" (gatewayd new-key <account>)")
+	config.Int64(fs, &c.MaxBodyBytes, maxBodySetting, "largest request body accepted, in bytes")
+	config.Duration(fs, &c.RequestTimeout, requestTimeoutSetting, "longest a call to the services may take")
+	c.Log.RegisterFlags(fs)
+}
+
+// Validate reports the first setting that is not valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	for _, a := range []struct {
+		s        config.Setting
+		addr     string
+		optional bool
+	}{{httpAddrSetting, c.HTTPAddr, false}, {backendSetting, c.Backend, false}, {ipamAddrSetting, c.IpamAddr, true}, {havipAddrSetting, c.HaVipAddr, true}, {eipAddrSetting, c.EipAddr, true}} {
+		if a.optional && a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return a.s.Errorf(a.addr, "want host:port")
+		}
+	}
+	if c.MaxBodyBytes < 0 {
+		return maxBodySetting.Errorf(c.MaxBodyBytes, "want a positive size")
+	}
+	if c.RequestTimeout < 0 {
+		return requestTimeoutSetting.Errorf(c.RequestTimeout, "want a positive duration")
+	}
+	return c.Log.Validate()
+}
+
+// gatewayConfig is the gateway's configuration with its keys and logger.
+func (c Config) gatewayConfig(keys *apikey.Keys, log *slog.Logger) gateway.Config {
+	c = c.withDefaults()
 	or := func(a, b string) string {
 		if a != "" {
 			return a
 		}
 		return b
 	}
+	return gateway.Config{IpamAddr: or(c.IpamAddr, c.Backend), HaVipAddr: or(c.HaVipAddr, c.Backend), EipAddr: or(c.EipAddr, c.Backend),
+		Keys: keys, MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout, Log: log}
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "new-key" {
+		key := apikey.New()
+		fmt.Printf("key: %s\nkeys file line: %s", key, apikey.Line(os.Args[2], key))
+		return
+	}
+	fs := config.NewFlagSet("gatewayd", "gatewayd serves the REST/JSON API of the HAVIP control plane in front of its gRPC services.\n`gatewayd new-key <account>` prints a new API key and the keys file line for it.", tracing.EnvHelp)
+	var cfg Config
+	cfg.RegisterFlags(fs)
+	config.Load(fs, os.Args[1:], &cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := logging.New(os.Stderr, cfg.Log.Level, "gatewayd")
 	err := func() error {
 		shutdown, err := tracing.Setup(ctx, "gatewayd")
 		if err != nil {
 			return err
 		}
 		defer func() { _ = shutdown(context.Background()) }()
-		keys, err := apikey.Load(*keysFile)
+		keys, err := apikey.Load(cfg.KeysFile)
 		if err != nil {
 			return err
 		}
-		g, err := gateway.New(ctx, gateway.Config{IpamAddr: or(*ipam, *backend), HaVipAddr: or(*havip, *backend), EipAddr: or(*eip, *backend), Keys: keys, MaxBodyBytes: *maxBody, Log: log})
+		g, err := gateway.New(ctx, cfg.gatewayConfig(keys, log))
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		lis, err := net.Listen("tcp", *addr)
+		lis, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", *addr, err)
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
 		log.Info("serving", "http", lis.Addr().String(), "keys", keys.Len())
 		return g.Serve(ctx, lis, 10*time.Second)

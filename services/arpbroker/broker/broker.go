@@ -42,13 +42,20 @@ type Outcome struct {
 // ErrNotLeader is returned by Claim on a replica that is not the elected one.
 var ErrNotLeader = errors.New("this broker replica is not the leader")
 
+// Defaults of Config.
+const (
+	DefaultHoldDown    = 3 * time.Second
+	DefaultElectionTTL = 5 // seconds
+)
+
 // Config tunes a broker.
 type Config struct {
-	// HoldDown is the least time between two owner changes of one HAVIP (flap damping).
+	// HoldDown is the least time between two owner changes of one HAVIP (flap damping);
+	// zero means DefaultHoldDown.
 	HoldDown time.Duration
 	// Addr is this replica's gRPC address, published as the election value.
 	Addr string
-	// ElectionTTL is the leader session's TTL in seconds.
+	// ElectionTTL is the leader session's TTL in seconds; zero means DefaultElectionTTL.
 	ElectionTTL int
 }
 
@@ -97,10 +104,10 @@ type OwnerChange struct {
 // New returns a broker on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	if cfg.HoldDown <= 0 {
-		cfg.HoldDown = 3 * time.Second
+		cfg.HoldDown = DefaultHoldDown
 	}
 	if cfg.ElectionTTL <= 0 {
-		cfg.ElectionTTL = 5
+		cfg.ElectionTTL = DefaultElectionTTL
 	}
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()

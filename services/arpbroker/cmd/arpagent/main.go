@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -22,41 +23,107 @@ import (
 	"github.com/openhavip/havip/services/arpbroker/agent"
 )
 
+// Config is arpagent's settings.
+type Config struct {
+	// Agent describes the host: -agent-id (HAVIP_AGENT_ID, default agent-<hostname>), -host-id
+	// (HAVIP_HOST_ID, default the hostname), -session-ttl (HAVIP_AGENT_SESSION_TTL, default
+	// 10s) and -port (HAVIP_AGENT_PORTS).
+	Agent agent.Config
+	// BrokerAddr is arpbrokerd's gRPC address (-broker, HAVIP_BROKER_ADDR).
+	BrokerAddr string
+	// Log is the logging setting.
+	Log logging.Config
+}
+
+var (
+	agentIDSetting    = config.Setting{Flag: "agent-id", Env: "HAVIP_AGENT_ID"}
+	hostIDSetting     = config.Setting{Flag: "host-id", Env: "HAVIP_HOST_ID"}
+	sessionTTLSetting = config.Setting{Flag: "session-ttl", Env: "HAVIP_AGENT_SESSION_TTL"}
+	portsSetting      = config.Setting{Flag: "port", Env: "HAVIP_AGENT_PORTS"}
+	brokerSetting     = config.Setting{Flag: "broker", Env: "HAVIP_BROKER_ADDR"}
+)
+
+// RegisterFlags registers every setting on fs; the defaults name host, the machine's hostname.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
+	if c.Agent.AgentID == "" {
+		c.Agent.AgentID = "agent-" + host
+	}
+	if c.Agent.HostID == "" {
+		c.Agent.HostID = host
+	}
+	if c.Agent.SessionTTL == 0 {
+		c.Agent.SessionTTL = 10 * time.Second
+	}
+	if c.Agent.Ports == nil {
+		c.Agent.Ports = map[string]string{}
+	}
+	if c.BrokerAddr == "" {
+		c.BrokerAddr = "127.0.0.1:50051"
+	}
+	config.String(fs, &c.Agent.AgentID, agentIDSetting, "this agent's ID")
+	config.String(fs, &c.Agent.HostID, hostIDSetting, "the host's ID, as ipamd knows it (an instance's host_id)")
+	config.Duration(fs, &c.Agent.SessionTTL, sessionTTLSetting, "session TTL, whole seconds: ownerships lapse this long after the agent dies")
+	config.Var(fs, ports(c.Agent.Ports), portsSetting, "a VM port and its ENI, `ifname=eni-id`: repeat the flag for each port, or comma-separate them")
+	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd")
+	c.Log.RegisterFlags(fs)
+}
+
+// Validate reports the first setting that is not valid.
+func (c Config) Validate() error {
+	switch {
+	case c.Agent.AgentID == "":
+		return agentIDSetting.Errorf(c.Agent.AgentID, "required")
+	case c.Agent.HostID == "":
+		return hostIDSetting.Errorf(c.Agent.HostID, "required")
+	case c.Agent.SessionTTL < time.Second || c.Agent.SessionTTL%time.Second != 0:
+		return sessionTTLSetting.Errorf(c.Agent.SessionTTL, "want whole seconds, at least 1s")
+	case c.BrokerAddr == "":
+		return brokerSetting.Errorf(c.BrokerAddr, "required")
+	}
+	return c.Log.Validate()
+}
+
 // ports collects -port ifname=eni-id flags.
 type ports map[string]string
 
-func (p ports) String() string { return fmt.Sprint(map[string]string(p)) }
+func (p ports) String() string {
+	var out []string
+	for ifname, eni := range p {
+		out = append(out, ifname+"="+eni)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
 
 func (p ports) Set(v string) error {
-	ifname, eni, ok := strings.Cut(v, "=")
-	if !ok || ifname == "" || eni == "" {
-		return fmt.Errorf("want ifname=eni-id, got %q", v)
+	for _, part := range config.Split(v) {
+		ifname, eni, ok := strings.Cut(part, "=")
+		if !ok || ifname == "" || eni == "" {
+			return fmt.Errorf("want ifname=eni-id, got %q", part)
+		}
+		p[ifname] = eni
 	}
-	p[ifname] = eni
 	return nil
 }
 
+func (p ports) Get() any { return map[string]string(p) }
+
 func main() {
+	fs := config.NewFlagSet("arpagent", "arpagent is the host agent: it reports the gratuitous ARP of the host's VM ports to arpbrokerd\nand holds the host's session.", tracing.EnvHelp)
+	var cfg Config
+	host, _ := os.Hostname()
+	cfg.RegisterFlags(fs, host)
+	config.Load(fs, os.Args[1:], &cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	fs := flag.NewFlagSet("arpagent", flag.ExitOnError)
-	host, _ := os.Hostname()
-	cfg := agent.Config{Ports: ports{}}
-	fs.StringVar(&cfg.AgentID, "agent-id", config.Env("HAVIP_AGENT_ID", "agent-"+host), "agent ID (env HAVIP_AGENT_ID)")
-	fs.StringVar(&cfg.HostID, "host-id", config.Env("HAVIP_HOST_ID", host), "host ID (env HAVIP_HOST_ID)")
-	broker := config.String(fs, "broker", "HAVIP_BROKER_ADDR", "127.0.0.1:50051", "arpbrokerd address")
-	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 10*time.Second, "session TTL: ownerships lapse this long after the agent dies")
-	fs.Var(ports(cfg.Ports), "port", "a VM port and its ENI, ifname=eni-id (repeat for each port)")
-	level := config.String(fs, "log-level", "HAVIP_LOG_LEVEL", "info", "debug, info, warn or error")
-	_ = fs.Parse(os.Args[1:])
-	log := logging.New(os.Stderr, *level, "arpagent")
-	conn, err := grpc.NewClient(*broker, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	log := logging.New(os.Stderr, cfg.Log.Level, "arpagent")
+	conn, err := grpc.NewClient(cfg.BrokerAddr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		log.Error("broker", "err", err)
 		os.Exit(1)
 	}
 	defer conn.Close()
-	if err := agent.New(cfg, arpbrokerv1.NewArpBrokerServiceClient(conn), log).Run(ctx); err != nil {
+	if err := agent.New(cfg.Agent, arpbrokerv1.NewArpBrokerServiceClient(conn), log).Run(ctx); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}

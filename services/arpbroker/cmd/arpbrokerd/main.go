@@ -6,4 +6,8 @@ import (
 	"github.com/openhavip/havip/services/arpbroker"
 )
 
-func main() { service.Main("arpbrokerd", arpbroker.Module) }
+func main() {
+	var cfg arpbroker.Config
+	service.Main("arpbrokerd", "arpbrokerd serves arpbroker.v1.ArpBrokerService: who owns each HAVIP, from ARP.",
+		func() (service.Module, error) { return arpbroker.NewModule(cfg) }, &cfg)
+}

@@ -6,4 +6,12 @@ import (
 	"github.com/openhavip/havip/services/havip"
 )
 
-func main() { service.Main("havipd", havip.Module) }
+func main() {
+	var cfg havip.Config
+	service.Main("havipd", "havipd serves havip.v1.HaVipService: HAVIP lifecycle, switch range and status.", func() (service.Module, error) {
+		if err := cfg.ValidateStandalone(); err != nil {
+			return service.Module{}, err
+		}
+		return havip.NewModule(cfg)
+	}, &cfg)
+}

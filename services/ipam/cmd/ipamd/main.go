@@ -6,4 +6,7 @@ import (
 	"github.com/openhavip/havip/services/ipam"
 )
 
-func main() { service.Main("ipamd", ipam.Module) }
+func main() {
+	service.Main("ipamd", "ipamd serves ipam.v1.IpamService: VPCs, subnets, instances, ENIs and private IPs.",
+		func() (service.Module, error) { return ipam.Module, nil })
+}

@@ -1,0 +1,42 @@
+package service_test
+
+import (
+	"testing"
+
+	"github.com/openhavip/havip/platform/config/configtest"
+	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/service"
+)
+
+// TestFlags: every common setting is a flag with a variable and a default in -h.
+func TestFlags(t *testing.T) {
+	var cfg service.Config
+	configtest.Check(t, service.Flags("testd", "testd serves.", &cfg), nil, &cfg)
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  service.Config
+		want string
+	}{
+		{name: "zero: the defaults", cfg: service.Config{}},
+		{name: "any port", cfg: service.Config{GRPCAddr: "127.0.0.1:0", Etcd: []string{"http://e1:2379", "e2:2379", "https://[::1]:2379"}}},
+		{name: "no port", cfg: service.Config{GRPCAddr: "127.0.0.1"}, want: `-grpc-addr (HAVIP_GRPC_ADDR) = "127.0.0.1": want host:port`},
+		{name: "bad endpoint", cfg: service.Config{Etcd: []string{"http://e1:2379", "e2"}},
+			want: `-etcd (HAVIP_ETCD_ENDPOINTS) = "http://e1:2379,e2": "e2" is not an endpoint: want http://host:port, https://host:port or host:port`},
+		{name: "endpoint URL with no host", cfg: service.Config{Etcd: []string{"http://"}},
+			want: `-etcd (HAVIP_ETCD_ENDPOINTS) = "http://": "http://" is not an endpoint: want http://host:port, https://host:port or host:port`},
+		{name: "log level", cfg: service.Config{Log: logging.Config{Level: "loud"}}, want: `-log-level (HAVIP_LOG_LEVEL) = "loud": want debug, info, warn or error`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if err := tc.cfg.Validate(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

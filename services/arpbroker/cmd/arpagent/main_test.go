@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/config/configtest"
+	"github.com/openhavip/havip/services/arpbroker/agent"
+)
+
+// TestFlags: arpagent's -h lists every setting, each with its variable and default.
+func TestFlags(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("arpagent", flag.ContinueOnError)
+	cfg.RegisterFlags(fs, "h1")
+	configtest.Check(t, fs, nil, &cfg)
+}
+
+// TestPorts: -port repeats, and its variable (or one flag) takes a comma-separated list.
+func TestPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want map[string]string
+		err  bool
+	}{
+		{name: "repeated", args: []string{"-port", "tap1=eni-a", "-port", "tap2=eni-b"}, want: map[string]string{"tap1": "eni-a", "tap2": "eni-b"}},
+		{name: "variable", env: map[string]string{"HAVIP_AGENT_PORTS": "tap1=eni-a, tap2=eni-b"}, want: map[string]string{"tap1": "eni-a", "tap2": "eni-b"}},
+		{name: "flag wins", args: []string{"-port=tap3=eni-c"}, env: map[string]string{"HAVIP_AGENT_PORTS": "tap1=eni-a"}, want: map[string]string{"tap3": "eni-c"}},
+		{name: "no ENI", args: []string{"-port", "tap1"}, err: true},
+		{name: "no ENI in the variable", env: map[string]string{"HAVIP_AGENT_PORTS": "tap1=eni-a,tap2="}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			fs := flag.NewFlagSet("arpagent", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.RegisterFlags(fs, "h1")
+			err := config.Parse(fs, tc.args, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if (err != nil) != tc.err {
+				t.Fatalf("error: %v, want one: %v", err, tc.err)
+			}
+			if diff := cmp.Diff(tc.want, cfg.Agent.Ports); err == nil && diff != "" {
+				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	valid := func() Config {
+		return Config{Agent: agent.Config{AgentID: "a", HostID: "h", SessionTTL: 10 * time.Second}, BrokerAddr: "b:1"}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{name: "valid", change: func(*Config) {}},
+		{name: "no agent ID", change: func(c *Config) { c.Agent.AgentID = "" }, want: `-agent-id (HAVIP_AGENT_ID) = "": required`},
+		{name: "no host ID", change: func(c *Config) { c.Agent.HostID = "" }, want: `-host-id (HAVIP_HOST_ID) = "": required`},
+		{name: "session TTL in part seconds", change: func(c *Config) { c.Agent.SessionTTL = 1500 * time.Millisecond }, want: "-session-ttl (HAVIP_AGENT_SESSION_TTL) = 1.5s: want whole seconds, at least 1s"},
+		{name: "no broker", change: func(c *Config) { c.BrokerAddr = "" }, want: `-broker (HAVIP_BROKER_ADDR) = "": required`},
+		{name: "log level", change: func(c *Config) { c.Log.Level = "all" }, want: `-log-level (HAVIP_LOG_LEVEL) = "all": want debug, info, warn or error`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(&c)
+			got := ""
+			if err := c.Validate(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
