@@ -104,7 +104,7 @@ func buildIn(t testing.TB, c clients, cidrA string) world {
 
 // session opens an agent session with the given TTL.
 func session(t testing.TB, c clients, ttl uint32) int64 {
-	return etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent-" + ids.New("a"), HostId: "h", TtlSeconds: ttl})).GetSessionId()
+	return etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent", HostId: "h", TtlSeconds: ttl})).GetSessionId()
 }
 
 // garp is the report of a well-formed gratuitous ARP from n for vip.

@@ -129,7 +129,7 @@ func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 		t.Fatal("keepalived is not installed (scripts/install-system-deps.sh)")
 	}
 	c := suite(t, cfg)
-	awaitLeader(t, c, 0) // a replica of an earlier test may still hold the election for a moment
+	awaitLeader(t, c, session(t, c, 30)) // a replica of an earlier test may still hold the election for a moment
 	account := "acct-keepalived" + ids.New("")
 	ctx := as(account)
 	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()

@@ -64,8 +64,12 @@ const (
 	Owners = Root + "arp/owner/"
 	// BrokerElection is the election prefix of the arpbrokerd replicas.
 	BrokerElection = Root + "arp/leader"
-	// Rejections holds recent rejected claims: <havip-id>/<nanoseconds>, under an expiring lease.
+	// Rejections holds recent rejected claims and owner revocations, under an expiring lease,
+	// each under three indexes: havip/<havip-id>/<id>, vip/<ip>/<id>, eni/<eni-id>/<id>.
 	Rejections = Root + "arp/rejection/"
+	// Sessions holds one key per live agent session: <lease-id in hex> → the agent and host,
+	// under the session's own lease, so it vanishes when the session ends.
+	Sessions = Root + "arp/session/"
 )
 
 // AddressKey is the key of an allocated private address of a subnet.

@@ -833,13 +833,17 @@ func (x *WatchOwnershipResponse) GetSnapshot() bool {
 	return false
 }
 
-// ListArpRejectionsRequest is the input of ListArpRejections.
+// ListArpRejectionsRequest is the input of ListArpRejections: exactly one of its fields.
 type ListArpRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The HAVIP.
-	HavipId       string `protobuf:"bytes,1,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HavipId string `protobuf:"bytes,1,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
+	// The VIP a claim announced (an IPv4 address).
+	Vip string `protobuf:"bytes,2,opt,name=vip,proto3" json:"vip,omitempty"`
+	// The ENI that announced.
+	NetworkInterfaceId string `protobuf:"bytes,3,opt,name=network_interface_id,json=networkInterfaceId,proto3" json:"network_interface_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ListArpRejectionsRequest) Reset() {
@@ -879,6 +883,20 @@ func (x *ListArpRejectionsRequest) GetHavipId() string {
 	return ""
 }
 
+func (x *ListArpRejectionsRequest) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *ListArpRejectionsRequest) GetNetworkInterfaceId() string {
+	if x != nil {
+		return x.NetworkInterfaceId
+	}
+	return ""
+}
+
 // ArpRejection is one rejected claim.
 type ArpRejection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -891,7 +909,11 @@ type ArpRejection struct {
 	// The rule it broke.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// A human sentence.
-	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The HAVIP the claim was for, when it could be resolved.
+	HavipId string `protobuf:"bytes,6,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
+	// The address the claim announced, when it was one.
+	Vip           string `protobuf:"bytes,7,opt,name=vip,proto3" json:"vip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -957,6 +979,20 @@ func (x *ArpRejection) GetReason() string {
 func (x *ArpRejection) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *ArpRejection) GetHavipId() string {
+	if x != nil {
+		return x.HavipId
+	}
+	return ""
+}
+
+func (x *ArpRejection) GetVip() string {
+	if x != nil {
+		return x.Vip
 	}
 	return ""
 }
@@ -1065,15 +1101,19 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\n" +
 	"ownerships\x18\x01 \x03(\v2\x17.arpbroker.v1.OwnershipR\n" +
 	"ownerships\x12\x1a\n" +
-	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\"5\n" +
+	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\"y\n" +
 	"\x18ListArpRejectionsRequest\x12\x19\n" +
-	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\"\xbd\x01\n" +
+	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x10\n" +
+	"\x03vip\x18\x02 \x01(\tR\x03vip\x120\n" +
+	"\x14network_interface_id\x18\x03 \x01(\tR\x12networkInterfaceId\"\xea\x01\n" +
 	"\fArpRejection\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x120\n" +
 	"\x14network_interface_id\x18\x03 \x01(\tR\x12networkInterfaceId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\\\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x19\n" +
+	"\bhavip_id\x18\x06 \x01(\tR\ahavipId\x12\x10\n" +
+	"\x03vip\x18\a \x01(\tR\x03vip\"\\\n" +
 	"\x19ListArpRejectionsResponse\x12?\n" +
 	"\rrejection_set\x18\x01 \x03(\v2\x1a.arpbroker.v1.ArpRejectionR\frejectionSet*a\n" +
 	"\fArpOperation\x12\x1d\n" +

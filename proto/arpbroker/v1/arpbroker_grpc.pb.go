@@ -49,7 +49,8 @@ type ArpBrokerServiceClient interface {
 	StreamArpAnnouncements(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse], error)
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(ctx context.Context, in *WatchOwnershipRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOwnershipResponse], error)
-	// ListArpRejections lists the recent rejected claims of a HAVIP, newest first.
+	// ListArpRejections lists the recent rejected claims (and owner revocations) of a HAVIP, a
+	// VIP or an ENI, newest first: every rejection is recorded, spoof attempts included.
 	ListArpRejections(ctx context.Context, in *ListArpRejectionsRequest, opts ...grpc.CallOption) (*ListArpRejectionsResponse, error)
 }
 
@@ -155,7 +156,8 @@ type ArpBrokerServiceServer interface {
 	StreamArpAnnouncements(grpc.BidiStreamingServer[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]) error
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(*WatchOwnershipRequest, grpc.ServerStreamingServer[WatchOwnershipResponse]) error
-	// ListArpRejections lists the recent rejected claims of a HAVIP, newest first.
+	// ListArpRejections lists the recent rejected claims (and owner revocations) of a HAVIP, a
+	// VIP or an ENI, newest first: every rejection is recorded, spoof attempts included.
 	ListArpRejections(context.Context, *ListArpRejectionsRequest) (*ListArpRejectionsResponse, error)
 	mustEmbedUnimplementedArpBrokerServiceServer()
 }

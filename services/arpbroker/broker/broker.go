@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -71,11 +72,15 @@ type Broker struct {
 	instances *kvcache.Cache[records.Instance]
 	havips    *kvcache.Cache[records.HaVip]
 	owners    *kvcache.Cache[records.Owner]
+	sessions  *kvcache.Cache[Session]
 
 	mu      sync.Mutex
 	byVIP   map[string]string                      // vpc/vip → HAVIP ID (under havips' cache lock)
 	pending map[string]*pendingClaim               // HAVIP ID → the latest claim waiting out the hold-down
 	written map[string]kvcache.Item[records.Owner] // owners this replica wrote that the cache may not have yet
+	ownedBy map[string]map[string]struct{}         // ENI ID → the HAVIPs it owns (under owners' cache lock)
+	recheck map[string]struct{}                    // HAVIPs whose owner must be judged again
+	wake    chan struct{}                          // a HAVIP was added to recheck
 
 	rejected      map[string]time.Time // HAVIP/ENI/reason → when last recorded
 	rejectLease   clientv3.LeaseID     // the lease the rejections of the current minute share
@@ -111,13 +116,44 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	}
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	b := &Broker{cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{}, written: map[string]kvcache.Item[records.Owner]{}, rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{}}
-	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log)
+	b := &Broker{
+		cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
+		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
+		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
+		rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{},
+	}
+	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
 	b.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, b.indexVIP)
 	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish)
-	g.Add(b.enis, b.instances, b.havips, b.owners)
+	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
+	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
 	return b
+}
+
+func sessionKey(id int64) string { return records.Sessions + strconv.FormatInt(id, 16) }
+
+// markLocked queues a HAVIP's owner to be judged again (under b.mu).
+func (b *Broker) markLocked(havipID string) {
+	b.recheck[havipID] = struct{}{}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// eniChanged queues the HAVIPs an ENI owns when the ENI changes: detached, attached elsewhere,
+// deleted (a kvcache hook).
+func (b *Broker) eniChanged(prev, cur *kvcache.Item[records.NetworkInterface], _ int64) {
+	it := cur
+	if it == nil {
+		it = prev
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for h := range b.ownedBy[it.Value.ID] {
+		b.markLocked(h)
+	}
 }
 
 func vipKey(vpc string, vip netip.Addr) string { return vpc + "/" + vip.String() }
@@ -130,6 +166,7 @@ func (b *Broker) indexVIP(prev, cur *kvcache.Item[records.HaVip], _ int64) {
 	}
 	if cur != nil {
 		b.byVIP[vipKey(cur.Value.VpcID, cur.Value.VIP)] = cur.Value.ID
+		b.markLocked(cur.Value.ID) // its range or check_associate may have changed
 	}
 }
 
@@ -146,6 +183,23 @@ func (b *Broker) publish(prev, cur *kvcache.Item[records.Owner], rev int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if prev != nil {
+		if set := b.ownedBy[prev.Value.NetworkInterfaceID]; set != nil {
+			delete(set, ch.HaVipID)
+			if len(set) == 0 {
+				delete(b.ownedBy, prev.Value.NetworkInterfaceID)
+			}
+		}
+	}
+	if cur != nil {
+		set := b.ownedBy[cur.Value.NetworkInterfaceID]
+		if set == nil {
+			set = map[string]struct{}{}
+			b.ownedBy[cur.Value.NetworkInterfaceID] = set
+		}
+		set[ch.HaVipID] = struct{}{}
+		b.markLocked(ch.HaVipID) // the ENI may have changed before its ownership arrived
+	}
 	if w, ok := b.written[ch.HaVipID]; ok && w.ModRevision <= rev {
 		delete(b.written, ch.HaVipID) // the cache has caught up with our own write
 	}
@@ -166,6 +220,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	go b.campaign(ctx)
+	go b.rechecker(ctx)
 	return nil
 }
 
@@ -190,6 +245,11 @@ func (b *Broker) campaign(ctx context.Context) {
 		}
 		b.mu.Lock()
 		b.leader = &leadership{key: e.Key(), rev: e.Rev()}
+		for _, owned := range b.ownedBy {
+			for h := range owned {
+				b.markLocked(h) // a new leader judges every owner again
+			}
+		}
 		b.mu.Unlock()
 		b.log.Info("leading the broker replicas", "addr", b.cfg.Addr)
 		select {
@@ -263,9 +323,17 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	if !b.IsLeader() {
 		return Outcome{}, ErrNotLeader
 	}
+	if err := b.checkSession(ctx, r); err != nil {
+		h, _ := b.resolve(r)
+		b.recordRejection(ctx, h, r, reject(ReasonNoSession, "%v", err))
+		return Outcome{}, err
+	}
 	h, e, rej := check(view{b}, r)
 	if rej != nil {
-		b.recordRejection(ctx, h.ID, r, rej)
+		if h.ID == "" {
+			h, _ = b.resolve(r)
+		}
+		b.recordRejection(ctx, h, r, rej)
 		return Outcome{Result: Rejected, Reject: rej, HaVipID: h.ID, Revision: b.ownerRevision(h.ID)}, nil
 	}
 	cur, hasOwner := b.currentOwner(h.ID)
@@ -331,15 +399,21 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 		curRev = cur.ModRevision
 	}
 	key := records.OwnerKey(h.ID)
+	skey := sessionKey(r.Session)
 	resp, err := b.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
 		clientv3.Compare(clientv3.CreateRevision(records.HaVipKey(h.ID)), "=", hv.CreateRevision),
 		clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
-	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).Commit()
+		clientv3.Compare(clientv3.Version(skey), ">", 0), // the session lives: its lease holds the owner
+	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).
+		Else(clientv3.OpGet(skey, clientv3.WithCountOnly())).Commit()
 	if err != nil {
 		return 0, fmt.Errorf("owner transaction: %w", err)
 	}
 	if !resp.Succeeded {
+		if resp.Responses[0].GetResponseRange().GetCount() == 0 {
+			return 0, errNoSession(r.Session)
+		}
 		return 0, errConflict
 	}
 	// The next claim is judged against this owner even before the watch delivers it.
@@ -421,16 +495,28 @@ func (b *Broker) Subscribe(ctx context.Context) ([]OwnerChange, <-chan []OwnerCh
 // rejectionTTL is how long a rejected claim stays listed.
 const rejectionTTL = time.Hour
 
-// recordRejection keeps a rejected claim of a known HAVIP for operators (best effort). The
-// same rejection repeated within a second (keepalived announces in bursts) is kept once, and
-// the rejections of a minute share one lease.
-func (b *Broker) recordRejection(ctx context.Context, havipID string, r Report, rej *RuleError) {
-	if havipID == "" {
-		return
-	}
+// Rejection indexes: a rejection is listed under its HAVIP, its VIP and its ENI.
+const (
+	ByHaVip = "havip"
+	ByVIP   = "vip"
+	ByENI   = "eni"
+)
+
+// recordRejection keeps a rejected claim (or a revocation) for tenants and operators, best
+// effort, findable by HAVIP, VIP and ENI: every rejection, spoof attempts included, even when
+// no HAVIP could be resolved. The same rejection repeated within a second (keepalived announces
+// in bursts) is kept once, and the rejections of a minute share one lease.
+func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report, rej *RuleError) {
 	now := time.Now()
+	vip := r.SenderIP
+	if h.VIP.IsValid() {
+		vip = h.VIP.String()
+	}
+	if a, err := netip.ParseAddr(vip); err != nil || !a.Is4() {
+		vip = "" // not an address: not indexed by one
+	}
 	b.mu.Lock()
-	dedupe := havipID + "/" + r.NetworkInterfaceID + "/" + rej.Reason
+	dedupe := h.ID + "/" + vip + "/" + r.NetworkInterfaceID + "/" + rej.Reason
 	if last, ok := b.rejected[dedupe]; ok && now.Sub(last) < time.Second {
 		b.mu.Unlock()
 		return
@@ -456,16 +542,31 @@ func (b *Broker) recordRejection(ctx context.Context, havipID string, r Report, 
 		b.rejectLease, b.rejectLeaseAt = lease, now
 		b.mu.Unlock()
 	}
-	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, Reason: rej.Reason, Message: rej.Message}
-	key := records.Rejections + havipID + "/" + strconv.FormatInt(rec.Time.UnixNano(), 10)
-	if _, err := b.cli.Put(ctx, key, kvcache.EncodeJSON(rec), clientv3.WithLease(lease)); err != nil {
+	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, HaVipID: h.ID, VIP: vip, Reason: rej.Reason, Message: rej.Message}
+	val := kvcache.EncodeJSON(rec)
+	id := strconv.FormatInt(rec.Time.UnixNano(), 10) + "-" + strconv.FormatUint(uint64(rand.Uint32()), 36)
+	var ops []clientv3.Op
+	for _, ix := range [][2]string{{ByHaVip, h.ID}, {ByVIP, vip}, {ByENI, r.NetworkInterfaceID}} {
+		if ix[1] != "" {
+			ops = append(ops, clientv3.OpPut(rejectionPrefix(ix[0], ix[1])+id, val, clientv3.WithLease(lease)))
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	if _, err := b.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.log.Warn("record rejection", "err", err)
 	}
 }
 
-// Rejections lists a HAVIP's recent rejected claims, newest first.
-func (b *Broker) Rejections(ctx context.Context, havipID string, limit int) ([]Rejection, error) {
-	resp, err := b.cli.Get(ctx, records.Rejections+havipID+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
+func rejectionPrefix(index, value string) string {
+	return records.Rejections + index + "/" + value + "/"
+}
+
+// Rejections lists the recent rejected claims (and revocations) of a HAVIP, a VIP or an ENI
+// (index ByHaVip, ByVIP or ByENI), newest first.
+func (b *Broker) Rejections(ctx context.Context, index, value string, limit int) ([]Rejection, error) {
+	resp, err := b.cli.Get(ctx, rejectionPrefix(index, value), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("read rejections: %w", err)
 	}
@@ -478,20 +579,151 @@ func (b *Broker) Rejections(ctx context.Context, havipID string, limit int) ([]R
 	return out, nil
 }
 
-// OpenSession grants an agent's session lease.
-func (b *Broker) OpenSession(ctx context.Context, ttl time.Duration) (int64, error) {
+// OpenSession grants an agent's session lease and records whose it is under that lease.
+func (b *Broker) OpenSession(ctx context.Context, agentID, hostID string, ttl time.Duration) (int64, error) {
 	resp, err := b.cli.Grant(ctx, int64(ttl/time.Second))
 	if err != nil {
 		return 0, fmt.Errorf("grant session: %w", err)
+	}
+	rec := Session{AgentID: agentID, HostID: hostID}
+	if _, err := b.cli.Put(ctx, sessionKey(int64(resp.ID)), kvcache.EncodeJSON(rec), clientv3.WithLease(resp.ID)); err != nil {
+		_, _ = b.cli.Revoke(context.WithoutCancel(ctx), resp.ID)
+		return 0, fmt.Errorf("record session: %w", err)
 	}
 	return int64(resp.ID), nil
 }
 
 // KeepAlive renews an agent's session and returns its TTL; 0 when the session is gone.
 func (b *Broker) KeepAlive(ctx context.Context, session int64) (time.Duration, error) {
+	if session == 0 {
+		return 0, nil
+	}
 	resp, err := b.cli.KeepAliveOnce(ctx, clientv3.LeaseID(session))
 	if err != nil {
 		return 0, err
 	}
 	return time.Duration(resp.TTL) * time.Second, nil
+}
+
+// errNoSession is a claim on a session that is unknown or ended: the agent opens a new one.
+func errNoSession(session int64) error {
+	return apierr.NotFound("session %d is unknown or has expired; open a new one", session)
+}
+
+// checkSession refuses a claim that no live session of its agent holds.
+func (b *Broker) checkSession(ctx context.Context, r Report) error {
+	if r.Session == 0 {
+		return apierr.New(apierr.ReasonEmpty, "session_id is required: open a session, and report under it")
+	}
+	it, ok := b.sessions.Get(sessionKey(r.Session))
+	if !ok { // opened on another replica a moment ago, perhaps
+		if err := b.sessions.Sync(ctx); err != nil {
+			return err
+		}
+		it, ok = b.sessions.Get(sessionKey(r.Session))
+	}
+	if !ok || it.Value.AgentID != r.AgentID {
+		return errNoSession(r.Session)
+	}
+	return nil
+}
+
+// resolve finds the HAVIP a report names, as far as the report allows (for recording a
+// rejection decided before the rules got to it).
+func (b *Broker) resolve(r Report) (records.HaVip, bool) {
+	e, ok := view{b}.eni(r.NetworkInterfaceID)
+	if !ok {
+		return records.HaVip{}, false
+	}
+	vip, err := netip.ParseAddr(r.SenderIP)
+	if err != nil {
+		return records.HaVip{}, false
+	}
+	return view{b}.havipByVIP(e.VpcID, vip)
+}
+
+// rechecker judges again, on the leader, the owner of every HAVIP queued by a change of the
+// HAVIP (its range, check_associate) or of its owner ENI (detached, attached elsewhere,
+// deleted), and revokes an owner that lost the right to it.
+func (b *Broker) rechecker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.wake:
+		}
+		b.mu.Lock()
+		if b.leader == nil { // a new leader judges every owner again when it takes over
+			clear(b.recheck)
+			b.mu.Unlock()
+			continue
+		}
+		queued := make([]string, 0, len(b.recheck))
+		for h := range b.recheck {
+			queued = append(queued, h)
+		}
+		clear(b.recheck)
+		b.mu.Unlock()
+		for _, id := range queued {
+			if err := b.revokeIfDisallowed(ctx, id); err != nil && ctx.Err() == nil {
+				b.log.Warn("recheck owner", "havip", id, "err", err)
+				b.mu.Lock()
+				b.markLocked(id)
+				b.mu.Unlock()
+				select { // retry soon, not in a hot loop
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	}
+}
+
+// revokeIfDisallowed removes a HAVIP's owner when the rules no longer let its ENI hold it: in
+// one transaction guarded by leadership and by the owner record being the one judged (fenced
+// like any owner change); the HAVIP turns UNBIND, the NAT rule loses its backend, and the
+// revocation is recorded with the rule it broke.
+func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
+	cur, ok := b.currentOwner(havipID)
+	if !ok {
+		return nil
+	}
+	hv, ok := b.havips.Get(records.HaVipKey(havipID))
+	if !ok {
+		return nil // deleted: its delete removed the owner too
+	}
+	var rej *RuleError
+	if e, ok := (view{b}).eni(cur.Value.NetworkInterfaceID); !ok {
+		rej = reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
+	} else {
+		rej = admissible(hv.Value, e)
+	}
+	if rej == nil {
+		return nil
+	}
+	b.mu.Lock()
+	lead := b.leader
+	b.mu.Unlock()
+	if lead == nil {
+		return nil
+	}
+	key := records.OwnerKey(havipID)
+	resp, err := b.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
+		clientv3.Compare(clientv3.ModRevision(key), "=", cur.ModRevision),
+	).Then(clientv3.OpDelete(key)).Commit()
+	if err != nil {
+		return fmt.Errorf("revoke transaction: %w", err)
+	}
+	if !resp.Succeeded {
+		return nil // the owner changed meanwhile: that change queues its own recheck
+	}
+	b.mu.Lock()
+	delete(b.written, havipID)
+	b.mu.Unlock()
+	b.log.Info("owner revoked", "havip", havipID, "eni", cur.Value.NetworkInterfaceID, "reason", rej.Reason)
+	r := Report{AgentID: cur.Value.AgentID, NetworkInterfaceID: cur.Value.NetworkInterfaceID}
+	b.recordRejection(ctx, hv.Value, r, reject(ReasonRevoked, "%s no longer may hold %s: %s", cur.Value.NetworkInterfaceID, havipID, rej.Message))
+	return nil
 }

@@ -3,11 +3,19 @@ package broker
 
 import "time"
 
-// Rejection is a recorded rejected claim (records.Rejections).
+// Session is an agent's session as the broker records it (records.Sessions), under its lease.
+type Session struct {
+	AgentID string `json:"agent_id"`
+	HostID  string `json:"host_id"`
+}
+
+// Rejection is a recorded rejected claim, or an owner the broker revoked (records.Rejections).
 type Rejection struct {
 	Time               time.Time `json:"time"`
 	AgentID            string    `json:"agent_id"`
 	NetworkInterfaceID string    `json:"network_interface_id"`
+	HaVipID            string    `json:"havip_id,omitempty"`
+	VIP                string    `json:"vip,omitempty"`
 	Reason             string    `json:"reason"`
 	Message            string    `json:"message"`
 }

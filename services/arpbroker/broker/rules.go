@@ -2,10 +2,11 @@ package broker
 
 import (
 	"fmt"
-	"github.com/openhavip/havip/platform/records"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/openhavip/havip/platform/records"
 )
 
 // Operation is an ARP opcode.
@@ -41,6 +42,11 @@ const (
 	ReasonUnknownVIP     = "UnknownVip"
 	ReasonSubnetMismatch = "SubnetMismatch"
 	ReasonOutsideRange   = "OutsideSwitchRange"
+	ReasonNotAttached    = "NotAttached"
+	ReasonNoSession      = "NoSession"
+	// ReasonRevoked marks an owner the broker removed because it lost the right to the HAVIP
+	// (a range edit, a detach, a delete); the event's message names the rule it now breaks.
+	ReasonRevoked = "OwnerRevoked"
 )
 
 // RuleError is a claim that breaks a rule.
@@ -112,13 +118,23 @@ func check(l lookup, r Report) (records.HaVip, records.NetworkInterface, *RuleEr
 	if e.MAC != senderMAC {
 		return h, e, reject(ReasonSpoofedMAC, "sender MAC %s is not the MAC %s of %s", senderMAC, e.MAC, e.ID)
 	}
-	if e.SubnetID != h.SubnetID {
-		return h, e, reject(ReasonSubnetMismatch, "%s is in %s, HAVIP %s in %s", e.ID, e.SubnetID, h.ID, h.SubnetID)
+	return h, e, admissible(h, e)
+}
+
+// admissible applies the rules that decide whether an ENI may hold a HAVIP at all: the claim
+// rules after the packet's own, and the ones the broker applies again to a current owner
+// whenever the HAVIP or the ENI changes.
+func admissible(h records.HaVip, e records.NetworkInterface) *RuleError {
+	if e.SubnetID != h.SubnetID || e.VpcID != h.VpcID || e.Account != h.Account {
+		return reject(ReasonSubnetMismatch, "%s is in %s, HAVIP %s in %s", e.ID, e.SubnetID, h.ID, h.SubnetID)
+	}
+	if e.InstanceID == "" {
+		return reject(ReasonNotAttached, "%s is attached to no instance", e.ID)
 	}
 	if h.CheckAssociate && !inRange(h, e) {
-		return h, e, reject(ReasonOutsideRange, "%s (of %s) is outside the switch range of %s", e.ID, e.InstanceID, h.ID)
+		return reject(ReasonOutsideRange, "%s (of %s) is outside the switch range of %s", e.ID, e.InstanceID, h.ID)
 	}
-	return h, e, nil
+	return nil
 }
 
 // inRange reports whether an ENI may take a HAVIP: listed itself, or its CVM is listed (which

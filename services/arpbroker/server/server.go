@@ -54,7 +54,7 @@ func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRe
 	if ttl < 2 || ttl > 60 {
 		return nil, apierr.New(apierr.ReasonRange, "ttl_seconds must be 2 to 60")
 	}
-	id, err := s.b.OpenSession(ctx, time.Duration(ttl)*time.Second)
+	id, err := s.b.OpenSession(ctx, req.GetAgentId(), req.GetHostId(), time.Duration(ttl)*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +185,31 @@ func (s *Server) WatchOwnership(_ *arpbrokerv1.WatchOwnershipRequest, stream grp
 
 // ListArpRejections lists a HAVIP's recent rejected claims.
 func (s *Server) ListArpRejections(ctx context.Context, req *arpbrokerv1.ListArpRejectionsRequest) (*arpbrokerv1.ListArpRejectionsResponse, error) {
-	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
-		return nil, err
+	var index, value string
+	n := 0
+	if v := req.GetHavipId(); v != "" {
+		if err := validate.ID("havip_id", ids.HaVip, v); err != nil {
+			return nil, err
+		}
+		index, value, n = broker.ByHaVip, v, n+1
 	}
-	rs, err := s.b.Rejections(ctx, req.GetHavipId(), 50)
+	if v := req.GetVip(); v != "" {
+		a, err := validate.IPv4("vip", v)
+		if err != nil {
+			return nil, err
+		}
+		index, value, n = broker.ByVIP, a.String(), n+1
+	}
+	if v := req.GetNetworkInterfaceId(); v != "" {
+		if err := validate.ID("network_interface_id", ids.NetworkInterface, v); err != nil {
+			return nil, err
+		}
+		index, value, n = broker.ByENI, v, n+1
+	}
+	if n != 1 {
+		return nil, apierr.New(apierr.ReasonCoexist, "give exactly one of havip_id, vip and network_interface_id")
+	}
+	rs, err := s.b.Rejections(ctx, index, value, 50)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +217,7 @@ func (s *Server) ListArpRejections(ctx context.Context, req *arpbrokerv1.ListArp
 	for _, r := range rs {
 		out.RejectionSet = append(out.RejectionSet, &arpbrokerv1.ArpRejection{
 			Time: timestamppb.New(r.Time), AgentId: r.AgentID, NetworkInterfaceId: r.NetworkInterfaceID, Reason: r.Reason, Message: r.Message,
+			HavipId: r.HaVipID, Vip: r.VIP,
 		})
 	}
 	return out, nil

@@ -1,0 +1,157 @@
+package arpbroker_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/arpbroker/broker"
+)
+
+// revocationBound is how soon the broker must remove an owner that lost the right to its HAVIP.
+const revocationBound = time.Second
+
+// TestOwnerRevokedWhenRightEnds: whenever the set of ENIs allowed to hold a HAVIP changes so
+// that its owner is no longer in it — the owner ENI detached, its CVM taken out of the range,
+// check_associate turned on — the HAVIP turns UNBIND within a second, and the revocation is
+// recorded with the reason (issue 12, defect 3). A detached ENI's claim is then rejected
+// (defect 4).
+func TestOwnerRevokedWhenRightEnds(t *testing.T) {
+	c := suite(t, arpbroker.Config{HoldDown: 50 * time.Millisecond})
+	w := build(t, c)
+	sess := session(t, c, 30)
+	awaitLeader(t, c, sess)
+	off, on := false, true
+	for _, tc := range []struct {
+		name   string
+		havip  *havipv1.HaVip
+		owner  nic
+		revoke func(t *testing.T)
+		reason string
+	}{
+		{"owner ENI detached", w.eniRange, w.s1, func(t *testing.T) {
+			etcdtest.Must[*ipamv1.DetachNetworkInterfaceResponse](t)(c.ipam.DetachNetworkInterface(w.ctx, &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: w.s1.id}))
+		}, broker.ReasonNotAttached},
+		{"owner ENI attached to a CVM outside the range", w.eniRange, w.s2, func(t *testing.T) {
+			etcdtest.Must[*ipamv1.DetachNetworkInterfaceResponse](t)(c.ipam.DetachNetworkInterface(w.ctx, &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: w.s2.id}))
+			etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(w.ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: w.s2.id, InstanceId: w.p4.instance}))
+		}, ""},
+		{"owner CVM taken out of the range", w.cvmRange, w.p1, func(t *testing.T) {
+			etcdtest.Must[*havipv1.DisassociateHaVipInstanceResponse](t)(c.havip.DisassociateHaVipInstance(w.ctx, &havipv1.DisassociateHaVipInstanceRequest{
+				HavipId: w.cvmRange.GetHavipId(), HavipAssociationSet: []*havipv1.HaVipAssociation{{InstanceId: w.p1.instance, InstanceType: "CVM"}}}))
+		}, broker.ReasonOutsideRange},
+		{"check_associate turned on", w.open, w.p4, func(t *testing.T) {
+			etcdtest.Must[*havipv1.ModifyHaVipAttributeResponse](t)(c.havip.ModifyHaVipAttribute(w.ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: w.open.GetHavipId(), CheckAssociate: &on}))
+		}, broker.ReasonOutsideRange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := tc.havip.GetHavipId()
+			if tc.havip == w.open {
+				etcdtest.Must[*havipv1.ModifyHaVipAttributeResponse](t)(c.havip.ModifyHaVipAttribute(w.ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: id, CheckAssociate: &off}))
+			}
+			r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, tc.owner, tc.havip.GetVip())))
+			if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+				t.Fatalf("claim by %s: %v", tc.owner.id, r)
+			}
+			awaitState(t, c, w, id, tc.owner.id, 5*time.Second)
+			tc.revoke(t)
+			start := time.Now()
+			awaitState(t, c, w, id, "", revocationBound)
+			t.Logf("revoked %v after the change", time.Since(start).Round(time.Millisecond))
+			rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{HavipId: id}))
+			if !slices.ContainsFunc(rs.GetRejectionSet(), func(r *arpbrokerv1.ArpRejection) bool {
+				return r.GetReason() == broker.ReasonRevoked && r.GetNetworkInterfaceId() == tc.owner.id
+			}) {
+				t.Fatalf("no revocation recorded: %v", rs.GetRejectionSet())
+			}
+			if tc.reason != "" { // the former owner's next announcement is rejected for the same rule
+				r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, tc.owner, tc.havip.GetVip())))
+				if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED || r.GetReason() != tc.reason {
+					t.Fatalf("claim after the revocation: %v, want rejected for %s", r, tc.reason)
+				}
+			}
+		})
+	}
+}
+
+// TestClaimsNeedTheAgentsSession: a claim without a session, on an unknown or ended session,
+// or on another agent's session is refused with a clear code and writes no ownership (issue
+// 12, defect 5); each refusal is recorded.
+func TestClaimsNeedTheAgentsSession(t *testing.T) {
+	c := suite(t, arpbroker.Config{HoldDown: 50 * time.Millisecond})
+	w := build(t, c)
+	sess := session(t, c, 30)
+	awaitLeader(t, c, sess)
+	short := session(t, c, 2)
+	if _, err := etcdtest.Client(t, etcdEndpoint).Revoke(context.Background(), clientv3.LeaseID(short)); err != nil {
+		t.Fatal(err) // the agent died and its session ended
+	}
+	vip := w.eniRange.GetVip()
+	other := garp(sess, w.s1, vip)
+	other.AgentId = "another-agent"
+	for _, tc := range []struct {
+		name   string
+		req    *arpbrokerv1.ReportArpAnnouncementRequest
+		code   codes.Code
+		reason string
+	}{
+		{"no session", garp(0, w.s1, vip), codes.InvalidArgument, apierr.ReasonEmpty},
+		{"an unknown session", garp(0x7fff0000aaaa, w.s1, vip), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"an ended session", garp(short, w.s1, vip), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another agent's session", other, codes.NotFound, apierr.ReasonResourceNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.broker.ReportArpAnnouncement(w.ctx, tc.req)
+			if status.Code(err) != tc.code || apierr.Reason(err) != tc.reason {
+				t.Fatalf("got %v (reason %q), want %v %s", err, apierr.Reason(err), tc.code, tc.reason)
+			}
+			if hv := state(t, c, w.ctx, w.eniRange.GetHavipId()); hv.GetState() != "UNBIND" {
+				t.Fatalf("a refused claim wrote an owner: %v", hv)
+			}
+		})
+	}
+	rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{NetworkInterfaceId: w.s1.id}))
+	if n := len(rs.GetRejectionSet()); n == 0 || rs.GetRejectionSet()[0].GetReason() != broker.ReasonNoSession {
+		t.Fatalf("refusals recorded under the ENI: %v", rs.GetRejectionSet())
+	}
+}
+
+// TestEveryRejectionRecorded: a rejection decided before the HAVIP is resolved (a spoofed
+// Ethernet source) is recorded too, findable by HAVIP, by VIP and by ENI (issue 12, defect 6).
+func TestEveryRejectionRecorded(t *testing.T) {
+	c := suite(t, arpbroker.Config{})
+	w := build(t, c)
+	sess := session(t, c, 30)
+	awaitLeader(t, c, sess)
+	spoof := garp(sess, w.s2, w.eniRange.GetVip())
+	spoof.EthernetSourceMac = w.s1.mac
+	r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, spoof))
+	if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED || r.GetReason() != broker.ReasonMACMismatch {
+		t.Fatalf("spoofed claim: %v", r)
+	}
+	for _, req := range []*arpbrokerv1.ListArpRejectionsRequest{
+		{HavipId: w.eniRange.GetHavipId()}, {Vip: w.eniRange.GetVip()}, {NetworkInterfaceId: w.s2.id},
+	} {
+		rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), req))
+		if !slices.ContainsFunc(rs.GetRejectionSet(), func(x *arpbrokerv1.ArpRejection) bool {
+			return x.GetReason() == broker.ReasonMACMismatch && x.GetHavipId() == w.eniRange.GetHavipId() && x.GetVip() == w.eniRange.GetVip() && x.GetNetworkInterfaceId() == w.s2.id
+		}) {
+			t.Errorf("%v: %v", req, rs.GetRejectionSet())
+		}
+	}
+	if _, err := c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{}); apierr.Reason(err) != apierr.ReasonCoexist {
+		t.Errorf("a list naming nothing: %v", err)
+	}
+}
