@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
@@ -24,6 +25,8 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/agent"
+	garpframe "github.com/openhavip/havip/services/arpbroker/garp"
+	keepalivedconf "github.com/openhavip/havip/services/havip/keepalived"
 )
 
 // run runs a command and fails the test with its output if it fails.
@@ -105,6 +108,79 @@ func (k *keepalived) kill() {
 		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
 		_ = k.cmd.Wait()
 	})
+}
+
+// await polls cond until it holds, and fails the test if it does not within the given time.
+func await(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond) // polling keepalived and the platform, which notify nothing
+	}
+}
+
+// hasVIP reports whether the VM's eth0 carries the VIP, as keepalived's MASTER does.
+func hasVIP(t testing.TB, ns, vip string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr show: %v\n%s", err, out)
+	}
+	return strings.Contains(string(out), " "+vip+"/")
+}
+
+// logHas reports whether a keepalived's log (startKeepalived's dir/name.log) holds text.
+func logHas(t testing.TB, dir, name, text string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), text)
+}
+
+// blockVRRP drops every VRRP packet (IP protocol 112) the VM sends, or, with on false, stops
+// dropping them: the VMs still see each other's ARP and the host's agent sees every frame.
+func blockVRRP(t testing.TB, ns string, on bool) {
+	t.Helper()
+	if !on {
+		run(t, "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "havip_split")
+		return
+	}
+	run(t, "ip", "netns", "exec", ns, "nft", "add", "table", "inet", "havip_split")
+	run(t, "ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "havip_split", "out", "{ type filter hook output priority 0; }")
+	run(t, "ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "havip_split", "out", "ip", "protocol", "vrrp", "drop")
+}
+
+// countGARPs counts the gratuitous ARPs of vip the VM behind a port of the host's namespace
+// sends, from now until the test ends.
+func countGARPs(t testing.TB, host, port, vip string) func() int {
+	t.Helper()
+	var conn *packet.Conn
+	inNetns(t, host, func() (err error) { conn, err = agent.Listen(port); return err })
+	var mu sync.Mutex
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1600)
+		for {
+			m, _, err := conn.ReadFrom(buf)
+			if err != nil {
+				return // closed at cleanup
+			}
+			if p, err := garpframe.Parse(buf[:m]); err == nil && p.Gratuitous() && p.SenderIP.String() == vip {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = conn.Close(); <-done })
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
 }
 
 // lab is a HAVIP between two "VMs" (network namespaces) on a host bridge, a third VM outside
@@ -243,11 +319,23 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 		}
 	}
 
-	// VM3 is outside the switch range; it announces the VIP at a higher priority, alone.
-	third := strings.NewReplacer("priority 100", "priority 200", "state BACKUP ", "state MASTER ").Replace(configs[0].GetConfig())
-	third = strings.Replace(third, "unicast_src_ip "+cvms[0].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), "unicast_src_ip "+cvms[2].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), 1)
+	// VM3 is outside the switch range; it announces the VIP at a higher priority, and sends its
+	// adverts (same virtual router, same VIP) to the MASTER: the configuration of the dead
+	// MASTER, with VM3's address and priority 200.
+	third := strings.NewReplacer(fmt.Sprintf("priority %d\n", configs[first].GetPriority()), "priority 200\n", "state BACKUP ", "state MASTER ").Replace(configs[first].GetConfig())
+	third = strings.Replace(third, "unicast_src_ip "+cvms[first].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), "unicast_src_ip "+cvms[2].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), 1)
 	startKeepalived(t, vms[2], dir, "vm3", third)
 	outsider := cvms[2].GetPrimaryNetworkInterface().GetNetworkInterfaceId()
+	// The MASTER ignores VM3's adverts, as VM3 is not one of its peers (check_unicast_src; with no
+	// authentication nothing else would stop them), and keeps the VIP.
+	otherLog := fmt.Sprintf("vm%d", other+1)
+	ignored, yielded := "unicast source address "+cvms[2].GetPrimaryNetworkInterface().GetPrimaryIpAddress()+" not a unicast peer", "with higher priority 200"
+	await(t, 10*time.Second, "the MASTER hears VM3", func() bool {
+		return logHas(t, dir, otherLog, ignored) || logHas(t, dir, otherLog, yielded)
+	})
+	if logHas(t, dir, otherLog, yielded) || !hasVIP(t, vms[other], hv.GetVip()) {
+		t.Errorf("the MASTER yielded to VM3's adverts")
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: hv.GetHavipId()}))
@@ -263,4 +351,53 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling for VM3's keepalived to announce
 	}
 	owner(0, configs[other].GetNetworkInterfaceId())
+}
+
+// TestKeepalivedSplitBrainHeals: the two VMs stop hearing each other's VRRP, both become MASTER
+// and announce the VIP, and the platform's owner is the lower-priority VM2, the last to
+// announce. The split heals the way that leaves the platform nothing to see: VM1's adverts
+// reach VM2 first, so VM2 steps down without VM1 ever hearing a lower priority (which it would
+// answer with an announcement). VM1, the real MASTER, owns the HAVIP again within one
+// garp_master_refresh period plus a second of the heal: its next refresh, or, if that falls
+// within the broker's hold-down (3 s) after VM2's takeover, the end of the hold-down.
+func TestKeepalivedSplitBrainHeals(t *testing.T) {
+	l := newLab(t)
+	c, ctx, hv, configs, vms, dir := l.c, l.ctx, l.hv, l.configs, l.vms, l.dir
+	vip := hv.GetVip()
+	owner := func() string {
+		got := state(t, c, ctx, hv.GetHavipId())
+		if got.GetState() != "BIND" {
+			return ""
+		}
+		return got.GetNetworkInterfaceId()
+	}
+	vm1, vm2 := configs[0].GetNetworkInterfaceId(), configs[1].GetNetworkInterfaceId()
+
+	// VM1 (priority 100) starts alone and becomes MASTER; then VM2 (priority 90) joins. The
+	// split begins after VM1's announcements of becoming MASTER: the burst of five, and five
+	// more garp_master_delay (5 s) later; after that only a refresh would announce again.
+	vm1GARPs := countGARPs(t, l.host, "p1", vip)
+	startKeepalived(t, vms[0], dir, "vm1", configs[0].GetConfig())
+	await(t, 20*time.Second, "VM1 owns the HAVIP", func() bool { return owner() == vm1 })
+	startKeepalived(t, vms[1], dir, "vm2", configs[1].GetConfig())
+	await(t, 10*time.Second, "VM1's second burst", func() bool { return vm1GARPs() >= 10 })
+
+	// The split: neither hears the other, VM2 becomes MASTER too and takes the HAVIP.
+	blockVRRP(t, vms[0], true)
+	blockVRRP(t, vms[1], true)
+	await(t, 15*time.Second, "VM2 owns the HAVIP", func() bool { return owner() == vm2 })
+	if !hasVIP(t, vms[0], vip) || !hasVIP(t, vms[1], vip) {
+		t.Fatalf("not a split brain: VIP on VM1 %v, on VM2 %v", hasVIP(t, vms[0], vip), hasVIP(t, vms[1], vip))
+	}
+
+	// The heal: VM1's adverts first, until VM2 steps down; then VM2's.
+	healed := time.Now()
+	blockVRRP(t, vms[0], false)
+	await(t, 5*time.Second, "VM2 steps down", func() bool { return !hasVIP(t, vms[1], vip) })
+	blockVRRP(t, vms[1], false)
+	await(t, time.Until(healed.Add(keepalivedconf.GARPRefresh+time.Second)), "the platform follows the real MASTER, VM1", func() bool { return owner() == vm1 })
+	t.Logf("VM1 owns the HAVIP again %v after the heal", time.Since(healed).Round(time.Millisecond))
+	if !hasVIP(t, vms[0], vip) || hasVIP(t, vms[1], vip) {
+		t.Errorf("after the heal: VIP on VM1 %v, on VM2 %v; want VM1 only", hasVIP(t, vms[0], vip), hasVIP(t, vms[1], vip))
+	}
 }

@@ -52,6 +52,12 @@ func TestRefusals(t *testing.T) {
 	}
 	on := buildNet(t, c, other, "10.0.0.0/24")
 	etcdtest.Must[*havipv1.CreateHaVipResponse](t)(c.havip.CreateHaVip(as(other), &havipv1.CreateHaVipRequest{VpcId: on.vpc, SubnetId: on.subnet, HavipName: "theirs"}))
+	keepalivedConfig := func(iface string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: hv.GetHavipId(), Interface: iface})
+			return err
+		}
+	}
 	create := func(req *havipv1.CreateHaVipRequest) func(context.Context) error {
 		return func(ctx context.Context) error {
 			if req.VpcId == "" {
@@ -120,6 +126,11 @@ func TestRefusals(t *testing.T) {
 			_, err := c.havip.DescribeHaVipKeepalivedConfig(ctx, &havipv1.DescribeHaVipKeepalivedConfigRequest{HavipId: hv.GetHavipId()})
 			return err
 		}, codes.FailedPrecondition, apierr.ReasonNotAssociated},
+		{"keepalived config with an injected interface", nil, keepalivedConfig("eth0 { notify_master /tmp/x.sh"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"keepalived config with a newline in the interface", nil, keepalivedConfig("eth0\nnotify_master /tmp/x.sh"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"keepalived config with a 16-byte interface", nil, keepalivedConfig("abcdefghijklmnop"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"keepalived config with an alias label", nil, keepalivedConfig("eth0:1"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"keepalived config with interface ..", nil, keepalivedConfig(".."), codes.InvalidArgument, apierr.ReasonMalformed},
 		{"modify nothing", nil, func(ctx context.Context) error {
 			_, err := c.havip.ModifyHaVipAttribute(ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: hv.GetHavipId()})
 			return err

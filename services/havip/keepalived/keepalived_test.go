@@ -37,7 +37,10 @@ func TestRenderPassesKeepalivedConfigTest(t *testing.T) {
 	check := func(path string) ([]byte, error) {
 		return exec.Command("ip", "netns", "exec", ns, bin, "--config-test", "-f", path).CombinedOutput()
 	}
-	configs := keepalived.Render("havip-abcd1234", netip.MustParseAddr("172.16.16.12"), "eth1", members)
+	configs, err := keepalived.Render("havip-abcd1234", netip.MustParseAddr("172.16.16.12"), "eth1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(configs) != 3 {
 		t.Fatalf("%d configs", len(configs))
 	}
@@ -47,7 +50,7 @@ func TestRenderPassesKeepalivedConfigTest(t *testing.T) {
 			t.Errorf("priority %d twice", c.Priority)
 		}
 		seen[c.Priority] = true
-		for _, want := range []string{"unicast_src_ip " + members[i].IP.String(), "virtual_ipaddress {\n        172.16.16.12", "nopreempt", "interface eth1"} {
+		for _, want := range []string{"unicast_src_ip " + members[i].IP.String(), "virtual_ipaddress {\n        172.16.16.12", "nopreempt", "interface eth1", "garp_master_refresh 5\n", "check_unicast_src\n"} {
 			if !strings.Contains(c.Text, want) {
 				t.Errorf("config %d lacks %q:\n%s", i, want, c.Text)
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"github.com/openhavip/havip/platform/records"
 	"slices"
 	"strconv"
@@ -515,8 +516,10 @@ func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1
 	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
 		return nil, err
 	}
-	if err := validate.OptionalName("interface", req.GetInterface()); err != nil {
-		return nil, err
+	if iface := req.GetInterface(); iface != "" {
+		if err := keepalived.CheckInterface(iface); err != nil {
+			return nil, apierr.New(apierr.ReasonMalformed, "interface %q: %v", iface, err)
+		}
 	}
 	if err := s.store.Sync(ctx); err != nil {
 		return nil, err
@@ -532,8 +535,12 @@ func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1
 	if err != nil {
 		return nil, err
 	}
+	configs, err := keepalived.Render(v.ID, v.VIP, req.GetInterface(), members)
+	if err != nil {
+		return nil, fmt.Errorf("keepalived configuration of %s: %w", v.ID, err)
+	}
 	out := &havipv1.DescribeHaVipKeepalivedConfigResponse{}
-	for _, c := range keepalived.Render(v.ID, v.VIP, req.GetInterface(), members) {
+	for _, c := range configs {
 		out.ConfigSet = append(out.ConfigSet, &havipv1.KeepalivedConfig{
 			InstanceId: c.InstanceID, NetworkInterfaceId: c.NetworkInterfaceID, UnicastSrcIp: c.IP.String(), Priority: c.Priority, Config: c.Text,
 		})
