@@ -73,9 +73,15 @@ test: ## Run every test of every module (real embedded etcd; root for the networ
 bench: ## Run the benchmarks; each prints its figures next to a same-run etcd baseline.
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...) || exit 1; done
 
+# The one-process suite, built rather than `go run`: `go run` exits 1 when its program is
+# interrupted, so a clean Ctrl-C would end in "make: *** [run] Error 1".
+.PHONY: suite
+suite:
+	go build -o $(BIN)/havip-suite ./suite/cmd/havip-suite
+
 .PHONY: run
-run: ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
-	go run ./suite/cmd/havip-suite
+run: suite ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
+	exec $(BIN)/havip-suite
 
 # The programs of the docker-compose stack (static, for FROM-scratch images).
 IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/signal"
@@ -26,7 +27,12 @@ func main() {
 	level := fs.String("log-level", config.Env("HAVIP_LOG_LEVEL", "info"), "debug, info, warn or error (env HAVIP_LOG_LEVEL)")
 	_ = fs.Parse(os.Args[1:])
 	log := logging.New(os.Stderr, *level, "havip-suite")
-	if err := suite.Run(ctx, cfg, log, os.Stdout, nil); err != nil {
+	err := suite.Run(ctx, cfg, log, os.Stdout, nil)
+	switch {
+	case err == nil: // stopped by SIGINT or SIGTERM, gracefully: exit 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		log.Info("stopped while starting") // as clean a stop as one after serving
+	default:
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
