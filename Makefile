@@ -83,6 +83,12 @@ suite:
 run: suite ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
 	exec $(BIN)/havip-suite
 
+SMOKE_RUNS ?= 20
+
+.PHONY: smoke
+smoke: suite ## Start a suite on free ports, run scripts/smoke.sh SMOKE_RUNS (20) times, check nothing is left.
+	bash scripts/smoke-suite.sh $(BIN)/havip-suite $(SMOKE_RUNS)
+
 # The programs of the docker-compose stack (static, for FROM-scratch images).
 IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd
 
