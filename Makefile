@@ -41,6 +41,9 @@ GEN_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/pr
 tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl ## Install the pinned tools into ./bin.
 	@bash scripts/check-tool-versions.sh
 
+.PHONY: grpcurl
+grpcurl: $(BIN)/grpcurl ## Install only grpcurl into ./bin (under a minute; `make tools` builds every tool).
+
 .PHONY: generate
 generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/, its REST routes and the OpenAPI file.
 	@bash scripts/check-tool-versions.sh
@@ -73,12 +76,29 @@ test: ## Run every test of every module (real embedded etcd; root for the networ
 bench: ## Run the benchmarks; each prints its figures next to a same-run etcd baseline.
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...) || exit 1; done
 
-.PHONY: run
-run: ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
-	go run ./suite/cmd/havip-suite
+# The one-process suite, built rather than `go run`: `go run` exits 1 when its program is
+# interrupted, so a clean Ctrl-C would end in "make: *** [run] Error 1".
+.PHONY: suite
+suite:
+	go build -o $(BIN)/havip-suite ./suite/cmd/havip-suite
 
-# The programs of the docker-compose stack (static, for FROM-scratch images).
-IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd
+.PHONY: run
+run: suite ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
+	exec $(BIN)/havip-suite
+
+SMOKE_RUNS ?= 20
+
+.PHONY: smoke
+smoke: suite ## Start a suite on free ports, run scripts/smoke.sh SMOKE_RUNS (20) times, check nothing is left.
+	bash scripts/smoke-suite.sh $(BIN)/havip-suite $(SMOKE_RUNS)
+
+# The programs of the docker-compose stack (static, for FROM-scratch images), and the host agent.
+IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd arpbroker/cmd/arpagent
+
+.PHONY: arpagent
+arpagent: ## Build the host agent, static, into build/bin/arpagent (it also has an image: make images).
+	@mkdir -p build/bin
+	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/arpbroker/cmd/arpagent
 
 .PHONY: images
 images: ## Build static binaries into build/bin and a FROM-scratch image of each (havip/<name>:dev).

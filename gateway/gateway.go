@@ -91,9 +91,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		// No client header reaches the services: the account and the request ID come from
 		// the gateway alone (a forged x-havip-account or Grpc-Metadata-* header is dropped).
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
-		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
-			return metadata.Pairs(tenant.MetadataKey, accountOf(ctx), RequestIDHeaderMD, RequestIDOf(ctx))
-		}),
+		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return g.callMetadata(ctx) }),
 		// A request is served by its own method only: no X-HTTP-Method-Override turning a POST
 		// into a DELETE or PATCH, and no POST of an HTML form taken for a GET (both grpc-gateway
 		// defaults). The other override headers (X-HTTP-Method, X-Method-Override) are read by
@@ -108,6 +106,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		service, addr string
 		register      func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error
 	}
+	ccs := map[string]grpc.ClientConnInterface{} // by service
 	for _, r := range []registration{
 		{ipamv1.IpamService_ServiceDesc.ServiceName, cfg.IpamAddr, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 			return ipamv1.RegisterIpamServiceHandlerClient(ctx, mux, ipamv1.NewIpamServiceClient(cc))
@@ -133,9 +132,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("register %s: %w", r.service, err)
 		}
 		g.backend = append(g.backend, backend{r.service, conn})
+		ccs[r.service] = cc
 	}
 	routes := http.NewServeMux()
 	routes.Handle("/v1/", g.authenticate(mux))
+	havip := havipv1.NewHaVipServiceClient(ccs[havipv1.HaVipService_ServiceDesc.ServiceName])
+	routes.Handle(keepalivedConfigPattern, g.authenticate(g.keepalivedConfig(havip, mux)))
 	routes.HandleFunc("GET /healthz", g.healthz)
 	routes.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -146,6 +148,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	})
 	g.handler = g.requestID(routes)
 	return g, nil
+}
+
+// callMetadata is what every call to the services carries: the account of the request's key
+// and the request ID (no header of the client's).
+func (g *Gateway) callMetadata(ctx context.Context) metadata.MD {
+	return metadata.Pairs(tenant.MetadataKey, accountOf(ctx), RequestIDHeaderMD, RequestIDOf(ctx))
 }
 
 func (g *Gateway) conn(addr string) (*grpc.ClientConn, error) {

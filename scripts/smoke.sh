@@ -1,32 +1,132 @@
 #!/usr/bin/env bash
 # The README's console flow over REST against a running stack, checking each answer:
 #   scripts/smoke.sh http://127.0.0.1:8080 <api key>
-# (make run, or make compose-up, print the key). Needs curl and python3.
+# (make run, or make compose-up, print the key; `make smoke` starts a suite and runs this 20
+# times). Needs curl and python3.
+#
+# What a run creates it removes on every path, failures and Ctrl-C included (an EXIT trap, in
+# reverse order, ignoring what is already gone): the EIP (unbound first), the HAVIP. The API
+# cannot delete a CVM, and a subnet holding one cannot be deleted, so the VPC "havip-smoke", its
+# subnet "web" and its CVMs "web-1" and "web-2" are kept and reused by the next run (each
+# created when missing) rather than piling up; a VPC or subnet this run created and left
+# without CVMs is deleted.
 set -euo pipefail
 U=${1:?base URL}; KEY=${2:?API key}
-H="Authorization: Bearer $KEY"
-call() { # method path [body] → prints the body; fails on a non-2xx status
-	local out code
-	out=$(curl -sS -X "$1" -H "$H" -w '\n%{http_code}' ${3:+-d "$3"} "$U$2")
-	code=${out##*$'\n'}; out=${out%$'\n'*}
-	if [[ $code != 2* ]]; then echo "$1 $2: $code $out" >&2; exit 1; fi
-	printf '%s' "$out"
+
+# request method path [body]: sets $code and $body; fails only when curl does.
+request() {
+	local out
+	out=$(curl -sS --max-time 30 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' ${3:+-d "$3"} "$U$2") ||
+		{ echo "smoke: $1 $2: curl failed" >&2; return 1; }
+	code=${out##*$'\n'}; body=${out%$'\n'*}
 }
-get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-n=$RANDOM
-vpc=$(call POST /v1/vpcs '{"vpc_name":"smoke","cidr_block":"10.0.0.0/16"}' | get 'd["vpc"]["vpc_id"]')
-subnet=$(call POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"subnet_name\":\"web\",\"cidr_block\":\"10.0.$((n % 200)).0/24\"}" | get 'd["subnet"]["subnet_id"]')
-ins1=$(call POST /v1/instances "{\"instance_name\":\"web-1\",\"subnet_id\":\"$subnet\",\"host_id\":\"host-a\"}" | get 'd["instance"]["instance_id"]')
-ins2=$(call POST /v1/instances "{\"instance_name\":\"web-2\",\"subnet_id\":\"$subnet\",\"host_id\":\"host-b\"}" | get 'd["instance"]["instance_id"]')
-havip=$(call POST /v1/havips "{\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\",\"havip_name\":\"smoke-$n\"}" | get 'd["havip"]["havip_id"]')
-call POST "/v1/havips/$havip:associateInstance" "{\"havip_association_set\":[{\"instance_id\":\"$ins1\",\"instance_type\":\"CVM\"},{\"instance_id\":\"$ins2\",\"instance_type\":\"CVM\"}]}" >/dev/null
-call GET "/v1/havips/$havip/keepalived-config" | get 'd["config_set"][1]["config"]' | grep -q vrrp_instance
-eip=$(call POST /v1/addresses '{"address_name":"smoke"}')
-eipID=$(echo "$eip" | get 'd["address_set"][0]["address_id"]'); eipIP=$(echo "$eip" | get 'd["address_set"][0]["address_ip"]')
-call POST "/v1/havips/$havip:associateAddressIp" "{\"address_ip\":\"$eipIP\"}" >/dev/null
-[[ $(call GET "/v1/havips?filter.havip-name=smoke-$n" | get 'd["havip_set"][0]["address_ip"]') == "$eipIP" ]]
-[[ $(call GET "/v1/addresses/$eipID" | get 'd["address_set"][0]["address_status"]') == BIND ]]
-call POST "/v1/havips/$havip:disassociateAddressIp" '{}' >/dev/null
-call DELETE "/v1/addresses/$eipID" >/dev/null
-call DELETE "/v1/havips/$havip" >/dev/null
-echo "smoke: VPC $vpc, subnet $subnet, CVMs $ins1 $ins2, HAVIP $havip with EIP $eipIP: created, bound, described, released"
+# call method path [body]: a request that must answer 2xx.
+call() {
+	request "$@" || return 1
+	[[ $code == 2* ]] || { echo "smoke: $1 $2: HTTP $code $body" >&2; return 1; }
+}
+# json expr: prints a Python expression over the last answer's JSON (d); fails when it does not
+# evaluate (a missing field, say).
+json() { python3 -c 'import json, sys; d = json.loads(sys.argv[2]); print(eval(sys.argv[1]))' "$1" "$body"; }
+# expect what got want: fails unless got equals want.
+expect() { [[ $2 == "$3" ]] || { echo "smoke: $1: got '$2', want '$3'" >&2; return 1; }; }
+# expect_id what id prefix: fails unless id looks like <prefix>-xxxxxxxx.
+expect_id() { [[ $2 =~ ^$3-[a-z0-9]{8}$ ]] || { echo "smoke: $1: '$2' is not a $3- ID" >&2; return 1; }; }
+
+# What this run made and has not yet removed (the EXIT trap removes it, newest first).
+vpc_new= subnet_new= havip= eip= bound=
+cleanup() {
+	local rc=$? c
+	set +e
+	trap - INT TERM
+	undo() { # method path [body]: best effort; a 404 means it is gone already
+		request "$@" 2>/dev/null; c=${code:-none}
+		[[ $c == 2* || $c == 404 ]] || echo "smoke: cleanup: $1 $2: HTTP $c ${body:-}" >&2
+		[[ $c == 2* ]] && echo "smoke: cleanup: $1 $2" >&2
+	}
+	[[ -n $bound ]] && undo POST "/v1/havips/$havip:disassociateAddressIp" '{}'
+	[[ -n $eip ]] && undo DELETE "/v1/addresses/$eip"
+	[[ -n $havip ]] && undo DELETE "/v1/havips/$havip"
+	if [[ -n $subnet_new ]] && request GET "/v1/instances?filter.subnet-id=$subnet_new" 2>/dev/null && [[ $code == 200 && $(json 'd["total_count"]') == 0 ]]; then
+		undo DELETE "/v1/subnets/$subnet_new"
+	fi
+	if [[ -n $vpc_new ]] && request GET "/v1/subnets?filter.vpc-id=$vpc_new" 2>/dev/null && [[ $code == 200 && $(json 'd["total_count"]') == 0 ]]; then
+		undo DELETE "/v1/vpcs/$vpc_new"
+	fi
+	((rc == 0)) || echo "smoke: FAILED (exit $rc)" >&2
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The fixtures: found by name, created when missing.
+call GET "/v1/vpcs?filter.vpc-name=havip-smoke"
+vpc=$(json 'd["vpc_set"][0]["vpc_id"] if d["vpc_set"] else ""')
+if [[ -z $vpc ]]; then
+	call POST /v1/vpcs '{"vpc_name":"havip-smoke","cidr_block":"10.0.0.0/16"}'
+	vpc=$(json 'd["vpc"]["vpc_id"]'); vpc_new=$vpc
+fi
+expect_id VPC "$vpc" vpc
+call GET "/v1/subnets?filter.vpc-id=$vpc&filter.subnet-name=web"
+subnet=$(json 'd["subnet_set"][0]["subnet_id"] if d["subnet_set"] else ""')
+if [[ -z $subnet ]]; then
+	call POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"subnet_name\":\"web\",\"cidr_block\":\"10.0.1.0/24\"}"
+	subnet=$(json 'd["subnet"]["subnet_id"]'); subnet_new=$subnet
+	expect "the new subnet's gateway" "$(json 'd["subnet"]["gateway_ip_address"]')" 10.0.1.1
+fi
+expect_id subnet "$subnet" subnet
+ins=()
+for name in web-1 web-2; do
+	call GET "/v1/instances?filter.subnet-id=$subnet&filter.instance-name=$name"
+	id=$(json 'd["instance_set"][0]["instance_id"] if d["instance_set"] else ""')
+	if [[ -z $id ]]; then
+		call POST /v1/instances "{\"instance_name\":\"$name\",\"subnet_id\":\"$subnet\",\"host_id\":\"host-$name\"}"
+		id=$(json 'd["instance"]["instance_id"]')
+		expect "$name's primary ENI" "$(json 'd["primary_network_interface"]["primary"]')" True
+	fi
+	expect_id "CVM $name" "$id" ins
+	ins+=("$id")
+done
+
+# This run's HAVIP with its switch range, its keepalived configuration, and an EIP bound to it.
+name=smoke-$(date +%s)-$RANDOM
+call POST /v1/havips "{\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\",\"havip_name\":\"$name\"}"
+havip=$(json 'd["havip"]["havip_id"]')
+expect_id HAVIP "$havip" havip
+expect "the new HAVIP's state" "$(json 'd["havip"]["state"]')" UNBIND
+vip=$(json 'd["havip"]["vip"]')
+call POST "/v1/havips/$havip:associateInstance" "{\"havip_association_set\":[{\"instance_id\":\"${ins[0]}\",\"instance_type\":\"CVM\"},{\"instance_id\":\"${ins[1]}\",\"instance_type\":\"CVM\"}]}"
+call GET "/v1/havips/$havip/keepalived-config"
+expect "configurations" "$(json 'len(d["config_set"])')" 2
+expect "the second configuration's instance" "$(json 'd["config_set"][1]["instance_id"]')" "${ins[1]}"
+expect "the second configuration is a vrrp_instance for the VIP" \
+	"$(json '"vrrp_instance" in d["config_set"][1]["config"] and "'"$vip"'" in d["config_set"][1]["config"]')" True
+call GET "/v1/havips/$havip/keepalived-config?format=text&instance_id=${ins[1]}"
+[[ $body == *"vrrp_instance havip_${havip#havip-} {"* && $body == *"unicast_peer"* ]] ||
+	{ echo "smoke: the text configuration of ${ins[1]}: $body" >&2; exit 1; }
+call POST /v1/addresses '{"address_name":"smoke"}'
+eip=$(json 'd["address_set"][0]["address_id"]'); eipIP=$(json 'd["address_set"][0]["address_ip"]')
+expect_id EIP "$eip" eip
+call POST "/v1/havips/$havip:associateAddressIp" "{\"address_ip\":\"$eipIP\"}"
+bound=1
+call GET "/v1/havips?filter.havip-name=$name"
+expect "HAVIPs named $name" "$(json 'd["total_count"]')" 1
+expect "the HAVIP's EIP" "$(json 'd["havip_set"][0]["address_ip"]')" "$eipIP"
+expect "the HAVIP's switch range" "$(json '[a["instance_id"] for a in d["havip_set"][0]["havip_association_set"]] == ["'"${ins[0]}"'", "'"${ins[1]}"'"]')" True
+call GET "/v1/addresses/$eip"
+expect "the EIP's status" "$(json 'd["address_set"][0]["address_status"]')" BIND
+expect "the EIP's HAVIP" "$(json 'd["address_set"][0]["havip_id"]')" "$havip"
+
+# The release, in order; each step checked.
+call POST "/v1/havips/$havip:disassociateAddressIp" '{}'
+bound=
+call DELETE "/v1/addresses/$eip"
+request GET "/v1/addresses/$eip"
+expect "the released EIP" "$code" 404
+eip=
+call DELETE "/v1/havips/$havip"
+request GET "/v1/havips/$havip"
+expect "the deleted HAVIP" "$code" 404
+deleted=$havip havip=
+echo "smoke: VPC $vpc, subnet $subnet, CVMs ${ins[*]}; HAVIP $deleted ($vip) with EIP $eipIP: created, bound, described, released"

@@ -77,7 +77,7 @@ func ID(field, prefix, v string) error {
 		return apierr.New(apierr.ReasonEmpty, "%s is required", field)
 	}
 	if !ids.Valid(prefix, v) {
-		return apierr.New(apierr.ReasonMalformed, "%s %q is not a %s ID (%s-xxxxxxxx)", field, v, prefix, prefix)
+		return apierr.New(apierr.ReasonMalformed, "%s %q is not a valid ID: it must be %q followed by 8 lowercase letters or digits", field, v, prefix+"-")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,7 +22,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := logging.New(os.Stderr, cfg.Log.Level, "havip-suite")
-	if err := suite.Run(ctx, cfg, log, os.Stdout, nil); err != nil {
+	err := suite.Run(ctx, cfg, log, os.Stdout, nil)
+	switch {
+	case err == nil: // stopped by SIGINT or SIGTERM, gracefully: exit 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		log.Info("stopped while starting") // as clean a stop as one after serving
+	default:
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
