@@ -361,7 +361,7 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 // garp_master_refresh period plus a second of the heal: its next refresh, or, if that falls
 // within the broker's hold-down (3 s) after VM2's takeover, the end of the hold-down.
 func TestKeepalivedSplitBrainHeals(t *testing.T) {
-	l := newLab(t)
+	l := newLab(t, arpbroker.Config{})
 	c, ctx, hv, configs, vms, dir := l.c, l.ctx, l.hv, l.configs, l.vms, l.dir
 	vip := hv.GetVip()
 	owner := func() string {

@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -158,7 +159,7 @@ func TestHandlerErrorPassesThrough(t *testing.T) {
 	want := apierr.NotFound("vpc-00000000 does not exist")
 	resp, err := tenant.UnaryServerInterceptor()(incoming(tenant.MetadataKey, "acct-1"), nil, &grpc.UnaryServerInfo{FullMethod: tenantMethod},
 		func(context.Context, any) (any, error) { return "partial", want })
-	if err != want || resp != "partial" {
+	if !errors.Is(err, want) || err.Error() != want.Error() || resp != "partial" {
 		t.Errorf("got %v, %v; want partial, %v", resp, err, want)
 	}
 }
