@@ -1,0 +1,803 @@
+package model_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"pgregory.net/rapid"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+	eipv1 "github.com/openhavip/havip/proto/eip/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/service"
+	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/services/arpbroker"
+	"github.com/openhavip/havip/services/eip"
+	"github.com/openhavip/havip/services/havip"
+	"github.com/openhavip/havip/services/ipam"
+)
+
+var etcdEndpoint string
+
+func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
+
+// replica is one process's services: every service of the suite, as a replica of each.
+type replica struct {
+	ipam   ipamv1.IpamServiceClient
+	havip  havipv1.HaVipServiceClient
+	eip    eipv1.EipServiceClient
+	broker arpbrokerv1.ArpBrokerServiceClient
+	conn   *grpc.ClientConn
+}
+
+// env is what every sequence shares: two replicas of each service on one real etcd, a direct
+// etcd client for the invariant checker, and a follower of the NAT rule stream.
+type env struct {
+	replicas [2]replica
+	cli      *clientv3.Client
+	nat      *natFollower
+	steps    atomic.Int64
+	seqs     atomic.Int64
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{cli: etcdtest.Client(t, etcdEndpoint)}
+	for i := range e.replicas {
+		conn, _ := etcdtest.Serve(t, etcdEndpoint,
+			ipam.Module,
+			service.Must(havip.NewModule(havip.Config{ReservationTTL: 2 * time.Second})),
+			service.Must(arpbroker.NewModule(arpbroker.Config{HoldDown: 20 * time.Millisecond, ElectionTTL: 2 * time.Second})),
+			service.Must(eip.NewModule(eip.Config{Pools: "198.51.100.0/26"})),
+		)
+		e.replicas[i] = replica{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
+	}
+	e.nat = followNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
+	return e
+}
+
+// TestModel drives random sequences of every public mutation of two accounts, some of them
+// concurrent, against two replicas of every service on real etcd, and after every step checks
+// the integrity invariants on etcd directly (not through the services). A failing sequence is
+// shrunk by rapid and printed. The CI budget is set by -rapid.checks and -rapid.steps; `make
+// soak` runs it for a duration.
+func TestModel(t *testing.T) {
+	e := newEnv(t)
+	awaitBroker(t, e)
+	start := time.Now()
+	rapid.Check(t, func(rt *rapid.T) {
+		w := newWorld(rt, e)
+		e.seqs.Add(1)
+		rt.Repeat(w.actions())
+	})
+	t.Logf("model: %d sequences, %d steps in %v", e.seqs.Load(), e.steps.Load(), time.Since(start).Round(time.Second))
+}
+
+// awaitBroker waits until a broker replica decides claims.
+func awaitBroker(t *testing.T, e *env) {
+	ctx := tenant.Outgoing(context.Background(), "acct-model-probe")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		s, err := e.replicas[0].broker.OpenSession(ctx, &arpbrokerv1.OpenSessionRequest{AgentId: "probe", HostId: "h", TtlSeconds: 5})
+		if err == nil {
+			_, err = e.replicas[1].broker.ReportArpAnnouncement(ctx, &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "probe", SessionId: s.GetSessionId(),
+				NetworkInterfaceId: "eni-00000000", EthernetSourceMac: "02:00:00:00:00:00", SenderMac: "02:00:00:00:00:00", SenderIp: "10.9.9.9", TargetIp: "10.9.9.9", Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST})
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no broker leader: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the election
+	}
+}
+
+// The handles of what a sequence created, so that steps pick real IDs more often than not.
+type (
+	vpcH struct {
+		acct int
+		id   string
+	}
+	subnetH struct {
+		acct    int
+		id, vpc string
+		prefix  netip.Prefix
+	}
+	insH struct {
+		acct                int
+		id, subnet, primary string
+	}
+	eniH struct {
+		acct                     int
+		id, mac, ip, subnet, vpc string
+	}
+	havipH struct {
+		acct            int
+		id, vip, subnet string
+	}
+	eipH struct {
+		acct   int
+		id, ip string
+	}
+	resvH struct {
+		acct              int
+		subnet, ip, token string
+	}
+)
+
+// world is one sequence: two fresh accounts and what they created.
+type world struct {
+	e     *env
+	accts [2]string
+
+	mu        sync.Mutex
+	vpcs      []vpcH
+	subnets   []subnetH
+	instances []insH
+	enis      []eniH
+	havips    []havipH
+	eips      []eipH
+	resvs     []resvH
+	sessions  [2]int64
+}
+
+const agentOf = "agent-"
+
+func newWorld(t *rapid.T, e *env) *world {
+	wipe(t, e.cli)
+	w := &world{e: e}
+	suffix := ids.New("")
+	w.accts = [2]string{"acct-a" + suffix, "acct-b" + suffix}
+	for i := range w.sessions {
+		w.sessions[i] = w.openSession(t, i)
+	}
+	return w
+}
+
+// wipe deletes the previous sequence's state (all but the broker election and the EIP ID
+// counter), so that each sequence starts empty and the checker reads only its own records.
+func wipe(t *rapid.T, cli *clientv3.Client) {
+	for _, p := range []string{"/havip/ipam/", "/havip/havip/", "/havip/eip/ip/", "/havip/eip/token/", "/havip/eip/eni-binding/", "/havip/arp/owner/", "/havip/arp/rejection/", "/havip/arp/session/"} {
+		if _, err := cli.Delete(context.Background(), p, clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (w *world) ctx(acct int) context.Context {
+	return tenant.Outgoing(context.Background(), w.accts[acct])
+}
+
+func (w *world) openSession(t *rapid.T, agent int) int64 {
+	r, err := w.e.replicas[agent].broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: fmt.Sprint(agentOf, agent), HostId: fmt.Sprint("host-", agent), TtlSeconds: 30})
+	if err != nil {
+		t.Fatalf("open session: %v", err)
+	}
+	return r.GetSessionId()
+}
+
+// call runs a service call: a refusal is fine (the invariants judge the state), but an
+// internal error is a defect.
+func call(t *rapid.T, what string, err error) bool {
+	if err == nil {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		t.Fatalf("%s: %v", what, err)
+	}
+	return false
+}
+
+func pick[T any](t *rapid.T, name string, w *world, list *[]T) (T, bool) {
+	w.mu.Lock()
+	n := len(*list)
+	w.mu.Unlock()
+	if n == 0 {
+		var zero T
+		return zero, false
+	}
+	i := rapid.IntRange(0, n-1).Draw(t, name)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i >= len(*list) {
+		var zero T
+		return zero, false
+	}
+	return (*list)[i], true
+}
+
+func remove[T any](w *world, list *[]T, match func(T) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	*list = slices.DeleteFunc(*list, match)
+}
+
+func add[T any](w *world, list *[]T, v T) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	*list = append(*list, v)
+}
+
+// step draws a step's arguments (with t, on the test's goroutine) and returns the call that
+// runs it, so that several steps can run concurrently.
+type step func(t *rapid.T) func(t *rapid.T)
+
+func (w *world) actions() map[string]func(*rapid.T) {
+	steps := w.steps()
+	out := map[string]func(*rapid.T){}
+	names := make([]string, 0, len(steps))
+	for name, s := range steps {
+		names = append(names, name)
+		out[name] = func(t *rapid.T) {
+			run := s(t)
+			if run == nil {
+				t.Skip("nothing to act on")
+			}
+			run(t)
+			w.e.steps.Add(1)
+		}
+	}
+	slices.Sort(names)
+	out["concurrently"] = func(t *rapid.T) {
+		n := rapid.IntRange(2, 4).Draw(t, "concurrent steps")
+		var runs []func(*rapid.T)
+		for i := range n {
+			name := rapid.SampledFrom(names).Draw(t, fmt.Sprint("concurrent step ", i))
+			if run := steps[name](t); run != nil {
+				runs = append(runs, run)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, run := range runs {
+			wg.Go(func() { run(t) })
+		}
+		wg.Wait()
+		w.e.steps.Add(int64(len(runs)))
+	}
+	out[""] = w.check
+	return out
+}
+
+func (w *world) steps() map[string]step {
+	r := func(t *rapid.T) replica { return w.e.replicas[rapid.IntRange(0, 1).Draw(t, "replica")] }
+	caller := func(t *rapid.T, owner int) int { // mostly the owner, sometimes the other account
+		if rapid.IntRange(0, 9).Draw(t, "cross-account") == 0 {
+			return 1 - owner
+		}
+		return owner
+	}
+	return map[string]step{
+		"createVpc": func(t *rapid.T) func(*rapid.T) {
+			acct := rapid.IntRange(0, 1).Draw(t, "account")
+			cidr := rapid.SampledFrom([]string{"10.0.0.0/16", "10.1.0.0/16"}).Draw(t, "cidr")
+			rep := r(t)
+			return func(t *rapid.T) {
+				if v, err := rep.ipam.CreateVpc(w.ctx(acct), &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: cidr}); call(t, "CreateVpc", err) {
+					add(w, &w.vpcs, vpcH{acct, v.GetVpc().GetVpcId()})
+				}
+			}
+		},
+		"deleteVpc": func(t *rapid.T) func(*rapid.T) {
+			v, ok := pick(t, "vpc", w, &w.vpcs)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, v.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.ipam.DeleteVpc(w.ctx(acct), &ipamv1.DeleteVpcRequest{VpcId: v.id}); call(t, "DeleteVpc", err) {
+					remove(w, &w.vpcs, func(x vpcH) bool { return x.id == v.id })
+				}
+			}
+		},
+		"createSubnet": func(t *rapid.T) func(*rapid.T) {
+			v, ok := pick(t, "vpc", w, &w.vpcs)
+			if !ok {
+				return nil
+			}
+			third := rapid.IntRange(0, 2).Draw(t, "subnet")
+			rep := r(t)
+			return func(t *rapid.T) {
+				resp, err := rep.ipam.DescribeVpcs(w.ctx(v.acct), &ipamv1.DescribeVpcsRequest{VpcIds: []string{v.id}})
+				if !call(t, "DescribeVpcs", err) || len(resp.GetVpcSet()) == 0 {
+					return
+				}
+				vp := netip.MustParsePrefix(resp.GetVpcSet()[0].GetCidrBlock()).Addr().As4()
+				cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{vp[0], vp[1], byte(third), 0}), 28)
+				if s, err := rep.ipam.CreateSubnet(w.ctx(v.acct), &ipamv1.CreateSubnetRequest{VpcId: v.id, SubnetName: "s", CidrBlock: cidr.String()}); call(t, "CreateSubnet", err) {
+					add(w, &w.subnets, subnetH{v.acct, s.GetSubnet().GetSubnetId(), v.id, cidr})
+				}
+			}
+		},
+		"deleteSubnet": func(t *rapid.T) func(*rapid.T) {
+			s, ok := pick(t, "subnet", w, &w.subnets)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, s.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.ipam.DeleteSubnet(w.ctx(acct), &ipamv1.DeleteSubnetRequest{SubnetId: s.id}); call(t, "DeleteSubnet", err) {
+					remove(w, &w.subnets, func(x subnetH) bool { return x.id == s.id })
+				}
+			}
+		},
+		"createInstance": func(t *rapid.T) func(*rapid.T) {
+			s, ok := pick(t, "subnet", w, &w.subnets)
+			if !ok {
+				return nil
+			}
+			host := rapid.SampledFrom([]string{"host-0", "host-1"}).Draw(t, "host")
+			rep := r(t)
+			return func(t *rapid.T) {
+				if i, err := rep.ipam.CreateInstance(w.ctx(s.acct), &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: s.id, HostId: host}); call(t, "CreateInstance", err) {
+					p := i.GetPrimaryNetworkInterface()
+					add(w, &w.instances, insH{s.acct, i.GetInstance().GetInstanceId(), s.id, p.GetNetworkInterfaceId()})
+					add(w, &w.enis, eniH{s.acct, p.GetNetworkInterfaceId(), p.GetMacAddress(), p.GetPrimaryIpAddress(), s.id, s.vpc})
+				}
+			}
+		},
+		"createNetworkInterface": func(t *rapid.T) func(*rapid.T) {
+			s, ok := pick(t, "subnet", w, &w.subnets)
+			if !ok {
+				return nil
+			}
+			rep := r(t)
+			return func(t *rapid.T) {
+				if e, err := rep.ipam.CreateNetworkInterface(w.ctx(s.acct), &ipamv1.CreateNetworkInterfaceRequest{SubnetId: s.id, NetworkInterfaceName: "e"}); call(t, "CreateNetworkInterface", err) {
+					n := e.GetNetworkInterface()
+					add(w, &w.enis, eniH{s.acct, n.GetNetworkInterfaceId(), n.GetMacAddress(), n.GetPrimaryIpAddress(), s.id, s.vpc})
+				}
+			}
+		},
+		"attach": func(t *rapid.T) func(*rapid.T) {
+			e, ok1 := pick(t, "eni", w, &w.enis)
+			i, ok2 := pick(t, "instance", w, &w.instances)
+			if !ok1 || !ok2 {
+				return nil
+			}
+			acct, rep := caller(t, e.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.ipam.AttachNetworkInterface(w.ctx(acct), &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: e.id, InstanceId: i.id})
+				call(t, "AttachNetworkInterface", err)
+			}
+		},
+		"detach": func(t *rapid.T) func(*rapid.T) {
+			e, ok := pick(t, "eni", w, &w.enis)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, e.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.ipam.DetachNetworkInterface(w.ctx(acct), &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: e.id})
+				call(t, "DetachNetworkInterface", err)
+			}
+		},
+		"allocatePrivateIp": func(t *rapid.T) func(*rapid.T) {
+			s, ok := pick(t, "subnet", w, &w.subnets)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, s.acct), r(t)
+			owners := []string{"", "label", "eni-aaaaaaaa", "havip-aaaaaaaa"}
+			w.mu.Lock()
+			for _, e := range w.enis {
+				owners = append(owners, e.id)
+			}
+			for _, h := range w.havips {
+				owners = append(owners, h.id)
+			}
+			w.mu.Unlock()
+			owner := rapid.SampledFrom(owners).Draw(t, "owner")
+			ttl := rapid.SampledFrom([]uint32{0, 0, 2}).Draw(t, "ttl")
+			ip := ""
+			if rapid.Bool().Draw(t, "manual") {
+				ip = w.addrIn(t, s)
+			}
+			return func(t *rapid.T) {
+				a, err := rep.ipam.AllocatePrivateIpAddress(w.ctx(acct), &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: s.id, IpAddress: ip, Owner: owner, ReservationTtlSeconds: ttl})
+				ok := call(t, "AllocatePrivateIpAddress", err)
+				if ok {
+					add(w, &w.resvs, resvH{acct, s.id, a.GetAddress().GetIpAddress(), a.GetAddress().GetReservationToken()})
+				}
+			}
+		},
+		"commitPrivateIp": func(t *rapid.T) func(*rapid.T) {
+			a, ok := pick(t, "allocation", w, &w.resvs)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, a.acct), r(t)
+			owner := rapid.SampledFrom([]string{"label", "eni-aaaaaaaa"}).Draw(t, "owner")
+			return func(t *rapid.T) {
+				_, err := rep.ipam.CommitPrivateIpAddress(w.ctx(acct), &ipamv1.CommitPrivateIpAddressRequest{SubnetId: a.subnet, IpAddress: a.ip, ReservationToken: a.token, Owner: owner})
+				call(t, "CommitPrivateIpAddress", err)
+			}
+		},
+		"releasePrivateIp": func(t *rapid.T) func(*rapid.T) {
+			// Any address: an allocation, an ENI's primary IP, a HAVIP's VIP.
+			type target struct {
+				acct       int
+				subnet, ip string
+			}
+			var ts []target
+			w.mu.Lock()
+			for _, a := range w.resvs {
+				ts = append(ts, target{a.acct, a.subnet, a.ip})
+			}
+			for _, e := range w.enis {
+				ts = append(ts, target{e.acct, e.subnet, e.ip})
+			}
+			for _, h := range w.havips {
+				ts = append(ts, target{h.acct, h.subnet, h.vip})
+			}
+			w.mu.Unlock()
+			if len(ts) == 0 {
+				return nil
+			}
+			tg := rapid.SampledFrom(ts).Draw(t, "address")
+			acct, rep := caller(t, tg.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.ipam.ReleasePrivateIpAddress(w.ctx(acct), &ipamv1.ReleasePrivateIpAddressRequest{SubnetId: tg.subnet, IpAddress: tg.ip})
+				call(t, "ReleasePrivateIpAddress", err)
+			}
+		},
+		"createHaVip": func(t *rapid.T) func(*rapid.T) {
+			s, ok := pick(t, "subnet", w, &w.subnets)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, s.acct), r(t)
+			vip := ""
+			if rapid.IntRange(0, 3).Draw(t, "manual vip") == 0 {
+				vip = w.addrIn(t, s)
+			}
+			req := &havipv1.CreateHaVipRequest{VpcId: s.vpc, SubnetId: s.id, HavipName: "h", Vip: vip, HavipAssociationSet: w.rangeEntries(t)}
+			if rapid.IntRange(0, 3).Draw(t, "check off") == 0 {
+				off := false
+				req.CheckAssociate = &off
+			}
+			return func(t *rapid.T) {
+				if h, err := rep.havip.CreateHaVip(w.ctx(acct), req); call(t, "CreateHaVip", err) {
+					add(w, &w.havips, havipH{acct, h.GetHavip().GetHavipId(), h.GetHavip().GetVip(), s.id})
+				}
+			}
+		},
+		"modifyHaVip": func(t *rapid.T) func(*rapid.T) {
+			h, ok := pick(t, "havip", w, &w.havips)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, h.acct), r(t)
+			check := rapid.Bool().Draw(t, "check_associate")
+			return func(t *rapid.T) {
+				_, err := rep.havip.ModifyHaVipAttribute(w.ctx(acct), &havipv1.ModifyHaVipAttributeRequest{HavipId: h.id, CheckAssociate: &check})
+				call(t, "ModifyHaVipAttribute", err)
+			}
+		},
+		"deleteHaVip": func(t *rapid.T) func(*rapid.T) {
+			h, ok := pick(t, "havip", w, &w.havips)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, h.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.havip.DeleteHaVip(w.ctx(acct), &havipv1.DeleteHaVipRequest{HavipId: h.id}); call(t, "DeleteHaVip", err) {
+					remove(w, &w.havips, func(x havipH) bool { return x.id == h.id })
+				}
+			}
+		},
+		"associateHaVipInstance": func(t *rapid.T) func(*rapid.T) {
+			h, ok := pick(t, "havip", w, &w.havips)
+			if !ok {
+				return nil
+			}
+			acct, rep, entries := caller(t, h.acct), r(t), w.rangeEntries(t)
+			return func(t *rapid.T) {
+				_, err := rep.havip.AssociateHaVipInstance(w.ctx(acct), &havipv1.AssociateHaVipInstanceRequest{HavipId: h.id, HavipAssociationSet: entries})
+				call(t, "AssociateHaVipInstance", err)
+			}
+		},
+		"disassociateHaVipInstance": func(t *rapid.T) func(*rapid.T) {
+			h, ok := pick(t, "havip", w, &w.havips)
+			if !ok {
+				return nil
+			}
+			acct, rep, entries := caller(t, h.acct), r(t), w.rangeEntries(t)
+			return func(t *rapid.T) {
+				_, err := rep.havip.DisassociateHaVipInstance(w.ctx(acct), &havipv1.DisassociateHaVipInstanceRequest{HavipId: h.id, HavipAssociationSet: entries})
+				call(t, "DisassociateHaVipInstance", err)
+			}
+		},
+		"allocateAddresses": func(t *rapid.T) func(*rapid.T) {
+			acct := rapid.IntRange(0, 1).Draw(t, "account")
+			n := rapid.IntRange(1, 2).Draw(t, "count")
+			token := rapid.SampledFrom([]string{"", "", "tok"}).Draw(t, "client token")
+			rep := r(t)
+			return func(t *rapid.T) {
+				if a, err := rep.eip.AllocateAddresses(w.ctx(acct), &eipv1.AllocateAddressesRequest{AddressCount: uint32(n), ClientToken: token}); call(t, "AllocateAddresses", err) {
+					for _, x := range a.GetAddressSet() {
+						add(w, &w.eips, eipH{acct, x.GetAddressId(), x.GetAddressIp()})
+					}
+				}
+			}
+		},
+		"releaseAddresses": func(t *rapid.T) func(*rapid.T) {
+			x, ok := pick(t, "eip", w, &w.eips)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, x.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.eip.ReleaseAddresses(w.ctx(acct), &eipv1.ReleaseAddressesRequest{AddressIds: []string{x.id}}); call(t, "ReleaseAddresses", err) {
+					remove(w, &w.eips, func(y eipH) bool { return y.id == x.id })
+				}
+			}
+		},
+		"associateAddress": func(t *rapid.T) func(*rapid.T) {
+			x, ok1 := pick(t, "eip", w, &w.eips)
+			e, ok2 := pick(t, "eni", w, &w.enis)
+			if !ok1 || !ok2 {
+				return nil
+			}
+			acct, rep := caller(t, x.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.eip.AssociateAddress(w.ctx(acct), &eipv1.AssociateAddressRequest{AddressId: x.id, NetworkInterfaceId: e.id, PrivateIpAddress: e.ip})
+				call(t, "AssociateAddress", err)
+			}
+		},
+		"disassociateAddress": func(t *rapid.T) func(*rapid.T) {
+			x, ok := pick(t, "eip", w, &w.eips)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, x.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.eip.DisassociateAddress(w.ctx(acct), &eipv1.DisassociateAddressRequest{AddressId: x.id})
+				call(t, "DisassociateAddress", err)
+			}
+		},
+		"bindEip": func(t *rapid.T) func(*rapid.T) {
+			x, ok1 := pick(t, "eip", w, &w.eips)
+			h, ok2 := pick(t, "havip", w, &w.havips)
+			if !ok1 || !ok2 {
+				return nil
+			}
+			acct, rep := caller(t, h.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.havip.HaVipAssociateAddressIp(w.ctx(acct), &havipv1.HaVipAssociateAddressIpRequest{HavipId: h.id, AddressIp: x.ip})
+				call(t, "HaVipAssociateAddressIp", err)
+			}
+		},
+		"unbindEip": func(t *rapid.T) func(*rapid.T) {
+			h, ok := pick(t, "havip", w, &w.havips)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, h.acct), r(t)
+			return func(t *rapid.T) {
+				_, err := rep.havip.HaVipDisassociateAddressIp(w.ctx(acct), &havipv1.HaVipDisassociateAddressIpRequest{HavipId: h.id})
+				call(t, "HaVipDisassociateAddressIp", err)
+			}
+		},
+		"claim": func(t *rapid.T) func(*rapid.T) {
+			e, ok1 := pick(t, "eni", w, &w.enis)
+			h, ok2 := pick(t, "havip", w, &w.havips)
+			if !ok1 || !ok2 {
+				return nil
+			}
+			agent := rapid.IntRange(0, 1).Draw(t, "agent")
+			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "spoofed mac", "no session", "other agent's session", "not gratuitous"}).Draw(t, "claim kind")
+			rep := r(t)
+			w.mu.Lock()
+			sess := w.sessions[agent]
+			w.mu.Unlock()
+			req := &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: fmt.Sprint(agentOf, agent), SessionId: sess, NetworkInterfaceId: e.id,
+				EthernetSourceMac: e.mac, SenderMac: e.mac, SenderIp: h.vip, TargetIp: h.vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
+			switch kind {
+			case "spoofed mac":
+				req.SenderMac, req.EthernetSourceMac = "02:00:00:00:00:99", "02:00:00:00:00:99"
+			case "no session":
+				req.SessionId = 0
+			case "other agent's session":
+				req.AgentId = fmt.Sprint(agentOf, 1-agent)
+			case "not gratuitous":
+				req.TargetIp = e.ip
+			}
+			return func(t *rapid.T) {
+				_, err := rep.broker.ReportArpAnnouncement(context.Background(), req)
+				call(t, "ReportArpAnnouncement", err)
+			}
+		},
+		"sessionLapse": func(t *rapid.T) func(*rapid.T) {
+			agent := rapid.IntRange(0, 1).Draw(t, "agent")
+			return func(t *rapid.T) {
+				w.mu.Lock()
+				sess := w.sessions[agent]
+				w.mu.Unlock()
+				// The agent dies: its session's lease ends, with every ownership it held.
+				if _, err := w.e.cli.Revoke(context.Background(), clientv3.LeaseID(sess)); err != nil {
+					t.Fatalf("revoke session: %v", err)
+				}
+				s := w.openSession(t, agent) // and comes back
+				w.mu.Lock()
+				w.sessions[agent] = s
+				w.mu.Unlock()
+			}
+		},
+	}
+}
+
+// addrIn draws an address of s: mostly one in use or usable, sometimes a reserved one.
+func (w *world) addrIn(t *rapid.T, s subnetH) string {
+	off := rapid.IntRange(0, 15).Draw(t, "address offset")
+	a := s.prefix.Addr().As4()
+	a[3] += byte(off)
+	return netip.AddrFrom4(a).String()
+}
+
+// rangeEntries draws 1 to 3 switch-range entries: instances or ENIs, mixed now and then.
+func (w *world) rangeEntries(t *rapid.T) []*havipv1.HaVipAssociation {
+	var cands []*havipv1.HaVipAssociation
+	w.mu.Lock()
+	for _, i := range w.instances {
+		cands = append(cands, &havipv1.HaVipAssociation{InstanceId: i.id, InstanceType: "CVM"})
+	}
+	for _, e := range w.enis {
+		cands = append(cands, &havipv1.HaVipAssociation{InstanceId: e.id, InstanceType: "ENI"})
+	}
+	w.mu.Unlock()
+	if len(cands) == 0 {
+		return nil
+	}
+	n := rapid.IntRange(0, min(3, len(cands))).Draw(t, "range entries")
+	var out []*havipv1.HaVipAssociation
+	for i := range n {
+		out = append(out, rapid.SampledFrom(cands).Draw(t, fmt.Sprint("range entry ", i)))
+	}
+	return out
+}
+
+// check verifies the invariants on etcd after a step. What the broker does after a change
+// (revoking an owner that lost its right) and what the NAT stream shows follow within a
+// second, so a violation must last that long to count.
+func (w *world) check(t *rapid.T) {
+	var last error
+	for deadline := time.Now().Add(1500 * time.Millisecond); ; {
+		s, err := readState(w.e.cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last = w.violation(s); last == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invariant broken: %v", last)
+		}
+		time.Sleep(20 * time.Millisecond) // awaiting the broker, the NAT stream or a lease
+	}
+}
+
+// violation returns the first invariant s breaks, checking the services' own answers (counts,
+// NAT rules) against it too.
+func (w *world) violation(s *state) error {
+	if err := s.invariants(); err != nil {
+		return err
+	}
+	// (c) each subnet's available count = usable − held, as the service answers it.
+	for i := range w.accts {
+		resp, err := w.e.replicas[i].ipam.DescribeSubnets(w.ctx(i), &ipamv1.DescribeSubnetsRequest{Limit: 100})
+		if err != nil {
+			return fmt.Errorf("DescribeSubnets: %w", err)
+		}
+		for _, sn := range resp.GetSubnetSet() {
+			held := uint64(s.heldIn[sn.GetSubnetId()])
+			if sn.GetAvailableIpAddressCount() != sn.GetTotalIpAddressCount()-held {
+				return fmt.Errorf("(c) subnet %s: available %d, but %d usable and %d held in etcd", sn.GetSubnetId(), sn.GetAvailableIpAddressCount(), sn.GetTotalIpAddressCount(), held)
+			}
+		}
+	}
+	// (f) the NAT rule stream equals what the state implies.
+	want := s.natRules()
+	got := w.e.nat.rules()
+	for ip, r := range want {
+		if got[ip] != r {
+			return fmt.Errorf("(f) NAT rule of %s: stream %+v, state %+v", ip, got[ip], r)
+		}
+	}
+	for ip, r := range got {
+		if _, ok := want[ip]; !ok {
+			return fmt.Errorf("(f) NAT rule of unbound %s still streamed: %+v", ip, r)
+		}
+	}
+	return nil
+}
+
+// natFollower keeps the newest NAT rule of every public IP from WatchNatRules, as a data plane
+// does (fenced by binding and owner revision); it resubscribes when cut off.
+type natFollower struct {
+	mu  sync.Mutex
+	cur map[string]*eipv1.NatRule
+}
+
+// rule is the part of a NAT rule the state decides.
+type rule struct{ private, havip, eni string }
+
+func followNat(t *testing.T, c eipv1.NatRuleServiceClient) *natFollower {
+	f := &natFollower{cur: map[string]*eipv1.NatRule{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	ready := make(chan struct{})
+	go func() {
+		defer close(done)
+		first := true
+		for ctx.Err() == nil {
+			stream, err := c.WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{})
+			if err != nil {
+				time.Sleep(50 * time.Millisecond) // reconnecting
+				continue
+			}
+			for {
+				m, err := stream.Recv()
+				if err != nil {
+					if !errors.Is(err, io.EOF) && status.Code(err) != codes.Canceled && status.Code(err) != codes.Unavailable {
+						t.Logf("NAT stream: %v", err)
+					}
+					break
+				}
+				f.mu.Lock()
+				if m.GetSnapshot() {
+					f.cur = map[string]*eipv1.NatRule{}
+				}
+				for _, r := range m.GetRules() {
+					old, ok := f.cur[r.GetPublicIp()]
+					if !ok || newer(r, old) {
+						f.cur[r.GetPublicIp()] = r
+					}
+				}
+				f.mu.Unlock()
+				if first {
+					first = false
+					close(ready)
+				}
+			}
+		}
+	}()
+	<-ready
+	return f
+}
+
+func newer(r, old *eipv1.NatRule) bool {
+	if r.GetBindingRevision() != old.GetBindingRevision() {
+		return r.GetBindingRevision() > old.GetBindingRevision()
+	}
+	return r.GetOwnerRevision() >= old.GetOwnerRevision()
+}
+
+func (f *natFollower) rules() map[string]rule {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]rule{}
+	for ip, r := range f.cur {
+		if !r.GetRemoved() {
+			out[ip] = rule{r.GetPrivateIp(), r.GetHavipId(), r.GetNetworkInterfaceId()}
+		}
+	}
+	return out
+}

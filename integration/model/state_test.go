@@ -1,0 +1,269 @@
+package model_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
+	ipamstore "github.com/openhavip/havip/services/ipam/store"
+)
+
+// address is one allocated private address as etcd holds it.
+type address struct {
+	subnet string
+	ip     netip.Addr
+	rec    ipalloc.Record
+	lease  int64
+}
+
+// state is every record of the control plane, read from etcd at one revision.
+type state struct {
+	subnets   map[string]ipamstore.Subnet
+	vpcs      map[string]ipamstore.Vpc
+	instances map[string]records.Instance
+	enis      map[string]records.NetworkInterface
+	havips    map[string]records.HaVip
+	owners    map[string]records.Owner
+	ownerKeys map[string]int64 // HAVIP ID → the owner key's lease
+	bindings  map[string]records.AddressBinding
+	eips      map[string]records.Eip // by public IP, committed only
+	eniBinds  map[string]string      // <eni>/<ip> → EIP ID
+	addresses []address
+	heldIn    map[string]int // subnet → allocated addresses
+}
+
+func readState(cli *clientv3.Client) (*state, error) {
+	prefixes := []string{ipamstore.Root + "vpc/", records.Subnets, records.Instances, records.NetworkInterfaces, records.Addresses,
+		records.HaVips, records.HaVipAddresses, records.Owners, records.EipIPs, records.EipENIBindings}
+	ops := make([]clientv3.Op, len(prefixes))
+	for i, p := range prefixes {
+		ops[i] = clientv3.OpGet(p, clientv3.WithPrefix())
+	}
+	resp, err := cli.Txn(context.Background()).Then(ops...).Commit() // one revision for all
+	if err != nil {
+		return nil, err
+	}
+	s := &state{subnets: map[string]ipamstore.Subnet{}, vpcs: map[string]ipamstore.Vpc{}, instances: map[string]records.Instance{}, enis: map[string]records.NetworkInterface{},
+		havips: map[string]records.HaVip{}, owners: map[string]records.Owner{}, ownerKeys: map[string]int64{}, bindings: map[string]records.AddressBinding{},
+		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, heldIn: map[string]int{}}
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().GetKvs() {
+			key, rest := string(kv.Key), strings.TrimPrefix(string(kv.Key), prefixes[i])
+			var err error
+			switch prefixes[i] {
+			case ipamstore.Root + "vpc/":
+				var v ipamstore.Vpc
+				v, err = kvcache.DecodeJSON[ipamstore.Vpc](key, kv.Value)
+				s.vpcs[rest] = v
+			case records.Subnets:
+				var v ipamstore.Subnet
+				v, err = kvcache.DecodeJSON[ipamstore.Subnet](key, kv.Value)
+				s.subnets[rest] = v
+			case records.Instances:
+				var v records.Instance
+				v, err = kvcache.DecodeJSON[records.Instance](key, kv.Value)
+				s.instances[rest] = v
+			case records.NetworkInterfaces:
+				var v records.NetworkInterface
+				v, err = kvcache.DecodeJSON[records.NetworkInterface](key, kv.Value)
+				s.enis[rest] = v
+			case records.Addresses:
+				subnet, ip, _ := strings.Cut(rest, "/")
+				a := address{subnet: subnet, ip: netip.MustParseAddr(ip), lease: kv.Lease}
+				a.rec, err = kvcache.DecodeJSON[ipalloc.Record](key, kv.Value)
+				s.addresses = append(s.addresses, a)
+				s.heldIn[subnet]++
+			case records.HaVips:
+				var v records.HaVip
+				v, err = kvcache.DecodeJSON[records.HaVip](key, kv.Value)
+				s.havips[rest] = v
+			case records.HaVipAddresses:
+				var v records.AddressBinding
+				v, err = kvcache.DecodeJSON[records.AddressBinding](key, kv.Value)
+				s.bindings[rest] = v
+			case records.Owners:
+				var v records.Owner
+				v, err = kvcache.DecodeJSON[records.Owner](key, kv.Value)
+				s.owners[rest], s.ownerKeys[rest] = v, kv.Lease
+			case records.EipIPs:
+				var v records.Eip
+				v, err = kvcache.DecodeJSON[records.Eip](key, kv.Value)
+				if v.Reservation == "" {
+					s.eips[v.IP] = v
+				}
+			case records.EipENIBindings:
+				s.eniBinds[rest] = string(kv.Value)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// invariants checks (a), (b), (d), (e) and (g) of issue 12 on the state alone.
+func (s *state) invariants() error {
+	// (a) no address is held by two resources.
+	holders := map[string]string{}
+	hold := func(subnet string, ip netip.Addr, who string) error {
+		k := subnet + "/" + ip.String()
+		if prev, ok := holders[k]; ok {
+			return fmt.Errorf("(a) %s is held by %s and %s", k, prev, who)
+		}
+		holders[k] = who
+		return nil
+	}
+	for id, e := range s.enis {
+		if err := hold(e.SubnetID, e.IP, id); err != nil {
+			return err
+		}
+	}
+	for id, h := range s.havips {
+		if err := hold(h.SubnetID, h.VIP, id); err != nil {
+			return err
+		}
+	}
+	// (b) every held address has a live holder, and every resource's address is held by it.
+	recs := map[string]address{}
+	for _, a := range s.addresses {
+		recs[a.subnet+"/"+a.ip.String()] = a
+		if _, ok := s.subnets[a.subnet]; !ok {
+			return fmt.Errorf("(b) address %s/%s in a subnet that does not exist", a.subnet, a.ip)
+		}
+		if a.rec.Reservation != "" {
+			if a.lease == 0 {
+				return fmt.Errorf("(b) reservation %s/%s holds no lease: it would never lapse", a.subnet, a.ip)
+			}
+			continue
+		}
+		if !ipamstore.NamesResource(a.rec.Owner) {
+			continue // the account's own allocation, with a label
+		}
+		if holders[a.subnet+"/"+a.ip.String()] != a.rec.Owner {
+			return fmt.Errorf("(b) %s/%s names %s as its holder, which does not hold it", a.subnet, a.ip, a.rec.Owner)
+		}
+		if a.rec.Account != s.subnets[a.subnet].Account {
+			return fmt.Errorf("(g) %s/%s belongs to %s in %s's subnet", a.subnet, a.ip, a.rec.Account, s.subnets[a.subnet].Account)
+		}
+	}
+	for k, who := range holders {
+		a, ok := recs[k]
+		if !ok || a.rec.Owner != who || a.rec.Reservation != "" {
+			return fmt.Errorf("(b) %s's address %s is not held by it (record %+v)", who, k, a.rec)
+		}
+	}
+	// (g) no record refers to another account's resource.
+	for id, e := range s.enis {
+		if sn, ok := s.subnets[e.SubnetID]; !ok || sn.Account != e.Account || sn.VpcID != e.VpcID {
+			return fmt.Errorf("(g) ENI %s of %s in subnet %s (%+v)", id, e.Account, e.SubnetID, sn)
+		}
+		if e.InstanceID != "" {
+			ins, ok := s.instances[e.InstanceID]
+			if !ok || ins.Account != e.Account || ins.VpcID != e.VpcID {
+				return fmt.Errorf("(g) ENI %s attached to %s, which is missing or another's (%+v)", id, e.InstanceID, ins)
+			}
+		}
+	}
+	for id, h := range s.havips {
+		if sn, ok := s.subnets[h.SubnetID]; !ok || sn.Account != h.Account || sn.VpcID != h.VpcID {
+			return fmt.Errorf("(g) HAVIP %s of %s in subnet %s (%+v)", id, h.Account, h.SubnetID, sn)
+		}
+		for _, a := range h.Associations {
+			if ins, ok := s.instances[a.InstanceID]; ok && ins.Account != h.Account {
+				return fmt.Errorf("(g) HAVIP %s's range names %s of another account", id, a.InstanceID)
+			}
+			if e, ok := s.enis[a.InstanceID]; ok && e.Account != h.Account {
+				return fmt.Errorf("(g) HAVIP %s's range names %s of another account", id, a.InstanceID)
+			}
+		}
+	}
+	// (d) every BIND owner is an attached ENI, in its HAVIP's subnet, in its range when
+	// check_associate is on, of the same account, held by a session.
+	for id, o := range s.owners {
+		h, ok := s.havips[id]
+		if !ok {
+			return fmt.Errorf("(d) owner of HAVIP %s, which does not exist", id)
+		}
+		e, ok := s.enis[o.NetworkInterfaceID]
+		switch {
+		case !ok:
+			return fmt.Errorf("(d) HAVIP %s owned by %s, which does not exist", id, o.NetworkInterfaceID)
+		case e.InstanceID == "":
+			return fmt.Errorf("(d) HAVIP %s owned by %s, which is detached", id, e.ID)
+		case e.SubnetID != h.SubnetID || e.Account != h.Account:
+			return fmt.Errorf("(d) HAVIP %s (%s, %s) owned by %s (%s, %s)", id, h.SubnetID, h.Account, e.ID, e.SubnetID, e.Account)
+		case h.CheckAssociate && !slices.ContainsFunc(h.Associations, func(a records.Association) bool {
+			return a.Type == records.TypeENI && a.InstanceID == e.ID || a.Type == records.TypeCVM && a.InstanceID == e.InstanceID
+		}):
+			return fmt.Errorf("(d) HAVIP %s owned by %s (of %s), outside its range %v", id, e.ID, e.InstanceID, h.Associations)
+		case s.ownerKeys[id] == 0:
+			return fmt.Errorf("(d) HAVIP %s owned on no session lease", id)
+		case o.VIP != h.VIP:
+			return fmt.Errorf("(d) HAVIP %s's owner record names VIP %s, the HAVIP has %s", id, o.VIP, h.VIP)
+		}
+	}
+	// (e) every EIP binding names a live HAVIP or ENI of its account, both sides agreeing.
+	for ip, x := range s.eips {
+		switch {
+		case x.HaVipID != "" && x.NetworkInterfaceID != "":
+			return fmt.Errorf("(e) EIP %s bound to both %s and %s", ip, x.HaVipID, x.NetworkInterfaceID)
+		case x.HaVipID != "":
+			h, ok := s.havips[x.HaVipID]
+			b := s.bindings[x.HaVipID]
+			if !ok || h.Account != x.Account || b.AddressID != x.ID || b.AddressIP != x.IP || x.PrivateIP != h.VIP.String() {
+				return fmt.Errorf("(e) EIP %s bound to HAVIP %s: %+v, binding %+v", ip, x.HaVipID, h, b)
+			}
+		case x.NetworkInterfaceID != "":
+			e, ok := s.enis[x.NetworkInterfaceID]
+			if !ok || e.Account != x.Account || s.eniBinds[x.NetworkInterfaceID+"/"+x.PrivateIP] != x.ID {
+				return fmt.Errorf("(e) EIP %s bound to ENI %s: %+v, binding %q", ip, x.NetworkInterfaceID, e, s.eniBinds[x.NetworkInterfaceID+"/"+x.PrivateIP])
+			}
+		}
+	}
+	for id, b := range s.bindings {
+		if x, ok := s.eips[b.AddressIP]; !ok || x.ID != b.AddressID || x.HaVipID != id {
+			return fmt.Errorf("(e) HAVIP %s's binding %+v names an EIP not bound to it (%+v)", id, b, x)
+		}
+	}
+	for k, eipID := range s.eniBinds {
+		eni, ip, _ := strings.Cut(k, "/")
+		if x, ok := s.eips[ip]; ok && x.ID == eipID {
+			continue
+		}
+		found := false
+		for _, x := range s.eips {
+			found = found || x.ID == eipID && x.NetworkInterfaceID == eni && x.PrivateIP == ip
+		}
+		if !found {
+			return fmt.Errorf("(e) ENI binding %s names EIP %s, which is not bound there", k, eipID)
+		}
+	}
+	return nil
+}
+
+// natRules is the NAT rule of every bound EIP that the state implies: its private IP, and
+// the ENI behind it now (a HAVIP's owner, or none).
+func (s *state) natRules() map[string]rule {
+	out := map[string]rule{}
+	for ip, x := range s.eips {
+		switch {
+		case x.HaVipID != "":
+			r := rule{private: x.PrivateIP, havip: x.HaVipID}
+			if o, ok := s.owners[x.HaVipID]; ok {
+				r.eni = o.NetworkInterfaceID
+			}
+			out[ip] = r
+		case x.NetworkInterfaceID != "":
+			out[ip] = rule{private: x.PrivateIP, eni: x.NetworkInterfaceID}
+		}
+	}
+	return out
+}
