@@ -72,6 +72,13 @@ test: ## Run every test of every module (real embedded etcd; root for the networ
 	@bash scripts/install-system-deps.sh
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 20m ./...) || exit 1; done
 
+SEED ?= 0
+DURATION ?= 30m
+.PHONY: soak
+soak: ## Run the model-based integrity test for DURATION (default 30m) from SEED (0: from the clock; printed).
+	@bash scripts/install-system-deps.sh
+	cd integration && go test -run '^TestModel$$' -count=1 -v -timeout 0 ./model -model.soak=$(DURATION) -model.seed=$(SEED) -rapid.nofailfile
+
 .PHONY: bench
 bench: ## Run the benchmarks; each prints its figures next to a same-run etcd baseline.
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...) || exit 1; done

@@ -3,11 +3,13 @@ package model_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +38,15 @@ import (
 
 var etcdEndpoint string
 
-func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["rapid.steps"] {
+		_ = flag.Set("rapid.steps", "60") // the CI budget: 100 sequences of about 60 steps
+	}
+	os.Exit(etcdtest.Main(m, &etcdEndpoint))
+}
 
 // replica is one process's services: every service of the suite, as a replica of each.
 type replica struct {
@@ -72,6 +82,24 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// outcomes counts each call's answers by code, to show in the log what a run exercised.
+var outcomes sync.Map // "Call code" → *atomic.Int64
+
+func tally(what string, err error) {
+	v, _ := outcomes.LoadOrStore(what+" "+status.Code(err).String(), new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+func logOutcomes(t *testing.T) {
+	var lines []string
+	outcomes.Range(func(k, v any) bool {
+		lines = append(lines, fmt.Sprintf("%6d %s", v.(*atomic.Int64).Load(), k))
+		return true
+	})
+	slices.Sort(lines)
+	t.Logf("calls by answer:\n%s", strings.Join(lines, "\n"))
+}
+
 // TestModel drives random sequences of every public mutation of two accounts, some of them
 // concurrent, against two replicas of every service on real etcd, and after every step checks
 // the integrity invariants on etcd directly (not through the services). A failing sequence is
@@ -81,13 +109,36 @@ func TestModel(t *testing.T) {
 	e := newEnv(t)
 	awaitBroker(t, e)
 	start := time.Now()
-	rapid.Check(t, func(rt *rapid.T) {
+	prop := func(rt *rapid.T) {
 		w := newWorld(rt, e)
 		e.seqs.Add(1)
 		rt.Repeat(w.actions())
-	})
-	t.Logf("model: %d sequences, %d steps in %v", e.seqs.Load(), e.steps.Load(), time.Since(start).Round(time.Second))
+	}
+	defer func() {
+		t.Logf("model: %d sequences, %d steps in %v", e.seqs.Load(), e.steps.Load(), time.Since(start).Round(time.Second))
+		logOutcomes(t)
+	}()
+	if *soak == 0 {
+		rapid.Check(t, prop) // the CI budget: -rapid.checks sequences of about -rapid.steps steps
+		return
+	}
+	seed := *soakSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("soak for %v from seed %d (rerun with -model.seed=%d)", *soak, seed, seed)
+	for round := uint64(0); time.Since(start) < *soak; round++ {
+		if err := flag.Set("rapid.seed", fmt.Sprint(seed+round<<32)); err != nil {
+			t.Fatal(err)
+		}
+		rapid.Check(t, prop) // on a failure, rapid prints the -rapid.seed that replays it
+	}
 }
+
+var (
+	soak     = flag.Duration("model.soak", 0, "run TestModel for this long, in rounds of -rapid.checks sequences (0: one round)")
+	soakSeed = flag.Uint64("model.seed", 0, "the first seed of a soak (0: from the clock); the log prints it")
+)
 
 // awaitBroker waits until a broker replica decides claims.
 func awaitBroker(t *testing.T, e *env) {
@@ -167,16 +218,68 @@ func newWorld(t *rapid.T, e *env) *world {
 	for i := range w.sessions {
 		w.sessions[i] = w.openSession(t, i)
 	}
+	for acct := range w.accts {
+		w.seed(t, acct)
+	}
 	return w
 }
 
+// seed gives an account what most steps act on, so that sequences reach deep states: a VPC, a
+// subnet, two CVMs on two hosts, each with a secondary ENI, and two HAVIPs (a CVM range and an
+// ENI range).
+func (w *world) seed(t *rapid.T, acct int) {
+	ctx, rep := w.ctx(acct), w.e.replicas[acct]
+	must := func(what string, err error) {
+		if err != nil {
+			t.Fatalf("seed: %s: %v", what, err)
+		}
+	}
+	v, err := rep.ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})
+	must("CreateVpc", err)
+	vpc := v.GetVpc().GetVpcId()
+	w.vpcs = append(w.vpcs, vpcH{acct, vpc})
+	prefix := netip.MustParsePrefix("10.0.9.0/28")
+	sn, err := rep.ipam.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: prefix.String()})
+	must("CreateSubnet", err)
+	subnet := sn.GetSubnet().GetSubnetId()
+	w.subnets = append(w.subnets, subnetH{acct, subnet, vpc, prefix})
+	var cvms, secondaries []*havipv1.HaVipAssociation
+	for host := range 2 {
+		i, err := rep.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "i", SubnetId: subnet, HostId: fmt.Sprint("host-", host)})
+		must("CreateInstance", err)
+		p := i.GetPrimaryNetworkInterface()
+		w.instances = append(w.instances, insH{acct, i.GetInstance().GetInstanceId(), subnet, p.GetNetworkInterfaceId()})
+		w.enis = append(w.enis, eniH{acct, p.GetNetworkInterfaceId(), p.GetMacAddress(), p.GetPrimaryIpAddress(), subnet, vpc})
+		e, err := rep.ipam.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: subnet, NetworkInterfaceName: "e"})
+		must("CreateNetworkInterface", err)
+		n := e.GetNetworkInterface()
+		w.enis = append(w.enis, eniH{acct, n.GetNetworkInterfaceId(), n.GetMacAddress(), n.GetPrimaryIpAddress(), subnet, vpc})
+		_, err = rep.ipam.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: n.GetNetworkInterfaceId(), InstanceId: i.GetInstance().GetInstanceId()})
+		must("AttachNetworkInterface", err)
+		cvms = append(cvms, &havipv1.HaVipAssociation{InstanceId: i.GetInstance().GetInstanceId(), InstanceType: "CVM"})
+		secondaries = append(secondaries, &havipv1.HaVipAssociation{InstanceId: n.GetNetworkInterfaceId(), InstanceType: "ENI"})
+	}
+	for _, r := range [][]*havipv1.HaVipAssociation{cvms, secondaries} {
+		h, err := rep.havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "h", HavipAssociationSet: r})
+		must("CreateHaVip", err)
+		w.havips = append(w.havips, havipH{acct, h.GetHavip().GetHavipId(), h.GetHavip().GetVip(), subnet})
+	}
+}
+
 // wipe deletes the previous sequence's state (all but the broker election and the EIP ID
-// counter), so that each sequence starts empty and the checker reads only its own records.
+// counter), so that each sequence starts empty and the checker reads only its own records, and
+// compacts etcd's history, so that a long soak does not slow down on deleted keys.
 func wipe(t *rapid.T, cli *clientv3.Client) {
+	var rev int64
 	for _, p := range []string{"/havip/ipam/", "/havip/havip/", "/havip/eip/ip/", "/havip/eip/token/", "/havip/eip/eni-binding/", "/havip/arp/owner/", "/havip/arp/rejection/", "/havip/arp/session/"} {
-		if _, err := cli.Delete(context.Background(), p, clientv3.WithPrefix()); err != nil {
+		resp, err := cli.Delete(context.Background(), p, clientv3.WithPrefix())
+		if err != nil {
 			t.Fatal(err)
 		}
+		rev = resp.Header.Revision
+	}
+	if _, err := cli.Compact(context.Background(), rev); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -195,6 +298,7 @@ func (w *world) openSession(t *rapid.T, agent int) int64 {
 // call runs a service call: a refusal is fine (the invariants judge the state), but an
 // internal error is a defect.
 func call(t *rapid.T, what string, err error) bool {
+	tally(what, err)
 	if err == nil {
 		return true
 	}
@@ -241,6 +345,11 @@ type step func(t *rapid.T) func(t *rapid.T)
 
 func (w *world) actions() map[string]func(*rapid.T) {
 	steps := w.steps()
+	for name, n := range map[string]int{"claim": 6, "bindEip": 2, "associateHaVipInstance": 2, "disassociateHaVipInstance": 2, "detach": 2, "attach": 2, "createHaVip": 2} {
+		for i := 2; i <= n; i++ { // rapid picks steps uniformly: the ones that move ownership weigh more
+			steps[fmt.Sprint(name, " #", i)] = steps[name]
+		}
+	}
 	out := map[string]func(*rapid.T){}
 	names := make([]string, 0, len(steps))
 	for name, s := range steps {
@@ -601,6 +710,9 @@ func (w *world) steps() map[string]step {
 			if !ok1 || !ok2 {
 				return nil
 			}
+			if h.acct != e.acct && rapid.IntRange(0, 3).Draw(t, "keep cross-account claim") != 0 {
+				return nil
+			}
 			agent := rapid.IntRange(0, 1).Draw(t, "agent")
 			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "spoofed mac", "no session", "other agent's session", "not gratuitous"}).Draw(t, "claim kind")
 			rep := r(t)
@@ -666,9 +778,13 @@ func (w *world) rangeEntries(t *rapid.T) []*havipv1.HaVipAssociation {
 		return nil
 	}
 	n := rapid.IntRange(0, min(3, len(cands))).Draw(t, "range entries")
+	mixed := rapid.IntRange(0, 9).Draw(t, "mixed types") == 0 // refused, but tried
 	var out []*havipv1.HaVipAssociation
 	for i := range n {
-		out = append(out, rapid.SampledFrom(cands).Draw(t, fmt.Sprint("range entry ", i)))
+		e := rapid.SampledFrom(cands).Draw(t, fmt.Sprint("range entry ", i))
+		if mixed || len(out) == 0 || e.GetInstanceType() == out[0].GetInstanceType() {
+			out = append(out, e)
+		}
 	}
 	return out
 }
