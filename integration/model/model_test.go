@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -373,11 +374,25 @@ func (w *world) actions() map[string]func(*rapid.T) {
 				runs = append(runs, run)
 			}
 		}
-		var wg sync.WaitGroup
+		var (
+			wg     sync.WaitGroup
+			failed = make(chan any, len(runs))
+		)
 		for _, run := range runs {
-			wg.Go(func() { run(t) })
+			wg.Go(func() {
+				defer func() { // a failure (rapid panics) is raised again on the test's goroutine
+					if r := recover(); r != nil {
+						failed <- r
+					}
+				}()
+				run(t)
+			})
 		}
 		wg.Wait()
+		close(failed)
+		if r, ok := <-failed; ok {
+			panic(r)
+		}
 		w.e.steps.Add(int64(len(runs)))
 	}
 	out[""] = w.check
@@ -743,7 +758,7 @@ func (w *world) steps() map[string]step {
 				sess := w.sessions[agent]
 				w.mu.Unlock()
 				// The agent dies: its session's lease ends, with every ownership it held.
-				if _, err := w.e.cli.Revoke(context.Background(), clientv3.LeaseID(sess)); err != nil {
+				if _, err := w.e.cli.Revoke(context.Background(), clientv3.LeaseID(sess)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 					t.Fatalf("revoke session: %v", err)
 				}
 				s := w.openSession(t, agent) // and comes back
