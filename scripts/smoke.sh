@@ -5,11 +5,9 @@
 # times). Needs curl and python3.
 #
 # What a run creates it removes on every path, failures and Ctrl-C included (an EXIT trap, in
-# reverse order, ignoring what is already gone): the EIP (unbound first), the HAVIP. The API
-# cannot delete a CVM, and a subnet holding one cannot be deleted, so the VPC "havip-smoke", its
-# subnet "web" and its CVMs "web-1" and "web-2" are kept and reused by the next run (each
-# created when missing) rather than piling up; a VPC or subnet this run created and left
-# without CVMs is deleted.
+# reverse order, ignoring what is already gone): the EIP (unbound first), the HAVIP, the CVMs,
+# the subnet and the VPC. A green run has removed them itself, each step checked, and leaves
+# nothing behind.
 set -euo pipefail
 U=${1:?base URL}; KEY=${2:?API key}
 
@@ -34,9 +32,9 @@ expect() { [[ $2 == "$3" ]] || { echo "smoke: $1: got '$2', want '$3'" >&2; retu
 expect_id() { [[ $2 =~ ^$3-[a-z0-9]{8}$ ]] || { echo "smoke: $1: '$2' is not a $3- ID" >&2; return 1; }; }
 
 # What this run made and has not yet removed (the EXIT trap removes it, newest first).
-vpc_new= subnet_new= havip= eip= bound=
+vpc= subnet= ins=() havip= eip= bound=
 cleanup() {
-	local rc=$? c
+	local rc=$? c i
 	set +e
 	trap - INT TERM
 	undo() { # method path [body]: best effort; a 404 means it is gone already
@@ -47,12 +45,9 @@ cleanup() {
 	[[ -n $bound ]] && undo POST "/v1/havips/$havip:disassociateAddressIp" '{}'
 	[[ -n $eip ]] && undo DELETE "/v1/addresses/$eip"
 	[[ -n $havip ]] && undo DELETE "/v1/havips/$havip"
-	if [[ -n $subnet_new ]] && request GET "/v1/instances?filter.subnet-id=$subnet_new" 2>/dev/null && [[ $code == 200 && $(json 'd["total_count"]') == 0 ]]; then
-		undo DELETE "/v1/subnets/$subnet_new"
-	fi
-	if [[ -n $vpc_new ]] && request GET "/v1/subnets?filter.vpc-id=$vpc_new" 2>/dev/null && [[ $code == 200 && $(json 'd["total_count"]') == 0 ]]; then
-		undo DELETE "/v1/vpcs/$vpc_new"
-	fi
+	for ((i = ${#ins[@]} - 1; i >= 0; i--)); do undo DELETE "/v1/instances/${ins[i]}"; done
+	[[ -n $subnet ]] && undo DELETE "/v1/subnets/$subnet"
+	[[ -n $vpc ]] && undo DELETE "/v1/vpcs/$vpc"
 	((rc == 0)) || echo "smoke: FAILED (exit $rc)" >&2
 	exit "$rc"
 }
@@ -60,37 +55,26 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The fixtures: found by name, created when missing.
-call GET "/v1/vpcs?filter.vpc-name=havip-smoke"
-vpc=$(json 'd["vpc_set"][0]["vpc_id"] if d["vpc_set"] else ""')
-if [[ -z $vpc ]]; then
-	call POST /v1/vpcs '{"vpc_name":"havip-smoke","cidr_block":"10.0.0.0/16"}'
-	vpc=$(json 'd["vpc"]["vpc_id"]'); vpc_new=$vpc
-fi
+# This run's VPC, subnet and two CVMs, named after the run.
+name=smoke-$(date +%s)-$RANDOM
+call POST /v1/vpcs "{\"vpc_name\":\"$name\",\"cidr_block\":\"10.0.0.0/16\"}"
+vpc=$(json 'd["vpc"]["vpc_id"]')
 expect_id VPC "$vpc" vpc
-call GET "/v1/subnets?filter.vpc-id=$vpc&filter.subnet-name=web"
-subnet=$(json 'd["subnet_set"][0]["subnet_id"] if d["subnet_set"] else ""')
-if [[ -z $subnet ]]; then
-	call POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"subnet_name\":\"web\",\"cidr_block\":\"10.0.1.0/24\"}"
-	subnet=$(json 'd["subnet"]["subnet_id"]'); subnet_new=$subnet
-	expect "the new subnet's gateway" "$(json 'd["subnet"]["gateway_ip_address"]')" 10.0.1.1
-fi
+call POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"subnet_name\":\"web\",\"cidr_block\":\"10.0.1.0/24\"}"
+subnet=$(json 'd["subnet"]["subnet_id"]')
 expect_id subnet "$subnet" subnet
-ins=()
-for name in web-1 web-2; do
-	call GET "/v1/instances?filter.subnet-id=$subnet&filter.instance-name=$name"
-	id=$(json 'd["instance_set"][0]["instance_id"] if d["instance_set"] else ""')
-	if [[ -z $id ]]; then
-		call POST /v1/instances "{\"instance_name\":\"$name\",\"subnet_id\":\"$subnet\",\"host_id\":\"host-$name\"}"
-		id=$(json 'd["instance"]["instance_id"]')
-		expect "$name's primary ENI" "$(json 'd["primary_network_interface"]["primary"]')" True
-	fi
-	expect_id "CVM $name" "$id" ins
+expect "the new subnet's gateway" "$(json 'd["subnet"]["gateway_ip_address"]')" 10.0.1.1
+for n in web-1 web-2; do
+	call POST /v1/instances "{\"instance_name\":\"$n\",\"subnet_id\":\"$subnet\",\"host_id\":\"host-$n\"}"
+	id=$(json 'd["instance"]["instance_id"]')
+	expect_id "CVM $n" "$id" ins
 	ins+=("$id")
+	expect "$n's primary ENI" "$(json 'd["primary_network_interface"]["primary"]')" True
 done
+call GET "/v1/subnets/$subnet"
+expect "the subnet's free addresses" "$(json 'd["subnet_set"][0]["available_ip_address_count"]')" 251
 
 # This run's HAVIP with its switch range, its keepalived configuration, and an EIP bound to it.
-name=smoke-$(date +%s)-$RANDOM
 call POST /v1/havips "{\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\",\"havip_name\":\"$name\"}"
 havip=$(json 'd["havip"]["havip_id"]')
 expect_id HAVIP "$havip" havip
@@ -129,4 +113,19 @@ call DELETE "/v1/havips/$havip"
 request GET "/v1/havips/$havip"
 expect "the deleted HAVIP" "$code" 404
 deleted=$havip havip=
-echo "smoke: VPC $vpc, subnet $subnet, CVMs ${ins[*]}; HAVIP $deleted ($vip) with EIP $eipIP: created, bound, described, released"
+# The subnet refuses to go while it holds CVMs; then the CVMs, the subnet and the VPC go.
+request DELETE "/v1/subnets/$subnet"
+expect "the delete of a subnet with CVMs" "$code $(json 'd["reason"]')" "400 ResourceInUse"
+for id in "${ins[@]}"; do
+	call DELETE "/v1/instances/$id"
+	request GET "/v1/instances/$id"
+	expect "the deleted CVM $id" "$code" 404
+done
+cvms=${ins[*]} ins=()
+call DELETE "/v1/subnets/$subnet"
+request GET "/v1/subnets/$subnet"
+expect "the deleted subnet" "$code" 404
+call DELETE "/v1/vpcs/$vpc"
+request GET "/v1/vpcs/$vpc"
+expect "the deleted VPC" "$code" 404
+echo "smoke: VPC $vpc, subnet $subnet, CVMs $cvms, HAVIP $deleted ($vip) with EIP $eipIP: created, bound, described, deleted"

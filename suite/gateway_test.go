@@ -211,8 +211,8 @@ func console(t *testing.T, s *stack) world {
 	return w
 }
 
-// TestConsoleFlowOverHTTP: the whole console flow, then the release in order, each step over
-// REST; and each kind of service refusal with its HTTP status and reason.
+// TestConsoleFlowOverHTTP: the whole console flow, then the release in order (EIPs, HAVIP,
+// CVMs, subnet), each step over REST; and each kind of service refusal with its HTTP status and reason.
 func TestConsoleFlowOverHTTP(t *testing.T) {
 	for _, remote := range []bool{false, true} {
 		t.Run(map[bool]string{false: "in-process", true: "over-grpc"}[remote], func(t *testing.T) { consoleFlow(t, startStack(t, remote)) })
@@ -270,6 +270,17 @@ func consoleFlow(t *testing.T, s *stack) {
 	if r := ok(t, s.do(t, s.keyA, "GET", "/v1/addresses", nil)); r.str("total_count") != "0" {
 		t.Errorf("EIPs left: %s", r.raw)
 	}
+	// Then the CVMs (another account's key cannot), an ENI, and their subnet.
+	refused(t, "a subnet with CVMs", s.do(t, s.keyA, "DELETE", "/v1/subnets/"+w.subnet, nil), 400, "ResourceInUse")
+	refused(t, "another account's CVM", s.do(t, s.keyB, "DELETE", "/v1/instances/"+w.ins1, nil), 404, "ResourceNotFound")
+	for _, ins := range []string{w.ins1, w.ins2} {
+		ok(t, s.do(t, s.keyA, "DELETE", "/v1/instances/"+ins, nil))
+		refused(t, "the deleted CVM", s.do(t, s.keyA, "GET", "/v1/instances/"+ins, nil), 404, "ResourceNotFound")
+	}
+	eni := ok(t, s.do(t, s.keyA, "POST", "/v1/network-interfaces", map[string]any{"subnet_id": w.subnet, "network_interface_name": "e"})).str("network_interface", "network_interface_id")
+	ok(t, s.do(t, s.keyA, "DELETE", "/v1/network-interfaces/"+eni, nil))
+	refused(t, "the deleted ENI", s.do(t, s.keyA, "GET", "/v1/network-interfaces/"+eni, nil), 404, "ResourceNotFound")
+	ok(t, s.do(t, s.keyA, "DELETE", "/v1/subnets/"+w.subnet, nil))
 }
 
 // TestHTTPAuth: no key, a wrong key, another scheme, a forged account header and another

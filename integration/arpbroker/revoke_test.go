@@ -24,8 +24,8 @@ import (
 const revocationBound = time.Second
 
 // TestOwnerRevokedWhenRightEnds: whenever the set of ENIs allowed to hold a HAVIP changes so
-// that its owner is no longer in it — the owner ENI detached, its CVM taken out of the range,
-// check_associate turned on — the HAVIP turns UNBIND within a second, and the revocation is
+// that its owner is no longer in it — the owner ENI detached, its CVM taken out of the range or
+// deleted, check_associate turned on — the HAVIP turns UNBIND within a second, and the revocation is
 // recorded with the reason (issue 12, defect 3). A detached ENI's claim is then rejected
 // (defect 4).
 func TestOwnerRevokedWhenRightEnds(t *testing.T) {
@@ -52,6 +52,18 @@ func TestOwnerRevokedWhenRightEnds(t *testing.T) {
 			etcdtest.Must[*havipv1.DisassociateHaVipInstanceResponse](t)(c.havip.DisassociateHaVipInstance(w.ctx, &havipv1.DisassociateHaVipInstanceRequest{
 				HavipId: w.cvmRange.GetHavipId(), HavipAssociationSet: []*havipv1.HaVipAssociation{{InstanceId: w.p1.instance, InstanceType: "CVM"}}}))
 		}, broker.ReasonOutsideRange},
+		{"owner ENI's CVM deleted", w.cvmRange, w.p2, func(t *testing.T) {
+			// A CVM goes only without secondary ENIs: detach CVM2's (s2, unless an earlier
+			// case moved it), then delete the CVM with its primary ENI, the owner.
+			enis := etcdtest.Must[*ipamv1.DescribeNetworkInterfacesResponse](t)(c.ipam.DescribeNetworkInterfaces(w.ctx, &ipamv1.DescribeNetworkInterfacesRequest{
+				Filters: []*ipamv1.Filter{{Name: "instance-id", Values: []string{w.p2.instance}}}}))
+			for _, e := range enis.GetNetworkInterfaceSet() {
+				if !e.GetPrimary() {
+					etcdtest.Must[*ipamv1.DetachNetworkInterfaceResponse](t)(c.ipam.DetachNetworkInterface(w.ctx, &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: e.GetNetworkInterfaceId()}))
+				}
+			}
+			etcdtest.Must[*ipamv1.DeleteInstanceResponse](t)(c.ipam.DeleteInstance(w.ctx, &ipamv1.DeleteInstanceRequest{InstanceId: w.p2.instance}))
+		}, broker.ReasonUnknownENI},
 		{"check_associate turned on", w.open, w.p4, func(t *testing.T) {
 			etcdtest.Must[*havipv1.ModifyHaVipAttributeResponse](t)(c.havip.ModifyHaVipAttribute(w.ctx, &havipv1.ModifyHaVipAttributeRequest{HavipId: w.open.GetHavipId(), CheckAssociate: &on}))
 		}, broker.ReasonOutsideRange},
@@ -70,11 +82,18 @@ func TestOwnerRevokedWhenRightEnds(t *testing.T) {
 			start := time.Now()
 			awaitState(t, c, w, id, "", revocationBound)
 			t.Logf("revoked %v after the change", time.Since(start).Round(time.Millisecond))
-			rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{HavipId: id}))
-			if !slices.ContainsFunc(rs.GetRejectionSet(), func(r *arpbrokerv1.ArpRejection) bool {
-				return r.GetReason() == broker.ReasonRevoked && r.GetNetworkInterfaceId() == tc.owner.id
-			}) {
-				t.Fatalf("no revocation recorded: %v", rs.GetRejectionSet())
+			// The broker records the revocation just after it writes it: await the record too.
+			for deadline := time.Now().Add(revocationBound); ; {
+				rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{HavipId: id}))
+				if slices.ContainsFunc(rs.GetRejectionSet(), func(r *arpbrokerv1.ArpRejection) bool {
+					return r.GetReason() == broker.ReasonRevoked && r.GetNetworkInterfaceId() == tc.owner.id
+				}) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no revocation recorded: %v", rs.GetRejectionSet())
+				}
+				time.Sleep(20 * time.Millisecond) // polling for the broker's record
 			}
 			if tc.reason != "" { // the former owner's next announcement is rejected for the same rule
 				r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, garp(sess, tc.owner, tc.havip.GetVip())))

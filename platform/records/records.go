@@ -52,6 +52,8 @@ const (
 	// EipTokens maps a client token to the EIPs it allocated: <account>/<token>.
 	EipTokens = Root + "eip/token/"
 	// EipENIBindings holds one key per ENI private IP that has an EIP: <eni-id>/<ip> → EIP ID.
+	// ipamd deletes an ENI (or a CVM with its primary ENI) only while no key is under
+	// <eni-id>/, compared in the delete's transaction.
 	EipENIBindings = Root + "eip/eni-binding/"
 	// EipPool is the ipalloc pool ID of the public addresses under EipIPs.
 	EipPool = "public"

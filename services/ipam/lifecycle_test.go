@@ -171,12 +171,12 @@ func TestReservationExpires(t *testing.T) {
 		return a
 	}
 	lost, kept := reserve(), reserve()
-	etcdtest.Must[*ipamv1.CommitPrivateIpAddressResponse](t)(c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: subnet, IpAddress: kept.GetIpAddress(), ReservationToken: kept.GetReservationToken(), Owner: "db-primary"}))
+	etcdtest.Must[*ipamv1.CommitPrivateIpAddressResponse](t)(c.CommitPrivateIpAddress(ctx, &ipamv1.CommitPrivateIpAddressRequest{SubnetId: subnet, IpAddress: kept.GetIpAddress(), ReservationToken: kept.GetReservationToken(), Owner: "holder-1"}))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		list := etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(c.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: subnet}))
 		if list.GetTotalCount() == 1 {
-			if a := list.GetAddressSet()[0]; a.GetIpAddress() != kept.GetIpAddress() || a.GetReserved() || a.GetOwner() != "db-primary" {
+			if a := list.GetAddressSet()[0]; a.GetIpAddress() != kept.GetIpAddress() || a.GetReserved() || a.GetOwner() != "holder-1" {
 				t.Fatalf("left: %v", a)
 			}
 			break

@@ -15,6 +15,8 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // world is the state the refusal cases run against.
@@ -23,6 +25,18 @@ type world struct {
 	instance, instance2, primaryEni, spareEni string
 	primaryIP, plainIP, freeIP                string
 	otherVpc, otherSubnet, otherEni           string
+	// attachedEni is attached to instance; boundEni (detached) and instance2's primary ENI
+	// have an EIP bound; otherInstance is the other account's.
+	attachedEni, boundEni, otherInstance string
+}
+
+// bindEip records an EIP binding of an ENI's IP as eipd does (records.EipENIBindings): the
+// key alone is what IPAM's deletes look at (integration/eip binds through eipd itself).
+func bindEip(t *testing.T, eni, ip string) {
+	t.Helper()
+	if _, err := etcdtest.Client(t, etcdEndpoint).Put(context.Background(), records.EipENIBindings+eni+"/"+ip, ids.New(ids.Address)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string) world {
@@ -34,12 +48,19 @@ func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string)
 		return etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 	}
 	w.subnetA, w.subnetB, w.fullSubnet = subnet(w.vpc, "10.0.0.0/24"), subnet(w.vpc, "10.0.1.0/24"), subnet(w.vpc, "10.0.2.0/29")
-	w.instance2 = etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "db-1", SubnetId: subnet(w.vpc2, "192.168.0.0/28"), HostId: "host-2"})).GetInstance().GetInstanceId()
-	w.spareEni = etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: "spare", PrivateIpAddress: "10.0.0.50"})).GetNetworkInterface().GetNetworkInterfaceId()
+	ins2 := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "db-1", SubnetId: subnet(w.vpc2, "192.168.0.0/28"), HostId: "host-2"}))
+	w.instance2 = ins2.GetInstance().GetInstanceId()
+	bindEip(t, ins2.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), ins2.GetPrimaryNetworkInterface().GetPrimaryIpAddress())
+	eni := func(name, ip string) string {
+		return etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnetA, NetworkInterfaceName: name, PrivateIpAddress: ip})).GetNetworkInterface().GetNetworkInterfaceId()
+	}
+	w.spareEni, w.attachedEni, w.boundEni = eni("spare", "10.0.0.50"), eni("attached", "10.0.0.51"), eni("bound", "10.0.0.52")
+	bindEip(t, w.boundEni, "10.0.0.52")
 	w.plainIP = etcdtest.Must[*ipamv1.AllocatePrivateIpAddressResponse](t)(c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, IpAddress: "10.0.0.100"})).GetAddress().GetIpAddress()
 	// Automatic allocations come after the chosen addresses, which they might otherwise take.
 	ins := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "web-1", SubnetId: w.subnetA, HostId: "host-1"}))
 	w.instance, w.primaryEni, w.primaryIP = ins.GetInstance().GetInstanceId(), ins.GetPrimaryNetworkInterface().GetNetworkInterfaceId(), ins.GetPrimaryNetworkInterface().GetPrimaryIpAddress()
+	etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.AttachNetworkInterface(ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: w.attachedEni, InstanceId: w.instance}))
 	w.freeIP = "10.0.0.200"
 	if w.primaryIP == w.freeIP {
 		w.freeIP = "10.0.0.201"
@@ -50,6 +71,7 @@ func buildWorld(t *testing.T, c ipamv1.IpamServiceClient, account, other string)
 	w.otherVpc = etcdtest.Must[*ipamv1.CreateVpcResponse](t)(c.CreateVpc(octx, &ipamv1.CreateVpcRequest{VpcName: "theirs", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
 	w.otherSubnet = etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(c.CreateSubnet(octx, &ipamv1.CreateSubnetRequest{VpcId: w.otherVpc, SubnetName: "theirs", CidrBlock: "10.0.0.0/24"})).GetSubnet().GetSubnetId()
 	w.otherEni = etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.CreateNetworkInterface(octx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.otherSubnet, NetworkInterfaceName: "theirs"})).GetNetworkInterface().GetNetworkInterfaceId()
+	w.otherInstance = etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.CreateInstance(octx, &ipamv1.CreateInstanceRequest{InstanceName: "theirs", SubnetId: w.otherSubnet, HostId: "host-9"})).GetInstance().GetInstanceId()
 	return w
 }
 
@@ -146,6 +168,18 @@ func TestRefusals(t *testing.T) {
 		{"attach malformed instance id", nil, attach(c, w.spareEni, "i-1"), codes.InvalidArgument, apierr.ReasonMalformed},
 		{"detach primary eni", nil, detach(c, w.primaryEni), codes.FailedPrecondition, apierr.ReasonPrimaryEni},
 		{"detach detached eni", nil, detach(c, w.spareEni), codes.FailedPrecondition, apierr.ReasonNotAttached},
+		{"delete attached eni", nil, deleteEni(c, w.attachedEni), codes.FailedPrecondition, apierr.ReasonAttached},
+		{"delete primary eni", nil, deleteEni(c, w.primaryEni), codes.FailedPrecondition, apierr.ReasonPrimaryEni},
+		{"delete eni with an eip bound", nil, deleteEni(c, w.boundEni), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"delete eni unknown", nil, deleteEni(c, "eni-00000000"), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"delete eni malformed id", nil, deleteEni(c, "eni-1"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"delete another account's eni", nil, deleteEni(c, w.otherEni), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"another account deletes my detached eni", as(other), deleteEni(c, w.spareEni), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"delete instance with an eni attached", nil, deleteInstance(c, w.instance), codes.FailedPrecondition, apierr.ReasonAttached},
+		{"delete instance with an eip on its primary eni", nil, deleteInstance(c, w.instance2), codes.FailedPrecondition, apierr.ReasonAddressBound},
+		{"delete instance unknown", nil, deleteInstance(c, "ins-00000000"), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"delete instance malformed id", nil, deleteInstance(c, "i-1"), codes.InvalidArgument, apierr.ReasonMalformed},
+		{"delete another account's instance", nil, deleteInstance(c, w.otherInstance), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"allocate outside subnet", nil, allocate(c, w.subnetA, "10.0.3.1", 0), codes.InvalidArgument, apierr.ReasonRange},
 		{"allocate gateway", nil, allocate(c, w.subnetA, "10.0.0.1", 0), codes.InvalidArgument, apierr.ReasonReserved},
 		{"allocate taken", nil, allocate(c, w.subnetA, w.plainIP, 0), codes.AlreadyExists, apierr.ReasonOccupied},
@@ -273,6 +307,20 @@ func attach(c ipamv1.IpamServiceClient, eni, ins string) func(context.Context) e
 func detach(c ipamv1.IpamServiceClient, eni string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := c.DetachNetworkInterface(ctx, &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: eni})
+		return err
+	}
+}
+
+func deleteEni(c ipamv1.IpamServiceClient, eni string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.DeleteNetworkInterface(ctx, &ipamv1.DeleteNetworkInterfaceRequest{NetworkInterfaceId: eni})
+		return err
+	}
+}
+
+func deleteInstance(c ipamv1.IpamServiceClient, ins string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.DeleteInstance(ctx, &ipamv1.DeleteInstanceRequest{InstanceId: ins})
 		return err
 	}
 }

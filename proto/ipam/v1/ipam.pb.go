@@ -1485,6 +1485,89 @@ func (x *DescribeInstancesResponse) GetTotalCount() uint32 {
 	return 0
 }
 
+// DeleteInstanceRequest is the input of DeleteInstance.
+type DeleteInstanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CVM to delete; it must have no secondary ENI attached.
+	InstanceId    string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteInstanceRequest) Reset() {
+	*x = DeleteInstanceRequest{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteInstanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteInstanceRequest) ProtoMessage() {}
+
+func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteInstanceRequest.ProtoReflect.Descriptor instead.
+func (*DeleteInstanceRequest) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeleteInstanceRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+// DeleteInstanceResponse is the output of DeleteInstance.
+type DeleteInstanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteInstanceResponse) Reset() {
+	*x = DeleteInstanceResponse{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteInstanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteInstanceResponse) ProtoMessage() {}
+
+func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteInstanceResponse.ProtoReflect.Descriptor instead.
+func (*DeleteInstanceResponse) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{23}
+}
+
 // CreateNetworkInterfaceRequest is the input of CreateNetworkInterface.
 type CreateNetworkInterfaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1500,7 +1583,7 @@ type CreateNetworkInterfaceRequest struct {
 
 func (x *CreateNetworkInterfaceRequest) Reset() {
 	*x = CreateNetworkInterfaceRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[22]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1595,7 @@ func (x *CreateNetworkInterfaceRequest) String() string {
 func (*CreateNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *CreateNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[22]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1608,7 @@ func (x *CreateNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*CreateNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{22}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateNetworkInterfaceRequest) GetSubnetId() string {
@@ -1560,7 +1643,7 @@ type CreateNetworkInterfaceResponse struct {
 
 func (x *CreateNetworkInterfaceResponse) Reset() {
 	*x = CreateNetworkInterfaceResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[23]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1655,7 @@ func (x *CreateNetworkInterfaceResponse) String() string {
 func (*CreateNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *CreateNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[23]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1668,7 @@ func (x *CreateNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*CreateNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{23}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateNetworkInterfaceResponse) GetNetworkInterface() *NetworkInterface {
@@ -1608,7 +1691,7 @@ type AttachNetworkInterfaceRequest struct {
 
 func (x *AttachNetworkInterfaceRequest) Reset() {
 	*x = AttachNetworkInterfaceRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[24]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1703,7 @@ func (x *AttachNetworkInterfaceRequest) String() string {
 func (*AttachNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *AttachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[24]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1716,7 @@ func (x *AttachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*AttachNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{24}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AttachNetworkInterfaceRequest) GetNetworkInterfaceId() string {
@@ -1661,7 +1744,7 @@ type AttachNetworkInterfaceResponse struct {
 
 func (x *AttachNetworkInterfaceResponse) Reset() {
 	*x = AttachNetworkInterfaceResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[25]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1756,7 @@ func (x *AttachNetworkInterfaceResponse) String() string {
 func (*AttachNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *AttachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[25]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1769,7 @@ func (x *AttachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*AttachNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{25}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AttachNetworkInterfaceResponse) GetNetworkInterface() *NetworkInterface {
@@ -1707,7 +1790,7 @@ type DetachNetworkInterfaceRequest struct {
 
 func (x *DetachNetworkInterfaceRequest) Reset() {
 	*x = DetachNetworkInterfaceRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[26]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1802,7 @@ func (x *DetachNetworkInterfaceRequest) String() string {
 func (*DetachNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *DetachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[26]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1815,7 @@ func (x *DetachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*DetachNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{26}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DetachNetworkInterfaceRequest) GetNetworkInterfaceId() string {
@@ -1753,7 +1836,7 @@ type DetachNetworkInterfaceResponse struct {
 
 func (x *DetachNetworkInterfaceResponse) Reset() {
 	*x = DetachNetworkInterfaceResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[27]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1848,7 @@ func (x *DetachNetworkInterfaceResponse) String() string {
 func (*DetachNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *DetachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[27]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1861,7 @@ func (x *DetachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*DetachNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{27}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DetachNetworkInterfaceResponse) GetNetworkInterface() *NetworkInterface {
@@ -1806,7 +1889,7 @@ type DescribeNetworkInterfacesRequest struct {
 
 func (x *DescribeNetworkInterfacesRequest) Reset() {
 	*x = DescribeNetworkInterfacesRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[28]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1901,7 @@ func (x *DescribeNetworkInterfacesRequest) String() string {
 func (*DescribeNetworkInterfacesRequest) ProtoMessage() {}
 
 func (x *DescribeNetworkInterfacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[28]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1914,7 @@ func (x *DescribeNetworkInterfacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeNetworkInterfacesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeNetworkInterfacesRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{28}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DescribeNetworkInterfacesRequest) GetNetworkInterfaceIds() []string {
@@ -1875,7 +1958,7 @@ type DescribeNetworkInterfacesResponse struct {
 
 func (x *DescribeNetworkInterfacesResponse) Reset() {
 	*x = DescribeNetworkInterfacesResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[29]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1970,7 @@ func (x *DescribeNetworkInterfacesResponse) String() string {
 func (*DescribeNetworkInterfacesResponse) ProtoMessage() {}
 
 func (x *DescribeNetworkInterfacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[29]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1983,7 @@ func (x *DescribeNetworkInterfacesResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribeNetworkInterfacesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeNetworkInterfacesResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{29}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DescribeNetworkInterfacesResponse) GetNetworkInterfaceSet() []*NetworkInterface {
@@ -1915,6 +1998,89 @@ func (x *DescribeNetworkInterfacesResponse) GetTotalCount() uint32 {
 		return x.TotalCount
 	}
 	return 0
+}
+
+// DeleteNetworkInterfaceRequest is the input of DeleteNetworkInterface.
+type DeleteNetworkInterfaceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The detached, non-primary ENI to delete.
+	NetworkInterfaceId string `protobuf:"bytes,1,opt,name=network_interface_id,json=networkInterfaceId,proto3" json:"network_interface_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *DeleteNetworkInterfaceRequest) Reset() {
+	*x = DeleteNetworkInterfaceRequest{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNetworkInterfaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNetworkInterfaceRequest) ProtoMessage() {}
+
+func (x *DeleteNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
+func (*DeleteNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DeleteNetworkInterfaceRequest) GetNetworkInterfaceId() string {
+	if x != nil {
+		return x.NetworkInterfaceId
+	}
+	return ""
+}
+
+// DeleteNetworkInterfaceResponse is the output of DeleteNetworkInterface.
+type DeleteNetworkInterfaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNetworkInterfaceResponse) Reset() {
+	*x = DeleteNetworkInterfaceResponse{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNetworkInterfaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNetworkInterfaceResponse) ProtoMessage() {}
+
+func (x *DeleteNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
+func (*DeleteNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{33}
 }
 
 // AllocatePrivateIpAddressRequest is the input of AllocatePrivateIpAddress.
@@ -1935,7 +2101,7 @@ type AllocatePrivateIpAddressRequest struct {
 
 func (x *AllocatePrivateIpAddressRequest) Reset() {
 	*x = AllocatePrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[30]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2113,7 @@ func (x *AllocatePrivateIpAddressRequest) String() string {
 func (*AllocatePrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *AllocatePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[30]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2126,7 @@ func (x *AllocatePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatePrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*AllocatePrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{30}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AllocatePrivateIpAddressRequest) GetSubnetId() string {
@@ -2002,7 +2168,7 @@ type AllocatePrivateIpAddressResponse struct {
 
 func (x *AllocatePrivateIpAddressResponse) Reset() {
 	*x = AllocatePrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[31]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2180,7 @@ func (x *AllocatePrivateIpAddressResponse) String() string {
 func (*AllocatePrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *AllocatePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[31]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2193,7 @@ func (x *AllocatePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatePrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*AllocatePrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{31}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AllocatePrivateIpAddressResponse) GetAddress() *PrivateIpAddress {
@@ -2052,7 +2218,7 @@ type AllocatePrivateIpAddressesRequest struct {
 
 func (x *AllocatePrivateIpAddressesRequest) Reset() {
 	*x = AllocatePrivateIpAddressesRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2230,7 @@ func (x *AllocatePrivateIpAddressesRequest) String() string {
 func (*AllocatePrivateIpAddressesRequest) ProtoMessage() {}
 
 func (x *AllocatePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[32]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2243,7 @@ func (x *AllocatePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use AllocatePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
 func (*AllocatePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{32}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AllocatePrivateIpAddressesRequest) GetSubnetId() string {
@@ -2112,7 +2278,7 @@ type AllocatePrivateIpAddressesResponse struct {
 
 func (x *AllocatePrivateIpAddressesResponse) Reset() {
 	*x = AllocatePrivateIpAddressesResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2290,7 @@ func (x *AllocatePrivateIpAddressesResponse) String() string {
 func (*AllocatePrivateIpAddressesResponse) ProtoMessage() {}
 
 func (x *AllocatePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[33]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2303,7 @@ func (x *AllocatePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use AllocatePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
 func (*AllocatePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{33}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AllocatePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress {
@@ -2164,7 +2330,7 @@ type CommitPrivateIpAddressRequest struct {
 
 func (x *CommitPrivateIpAddressRequest) Reset() {
 	*x = CommitPrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2342,7 @@ func (x *CommitPrivateIpAddressRequest) String() string {
 func (*CommitPrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[34]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2355,7 @@ func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{34}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CommitPrivateIpAddressRequest) GetSubnetId() string {
@@ -2231,7 +2397,7 @@ type CommitPrivateIpAddressResponse struct {
 
 func (x *CommitPrivateIpAddressResponse) Reset() {
 	*x = CommitPrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2409,7 @@ func (x *CommitPrivateIpAddressResponse) String() string {
 func (*CommitPrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[35]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2422,7 @@ func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{35}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CommitPrivateIpAddressResponse) GetAddress() *PrivateIpAddress {
@@ -2279,7 +2445,7 @@ type ReleasePrivateIpAddressRequest struct {
 
 func (x *ReleasePrivateIpAddressRequest) Reset() {
 	*x = ReleasePrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2457,7 @@ func (x *ReleasePrivateIpAddressRequest) String() string {
 func (*ReleasePrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[36]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2470,7 @@ func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{36}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReleasePrivateIpAddressRequest) GetSubnetId() string {
@@ -2330,7 +2496,7 @@ type ReleasePrivateIpAddressResponse struct {
 
 func (x *ReleasePrivateIpAddressResponse) Reset() {
 	*x = ReleasePrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2508,7 @@ func (x *ReleasePrivateIpAddressResponse) String() string {
 func (*ReleasePrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[37]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2521,7 @@ func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{37}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{41}
 }
 
 // DescribePrivateIpAddressesRequest is the input of DescribePrivateIpAddresses.
@@ -2373,7 +2539,7 @@ type DescribePrivateIpAddressesRequest struct {
 
 func (x *DescribePrivateIpAddressesRequest) Reset() {
 	*x = DescribePrivateIpAddressesRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2551,7 @@ func (x *DescribePrivateIpAddressesRequest) String() string {
 func (*DescribePrivateIpAddressesRequest) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2564,7 @@ func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{38}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DescribePrivateIpAddressesRequest) GetSubnetId() string {
@@ -2435,7 +2601,7 @@ type DescribePrivateIpAddressesResponse struct {
 
 func (x *DescribePrivateIpAddressesResponse) Reset() {
 	*x = DescribePrivateIpAddressesResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2613,7 @@ func (x *DescribePrivateIpAddressesResponse) String() string {
 func (*DescribePrivateIpAddressesResponse) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2626,7 @@ func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use DescribePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{39}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DescribePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress {
@@ -2590,7 +2756,11 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x19DescribeInstancesResponse\x124\n" +
 	"\finstance_set\x18\x01 \x03(\v2\x11.ipam.v1.InstanceR\vinstanceSet\x12\x1f\n" +
 	"\vtotal_count\x18\x02 \x01(\rR\n" +
-	"totalCount\"\xa0\x01\n" +
+	"totalCount\"8\n" +
+	"\x15DeleteInstanceRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\"\x18\n" +
+	"\x16DeleteInstanceResponse\"\xa0\x01\n" +
 	"\x1dCreateNetworkInterfaceRequest\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x124\n" +
 	"\x16network_interface_name\x18\x02 \x01(\tR\x14networkInterfaceName\x12,\n" +
@@ -2615,7 +2785,10 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"!DescribeNetworkInterfacesResponse\x12M\n" +
 	"\x15network_interface_set\x18\x01 \x03(\v2\x19.ipam.v1.NetworkInterfaceR\x13networkInterfaceSet\x12\x1f\n" +
 	"\vtotal_count\x18\x02 \x01(\rR\n" +
-	"totalCount\"\xab\x01\n" +
+	"totalCount\"Q\n" +
+	"\x1dDeleteNetworkInterfaceRequest\x120\n" +
+	"\x14network_interface_id\x18\x01 \x01(\tR\x12networkInterfaceId\" \n" +
+	"\x1eDeleteNetworkInterfaceResponse\"\xab\x01\n" +
 	"\x1fAllocatePrivateIpAddressRequest\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x1d\n" +
 	"\n" +
@@ -2652,7 +2825,7 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
 	"addressSet\x12\x1f\n" +
 	"\vtotal_count\x18\x02 \x01(\rR\n" +
-	"totalCount2\xee\f\n" +
+	"totalCount2\xac\x0e\n" +
 	"\vIpamService\x12B\n" +
 	"\tCreateVpc\x12\x19.ipam.v1.CreateVpcRequest\x1a\x1a.ipam.v1.CreateVpcResponse\x12K\n" +
 	"\fDescribeVpcs\x12\x1c.ipam.v1.DescribeVpcsRequest\x1a\x1d.ipam.v1.DescribeVpcsResponse\x12B\n" +
@@ -2661,11 +2834,13 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x0fDescribeSubnets\x12\x1f.ipam.v1.DescribeSubnetsRequest\x1a .ipam.v1.DescribeSubnetsResponse\x12K\n" +
 	"\fDeleteSubnet\x12\x1c.ipam.v1.DeleteSubnetRequest\x1a\x1d.ipam.v1.DeleteSubnetResponse\x12Q\n" +
 	"\x0eCreateInstance\x12\x1e.ipam.v1.CreateInstanceRequest\x1a\x1f.ipam.v1.CreateInstanceResponse\x12Z\n" +
-	"\x11DescribeInstances\x12!.ipam.v1.DescribeInstancesRequest\x1a\".ipam.v1.DescribeInstancesResponse\x12i\n" +
+	"\x11DescribeInstances\x12!.ipam.v1.DescribeInstancesRequest\x1a\".ipam.v1.DescribeInstancesResponse\x12Q\n" +
+	"\x0eDeleteInstance\x12\x1e.ipam.v1.DeleteInstanceRequest\x1a\x1f.ipam.v1.DeleteInstanceResponse\x12i\n" +
 	"\x16CreateNetworkInterface\x12&.ipam.v1.CreateNetworkInterfaceRequest\x1a'.ipam.v1.CreateNetworkInterfaceResponse\x12i\n" +
 	"\x16AttachNetworkInterface\x12&.ipam.v1.AttachNetworkInterfaceRequest\x1a'.ipam.v1.AttachNetworkInterfaceResponse\x12i\n" +
 	"\x16DetachNetworkInterface\x12&.ipam.v1.DetachNetworkInterfaceRequest\x1a'.ipam.v1.DetachNetworkInterfaceResponse\x12r\n" +
-	"\x19DescribeNetworkInterfaces\x12).ipam.v1.DescribeNetworkInterfacesRequest\x1a*.ipam.v1.DescribeNetworkInterfacesResponse\x12o\n" +
+	"\x19DescribeNetworkInterfaces\x12).ipam.v1.DescribeNetworkInterfacesRequest\x1a*.ipam.v1.DescribeNetworkInterfacesResponse\x12i\n" +
+	"\x16DeleteNetworkInterface\x12&.ipam.v1.DeleteNetworkInterfaceRequest\x1a'.ipam.v1.DeleteNetworkInterfaceResponse\x12o\n" +
 	"\x18AllocatePrivateIpAddress\x12(.ipam.v1.AllocatePrivateIpAddressRequest\x1a).ipam.v1.AllocatePrivateIpAddressResponse\x12u\n" +
 	"\x1aAllocatePrivateIpAddresses\x12*.ipam.v1.AllocatePrivateIpAddressesRequest\x1a+.ipam.v1.AllocatePrivateIpAddressesResponse\x12i\n" +
 	"\x16CommitPrivateIpAddress\x12&.ipam.v1.CommitPrivateIpAddressRequest\x1a'.ipam.v1.CommitPrivateIpAddressResponse\x12l\n" +
@@ -2684,7 +2859,7 @@ func file_ipam_v1_ipam_proto_rawDescGZIP() []byte {
 	return file_ipam_v1_ipam_proto_rawDescData
 }
 
-var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*Filter)(nil),                             // 0: ipam.v1.Filter
 	(*Vpc)(nil),                                // 1: ipam.v1.Vpc
@@ -2708,31 +2883,35 @@ var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*CreateInstanceResponse)(nil),             // 19: ipam.v1.CreateInstanceResponse
 	(*DescribeInstancesRequest)(nil),           // 20: ipam.v1.DescribeInstancesRequest
 	(*DescribeInstancesResponse)(nil),          // 21: ipam.v1.DescribeInstancesResponse
-	(*CreateNetworkInterfaceRequest)(nil),      // 22: ipam.v1.CreateNetworkInterfaceRequest
-	(*CreateNetworkInterfaceResponse)(nil),     // 23: ipam.v1.CreateNetworkInterfaceResponse
-	(*AttachNetworkInterfaceRequest)(nil),      // 24: ipam.v1.AttachNetworkInterfaceRequest
-	(*AttachNetworkInterfaceResponse)(nil),     // 25: ipam.v1.AttachNetworkInterfaceResponse
-	(*DetachNetworkInterfaceRequest)(nil),      // 26: ipam.v1.DetachNetworkInterfaceRequest
-	(*DetachNetworkInterfaceResponse)(nil),     // 27: ipam.v1.DetachNetworkInterfaceResponse
-	(*DescribeNetworkInterfacesRequest)(nil),   // 28: ipam.v1.DescribeNetworkInterfacesRequest
-	(*DescribeNetworkInterfacesResponse)(nil),  // 29: ipam.v1.DescribeNetworkInterfacesResponse
-	(*AllocatePrivateIpAddressRequest)(nil),    // 30: ipam.v1.AllocatePrivateIpAddressRequest
-	(*AllocatePrivateIpAddressResponse)(nil),   // 31: ipam.v1.AllocatePrivateIpAddressResponse
-	(*AllocatePrivateIpAddressesRequest)(nil),  // 32: ipam.v1.AllocatePrivateIpAddressesRequest
-	(*AllocatePrivateIpAddressesResponse)(nil), // 33: ipam.v1.AllocatePrivateIpAddressesResponse
-	(*CommitPrivateIpAddressRequest)(nil),      // 34: ipam.v1.CommitPrivateIpAddressRequest
-	(*CommitPrivateIpAddressResponse)(nil),     // 35: ipam.v1.CommitPrivateIpAddressResponse
-	(*ReleasePrivateIpAddressRequest)(nil),     // 36: ipam.v1.ReleasePrivateIpAddressRequest
-	(*ReleasePrivateIpAddressResponse)(nil),    // 37: ipam.v1.ReleasePrivateIpAddressResponse
-	(*DescribePrivateIpAddressesRequest)(nil),  // 38: ipam.v1.DescribePrivateIpAddressesRequest
-	(*DescribePrivateIpAddressesResponse)(nil), // 39: ipam.v1.DescribePrivateIpAddressesResponse
-	(*timestamppb.Timestamp)(nil),              // 40: google.protobuf.Timestamp
+	(*DeleteInstanceRequest)(nil),              // 22: ipam.v1.DeleteInstanceRequest
+	(*DeleteInstanceResponse)(nil),             // 23: ipam.v1.DeleteInstanceResponse
+	(*CreateNetworkInterfaceRequest)(nil),      // 24: ipam.v1.CreateNetworkInterfaceRequest
+	(*CreateNetworkInterfaceResponse)(nil),     // 25: ipam.v1.CreateNetworkInterfaceResponse
+	(*AttachNetworkInterfaceRequest)(nil),      // 26: ipam.v1.AttachNetworkInterfaceRequest
+	(*AttachNetworkInterfaceResponse)(nil),     // 27: ipam.v1.AttachNetworkInterfaceResponse
+	(*DetachNetworkInterfaceRequest)(nil),      // 28: ipam.v1.DetachNetworkInterfaceRequest
+	(*DetachNetworkInterfaceResponse)(nil),     // 29: ipam.v1.DetachNetworkInterfaceResponse
+	(*DescribeNetworkInterfacesRequest)(nil),   // 30: ipam.v1.DescribeNetworkInterfacesRequest
+	(*DescribeNetworkInterfacesResponse)(nil),  // 31: ipam.v1.DescribeNetworkInterfacesResponse
+	(*DeleteNetworkInterfaceRequest)(nil),      // 32: ipam.v1.DeleteNetworkInterfaceRequest
+	(*DeleteNetworkInterfaceResponse)(nil),     // 33: ipam.v1.DeleteNetworkInterfaceResponse
+	(*AllocatePrivateIpAddressRequest)(nil),    // 34: ipam.v1.AllocatePrivateIpAddressRequest
+	(*AllocatePrivateIpAddressResponse)(nil),   // 35: ipam.v1.AllocatePrivateIpAddressResponse
+	(*AllocatePrivateIpAddressesRequest)(nil),  // 36: ipam.v1.AllocatePrivateIpAddressesRequest
+	(*AllocatePrivateIpAddressesResponse)(nil), // 37: ipam.v1.AllocatePrivateIpAddressesResponse
+	(*CommitPrivateIpAddressRequest)(nil),      // 38: ipam.v1.CommitPrivateIpAddressRequest
+	(*CommitPrivateIpAddressResponse)(nil),     // 39: ipam.v1.CommitPrivateIpAddressResponse
+	(*ReleasePrivateIpAddressRequest)(nil),     // 40: ipam.v1.ReleasePrivateIpAddressRequest
+	(*ReleasePrivateIpAddressResponse)(nil),    // 41: ipam.v1.ReleasePrivateIpAddressResponse
+	(*DescribePrivateIpAddressesRequest)(nil),  // 42: ipam.v1.DescribePrivateIpAddressesRequest
+	(*DescribePrivateIpAddressesResponse)(nil), // 43: ipam.v1.DescribePrivateIpAddressesResponse
+	(*timestamppb.Timestamp)(nil),              // 44: google.protobuf.Timestamp
 }
 var file_ipam_v1_ipam_proto_depIdxs = []int32{
-	40, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
-	40, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
-	40, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
-	40, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
+	44, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
+	44, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
+	44, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
+	44, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: ipam.v1.CreateVpcResponse.vpc:type_name -> ipam.v1.Vpc
 	0,  // 5: ipam.v1.DescribeVpcsRequest.filters:type_name -> ipam.v1.Filter
 	1,  // 6: ipam.v1.DescribeVpcsResponse.vpc_set:type_name -> ipam.v1.Vpc
@@ -2760,34 +2939,38 @@ var file_ipam_v1_ipam_proto_depIdxs = []int32{
 	16, // 28: ipam.v1.IpamService.DeleteSubnet:input_type -> ipam.v1.DeleteSubnetRequest
 	18, // 29: ipam.v1.IpamService.CreateInstance:input_type -> ipam.v1.CreateInstanceRequest
 	20, // 30: ipam.v1.IpamService.DescribeInstances:input_type -> ipam.v1.DescribeInstancesRequest
-	22, // 31: ipam.v1.IpamService.CreateNetworkInterface:input_type -> ipam.v1.CreateNetworkInterfaceRequest
-	24, // 32: ipam.v1.IpamService.AttachNetworkInterface:input_type -> ipam.v1.AttachNetworkInterfaceRequest
-	26, // 33: ipam.v1.IpamService.DetachNetworkInterface:input_type -> ipam.v1.DetachNetworkInterfaceRequest
-	28, // 34: ipam.v1.IpamService.DescribeNetworkInterfaces:input_type -> ipam.v1.DescribeNetworkInterfacesRequest
-	30, // 35: ipam.v1.IpamService.AllocatePrivateIpAddress:input_type -> ipam.v1.AllocatePrivateIpAddressRequest
-	32, // 36: ipam.v1.IpamService.AllocatePrivateIpAddresses:input_type -> ipam.v1.AllocatePrivateIpAddressesRequest
-	34, // 37: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
-	36, // 38: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
-	38, // 39: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
-	7,  // 40: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
-	9,  // 41: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
-	11, // 42: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
-	13, // 43: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
-	15, // 44: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
-	17, // 45: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
-	19, // 46: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
-	21, // 47: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
-	23, // 48: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
-	25, // 49: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
-	27, // 50: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
-	29, // 51: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
-	31, // 52: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
-	33, // 53: ipam.v1.IpamService.AllocatePrivateIpAddresses:output_type -> ipam.v1.AllocatePrivateIpAddressesResponse
-	35, // 54: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
-	37, // 55: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
-	39, // 56: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
-	40, // [40:57] is the sub-list for method output_type
-	23, // [23:40] is the sub-list for method input_type
+	22, // 31: ipam.v1.IpamService.DeleteInstance:input_type -> ipam.v1.DeleteInstanceRequest
+	24, // 32: ipam.v1.IpamService.CreateNetworkInterface:input_type -> ipam.v1.CreateNetworkInterfaceRequest
+	26, // 33: ipam.v1.IpamService.AttachNetworkInterface:input_type -> ipam.v1.AttachNetworkInterfaceRequest
+	28, // 34: ipam.v1.IpamService.DetachNetworkInterface:input_type -> ipam.v1.DetachNetworkInterfaceRequest
+	30, // 35: ipam.v1.IpamService.DescribeNetworkInterfaces:input_type -> ipam.v1.DescribeNetworkInterfacesRequest
+	32, // 36: ipam.v1.IpamService.DeleteNetworkInterface:input_type -> ipam.v1.DeleteNetworkInterfaceRequest
+	34, // 37: ipam.v1.IpamService.AllocatePrivateIpAddress:input_type -> ipam.v1.AllocatePrivateIpAddressRequest
+	36, // 38: ipam.v1.IpamService.AllocatePrivateIpAddresses:input_type -> ipam.v1.AllocatePrivateIpAddressesRequest
+	38, // 39: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
+	40, // 40: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
+	42, // 41: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
+	7,  // 42: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
+	9,  // 43: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
+	11, // 44: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
+	13, // 45: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
+	15, // 46: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
+	17, // 47: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
+	19, // 48: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
+	21, // 49: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
+	23, // 50: ipam.v1.IpamService.DeleteInstance:output_type -> ipam.v1.DeleteInstanceResponse
+	25, // 51: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
+	27, // 52: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
+	29, // 53: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
+	31, // 54: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
+	33, // 55: ipam.v1.IpamService.DeleteNetworkInterface:output_type -> ipam.v1.DeleteNetworkInterfaceResponse
+	35, // 56: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
+	37, // 57: ipam.v1.IpamService.AllocatePrivateIpAddresses:output_type -> ipam.v1.AllocatePrivateIpAddressesResponse
+	39, // 58: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
+	41, // 59: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
+	43, // 60: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
+	42, // [42:61] is the sub-list for method output_type
+	23, // [23:42] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -2804,7 +2987,7 @@ func file_ipam_v1_ipam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipam_v1_ipam_proto_rawDesc), len(file_ipam_v1_ipam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

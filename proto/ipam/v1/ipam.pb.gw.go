@@ -458,6 +458,45 @@ func local_request_IpamService_DescribeInstances_1(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
+func request_IpamService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, client IpamServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeleteInstanceRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["instance_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "instance_id")
+	}
+	protoReq.InstanceId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "instance_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DeleteInstance(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_IpamService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, server IpamServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeleteInstanceRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["instance_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "instance_id")
+	}
+	protoReq.InstanceId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "instance_id", err)
+	}
+	msg, err := server.DeleteInstance(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_IpamService_CreateNetworkInterface_0(ctx context.Context, marshaler runtime.Marshaler, client IpamServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq CreateNetworkInterfaceRequest
@@ -660,6 +699,45 @@ func local_request_IpamService_DescribeNetworkInterfaces_1(ctx context.Context, 
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.DescribeNetworkInterfaces(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_IpamService_DeleteNetworkInterface_0(ctx context.Context, marshaler runtime.Marshaler, client IpamServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeleteNetworkInterfaceRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["network_interface_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "network_interface_id")
+	}
+	protoReq.NetworkInterfaceId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "network_interface_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DeleteNetworkInterface(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_IpamService_DeleteNetworkInterface_0(ctx context.Context, marshaler runtime.Marshaler, server IpamServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeleteNetworkInterfaceRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["network_interface_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "network_interface_id")
+	}
+	protoReq.NetworkInterfaceId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "network_interface_id", err)
+	}
+	msg, err := server.DeleteNetworkInterface(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -1148,6 +1226,26 @@ func RegisterIpamServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_IpamService_DescribeInstances_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodDelete, pattern_IpamService_DeleteInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ipam.v1.IpamService/DeleteInstance", runtime.WithHTTPPathPattern("/v1/instances/{instance_id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_IpamService_DeleteInstance_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_DeleteInstance_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IpamService_CreateNetworkInterface_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1247,6 +1345,26 @@ func RegisterIpamServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 			return
 		}
 		forward_IpamService_DescribeNetworkInterfaces_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_IpamService_DeleteNetworkInterface_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ipam.v1.IpamService/DeleteNetworkInterface", runtime.WithHTTPPathPattern("/v1/network-interfaces/{network_interface_id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_IpamService_DeleteNetworkInterface_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_DeleteNetworkInterface_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_IpamService_AllocatePrivateIpAddress_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1575,6 +1693,23 @@ func RegisterIpamServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_IpamService_DescribeInstances_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodDelete, pattern_IpamService_DeleteInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ipam.v1.IpamService/DeleteInstance", runtime.WithHTTPPathPattern("/v1/instances/{instance_id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_IpamService_DeleteInstance_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_DeleteInstance_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IpamService_CreateNetworkInterface_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1659,6 +1794,23 @@ func RegisterIpamServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 			return
 		}
 		forward_IpamService_DescribeNetworkInterfaces_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_IpamService_DeleteNetworkInterface_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ipam.v1.IpamService/DeleteNetworkInterface", runtime.WithHTTPPathPattern("/v1/network-interfaces/{network_interface_id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_IpamService_DeleteNetworkInterface_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_DeleteNetworkInterface_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_IpamService_AllocatePrivateIpAddress_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1760,11 +1912,13 @@ var (
 	pattern_IpamService_CreateInstance_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "instances"}, ""))
 	pattern_IpamService_DescribeInstances_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "instances"}, ""))
 	pattern_IpamService_DescribeInstances_1          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "instances", "instance_ids"}, ""))
+	pattern_IpamService_DeleteInstance_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "instances", "instance_id"}, ""))
 	pattern_IpamService_CreateNetworkInterface_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "network-interfaces"}, ""))
 	pattern_IpamService_AttachNetworkInterface_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "network-interfaces", "network_interface_id"}, "attach"))
 	pattern_IpamService_DetachNetworkInterface_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "network-interfaces", "network_interface_id"}, "detach"))
 	pattern_IpamService_DescribeNetworkInterfaces_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "network-interfaces"}, ""))
 	pattern_IpamService_DescribeNetworkInterfaces_1  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "network-interfaces", "network_interface_ids"}, ""))
+	pattern_IpamService_DeleteNetworkInterface_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "network-interfaces", "network_interface_id"}, ""))
 	pattern_IpamService_AllocatePrivateIpAddress_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, ""))
 	pattern_IpamService_AllocatePrivateIpAddresses_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, "batchAllocate"))
 	pattern_IpamService_CommitPrivateIpAddress_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses", "ip_address"}, "commit"))
@@ -1784,11 +1938,13 @@ var (
 	forward_IpamService_CreateInstance_0             = runtime.ForwardResponseMessage
 	forward_IpamService_DescribeInstances_0          = runtime.ForwardResponseMessage
 	forward_IpamService_DescribeInstances_1          = runtime.ForwardResponseMessage
+	forward_IpamService_DeleteInstance_0             = runtime.ForwardResponseMessage
 	forward_IpamService_CreateNetworkInterface_0     = runtime.ForwardResponseMessage
 	forward_IpamService_AttachNetworkInterface_0     = runtime.ForwardResponseMessage
 	forward_IpamService_DetachNetworkInterface_0     = runtime.ForwardResponseMessage
 	forward_IpamService_DescribeNetworkInterfaces_0  = runtime.ForwardResponseMessage
 	forward_IpamService_DescribeNetworkInterfaces_1  = runtime.ForwardResponseMessage
+	forward_IpamService_DeleteNetworkInterface_0     = runtime.ForwardResponseMessage
 	forward_IpamService_AllocatePrivateIpAddress_0   = runtime.ForwardResponseMessage
 	forward_IpamService_AllocatePrivateIpAddresses_0 = runtime.ForwardResponseMessage
 	forward_IpamService_CommitPrivateIpAddress_0     = runtime.ForwardResponseMessage

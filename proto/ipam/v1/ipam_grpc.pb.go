@@ -27,10 +27,12 @@ const (
 	IpamService_DeleteSubnet_FullMethodName               = "/ipam.v1.IpamService/DeleteSubnet"
 	IpamService_CreateInstance_FullMethodName             = "/ipam.v1.IpamService/CreateInstance"
 	IpamService_DescribeInstances_FullMethodName          = "/ipam.v1.IpamService/DescribeInstances"
+	IpamService_DeleteInstance_FullMethodName             = "/ipam.v1.IpamService/DeleteInstance"
 	IpamService_CreateNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/CreateNetworkInterface"
 	IpamService_AttachNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/AttachNetworkInterface"
 	IpamService_DetachNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/DetachNetworkInterface"
 	IpamService_DescribeNetworkInterfaces_FullMethodName  = "/ipam.v1.IpamService/DescribeNetworkInterfaces"
+	IpamService_DeleteNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/DeleteNetworkInterface"
 	IpamService_AllocatePrivateIpAddress_FullMethodName   = "/ipam.v1.IpamService/AllocatePrivateIpAddress"
 	IpamService_AllocatePrivateIpAddresses_FullMethodName = "/ipam.v1.IpamService/AllocatePrivateIpAddresses"
 	IpamService_CommitPrivateIpAddress_FullMethodName     = "/ipam.v1.IpamService/CommitPrivateIpAddress"
@@ -62,6 +64,10 @@ type IpamServiceClient interface {
 	CreateInstance(ctx context.Context, in *CreateInstanceRequest, opts ...grpc.CallOption) (*CreateInstanceResponse, error)
 	// DescribeInstances lists CVMs by ID or by filters (instance-id, instance-name, vpc-id, subnet-id, host-id).
 	DescribeInstances(ctx context.Context, in *DescribeInstancesRequest, opts ...grpc.CallOption) (*DescribeInstancesResponse, error)
+	// DeleteInstance deletes a CVM (Tencent's TerminateInstances, one instance a call) with its
+	// primary ENI, and frees that ENI's address. It is refused while a secondary ENI is attached
+	// (detach it first) or an EIP is bound to the primary ENI (unbind it first).
+	DeleteInstance(ctx context.Context, in *DeleteInstanceRequest, opts ...grpc.CallOption) (*DeleteInstanceResponse, error)
 	// CreateNetworkInterface creates a detached ENI with a primary private IP in a subnet.
 	CreateNetworkInterface(ctx context.Context, in *CreateNetworkInterfaceRequest, opts ...grpc.CallOption) (*CreateNetworkInterfaceResponse, error)
 	// AttachNetworkInterface attaches a detached ENI to a CVM of the same VPC.
@@ -71,6 +77,10 @@ type IpamServiceClient interface {
 	// DescribeNetworkInterfaces lists ENIs by ID or by filters (network-interface-id,
 	// network-interface-name, vpc-id, subnet-id, instance-id, mac-address, primary-ip-address).
 	DescribeNetworkInterfaces(ctx context.Context, in *DescribeNetworkInterfacesRequest, opts ...grpc.CallOption) (*DescribeNetworkInterfacesResponse, error)
+	// DeleteNetworkInterface deletes a detached, non-primary ENI and frees its address. It is
+	// refused while the ENI is attached (detach it first) or has an EIP bound (unbind it first);
+	// a primary ENI goes only with its CVM (DeleteInstance).
+	DeleteNetworkInterface(ctx context.Context, in *DeleteNetworkInterfaceRequest, opts ...grpc.CallOption) (*DeleteNetworkInterfaceResponse, error)
 	// AllocatePrivateIpAddress allocates an address in a subnet, the given one or any free one,
 	// either for good or as a reservation that expires unless committed.
 	AllocatePrivateIpAddress(ctx context.Context, in *AllocatePrivateIpAddressRequest, opts ...grpc.CallOption) (*AllocatePrivateIpAddressResponse, error)
@@ -173,6 +183,16 @@ func (c *ipamServiceClient) DescribeInstances(ctx context.Context, in *DescribeI
 	return out, nil
 }
 
+func (c *ipamServiceClient) DeleteInstance(ctx context.Context, in *DeleteInstanceRequest, opts ...grpc.CallOption) (*DeleteInstanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteInstanceResponse)
+	err := c.cc.Invoke(ctx, IpamService_DeleteInstance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ipamServiceClient) CreateNetworkInterface(ctx context.Context, in *CreateNetworkInterfaceRequest, opts ...grpc.CallOption) (*CreateNetworkInterfaceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateNetworkInterfaceResponse)
@@ -207,6 +227,16 @@ func (c *ipamServiceClient) DescribeNetworkInterfaces(ctx context.Context, in *D
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeNetworkInterfacesResponse)
 	err := c.cc.Invoke(ctx, IpamService_DescribeNetworkInterfaces_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ipamServiceClient) DeleteNetworkInterface(ctx context.Context, in *DeleteNetworkInterfaceRequest, opts ...grpc.CallOption) (*DeleteNetworkInterfaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteNetworkInterfaceResponse)
+	err := c.cc.Invoke(ctx, IpamService_DeleteNetworkInterface_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +317,10 @@ type IpamServiceServer interface {
 	CreateInstance(context.Context, *CreateInstanceRequest) (*CreateInstanceResponse, error)
 	// DescribeInstances lists CVMs by ID or by filters (instance-id, instance-name, vpc-id, subnet-id, host-id).
 	DescribeInstances(context.Context, *DescribeInstancesRequest) (*DescribeInstancesResponse, error)
+	// DeleteInstance deletes a CVM (Tencent's TerminateInstances, one instance a call) with its
+	// primary ENI, and frees that ENI's address. It is refused while a secondary ENI is attached
+	// (detach it first) or an EIP is bound to the primary ENI (unbind it first).
+	DeleteInstance(context.Context, *DeleteInstanceRequest) (*DeleteInstanceResponse, error)
 	// CreateNetworkInterface creates a detached ENI with a primary private IP in a subnet.
 	CreateNetworkInterface(context.Context, *CreateNetworkInterfaceRequest) (*CreateNetworkInterfaceResponse, error)
 	// AttachNetworkInterface attaches a detached ENI to a CVM of the same VPC.
@@ -296,6 +330,10 @@ type IpamServiceServer interface {
 	// DescribeNetworkInterfaces lists ENIs by ID or by filters (network-interface-id,
 	// network-interface-name, vpc-id, subnet-id, instance-id, mac-address, primary-ip-address).
 	DescribeNetworkInterfaces(context.Context, *DescribeNetworkInterfacesRequest) (*DescribeNetworkInterfacesResponse, error)
+	// DeleteNetworkInterface deletes a detached, non-primary ENI and frees its address. It is
+	// refused while the ENI is attached (detach it first) or has an EIP bound (unbind it first);
+	// a primary ENI goes only with its CVM (DeleteInstance).
+	DeleteNetworkInterface(context.Context, *DeleteNetworkInterfaceRequest) (*DeleteNetworkInterfaceResponse, error)
 	// AllocatePrivateIpAddress allocates an address in a subnet, the given one or any free one,
 	// either for good or as a reservation that expires unless committed.
 	AllocatePrivateIpAddress(context.Context, *AllocatePrivateIpAddressRequest) (*AllocatePrivateIpAddressResponse, error)
@@ -342,6 +380,9 @@ func (UnimplementedIpamServiceServer) CreateInstance(context.Context, *CreateIns
 func (UnimplementedIpamServiceServer) DescribeInstances(context.Context, *DescribeInstancesRequest) (*DescribeInstancesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeInstances not implemented")
 }
+func (UnimplementedIpamServiceServer) DeleteInstance(context.Context, *DeleteInstanceRequest) (*DeleteInstanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteInstance not implemented")
+}
 func (UnimplementedIpamServiceServer) CreateNetworkInterface(context.Context, *CreateNetworkInterfaceRequest) (*CreateNetworkInterfaceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateNetworkInterface not implemented")
 }
@@ -353,6 +394,9 @@ func (UnimplementedIpamServiceServer) DetachNetworkInterface(context.Context, *D
 }
 func (UnimplementedIpamServiceServer) DescribeNetworkInterfaces(context.Context, *DescribeNetworkInterfacesRequest) (*DescribeNetworkInterfacesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeNetworkInterfaces not implemented")
+}
+func (UnimplementedIpamServiceServer) DeleteNetworkInterface(context.Context, *DeleteNetworkInterfaceRequest) (*DeleteNetworkInterfaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteNetworkInterface not implemented")
 }
 func (UnimplementedIpamServiceServer) AllocatePrivateIpAddress(context.Context, *AllocatePrivateIpAddressRequest) (*AllocatePrivateIpAddressResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocatePrivateIpAddress not implemented")
@@ -534,6 +578,24 @@ func _IpamService_DescribeInstances_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IpamService_DeleteInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteInstanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IpamServiceServer).DeleteInstance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IpamService_DeleteInstance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IpamServiceServer).DeleteInstance(ctx, req.(*DeleteInstanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IpamService_CreateNetworkInterface_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateNetworkInterfaceRequest)
 	if err := dec(in); err != nil {
@@ -602,6 +664,24 @@ func _IpamService_DescribeNetworkInterfaces_Handler(srv interface{}, ctx context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IpamServiceServer).DescribeNetworkInterfaces(ctx, req.(*DescribeNetworkInterfacesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IpamService_DeleteNetworkInterface_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteNetworkInterfaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IpamServiceServer).DeleteNetworkInterface(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IpamService_DeleteNetworkInterface_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IpamServiceServer).DeleteNetworkInterface(ctx, req.(*DeleteNetworkInterfaceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -736,6 +816,10 @@ var IpamService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _IpamService_DescribeInstances_Handler,
 		},
 		{
+			MethodName: "DeleteInstance",
+			Handler:    _IpamService_DeleteInstance_Handler,
+		},
+		{
 			MethodName: "CreateNetworkInterface",
 			Handler:    _IpamService_CreateNetworkInterface_Handler,
 		},
@@ -750,6 +834,10 @@ var IpamService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DescribeNetworkInterfaces",
 			Handler:    _IpamService_DescribeNetworkInterfaces_Handler,
+		},
+		{
+			MethodName: "DeleteNetworkInterface",
+			Handler:    _IpamService_DeleteNetworkInterface_Handler,
 		},
 		{
 			MethodName: "AllocatePrivateIpAddress",

@@ -273,6 +273,21 @@ func (s *Server) DescribeInstances(ctx context.Context, req *ipamv1.DescribeInst
 	return &ipamv1.DescribeInstancesResponse{InstanceSet: mapSlice(page, instancePB), TotalCount: total}, nil
 }
 
+// DeleteInstance deletes a CVM with its primary ENI.
+func (s *Server) DeleteInstance(ctx context.Context, req *ipamv1.DeleteInstanceRequest) (*ipamv1.DeleteInstanceResponse, error) {
+	acct, err := tenant.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("instance_id", ids.Instance, req.GetInstanceId()); err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteInstance(ctx, acct, req.GetInstanceId()); err != nil {
+		return nil, err
+	}
+	return &ipamv1.DeleteInstanceResponse{}, nil
+}
+
 // CreateNetworkInterface creates a detached ENI.
 func (s *Server) CreateNetworkInterface(ctx context.Context, req *ipamv1.CreateNetworkInterfaceRequest) (*ipamv1.CreateNetworkInterfaceResponse, error) {
 	acct, err := tenant.Caller(ctx)
@@ -353,6 +368,21 @@ func (s *Server) DescribeNetworkInterfaces(ctx context.Context, req *ipamv1.Desc
 		return nil, err
 	}
 	return &ipamv1.DescribeNetworkInterfacesResponse{NetworkInterfaceSet: mapSlice(page, eniPB), TotalCount: total}, nil
+}
+
+// DeleteNetworkInterface deletes a detached, non-primary ENI.
+func (s *Server) DeleteNetworkInterface(ctx context.Context, req *ipamv1.DeleteNetworkInterfaceRequest) (*ipamv1.DeleteNetworkInterfaceResponse, error) {
+	acct, err := tenant.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("network_interface_id", ids.NetworkInterface, req.GetNetworkInterfaceId()); err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteNetworkInterface(ctx, acct, req.GetNetworkInterfaceId()); err != nil {
+		return nil, err
+	}
+	return &ipamv1.DeleteNetworkInterfaceResponse{}, nil
 }
 
 // subnetAddr checks the subnet ID and the address of an address call.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -500,10 +501,16 @@ func (s *Store) AttachNetworkInterface(ctx context.Context, account, eniID, inst
 		}
 		out = e.Value
 		out.InstanceID = instanceID
+		// The instance is written back unchanged: its new ModRevision tells a concurrent
+		// DeleteInstance (which compares it) that an ENI was attached meanwhile, so an attach
+		// and a delete of the same instance cannot both succeed.
 		resp, err := s.cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(eniID)), "=", e.ModRevision),
-			clientv3.Compare(clientv3.CreateRevision(records.InstanceKey(instanceID)), "=", ins.CreateRevision),
-		).Then(clientv3.OpPut(records.NetworkInterfaceKey(eniID), kvcache.EncodeJSON(out))).Commit()
+			clientv3.Compare(clientv3.ModRevision(records.InstanceKey(instanceID)), "=", ins.ModRevision),
+		).Then(
+			clientv3.OpPut(records.NetworkInterfaceKey(eniID), kvcache.EncodeJSON(out)),
+			clientv3.OpPut(records.InstanceKey(instanceID), kvcache.EncodeJSON(ins.Value)),
+		).Commit()
 		if err != nil {
 			return false, txnErr(err)
 		}
@@ -536,4 +543,135 @@ func (s *Store) DetachNetworkInterface(ctx context.Context, account, eniID strin
 		return resp.Succeeded, nil
 	})
 	return out, err
+}
+
+// eniBindings is the prefix of the EIP bindings of an ENI's private IPs (written by eipd).
+func eniBindings(eniID string) string { return records.EipENIBindings + eniID + "/" }
+
+// deleteEniOps returns what deleting ENI e takes in a transaction: the comparisons that it is
+// unchanged since it was read at revision rev and has no EIP bound, and the deletes of its
+// record, its MAC and its primary IP's address record. The address record is read here and
+// deleted only while it is still e's (its ModRevision is compared, so the decision holds).
+func (s *Store) deleteEniOps(ctx context.Context, e records.NetworkInterface, rev int64) ([]clientv3.Cmp, []clientv3.Op, error) {
+	akey := records.AddressKey(e.SubnetID, e.IP)
+	resp, err := s.cli.Get(ctx, akey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", akey, err)
+	}
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", rev),
+		// No key under the prefix: no EIP is bound to any of the ENI's addresses.
+		clientv3.Compare(clientv3.CreateRevision(eniBindings(e.ID)), "=", 0).WithPrefix(),
+	}
+	ops := []clientv3.Op{clientv3.OpDelete(records.NetworkInterfaceKey(e.ID)), clientv3.OpDelete(macPrefix + e.MAC)}
+	if len(resp.Kvs) == 0 {
+		return append(cmps, clientv3.Compare(clientv3.CreateRevision(akey), "=", 0)), ops, nil
+	}
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(akey), "=", resp.Kvs[0].ModRevision))
+	if rec, err := kvcache.DecodeJSON[ipalloc.Record](akey, resp.Kvs[0].Value); err == nil && rec.Owner == e.ID && rec.Reservation == "" {
+		ops = append(ops, clientv3.OpDelete(akey))
+	} else {
+		s.log.WarnContext(ctx, "the address of a deleted network interface is held by another", "eni", e.ID, "address", akey, "holder", rec.Owner)
+	}
+	return cmps, ops, nil
+}
+
+// boundEip reads the first EIP binding of an ENI (the ID of the EIP, and the bound private IP),
+// after a delete lost its "no binding" comparison; ok is false when there is none.
+func boundEip(resp *clientv3.TxnResponse, eniID string) (eip, ip string, ok bool) {
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().GetKvs() {
+			return string(kv.Value), strings.TrimPrefix(string(kv.Key), eniBindings(eniID)), true
+		}
+	}
+	return "", "", false
+}
+
+// DeleteNetworkInterface deletes a detached, non-primary ENI with no EIP bound, and frees its
+// address, in one transaction.
+func (s *Store) DeleteNetworkInterface(ctx context.Context, account, eniID string) error {
+	return s.attempt(ctx, func() (bool, error) {
+		e, err := s.eni(account, eniID)
+		if err != nil {
+			return false, err
+		}
+		if e.Value.Primary {
+			return false, apierr.New(apierr.ReasonPrimaryEni, "%s is the primary network interface of %s: it is deleted with its instance", eniID, e.Value.InstanceID)
+		}
+		if e.Value.InstanceID != "" {
+			return false, apierr.New(apierr.ReasonAttached, "%s is attached to %s; detach it first", eniID, e.Value.InstanceID)
+		}
+		cmps, ops, err := s.deleteEniOps(ctx, e.Value, e.ModRevision)
+		if err != nil {
+			return false, err
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).
+			Else(clientv3.OpGet(eniBindings(eniID), clientv3.WithPrefix(), clientv3.WithLimit(1))).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		if resp.Succeeded {
+			return true, nil
+		}
+		if eip, ip, ok := boundEip(resp, eniID); ok {
+			return false, apierr.New(apierr.ReasonAddressBound, "EIP %s is bound to %s of %s; unbind it first", eip, ip, eniID)
+		}
+		return false, nil
+	})
+}
+
+// DeleteInstance deletes a CVM with its primary ENI, and frees that ENI's address, in one
+// transaction; it is refused while a secondary ENI is attached or an EIP is bound to the
+// primary ENI. The transaction compares the instance's ModRevision, which every attach
+// rewrites, so no ENI can be attached to the instance between the check and the delete.
+func (s *Store) DeleteInstance(ctx context.Context, account, instanceID string) error {
+	return s.attempt(ctx, func() (bool, error) {
+		ins, err := s.instance(account, instanceID)
+		if err != nil {
+			return false, err
+		}
+		// The ENI cache is followed apart from the instance cache: let it reach the
+		// instance's revision, so that it shows every attach that revision includes.
+		if err := s.enis.WaitRevision(ctx, ins.ModRevision); err != nil {
+			return false, err
+		}
+		var attached []string
+		s.enis.View(func(m map[string]*kvcache.Item[records.NetworkInterface]) {
+			for _, e := range m {
+				if e.Value.InstanceID == instanceID && !e.Value.Primary {
+					attached = append(attached, e.Value.ID)
+				}
+			}
+		})
+		if len(attached) > 0 {
+			sort.Strings(attached)
+			return false, apierr.New(apierr.ReasonAttached, "%s has network interfaces attached (%s); detach them first", instanceID, strings.Join(attached, ", "))
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(records.InstanceKey(instanceID)), "=", ins.ModRevision)}
+		ops := []clientv3.Op{clientv3.OpDelete(records.InstanceKey(instanceID))}
+		pe, ok := s.enis.Get(records.NetworkInterfaceKey(ins.Value.PrimaryEni))
+		if ok {
+			ecmps, eops, err := s.deleteEniOps(ctx, pe.Value, pe.ModRevision)
+			if err != nil {
+				return false, err
+			}
+			cmps, ops = append(cmps, ecmps...), append(ops, eops...)
+		} else {
+			// Never so (an instance and its primary ENI are created and deleted together);
+			// the instance alone is deleted, as long as no such ENI appears.
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(records.NetworkInterfaceKey(ins.Value.PrimaryEni)), "=", 0))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).
+			Else(clientv3.OpGet(eniBindings(ins.Value.PrimaryEni), clientv3.WithPrefix(), clientv3.WithLimit(1))).Commit()
+		if err != nil {
+			return false, txnErr(err)
+		}
+		if resp.Succeeded {
+			return true, nil
+		}
+		if eip, ip, ok := boundEip(resp, ins.Value.PrimaryEni); ok {
+			return false, apierr.New(apierr.ReasonAddressBound, "EIP %s is bound to %s of %s, the primary network interface of %s; unbind it first", eip, ip, ins.Value.PrimaryEni, instanceID)
+		}
+		return false, nil
+	})
 }
