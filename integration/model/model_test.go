@@ -489,6 +489,31 @@ func (w *world) steps() map[string]step {
 				}
 			}
 		},
+		"deleteInstance": func(t *rapid.T) func(*rapid.T) {
+			i, ok := pick(t, "instance", w, &w.instances)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, i.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.ipam.DeleteInstance(w.ctx(acct), &ipamv1.DeleteInstanceRequest{InstanceId: i.id}); call(t, "DeleteInstance", err) {
+					remove(w, &w.instances, func(x insH) bool { return x.id == i.id })
+					remove(w, &w.enis, func(x eniH) bool { return x.id == i.primary })
+				}
+			}
+		},
+		"deleteNetworkInterface": func(t *rapid.T) func(*rapid.T) {
+			e, ok := pick(t, "eni", w, &w.enis)
+			if !ok {
+				return nil
+			}
+			acct, rep := caller(t, e.acct), r(t)
+			return func(t *rapid.T) {
+				if _, err := rep.ipam.DeleteNetworkInterface(w.ctx(acct), &ipamv1.DeleteNetworkInterfaceRequest{NetworkInterfaceId: e.id}); call(t, "DeleteNetworkInterface", err) {
+					remove(w, &w.enis, func(x eniH) bool { return x.id == e.id })
+				}
+			}
+		},
 		"attach": func(t *rapid.T) func(*rapid.T) {
 			e, ok1 := pick(t, "eni", w, &w.enis)
 			i, ok2 := pick(t, "instance", w, &w.instances)

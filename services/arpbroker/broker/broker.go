@@ -329,6 +329,14 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 		return Outcome{}, err
 	}
 	h, e, rej := check(view{b}, r)
+	if rej != nil && (rej.Reason == ReasonUnknownENI || rej.Reason == ReasonUnknownVIP) {
+		// Created a moment ago, perhaps, through another replica: judge again once the caches
+		// are as fresh as etcd.
+		if err := b.group.Sync(ctx); err != nil {
+			return Outcome{}, err
+		}
+		h, e, rej = check(view{b}, r)
+	}
 	if rej != nil {
 		if h.ID == "" {
 			h, _ = b.resolve(r)
@@ -696,8 +704,10 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 	var rej *RuleError
 	if e, ok := (view{b}).eni(cur.Value.NetworkInterfaceID); !ok {
 		rej = reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
-	} else {
-		rej = admissible(hv.Value, e)
+	} else if rej = admissible(hv.Value, e); rej == nil && e.InstanceID != cur.Value.InstanceID {
+		// Detached and attached to another CVM since it announced: the VIP was configured on
+		// the old machine, and the ownership names it; the new one must announce for itself.
+		rej = reject(ReasonNotAttached, "%s moved from %s to %s", e.ID, cur.Value.InstanceID, e.InstanceID)
 	}
 	if rej == nil {
 		return nil
