@@ -135,7 +135,7 @@ func BenchmarkRefreshStorm(b *testing.B) {
 				return err
 			})
 			refreshes += len(havips)
-			_, _ = c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess})
+			_ = sess.keepAlive()
 			<-tick.C
 		}
 		tick.Stop()

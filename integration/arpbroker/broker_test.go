@@ -3,6 +3,7 @@ package arpbroker_test
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func serve(t testing.TB, modules ...service.Module) clients {
 
 func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }
 
-type nic struct{ id, mac, ip, instance string }
+type nic struct{ id, mac, ip, instance, host string }
 
 // world is one tenant's network with HAVIPs of every kind of switch range.
 type world struct {
@@ -75,13 +76,15 @@ func buildIn(t testing.TB, c clients, cidrA string) world {
 	}
 	w.subnetA = subnet(cidrA)
 	subnetB := subnet("10.0.8.0/24")
+	hostOf := map[string]string{}
 	toNic := func(e *ipamv1.NetworkInterface) nic {
-		n := nic{e.GetNetworkInterfaceId(), e.GetMacAddress(), e.GetPrimaryIpAddress(), e.GetInstanceId()}
+		n := nic{e.GetNetworkInterfaceId(), e.GetMacAddress(), e.GetPrimaryIpAddress(), e.GetInstanceId(), hostOf[e.GetInstanceId()]}
 		w.enis[n.id] = n
 		return n
 	}
 	cvm := func(sn, host string) nic {
 		r := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(ctx, &ipamv1.CreateInstanceRequest{InstanceName: "n", SubnetId: sn, HostId: host}))
+		hostOf[r.GetInstance().GetInstanceId()] = host
 		return toNic(r.GetPrimaryNetworkInterface())
 	}
 	secondary := func(ins string) nic {
@@ -102,15 +105,54 @@ func buildIn(t testing.TB, c clients, cidrA string) world {
 	return w
 }
 
-// session opens an agent session with the given TTL.
-func session(t testing.TB, c clients, ttl uint32) int64 {
-	return etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent", HostId: "h", TtlSeconds: ttl})).GetSessionId()
+// agents are one agent per host, each with a session of one TTL (opened on first use): a claim
+// goes under the session of the announcing ENI's host, as the agent of that host reports it.
+type agents struct {
+	tb     testing.TB
+	c      clients
+	ttl    uint32
+	mu     sync.Mutex
+	byHost map[string]int64
 }
 
-// garp is the report of a well-formed gratuitous ARP from n for vip.
-func garp(sess int64, n nic, vip string) *arpbrokerv1.ReportArpAnnouncementRequest {
+// session returns the agents of every host, with sessions of the given TTL.
+func session(tb testing.TB, c clients, ttl uint32) *agents {
+	return &agents{tb: tb, c: c, ttl: ttl, byHost: map[string]int64{}}
+}
+
+func agentOf(host string) string { return "agent-" + host }
+
+// of returns the session of host's agent, opening it the first time.
+func (a *agents) of(host string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if id, ok := a.byHost[host]; ok {
+		return id
+	}
+	r, err := a.c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: agentOf(host), HostId: host, TtlSeconds: a.ttl})
+	if err != nil {
+		a.tb.Fatalf("open the session of %s: %v", host, err)
+	}
+	a.byHost[host] = r.GetSessionId()
+	return r.GetSessionId()
+}
+
+// keepAlive renews every session the agents opened.
+func (a *agents) keepAlive() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for host, id := range a.byHost {
+		if _, err := a.c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: id, AgentId: agentOf(host)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// garp is the report of a well-formed gratuitous ARP from n for vip, by the agent of n's host.
+func garp(a *agents, n nic, vip string) *arpbrokerv1.ReportArpAnnouncementRequest {
 	return &arpbrokerv1.ReportArpAnnouncementRequest{
-		AgentId: "agent", SessionId: sess, NetworkInterfaceId: n.id, EthernetSourceMac: n.mac, SenderMac: n.mac,
+		AgentId: agentOf(n.host), SessionId: a.of(n.host), NetworkInterfaceId: n.id, EthernetSourceMac: n.mac, SenderMac: n.mac,
 		SenderIp: vip, TargetIp: vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST,
 	}
 }
@@ -122,7 +164,7 @@ func state(t testing.TB, c clients, ctx context.Context, id string) *havipv1.HaV
 }
 
 // awaitLeader waits until some replica decides claims (the election takes a moment at start).
-func awaitLeader(t testing.TB, c clients, sess int64) {
+func awaitLeader(t testing.TB, c clients, sess *agents) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -52,7 +52,9 @@ func TestOwnershipFollowsSession(t *testing.T) {
 	// Renew for longer than the TTL: the ownership holds.
 	for range 6 {
 		time.Sleep(500 * time.Millisecond) // an agent's keepalive period
-		etcdtest.Must[*arpbrokerv1.KeepAliveSessionResponse](t)(c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess}))
+		if err := sess.keepAlive(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if hv := state(t, c, w.ctx, id); hv.GetNetworkInterfaceId() != w.s1.id {
 		t.Fatalf("ownership lost while the session was renewed: %v", hv)
@@ -76,7 +78,7 @@ func TestOwnershipFollowsSession(t *testing.T) {
 	if owners[0] != w.s1.id || owners[1] != "" || revs[0] != claim.GetRevision() || revs[1] <= revs[0] {
 		t.Errorf("watched %v at revisions %v; want %s then none, rising from %d", owners, revs, w.s1.id, claim.GetRevision())
 	}
-	if _, err := c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess}); err == nil {
+	if err := sess.keepAlive(); err == nil {
 		t.Error("an expired session was renewed")
 	}
 }

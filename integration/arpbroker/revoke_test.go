@@ -16,6 +16,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 )
@@ -111,24 +112,32 @@ func TestOwnerRevokedWhenRightEnds(t *testing.T) {
 func TestClaimsNeedTheAgentsSession(t *testing.T) {
 	c := suite(t, arpbroker.Config{HoldDown: 50 * time.Millisecond})
 	w := build(t, c)
+	cli := etcdtest.Client(t, etcdEndpoint)
 	sess := session(t, c, 30)
 	awaitLeader(t, c, sess)
-	short := session(t, c, 2)
-	if _, err := etcdtest.Client(t, etcdEndpoint).Revoke(context.Background(), clientv3.LeaseID(short)); err != nil {
+	ended := session(t, c, 2)
+	if _, err := etcdtest.Client(t, etcdEndpoint).Revoke(context.Background(), clientv3.LeaseID(ended.of(w.s1.host))); err != nil {
 		t.Fatal(err) // the agent died and its session ended
 	}
 	vip := w.eniRange.GetVip()
 	other := garp(sess, w.s1, vip)
 	other.AgentId = "another-agent"
+	withSession := func(id int64) *arpbrokerv1.ReportArpAnnouncementRequest {
+		r := garp(sess, w.s1, vip)
+		r.SessionId = id
+		return r
+	}
+	otherHost := garp(sess, w.s1, vip) // the agent of host-2 speaks for an ENI of host-1
+	otherHost.AgentId, otherHost.SessionId = agentOf(w.p2.host), sess.of(w.p2.host)
 	for _, tc := range []struct {
 		name   string
 		req    *arpbrokerv1.ReportArpAnnouncementRequest
 		code   codes.Code
 		reason string
 	}{
-		{"no session", garp(0, w.s1, vip), codes.InvalidArgument, apierr.ReasonEmpty},
-		{"an unknown session", garp(0x7fff0000aaaa, w.s1, vip), codes.NotFound, apierr.ReasonResourceNotFound},
-		{"an ended session", garp(short, w.s1, vip), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"no session", withSession(0), codes.InvalidArgument, apierr.ReasonEmpty},
+		{"an unknown session", withSession(0x7fff0000aaaa), codes.NotFound, apierr.ReasonResourceNotFound},
+		{"an ended session", withSession(ended.of(w.s1.host)), codes.NotFound, apierr.ReasonResourceNotFound},
 		{"another agent's session", other, codes.NotFound, apierr.ReasonResourceNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,14 +145,23 @@ func TestClaimsNeedTheAgentsSession(t *testing.T) {
 			if status.Code(err) != tc.code || apierr.Reason(err) != tc.reason {
 				t.Fatalf("got %v (reason %q), want %v %s", err, apierr.Reason(err), tc.code, tc.reason)
 			}
-			if hv := state(t, c, w.ctx, w.eniRange.GetHavipId()); hv.GetState() != "UNBIND" {
-				t.Fatalf("a refused claim wrote an owner: %v", hv)
+			if resp, err := cli.Get(context.Background(), records.OwnerKey(w.eniRange.GetHavipId())); err != nil || len(resp.Kvs) != 0 {
+				t.Fatalf("a refused claim wrote an owner: %v %v", resp, err)
 			}
 		})
 	}
 	rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{NetworkInterfaceId: w.s1.id}))
 	if n := len(rs.GetRejectionSet()); n == 0 || rs.GetRejectionSet()[0].GetReason() != broker.ReasonNoSession {
 		t.Fatalf("refusals recorded under the ENI: %v", rs.GetRejectionSet())
+	}
+	// An agent speaks only for the ENIs of its own host.
+	r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, otherHost))
+	if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED || r.GetReason() != broker.ReasonWrongHost {
+		t.Fatalf("a claim by another host's agent: %v", r)
+	}
+	// And renews only its own session.
+	if _, err := c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess.of(w.s1.host), AgentId: "another-agent"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("another agent renewed the session: %v", err)
 	}
 }
 

@@ -184,3 +184,41 @@ func TestWatchNatRulesENIBinding(t *testing.T) {
 		}
 	}
 }
+
+// TestENIBoundEipFollowsTheENI: an EIP bound to a secondary ENI maps to the CVM the ENI is
+// attached to now: no backend while it is detached, the new CVM and host once it is attached
+// elsewhere — each change a newer rule on WatchNatRules, and DescribeAddresses agreeing.
+func TestENIBoundEipFollowsTheENI(t *testing.T) {
+	t.Parallel()
+	c := suite(t, eip.Config{})
+	w := build(t, c)
+	insB := etcdtest.Must[*ipamv1.CreateInstanceResponse](t)(c.ipam.CreateInstance(w.ctx, &ipamv1.CreateInstanceRequest{InstanceName: "b", SubnetId: w.subnet, HostId: "host-b"})).GetInstance()
+	s := etcdtest.Must[*ipamv1.CreateNetworkInterfaceResponse](t)(c.ipam.CreateNetworkInterface(w.ctx, &ipamv1.CreateNetworkInterfaceRequest{SubnetId: w.subnet, NetworkInterfaceName: "s"})).GetNetworkInterface()
+	attach := func(ins string) {
+		etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(w.ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: s.GetNetworkInterfaceId(), InstanceId: ins}))
+	}
+	attach(w.eni.GetInstanceId()) // on the CVM of host-9
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a rule that never comes fails the test
+	defer cancel()
+	stream := etcdtest.Must[eipv1.NatRuleService_WatchNatRulesClient](t)(eipv1.NewNatRuleServiceClient(c.conn).WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{}))
+	etcdtest.Must[*eipv1.WatchNatRulesResponse](t)(stream.Recv())
+	nw := &natWatch{t: t, stream: stream, eipID: w.eip1.GetAddressId()}
+	etcdtest.Must[*eipv1.AssociateAddressResponse](t)(c.eip.AssociateAddress(w.ctx, &eipv1.AssociateAddressRequest{AddressId: w.eip1.GetAddressId(), NetworkInterfaceId: s.GetNetworkInterfaceId()}))
+	nw.await("the CVM of host-9", func(r *eipv1.NatRule) bool {
+		return r.GetInstanceId() == w.eni.GetInstanceId() && r.GetHostId() == "host-9"
+	})
+
+	etcdtest.Must[*ipamv1.DetachNetworkInterfaceResponse](t)(c.ipam.DetachNetworkInterface(w.ctx, &ipamv1.DetachNetworkInterfaceRequest{NetworkInterfaceId: s.GetNetworkInterfaceId()}))
+	nw.await("no backend while detached", func(r *eipv1.NatRule) bool { return r.GetInstanceId() == "" && r.GetHostId() == "" && !r.GetRemoved() })
+	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); a.GetReachesServer() || a.GetInstanceId() != "" {
+		t.Errorf("a detached ENI's EIP reaches a server: %v", a)
+	}
+
+	attach(insB.GetInstanceId())
+	nw.await("the CVM of host-b", func(r *eipv1.NatRule) bool {
+		return r.GetInstanceId() == insB.GetInstanceId() && r.GetHostId() == "host-b"
+	})
+	if a := describe(t, c, w.ctx, w.eip1.GetAddressId()); !a.GetReachesServer() || a.GetInstanceId() != insB.GetInstanceId() || a.GetHostId() != "host-b" {
+		t.Errorf("DescribeAddresses after the move: %v", a)
+	}
+}

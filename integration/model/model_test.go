@@ -29,6 +29,8 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/services/arpbroker"
@@ -753,8 +755,11 @@ func (w *world) steps() map[string]step {
 			if h.acct != e.acct && rapid.IntRange(0, 3).Draw(t, "keep cross-account claim") != 0 {
 				return nil
 			}
-			agent := rapid.IntRange(0, 1).Draw(t, "agent")
-			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "spoofed mac", "no session", "other agent's session", "not gratuitous"}).Draw(t, "claim kind")
+			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "valid", "another host's agent", "spoofed mac", "no session", "unknown session", "other agent's session", "not gratuitous"}).Draw(t, "claim kind")
+			agent := w.hostOf(t, e.id) // the agent of the host the ENI is on
+			if agent < 0 || kind == "another host's agent" {
+				agent = rapid.IntRange(0, 1).Draw(t, "agent")
+			}
 			rep := r(t)
 			w.mu.Lock()
 			sess := w.sessions[agent]
@@ -766,6 +771,8 @@ func (w *world) steps() map[string]step {
 				req.SenderMac, req.EthernetSourceMac = "02:00:00:00:00:99", "02:00:00:00:00:99"
 			case "no session":
 				req.SessionId = 0
+			case "unknown session":
+				req.SessionId = 0x7fff00000001
 			case "other agent's session":
 				req.AgentId = fmt.Sprint(agentOf, 1-agent)
 			case "not gratuitous":
@@ -793,6 +800,33 @@ func (w *world) steps() map[string]step {
 			}
 		},
 	}
+}
+
+// hostOf returns the number of the host an ENI's CVM is on now (agent i serves host-i), or -1.
+func (w *world) hostOf(t *rapid.T, eniID string) int {
+	e, err := get[records.NetworkInterface](w.e.cli, records.NetworkInterfaceKey(eniID))
+	if err != nil || e.InstanceID == "" {
+		return -1
+	}
+	i, err := get[records.Instance](w.e.cli, records.InstanceKey(e.InstanceID))
+	if err != nil {
+		return -1
+	}
+	for n := range w.sessions {
+		if i.HostID == fmt.Sprint("host-", n) {
+			return n
+		}
+	}
+	return -1
+}
+
+func get[T any](cli *clientv3.Client, key string) (T, error) {
+	var zero T
+	resp, err := cli.Get(context.Background(), key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return zero, fmt.Errorf("%s: %v", key, err)
+	}
+	return kvcache.DecodeJSON[T](key, resp.Kvs[0].Value)
 }
 
 // addrIn draws an address of s: mostly one in use or usable, sometimes a reserved one.
@@ -833,26 +867,35 @@ func (w *world) rangeEntries(t *rapid.T) []*havipv1.HaVipAssociation {
 // (revoking an owner that lost its right) and what the NAT stream shows follow within a
 // second, so a violation must last that long to count.
 func (w *world) check(t *rapid.T) {
+	s, err := readState(w.e.cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What one transaction keeps holds at every revision: checked at once.
+	if err := s.strict(); err != nil {
+		t.Fatalf("invariant broken: %v", err)
+	}
+	// What follows a change — the broker revoking an owner, the NAT stream, a count that a lapsing
+	// reservation changes between two reads — must hold within a second and a half.
 	var last error
 	for deadline := time.Now().Add(1500 * time.Millisecond); ; {
-		s, err := readState(w.e.cli)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if last = w.violation(s); last == nil {
+		if last = w.eventually(s); last == nil {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("invariant broken: %v", last)
 		}
 		time.Sleep(20 * time.Millisecond) // awaiting the broker, the NAT stream or a lease
+		if s, err = readState(w.e.cli); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
-// violation returns the first invariant s breaks, checking the services' own answers (counts,
-// NAT rules) against it too.
-func (w *world) violation(s *state) error {
-	if err := s.invariants(); err != nil {
+// eventually returns the first of the invariants that follow a change that s breaks: owners,
+// and the services' own answers (counts, NAT rules) against s.
+func (w *world) eventually(s *state) error {
+	if err := s.owners(); err != nil {
 		return err
 	}
 	// (c) each subnet's available count = usable − held, as the service answers it.
@@ -892,7 +935,7 @@ type natFollower struct {
 }
 
 // rule is the part of a NAT rule the state decides.
-type rule struct{ private, havip, eni string }
+type rule struct{ private, havip, eni, instance, host string }
 
 func followNat(t *testing.T, c eipv1.NatRuleServiceClient) *natFollower {
 	f := &natFollower{cur: map[string]*eipv1.NatRule{}}
@@ -952,7 +995,7 @@ func (f *natFollower) rules() map[string]rule {
 	out := map[string]rule{}
 	for ip, r := range f.cur {
 		if !r.GetRemoved() {
-			out[ip] = rule{r.GetPrivateIp(), r.GetHavipId(), r.GetNetworkInterfaceId()}
+			out[ip] = rule{r.GetPrivateIp(), r.GetHavipId(), r.GetNetworkInterfaceId(), r.GetInstanceId(), r.GetHostId()}
 		}
 	}
 	return out

@@ -15,6 +15,12 @@ import (
 	ipamstore "github.com/openhavip/havip/services/ipam/store"
 )
 
+// session is an agent's session as the broker records it.
+type session struct {
+	AgentID string `json:"agent_id"`
+	HostID  string `json:"host_id"`
+}
+
 // address is one allocated private address as etcd holds it.
 type address struct {
 	subnet string
@@ -30,18 +36,19 @@ type state struct {
 	instances map[string]records.Instance
 	enis      map[string]records.NetworkInterface
 	havips    map[string]records.HaVip
-	owners    map[string]records.Owner
+	ownersOf  map[string]records.Owner
 	ownerKeys map[string]int64 // HAVIP ID → the owner key's lease
 	bindings  map[string]records.AddressBinding
 	eips      map[string]records.Eip // by public IP, committed only
 	eniBinds  map[string]string      // <eni>/<ip> → EIP ID
+	sessions  map[int64]session      // by lease ID
 	addresses []address
 	heldIn    map[string]int // subnet → allocated addresses
 }
 
 func readState(cli *clientv3.Client) (*state, error) {
 	prefixes := []string{ipamstore.Root + "vpc/", records.Subnets, records.Instances, records.NetworkInterfaces, records.Addresses,
-		records.HaVips, records.HaVipAddresses, records.Owners, records.EipIPs, records.EipENIBindings}
+		records.HaVips, records.HaVipAddresses, records.Owners, records.EipIPs, records.EipENIBindings, records.Sessions}
 	ops := make([]clientv3.Op, len(prefixes))
 	for i, p := range prefixes {
 		ops[i] = clientv3.OpGet(p, clientv3.WithPrefix())
@@ -51,8 +58,8 @@ func readState(cli *clientv3.Client) (*state, error) {
 		return nil, err
 	}
 	s := &state{subnets: map[string]ipamstore.Subnet{}, vpcs: map[string]ipamstore.Vpc{}, instances: map[string]records.Instance{}, enis: map[string]records.NetworkInterface{},
-		havips: map[string]records.HaVip{}, owners: map[string]records.Owner{}, ownerKeys: map[string]int64{}, bindings: map[string]records.AddressBinding{},
-		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, heldIn: map[string]int{}}
+		havips: map[string]records.HaVip{}, ownersOf: map[string]records.Owner{}, ownerKeys: map[string]int64{}, bindings: map[string]records.AddressBinding{},
+		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, sessions: map[int64]session{}, heldIn: map[string]int{}}
 	for i, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().GetKvs() {
 			key, rest := string(kv.Key), strings.TrimPrefix(string(kv.Key), prefixes[i])
@@ -91,7 +98,7 @@ func readState(cli *clientv3.Client) (*state, error) {
 			case records.Owners:
 				var v records.Owner
 				v, err = kvcache.DecodeJSON[records.Owner](key, kv.Value)
-				s.owners[rest], s.ownerKeys[rest] = v, kv.Lease
+				s.ownersOf[rest], s.ownerKeys[rest] = v, kv.Lease
 			case records.EipIPs:
 				var v records.Eip
 				v, err = kvcache.DecodeJSON[records.Eip](key, kv.Value)
@@ -100,6 +107,10 @@ func readState(cli *clientv3.Client) (*state, error) {
 				}
 			case records.EipENIBindings:
 				s.eniBinds[rest] = string(kv.Value)
+			case records.Sessions:
+				var v session
+				v, err = kvcache.DecodeJSON[session](key, kv.Value)
+				s.sessions[kv.Lease] = v
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", key, err)
@@ -109,8 +120,9 @@ func readState(cli *clientv3.Client) (*state, error) {
 	return s, nil
 }
 
-// invariants checks (a), (b), (d), (e) and (g) of issue 12 on the state alone.
-func (s *state) invariants() error {
+// strict checks (a), (b), (e) and (g) of issue 12: what the transactions of one call keep, so it
+// holds at every revision.
+func (s *state) strict() error {
 	// (a) no address is held by two resources.
 	holders := map[string]string{}
 	hold := func(subnet string, ip netip.Addr, who string) error {
@@ -185,31 +197,6 @@ func (s *state) invariants() error {
 			}
 		}
 	}
-	// (d) every BIND owner is an attached ENI, in its HAVIP's subnet, in its range when
-	// check_associate is on, of the same account, held by a session.
-	for id, o := range s.owners {
-		h, ok := s.havips[id]
-		if !ok {
-			return fmt.Errorf("(d) owner of HAVIP %s, which does not exist", id)
-		}
-		e, ok := s.enis[o.NetworkInterfaceID]
-		switch {
-		case !ok:
-			return fmt.Errorf("(d) HAVIP %s owned by %s, which does not exist", id, o.NetworkInterfaceID)
-		case e.InstanceID == "":
-			return fmt.Errorf("(d) HAVIP %s owned by %s, which is detached", id, e.ID)
-		case e.SubnetID != h.SubnetID || e.Account != h.Account:
-			return fmt.Errorf("(d) HAVIP %s (%s, %s) owned by %s (%s, %s)", id, h.SubnetID, h.Account, e.ID, e.SubnetID, e.Account)
-		case h.CheckAssociate && !slices.ContainsFunc(h.Associations, func(a records.Association) bool {
-			return a.Type == records.TypeENI && a.InstanceID == e.ID || a.Type == records.TypeCVM && a.InstanceID == e.InstanceID
-		}):
-			return fmt.Errorf("(d) HAVIP %s owned by %s (of %s), outside its range %v", id, e.ID, e.InstanceID, h.Associations)
-		case s.ownerKeys[id] == 0:
-			return fmt.Errorf("(d) HAVIP %s owned on no session lease", id)
-		case o.VIP != h.VIP:
-			return fmt.Errorf("(d) HAVIP %s's owner record names VIP %s, the HAVIP has %s", id, o.VIP, h.VIP)
-		}
-	}
 	// (e) every EIP binding names a live HAVIP or ENI of its account, both sides agreeing.
 	for ip, x := range s.eips {
 		switch {
@@ -249,20 +236,63 @@ func (s *state) invariants() error {
 	return nil
 }
 
+// owners checks (d) of issue 12: every BIND owner is an attached ENI of the HAVIP's subnet and
+// account, in its range when check_associate is on, as it was when it announced (same CVM),
+// held by a live session of the agent that reported it, on that CVM's host. The broker revokes
+// an owner whose right ended shortly after the change, so this holds within a moment.
+func (s *state) owners() error {
+	for id, o := range s.ownersOf {
+		h, ok := s.havips[id]
+		if !ok {
+			return fmt.Errorf("(d) owner of HAVIP %s, which does not exist", id)
+		}
+		e, ok := s.enis[o.NetworkInterfaceID]
+		sess := s.sessions[s.ownerKeys[id]]
+		switch {
+		case !ok:
+			return fmt.Errorf("(d) HAVIP %s owned by %s, which does not exist", id, o.NetworkInterfaceID)
+		case e.InstanceID == "":
+			return fmt.Errorf("(d) HAVIP %s owned by %s, which is detached", id, e.ID)
+		case e.InstanceID != o.InstanceID:
+			return fmt.Errorf("(d) HAVIP %s owned by %s on %s, which is now on %s", id, e.ID, o.InstanceID, e.InstanceID)
+		case e.SubnetID != h.SubnetID || e.Account != h.Account:
+			return fmt.Errorf("(d) HAVIP %s (%s, %s) owned by %s (%s, %s)", id, h.SubnetID, h.Account, e.ID, e.SubnetID, e.Account)
+		case h.CheckAssociate && !slices.ContainsFunc(h.Associations, func(a records.Association) bool {
+			return a.Type == records.TypeENI && a.InstanceID == e.ID || a.Type == records.TypeCVM && a.InstanceID == e.InstanceID
+		}):
+			return fmt.Errorf("(d) HAVIP %s owned by %s (of %s), outside its range %v", id, e.ID, e.InstanceID, h.Associations)
+		case s.ownerKeys[id] == 0 || s.ownerKeys[id] != o.Session:
+			return fmt.Errorf("(d) HAVIP %s owned on lease %x, not on its session %x", id, s.ownerKeys[id], o.Session)
+		case sess.AgentID != o.AgentID:
+			return fmt.Errorf("(d) HAVIP %s owned by agent %q on session %x, which is %+v", id, o.AgentID, o.Session, sess)
+		case sess.HostID != s.instances[e.InstanceID].HostID || o.HostID != sess.HostID:
+			return fmt.Errorf("(d) HAVIP %s owned through the agent of %q for an ENI on %q (owner says %q)", id, sess.HostID, s.instances[e.InstanceID].HostID, o.HostID)
+		case o.VIP != h.VIP:
+			return fmt.Errorf("(d) HAVIP %s's owner record names VIP %s, the HAVIP has %s", id, o.VIP, h.VIP)
+		}
+	}
+	return nil
+}
+
 // natRules is the NAT rule of every bound EIP that the state implies: its private IP, and
-// the ENI behind it now (a HAVIP's owner, or none).
+// the ENI behind it now with its CVM and host (a HAVIP's owner, or none; a bound ENI where it
+// is attached now, or nowhere).
 func (s *state) natRules() map[string]rule {
 	out := map[string]rule{}
 	for ip, x := range s.eips {
 		switch {
 		case x.HaVipID != "":
 			r := rule{private: x.PrivateIP, havip: x.HaVipID}
-			if o, ok := s.owners[x.HaVipID]; ok {
-				r.eni = o.NetworkInterfaceID
+			if o, ok := s.ownersOf[x.HaVipID]; ok {
+				r.eni, r.instance, r.host = o.NetworkInterfaceID, o.InstanceID, o.HostID
 			}
 			out[ip] = r
 		case x.NetworkInterfaceID != "":
-			out[ip] = rule{private: x.PrivateIP, eni: x.NetworkInterfaceID}
+			r := rule{private: x.PrivateIP, eni: x.NetworkInterfaceID, instance: s.enis[x.NetworkInterfaceID].InstanceID}
+			if r.instance != "" {
+				r.host = s.instances[r.instance].HostID
+			}
+			out[ip] = r
 		}
 	}
 	return out

@@ -96,8 +96,5 @@ func AuthFailure(format string, args ...any) *Error {
 // Sentinels for errors.Is checks on a reason alone.
 var (
 	ErrNotFound             = &Error{Reason: ReasonResourceNotFound}
-	ErrResourceInsufficient = &Error{Reason: ReasonResourceInsufficient}
 	ErrConflict             = &Error{Reason: ReasonConflict}
-	ErrOccupied             = &Error{Reason: ReasonOccupied}
-	ErrReservationExpired   = &Error{Reason: ReasonReservationExpired}
 )

@@ -186,7 +186,6 @@ type Eip struct {
 	Name               string    `json:"name"`
 	HaVipID            string    `json:"havip_id,omitempty"`
 	NetworkInterfaceID string    `json:"network_interface_id,omitempty"`
-	InstanceID         string    `json:"instance_id,omitempty"`
 	PrivateIP          string    `json:"private_ip,omitempty"`
 	Created            time.Time `json:"created"`
 }

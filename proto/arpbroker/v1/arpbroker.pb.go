@@ -260,7 +260,9 @@ func (x *OpenSessionResponse) GetTtlSeconds() uint32 {
 type KeepAliveSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The session to renew.
-	SessionId     int64 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId int64 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The agent that opened it: a session is renewed only by its own agent.
+	AgentId       string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +302,13 @@ func (x *KeepAliveSessionRequest) GetSessionId() int64 {
 		return x.SessionId
 	}
 	return 0
+}
+
+func (x *KeepAliveSessionRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
 }
 
 // KeepAliveSessionResponse is the output of KeepAliveSession.
@@ -1057,10 +1066,11 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x03R\tsessionId\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
-	"ttlSeconds\"8\n" +
+	"ttlSeconds\"S\n" +
 	"\x17KeepAliveSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\x03R\tsessionId\";\n" +
+	"session_id\x18\x01 \x01(\x03R\tsessionId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\";\n" +
 	"\x18KeepAliveSessionResponse\x12\x1f\n" +
 	"\vttl_seconds\x18\x01 \x01(\rR\n" +
 	"ttlSeconds\"\xcd\x02\n" +

@@ -180,7 +180,7 @@ func (a *Agent) keepAlive(ctx context.Context) {
 		a.mu.Lock()
 		s := a.session
 		a.mu.Unlock()
-		_, err := a.broker.KeepAliveSession(ctx, &arpbrokerv1.KeepAliveSessionRequest{SessionId: s})
+		_, err := a.broker.KeepAliveSession(ctx, &arpbrokerv1.KeepAliveSessionRequest{SessionId: s, AgentId: a.cfg.AgentID})
 		if apierr.Reason(err) == apierr.ReasonResourceNotFound {
 			if err := a.openSession(ctx); err != nil {
 				a.log.Warn("reopen session", "err", err)

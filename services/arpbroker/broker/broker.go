@@ -19,6 +19,7 @@ import (
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // Result is what the broker did with a claim.
@@ -307,25 +308,28 @@ func (v view) havipByVIP(vpc string, vip netip.Addr) (records.HaVip, bool) {
 // burst of five) are judged again after the winner's write: the others then find their ENI
 // already the owner.
 func (b *Broker) Claim(ctx context.Context, r Report) (Outcome, error) {
-	for range 3 {
-		out, err := b.claim(ctx, r)
+	var out Outcome
+	err := retry.OnConflict(ctx, "the ownership of "+r.SenderIP, func(ctx context.Context) (bool, error) {
+		var err error
+		out, err = b.claim(ctx, r)
 		if !errors.Is(err, errConflict) {
-			return out, err
+			return true, err
 		}
-		if err := b.group.Sync(ctx); err != nil {
-			return Outcome{}, err
-		}
-	}
-	return Outcome{}, apierr.Conflict("%v", errConflict)
+		return false, b.group.Sync(ctx)
+	})
+	return out, err
 }
 
 func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	if !b.IsLeader() {
 		return Outcome{}, ErrNotLeader
 	}
-	if err := b.checkSession(ctx, r); err != nil {
-		h, _ := b.resolve(r)
-		b.recordRejection(ctx, h, r, reject(ReasonNoSession, "%v", err))
+	sess, err := b.checkSession(ctx, r)
+	if err != nil {
+		if apierr.Reason(err) != "" { // refused, not failed
+			h, _ := b.resolve(r)
+			b.recordRejection(ctx, h, r, reject(ReasonNoSession, "%v", err))
+		}
 		return Outcome{}, err
 	}
 	h, e, rej := check(view{b}, r)
@@ -336,6 +340,12 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 			return Outcome{}, err
 		}
 		h, e, rej = check(view{b}, r)
+	}
+	if rej == nil {
+		// An agent speaks only for the ENIs of its own host.
+		if host := b.hostOf(e.InstanceID); host != sess.HostID {
+			rej = reject(ReasonWrongHost, "%s is on host %q; the agent's session is for host %q", e.ID, host, sess.HostID)
+		}
 	}
 	if rej != nil {
 		if h.ID == "" {
@@ -357,6 +367,9 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 	}
 	rev, err := b.write(ctx, h, e, r, cur, hasOwner)
 	if err != nil {
+		if apierr.Reason(err) == apierr.ReasonResourceNotFound { // the session ended meanwhile
+			b.recordRejection(ctx, h, r, reject(ReasonNoSession, "%v", err))
+		}
 		return Outcome{}, err
 	}
 	b.cancelPending(h.ID)
@@ -398,10 +411,11 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 	if !ok {
 		return 0, fmt.Errorf("HAVIP %s vanished", h.ID)
 	}
-	rec := records.Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
-	if ins, ok := b.instances.Get(records.Instances + e.InstanceID); ok {
-		rec.HostID = ins.Value.HostID
+	ev, ok := b.enis.Get(records.NetworkInterfaceKey(e.ID))
+	if !ok {
+		return 0, errConflict // deleted since it was judged: judge again
 	}
+	rec := records.Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, HostID: b.hostOf(e.InstanceID), AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
 	var curRev int64
 	if hasOwner {
 		curRev = cur.ModRevision
@@ -410,7 +424,9 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 	skey := sessionKey(r.Session)
 	resp, err := b.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
-		clientv3.Compare(clientv3.CreateRevision(records.HaVipKey(h.ID)), "=", hv.CreateRevision),
+		// The HAVIP and the ENI as judged: a range edit or a detach since then judges again.
+		clientv3.Compare(clientv3.ModRevision(records.HaVipKey(h.ID)), "=", hv.ModRevision),
+		clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", ev.ModRevision),
 		clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
 		clientv3.Compare(clientv3.Version(skey), ">", 0), // the session lives: its lease holds the owner
 	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).
@@ -525,6 +541,9 @@ func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report,
 	}
 	b.mu.Lock()
 	dedupe := h.ID + "/" + vip + "/" + r.NetworkInterfaceID + "/" + rej.Reason
+	if rej.Reason == ReasonNoSession {
+		dedupe = r.NetworkInterfaceID + "/" + rej.Reason // the sender IP of such a report proves nothing
+	}
 	if last, ok := b.rejected[dedupe]; ok && now.Sub(last) < time.Second {
 		b.mu.Unlock()
 		return
@@ -601,10 +620,11 @@ func (b *Broker) OpenSession(ctx context.Context, agentID, hostID string, ttl ti
 	return int64(resp.ID), nil
 }
 
-// KeepAlive renews an agent's session and returns its TTL; 0 when the session is gone.
-func (b *Broker) KeepAlive(ctx context.Context, session int64) (time.Duration, error) {
-	if session == 0 {
-		return 0, nil
+// KeepAlive renews an agent's session and returns its TTL; NotFound when the session is gone
+// or is another agent's.
+func (b *Broker) KeepAlive(ctx context.Context, session int64, agentID string) (time.Duration, error) {
+	if _, err := b.session(ctx, session, agentID); err != nil {
+		return 0, err
 	}
 	resp, err := b.cli.KeepAliveOnce(ctx, clientv3.LeaseID(session))
 	if err != nil {
@@ -618,22 +638,37 @@ func errNoSession(session int64) error {
 	return apierr.NotFound("session %d is unknown or has expired; open a new one", session)
 }
 
-// checkSession refuses a claim that no live session of its agent holds.
-func (b *Broker) checkSession(ctx context.Context, r Report) error {
+// checkSession returns the live session of the reporting agent a claim is made under, or
+// refuses the claim.
+func (b *Broker) checkSession(ctx context.Context, r Report) (Session, error) {
 	if r.Session == 0 {
-		return apierr.New(apierr.ReasonEmpty, "session_id is required: open a session, and report under it")
+		return Session{}, apierr.New(apierr.ReasonEmpty, "session_id is required: open a session, and report under it")
 	}
-	it, ok := b.sessions.Get(sessionKey(r.Session))
+	return b.session(ctx, r.Session, r.AgentID)
+}
+
+// session returns an agent's live session; NotFound when it is unknown, ended or another's.
+func (b *Broker) session(ctx context.Context, id int64, agentID string) (Session, error) {
+	it, ok := b.sessions.Get(sessionKey(id))
 	if !ok { // opened on another replica a moment ago, perhaps
 		if err := b.sessions.Sync(ctx); err != nil {
-			return err
+			return Session{}, err
 		}
-		it, ok = b.sessions.Get(sessionKey(r.Session))
+		it, ok = b.sessions.Get(sessionKey(id))
 	}
-	if !ok || it.Value.AgentID != r.AgentID {
-		return errNoSession(r.Session)
+	if !ok || it.Value.AgentID != agentID {
+		return Session{}, errNoSession(id)
 	}
-	return nil
+	return it.Value, nil
+}
+
+// hostOf is the host of a CVM ("" for none).
+func (b *Broker) hostOf(instanceID string) string {
+	if instanceID == "" {
+		return ""
+	}
+	it, _ := b.instances.Get(records.InstanceKey(instanceID))
+	return it.Value.HostID
 }
 
 // resolve finds the HAVIP a report names, as far as the report allows (for recording a
@@ -701,15 +736,34 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 	if !ok {
 		return nil // deleted: its delete removed the owner too
 	}
-	var rej *RuleError
-	if e, ok := (view{b}).eni(cur.Value.NetworkInterfaceID); !ok {
-		rej = reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
-	} else if rej = admissible(hv.Value, e); rej == nil && e.InstanceID != cur.Value.InstanceID {
-		// Detached and attached to another CVM since it announced: the VIP was configured on
-		// the old machine, and the ownership names it; the new one must announce for itself.
-		rej = reject(ReasonNotAttached, "%s moved from %s to %s", e.ID, cur.Value.InstanceID, e.InstanceID)
+	judge := func() *RuleError {
+		e, ok := (view{b}).eni(cur.Value.NetworkInterfaceID)
+		if !ok {
+			return reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
+		}
+		if rej := admissible(hv.Value, e); rej != nil {
+			return rej
+		}
+		if e.InstanceID != cur.Value.InstanceID {
+			// Detached and attached to another CVM since it announced: the VIP was configured
+			// on the old machine, and the ownership names it; the new one must announce itself.
+			return reject(ReasonNotAttached, "%s moved from %s to %s", e.ID, cur.Value.InstanceID, e.InstanceID)
+		}
+		return nil
 	}
+	rej := judge()
 	if rej == nil {
+		return nil
+	}
+	// The caches follow etcd each on its own watch: make sure the ENI's is not just behind (a
+	// new leader may know an owner before its ENI) before taking a HAVIP from its owner.
+	if err := b.group.Sync(ctx); err != nil {
+		return err
+	}
+	if hv, ok = b.havips.Get(records.HaVipKey(havipID)); !ok {
+		return nil
+	}
+	if rej = judge(); rej == nil {
 		return nil
 	}
 	b.mu.Lock()

@@ -44,6 +44,7 @@ const (
 	ReasonOutsideRange   = "OutsideSwitchRange"
 	ReasonNotAttached    = "NotAttached"
 	ReasonNoSession      = "NoSession"
+	ReasonWrongHost      = "WrongHost"
 	// ReasonRevoked marks an owner the broker removed because it lost the right to the HAVIP
 	// (a range edit, a detach, a delete); the event's message names the rule it now breaks.
 	ReasonRevoked = "OwnerRevoked"
@@ -55,6 +56,7 @@ type RuleError struct {
 	Message string
 }
 
+// Error implements error.
 func (r *RuleError) Error() string { return r.Reason + ": " + r.Message }
 
 func reject(reason, format string, args ...any) *RuleError {

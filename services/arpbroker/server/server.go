@@ -63,7 +63,10 @@ func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRe
 
 // KeepAliveSession renews a session.
 func (s *Server) KeepAliveSession(ctx context.Context, req *arpbrokerv1.KeepAliveSessionRequest) (*arpbrokerv1.KeepAliveSessionResponse, error) {
-	ttl, err := s.b.KeepAlive(ctx, req.GetSessionId())
+	ttl, err := s.b.KeepAlive(ctx, req.GetSessionId(), req.GetAgentId())
+	if apierr.Reason(err) != "" {
+		return nil, err
+	}
 	if err != nil || ttl <= 0 {
 		return nil, apierr.NotFound("session %d has expired; open a new one", req.GetSessionId())
 	}

@@ -23,8 +23,8 @@ type Rule struct {
 	Removed bool
 }
 
-// Reaches reports whether the rule has a backend.
-func (r Rule) Reaches() bool { return !r.Removed && r.NetworkInterfaceID != "" }
+// Reaches reports whether the rule has a backend: an ENI attached to a CVM.
+func (r Rule) Reaches() bool { return !r.Removed && r.NetworkInterfaceID != "" && r.InstanceID != "" }
 
 // Newer reports whether r supersedes old, a rule for the same EIP: a later binding, or the same
 // binding with a later ownership.
@@ -41,7 +41,13 @@ type owner struct {
 	rev     int64
 }
 
-// Table holds the rule of every bound EIP, fed by the hooks of the EIP and owner caches.
+// attachment is where an ENI is now: its CVM (none when detached) as of a revision of its record.
+type attachment struct {
+	instanceID string
+	rev        int64
+}
+
+// Table holds the rule of every bound EIP, fed by the hooks of the EIP, owner and ENI caches.
 type Table struct {
 	hostOf func(instanceID string) string
 
@@ -49,6 +55,8 @@ type Table struct {
 	rules   map[string]Rule                // by EIP ID, bound EIPs only
 	byHaVip map[string]map[string]struct{} // HAVIP ID → bound EIP IDs
 	owners  map[string]owner               // by HAVIP ID
+	byENI   map[string]map[string]struct{} // ENI ID → EIP IDs bound to it
+	enis    map[string]attachment          // by ENI ID
 	subs    map[chan []Rule]struct{}
 }
 
@@ -57,11 +65,15 @@ const subscriberBuffer = 1024
 
 // New returns an empty table; hostOf gives the host of a CVM (for EIPs bound to an ENI).
 func New(hostOf func(instanceID string) string) *Table {
-	return &Table{hostOf: hostOf, rules: map[string]Rule{}, byHaVip: map[string]map[string]struct{}{}, owners: map[string]owner{}, subs: map[chan []Rule]struct{}{}}
+	return &Table{
+		hostOf: hostOf, rules: map[string]Rule{}, byHaVip: map[string]map[string]struct{}{}, owners: map[string]owner{},
+		byENI: map[string]map[string]struct{}{}, enis: map[string]attachment{}, subs: map[chan []Rule]struct{}{},
+	}
 }
 
-// EipHook follows the EIP records. It reads the host of ENI-bound EIPs through hostOf, so the
-// instance cache must be loaded before the EIP cache.
+// EipHook follows the EIP records. The backend of an ENI-bound EIP is where the ENI is now (from
+// ENIHook) and its CVM's host (through hostOf), so the ENI and instance caches must be loaded
+// before the EIP cache.
 func (t *Table) EipHook(prev, cur *kvcache.Item[records.Eip], rev int64) {
 	var id string
 	var r Rule
@@ -70,9 +82,7 @@ func (t *Table) EipHook(prev, cur *kvcache.Item[records.Eip], rev int64) {
 		id = cur.Value.ID
 		e := cur.Value
 		r = Rule{AddressID: e.ID, PublicIP: e.IP, PrivateIP: e.PrivateIP, HaVipID: e.HaVipID, BindingRevision: cur.ModRevision, Removed: !e.Bound()}
-		if e.NetworkInterfaceID != "" {
-			r.NetworkInterfaceID, r.InstanceID, r.HostID = e.NetworkInterfaceID, e.InstanceID, t.hostOf(e.InstanceID)
-		}
+		r.NetworkInterfaceID = e.NetworkInterfaceID
 	case prev != nil:
 		id = prev.Value.ID
 		r = Rule{AddressID: id, PublicIP: prev.Value.IP, BindingRevision: rev, Removed: true}
@@ -83,10 +93,10 @@ func (t *Table) EipHook(prev, cur *kvcache.Item[records.Eip], rev int64) {
 	defer t.mu.Unlock()
 	old, had := t.rules[id]
 	if had && old.HaVipID != "" {
-		delete(t.byHaVip[old.HaVipID], id)
-		if len(t.byHaVip[old.HaVipID]) == 0 {
-			delete(t.byHaVip, old.HaVipID)
-		}
+		unindex(t.byHaVip, old.HaVipID, id)
+	}
+	if had && old.HaVipID == "" && old.NetworkInterfaceID != "" {
+		unindex(t.byENI, old.NetworkInterfaceID, id)
 	}
 	if r.Removed {
 		if !had {
@@ -101,12 +111,13 @@ func (t *Table) EipHook(prev, cur *kvcache.Item[records.Eip], rev int64) {
 		r = old
 	} else if r.HaVipID != "" {
 		r = t.withOwnerLocked(r)
+	} else {
+		r = t.withENILocked(r)
 	}
 	if r.HaVipID != "" {
-		if t.byHaVip[r.HaVipID] == nil {
-			t.byHaVip[r.HaVipID] = map[string]struct{}{}
-		}
-		t.byHaVip[r.HaVipID][id] = struct{}{}
+		index(t.byHaVip, r.HaVipID, id)
+	} else {
+		index(t.byENI, r.NetworkInterfaceID, id)
 	}
 	t.rules[id] = r
 	if !had || r != old {
@@ -120,7 +131,59 @@ func sameBinding(a, b Rule) bool {
 	if a.PublicIP != b.PublicIP || a.PrivateIP != b.PrivateIP || a.HaVipID != b.HaVipID {
 		return false
 	}
-	return a.HaVipID != "" || a.NetworkInterfaceID == b.NetworkInterfaceID && a.InstanceID == b.InstanceID
+	return a.NetworkInterfaceID == b.NetworkInterfaceID || a.HaVipID != ""
+}
+
+func index(m map[string]map[string]struct{}, k, id string) {
+	if m[k] == nil {
+		m[k] = map[string]struct{}{}
+	}
+	m[k][id] = struct{}{}
+}
+
+func unindex(m map[string]map[string]struct{}, k, id string) {
+	delete(m[k], id)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
+}
+
+// withENILocked gives an ENI-bound rule its backend: the ENI's CVM now and that CVM's host,
+// fenced by the revision of the ENI record it reflects (the OwnerRevision of such a rule).
+func (t *Table) withENILocked(r Rule) Rule {
+	a := t.enis[r.NetworkInterfaceID]
+	r.InstanceID, r.HostID, r.OwnerRevision = a.instanceID, "", a.rev
+	if a.instanceID != "" {
+		r.HostID = t.hostOf(a.instanceID)
+	}
+	return r
+}
+
+// ENIHook follows the ENI records: an EIP bound to an ENI follows it to the CVM it is attached
+// to now, and has no backend while it is detached.
+func (t *Table) ENIHook(prev, cur *kvcache.Item[records.NetworkInterface], rev int64) {
+	a := attachment{rev: rev}
+	var id string
+	if cur != nil {
+		id, a.instanceID = cur.Value.ID, cur.Value.InstanceID
+	} else if prev != nil {
+		id = prev.Value.ID
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur == nil && t.byENI[id] == nil {
+		delete(t.enis, id)
+		return
+	}
+	if old, ok := t.enis[id]; ok && old.instanceID == a.instanceID && cur != nil {
+		return // renamed, or rewritten as it was: where it is did not change
+	}
+	t.enis[id] = a
+	for eip := range t.byENI[id] {
+		r := t.withENILocked(t.rules[eip])
+		t.rules[eip] = r
+		t.publishLocked(r)
+	}
 }
 
 func (t *Table) withOwnerLocked(r Rule) Rule {

@@ -64,7 +64,6 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 	s := &Store{
 		cli:       cli,
 		group:     g,
-		enis:      kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log),
 		instances: kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log),
 		alloc:     ipalloc.New(cli, rev, records.EipIPs, log),
 		pool:      ipalloc.Pool{ID: records.EipPool, Ranges: ranges},
@@ -75,10 +74,11 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 		ins, _ := s.instances.Get(records.Instances + instanceID)
 		return ins.Value.HostID
 	})
+	s.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, s.nat.ENIHook)
 	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID)
 	owners := kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log,
 		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }))
-	// The instances load before the EIPs: the rule of an ENI-bound EIP names its host.
+	// The ENIs and instances load before the EIPs: the rule of an ENI-bound EIP names its CVM and host.
 	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s
 }
@@ -397,7 +397,7 @@ func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string)
 		if ip != n.Value.IP.String() {
 			return nil, nil, apierr.New(apierr.ReasonRange, "%s is not a private IP of %s (%s)", ip, eniID, n.Value.IP)
 		}
-		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = eniID, n.Value.InstanceID, ip
+		e.NetworkInterfaceID, e.PrivateIP = eniID, ip
 		bkey := eniBindingKey(eniID, ip)
 		if _, taken := s.eipOfENI(ctx, bkey); taken {
 			return nil, nil, apierr.New(apierr.ReasonAddressBound, "%s of %s already has an EIP", ip, eniID)
@@ -425,7 +425,7 @@ func (s *Store) DisassociateENI(ctx context.Context, account, id string) (View, 
 			return nil, nil, apierr.New(apierr.ReasonAddressNotBound, "EIP %s is not bound to a network interface", id)
 		}
 		del := clientv3.OpDelete(eniBindingKey(e.NetworkInterfaceID, e.PrivateIP))
-		e.NetworkInterfaceID, e.InstanceID, e.PrivateIP = "", "", ""
+		e.NetworkInterfaceID, e.PrivateIP = "", ""
 		return nil, []clientv3.Op{del}, nil
 	})
 }
