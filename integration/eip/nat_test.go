@@ -197,7 +197,7 @@ func TestENIBoundEipFollowsTheENI(t *testing.T) {
 	attach := func(ins string) {
 		etcdtest.Must[*ipamv1.AttachNetworkInterfaceResponse](t)(c.ipam.AttachNetworkInterface(w.ctx, &ipamv1.AttachNetworkInterfaceRequest{NetworkInterfaceId: s.GetNetworkInterfaceId(), InstanceId: ins}))
 	}
-	attach(w.eni.GetInstanceId()) // on the CVM of host-9
+	attach(w.eni.GetInstanceId())                                            // on the CVM of host-9
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a rule that never comes fails the test
 	defer cancel()
 	stream := etcdtest.Must[eipv1.NatRuleService_WatchNatRulesClient](t)(eipv1.NewNatRuleServiceClient(c.conn).WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{}))

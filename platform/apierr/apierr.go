@@ -95,6 +95,6 @@ func AuthFailure(format string, args ...any) *Error {
 
 // Sentinels for errors.Is checks on a reason alone.
 var (
-	ErrNotFound             = &Error{Reason: ReasonResourceNotFound}
-	ErrConflict             = &Error{Reason: ReasonConflict}
+	ErrNotFound = &Error{Reason: ReasonResourceNotFound}
+	ErrConflict = &Error{Reason: ReasonConflict}
 )
