@@ -26,23 +26,24 @@ type Problem struct {
 	RequestID string `json:"request_id"`
 }
 
-// defaultReasons name the errors that come without a reason (the gateway's own).
+// defaultReasons name the errors that come without a reason (from gRPC itself, or a service
+// that passed a status through): each is a reason whose code in the error table is that code.
 var defaultReasons = map[codes.Code]string{
 	codes.InvalidArgument:    apierr.ReasonInvalidParameter,
 	codes.NotFound:           apierr.ReasonResourceNotFound,
 	codes.Unauthenticated:    apierr.ReasonAuthFailure,
 	codes.Unimplemented:      apierr.ReasonMethodNotAllowed,
-	codes.DeadlineExceeded:   apierr.ReasonInternal,
+	codes.DeadlineExceeded:   apierr.ReasonTimeout,
+	codes.Canceled:           apierr.ReasonCanceled,
 	codes.Unavailable:        apierr.ReasonUnavailable,
-	codes.Internal:           apierr.ReasonInternal,
-	codes.Unknown:            apierr.ReasonInternal,
 	codes.FailedPrecondition: apierr.ReasonUnsupportedOperation,
+	codes.Aborted:            apierr.ReasonConflict,
 }
 
-func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatus int, code codes.Code, reason, msg string) {
-	if reason == "" {
-		reason = defaultReasons[code]
-	}
+// writeProblem answers with a reason of the error table: the code is the table's for that
+// reason, so the gateway's own refusals keep the rule the services keep (one reason, one code).
+func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatus int, reason, msg string) {
+	code := apierr.Code(reason)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(httpStatus)
@@ -52,17 +53,24 @@ func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatu
 // writeError answers a failed call with the HTTP status that fits its gRPC code.
 func (g *Gateway) writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
-	g.writeProblem(w, r, runtime.HTTPStatusFromCode(st.Code()), st.Code(), apierr.Reason(err), st.Message())
+	reason := apierr.Reason(err)
+	if apierr.Code(reason) != st.Code() { // no reason, or one the table gives another code
+		reason = defaultReasons[st.Code()]
+		if reason == "" {
+			reason = apierr.ReasonInternal
+		}
+	}
+	g.writeProblem(w, r, runtime.HTTPStatusFromCode(apierr.Code(reason)), reason, st.Message())
 }
 
 // routingError answers requests no route takes.
 func (g *Gateway) routingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		g.writeProblem(w, r, httpStatus, codes.Unimplemented, apierr.ReasonMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		g.writeProblem(w, r, httpStatus, apierr.ReasonMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	case http.StatusBadRequest:
-		g.writeProblem(w, r, httpStatus, codes.InvalidArgument, apierr.ReasonMalformed, "malformed path "+r.URL.Path)
+		g.writeProblem(w, r, httpStatus, apierr.ReasonMalformed, "malformed path "+r.URL.Path)
 	default:
-		g.writeProblem(w, r, http.StatusNotFound, codes.NotFound, "UnknownRoute", "no route "+r.Method+" "+r.URL.Path)
+		g.writeProblem(w, r, http.StatusNotFound, apierr.ReasonUnknownRoute, "no route "+r.Method+" "+r.URL.Path)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
@@ -34,12 +33,12 @@ func (g *Gateway) keepalivedConfig(client havipv1.HaVipServiceClient, next http.
 			}
 		case "text", "json":
 		default:
-			g.writeProblem(w, r, http.StatusBadRequest, codes.InvalidArgument, "", fmt.Sprintf("format %q: want text or json", format))
+			g.writeProblem(w, r, http.StatusBadRequest, apierr.ReasonInvalidParameter, fmt.Sprintf("format %q: want text or json", format))
 			return
 		}
 		if format != "text" {
 			if q.Has("instance_id") {
-				g.writeProblem(w, r, http.StatusBadRequest, codes.InvalidArgument, "", "instance_id selects one configuration of the text form: add format=text")
+				g.writeProblem(w, r, http.StatusBadRequest, apierr.ReasonInvalidParameter, "instance_id selects one configuration of the text form: add format=text")
 				return
 			}
 			if q.Has("format") { // the JSON route knows no such parameter
@@ -52,7 +51,7 @@ func (g *Gateway) keepalivedConfig(client havipv1.HaVipServiceClient, next http.
 		}
 		for k := range q {
 			if k != "format" && k != "interface" && k != "instance_id" {
-				g.writeProblem(w, r, http.StatusBadRequest, codes.InvalidArgument, "", fmt.Sprintf("unknown query parameter %q", k))
+				g.writeProblem(w, r, http.StatusBadRequest, apierr.ReasonInvalidParameter, fmt.Sprintf("unknown query parameter %q", k))
 				return
 			}
 		}
@@ -65,7 +64,7 @@ func (g *Gateway) keepalivedConfig(client havipv1.HaVipServiceClient, next http.
 		}
 		text, found := keepalivedText(resp.GetConfigSet(), q.Get("instance_id"))
 		if !found {
-			g.writeProblem(w, r, http.StatusNotFound, codes.NotFound, apierr.ReasonResourceNotFound,
+			g.writeProblem(w, r, http.StatusNotFound, apierr.ReasonResourceNotFound,
 				fmt.Sprintf("%s is not in the switch range of %s", q.Get("instance_id"), havipID))
 			return
 		}

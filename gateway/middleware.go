@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/codes"
 
 	"github.com/openhavip/havip/platform/apierr"
 )
@@ -124,7 +123,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		account, known := g.cfg.Keys.Account(key)
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="havip"`)
-			g.writeProblem(w, r, http.StatusUnauthorized, codes.Unauthenticated, apierr.ReasonAuthFailure, "a valid API key is required: Authorization: Bearer <key>")
+			g.writeProblem(w, r, http.StatusUnauthorized, apierr.ReasonAuthFailure, "a valid API key is required: Authorization: Bearer <key>")
 			return
 		}
 		r.Header.Del("Authorization")
@@ -140,7 +139,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 				g.tooLarge(w, r)
 				return
 			case err != nil:
-				g.writeProblem(w, r, http.StatusBadRequest, codes.InvalidArgument, apierr.ReasonMalformed, "reading the request body: "+err.Error())
+				g.writeProblem(w, r, http.StatusBadRequest, apierr.ReasonMalformed, "reading the request body: "+err.Error())
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -152,7 +151,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 }
 
 func (g *Gateway) tooLarge(w http.ResponseWriter, r *http.Request) {
-	g.writeProblem(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, apierr.ReasonTooLong, "the request body is over the limit")
+	g.writeProblem(w, r, http.StatusRequestEntityTooLarge, apierr.ReasonTooLong, "the request body is over the limit")
 }
 
 // levelFor is the access log level of a response status.

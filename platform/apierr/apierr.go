@@ -53,6 +53,9 @@ const (
 	ReasonConflict                  = "FailedOperation.Conflict"
 	ReasonReservationLost           = "FailedOperation.ReservationLost"
 	ReasonUnavailable               = "ResourceUnavailable"
+	ReasonTimeout                   = "FailedOperation.Timeout"
+	ReasonCanceled                  = "FailedOperation.Canceled"
+	ReasonUnknownRoute              = "UnknownRoute"
 	ReasonAuthFailure               = "AuthFailure"
 	ReasonInternal                  = "InternalError"
 )

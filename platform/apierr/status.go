@@ -62,6 +62,9 @@ func init() {
 		{ReasonConflict, codes.Aborted, "concurrent changes won every attempt: retry the call", "every write, after losing to concurrent changes on every attempt"},
 		{ReasonReservationLost, codes.Aborted, "a reservation expired before the create was recorded: retry the call", "CreateHaVip, AllocateAddresses"},
 		{ReasonUnavailable, codes.Unavailable, "the service cannot answer now (a watcher fell behind, no leader): retry", "WatchOwnership, WatchNatRules, ReportArpAnnouncement (no leader)"},
+		{ReasonTimeout, codes.DeadlineExceeded, "the call did not finish within its deadline", "any call"},
+		{ReasonCanceled, codes.Canceled, "the caller canceled the call", "any call"},
+		{ReasonUnknownRoute, codes.NotFound, "no REST route takes the method and path", "REST: an unknown path (the gateway)"},
 		{ReasonAuthFailure, codes.Unauthenticated, "no valid credentials or account", "every call without a valid API key or account"},
 		{ReasonInternal, codes.Internal, "an unexpected failure; the message and the request ID are in the logs", "any call, on an unexpected failure"},
 	} {
@@ -99,9 +102,9 @@ func ToStatus(err error) *status.Status {
 	case errors.As(err, &de):
 		return withInfo(status.New(Code(de.Reason), de.Message), de.Reason, de.Metadata)
 	case errors.Is(err, context.Canceled):
-		return status.New(codes.Canceled, err.Error())
+		return withInfo(status.New(codes.Canceled, err.Error()), ReasonCanceled, nil)
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.New(codes.DeadlineExceeded, err.Error())
+		return withInfo(status.New(codes.DeadlineExceeded, err.Error()), ReasonTimeout, nil)
 	}
 	if st, ok := status.FromError(err); ok {
 		return st
