@@ -43,7 +43,6 @@ require (
 	github.com/tmc/grpc-websocket-proxy v0.0.0-20201229170055-e5319fda7802 // indirect
 	github.com/xiang90/probing v0.0.0-20190116061207-43a291ad63a2 // indirect
 	go.etcd.io/bbolt v1.4.3 // indirect
-	go.etcd.io/etcd/api/v3 v3.6.16 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.6.16 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.6.16 // indirect
 	go.etcd.io/etcd/server/v3 v3.6.16 // indirect
@@ -79,6 +78,7 @@ replace (
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/mdlayher/packet v1.1.2
+	go.etcd.io/etcd/api/v3 v3.6.16
 	golang.org/x/net v0.61.0
 	golang.org/x/sys v0.49.0
 )

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -155,6 +156,11 @@ func (b *Broker) eniChanged(prev, cur *kvcache.Item[records.NetworkInterface], _
 	for h := range b.ownedBy[it.Value.ID] {
 		b.markLocked(h)
 	}
+	for h, w := range b.written { // owners of ours whose watch event has not come yet
+		if w.Value.NetworkInterfaceID == it.Value.ID {
+			b.markLocked(h)
+		}
+	}
 }
 
 func vipKey(vpc string, vip netip.Addr) string { return vpc + "/" + vip.String() }
@@ -199,7 +205,12 @@ func (b *Broker) publish(prev, cur *kvcache.Item[records.Owner], rev int64) {
 			b.ownedBy[cur.Value.NetworkInterfaceID] = set
 		}
 		set[ch.HaVipID] = struct{}{}
-		b.markLocked(ch.HaVipID) // the ENI may have changed before its ownership arrived
+		// Another replica's write (or one from before this replica led) was judged on caches
+		// this one may not share: judge it again. Our own writes were fenced on the HAVIP and
+		// the ENI as judged, and a change of the ENI since queues them (eniChanged).
+		if w, ok := b.written[ch.HaVipID]; !ok || w.ModRevision != rev {
+			b.markLocked(ch.HaVipID)
+		}
 	}
 	if w, ok := b.written[ch.HaVipID]; ok && w.ModRevision <= rev {
 		delete(b.written, ch.HaVipID) // the cache has caught up with our own write
@@ -421,23 +432,19 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 		curRev = cur.ModRevision
 	}
 	key := records.OwnerKey(h.ID)
-	skey := sessionKey(r.Session)
 	resp, err := b.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
 		// The HAVIP and the ENI as judged: a range edit or a detach since then judges again.
 		clientv3.Compare(clientv3.ModRevision(records.HaVipKey(h.ID)), "=", hv.ModRevision),
 		clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", ev.ModRevision),
 		clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
-		clientv3.Compare(clientv3.Version(skey), ">", 0), // the session lives: its lease holds the owner
-	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).
-		Else(clientv3.OpGet(skey, clientv3.WithCountOnly())).Commit()
-	if err != nil {
+	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).Commit()
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound): // the session ended: etcd refuses the whole transaction
+		return 0, errNoSession(r.Session)
+	case err != nil:
 		return 0, fmt.Errorf("owner transaction: %w", err)
-	}
-	if !resp.Succeeded {
-		if resp.Responses[0].GetResponseRange().GetCount() == 0 {
-			return 0, errNoSession(r.Session)
-		}
+	case !resp.Succeeded:
 		return 0, errConflict
 	}
 	// The next claim is judged against this owner even before the watch delivers it.
