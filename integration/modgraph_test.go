@@ -9,8 +9,8 @@ import (
 )
 
 // TestServicesDependOnlyOnPlatformAndProto keeps the module graph free of service → service
-// edges: a service module (and the gateway) may require only the platform and proto modules of
-// this repository, so each can change and ship alone.
+// edges: a service module (and the gateway) may require, and import, only the platform and
+// proto modules of this repository, so each can change and ship alone.
 func TestServicesDependOnlyOnPlatformAndProto(t *testing.T) {
 	t.Parallel()
 	mods, err := filepath.Glob("../services/*/go.mod")
@@ -43,6 +43,19 @@ func TestServicesDependOnlyOnPlatformAndProto(t *testing.T) {
 		for _, r := range m.Replace {
 			if strings.HasPrefix(r.Old.Path, "github.com/openhavip/havip/") && !allowed[r.Old.Path] {
 				t.Errorf("%s replaces %s: a service may depend only on platform and proto", m.Module.Path, r.Old.Path)
+			}
+		}
+		// go.work resolves an import of a sibling module that go.mod does not name: list the
+		// modules the packages and tests really use.
+		cmd := exec.Command("go", "list", "-deps", "-test", "-f", "{{with .Module}}{{.Path}}{{end}}", "./...")
+		cmd.Dir = filepath.Dir(gomod)
+		out, err = cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps in %s: %v", cmd.Dir, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/openhavip/havip/") && dep != m.Module.Path && !allowed[dep] {
+				t.Errorf("%s uses packages of %s: a service may depend only on platform and proto", m.Module.Path, dep)
 			}
 		}
 	}

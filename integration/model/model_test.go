@@ -823,8 +823,11 @@ func (w *world) hostOf(t *rapid.T, eniID string) int {
 func get[T any](cli *clientv3.Client, key string) (T, error) {
 	var zero T
 	resp, err := cli.Get(context.Background(), key)
-	if err != nil || len(resp.Kvs) == 0 {
-		return zero, fmt.Errorf("%s: %v", key, err)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return zero, fmt.Errorf("%s: not found", key)
 	}
 	return kvcache.DecodeJSON[T](key, resp.Kvs[0].Value)
 }

@@ -4,13 +4,13 @@ package eipbind
 import (
 	"context"
 	"fmt"
-	"github.com/openhavip/havip/platform/retry"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 )
 
 func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64, int64, bool, error) {

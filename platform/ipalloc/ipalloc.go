@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/openhavip/havip/platform/groupcommit"
 	"log/slog"
 	"math"
 	"math/bits"
@@ -25,6 +24,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/groupcommit"
 	"github.com/openhavip/havip/platform/kvcache"
 )
 

@@ -4,12 +4,13 @@ package txnbatch
 import (
 	"context"
 	"fmt"
-	"github.com/openhavip/havip/platform/groupcommit"
 	"sync"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/openhavip/havip/platform/groupcommit"
 )
 
 // Txn is one caller's transaction: if every Cmp holds, Ops are applied; otherwise Else is read.

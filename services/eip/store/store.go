@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/services/eip/natrule"
 )
 

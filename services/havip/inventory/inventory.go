@@ -4,7 +4,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"github.com/openhavip/havip/platform/groupcommit"
 	"net/netip"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/groupcommit"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/tenant"
 )

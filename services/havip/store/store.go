@@ -3,8 +3,8 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"sort"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/platform/txnbatch"
 )
 
@@ -160,7 +161,7 @@ func (s *Store) Token(ctx context.Context, account, token string) (id, hash stri
 }
 
 // ErrTokenTaken is returned by Create when another create with the same client token won.
-var ErrTokenTaken = fmt.Errorf("client token already used")
+var ErrTokenTaken = errors.New("client token already used")
 
 // ErrReservationLost is returned by Create when the VIP reservation expired before the commit.
 var ErrReservationLost = apierr.New(apierr.ReasonReservationLost, "the VIP reservation expired before the HAVIP was recorded; try again")

@@ -3,7 +3,6 @@ package server
 
 import (
 	"context"
-	"github.com/openhavip/havip/platform/records"
 	"net/netip"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/query"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/validate"
 	"github.com/openhavip/havip/services/ipam/store"

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/openhavip/havip/platform/records"
-	"github.com/openhavip/havip/platform/retry"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -19,6 +17,8 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/platform/validate"
 )
 
