@@ -233,7 +233,18 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	go b.campaign(ctx)
 	go b.rechecker(ctx)
+	context.AfterFunc(ctx, b.stopPending)
 	return nil
+}
+
+// stopPending drops the claims waiting out a hold-down, when the broker stops.
+func (b *Broker) stopPending() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, p := range b.pending {
+		p.timer.Stop()
+		delete(b.pending, id)
+	}
 }
 
 // campaign keeps trying to lead; while leading, leadership holds the election key's revision
