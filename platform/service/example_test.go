@@ -1,0 +1,121 @@
+package service_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/service"
+	"github.com/openhavip/havip/platform/tenant"
+)
+
+// greeter answers with the greeting etcd holds for the caller's account.
+type greeter struct {
+	testgrpc.UnimplementedTestServiceServer
+	deps service.Deps
+}
+
+func (g greeter) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	account, err := tenant.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.deps.Etcd.Get(ctx, "/example/greeting/"+account)
+	if err != nil {
+		return nil, fmt.Errorf("read greeting: %w", err)
+	}
+	body := "no greeting"
+	if len(resp.Kvs) > 0 {
+		body = string(resp.Kvs[0].Value)
+	}
+	return &testgrpc.SimpleResponse{Payload: &testgrpc.Payload{Body: []byte(body)}}, nil
+}
+
+// A module starts what its service needs and returns how to register the service; Serve runs
+// modules on one gRPC server until the context ends. (A binary's main is service.Main, which
+// does this with its settings and stops on SIGTERM.)
+func ExampleServe() {
+	endpoint, stop, err := etcdtest.Start()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx := context.Background()
+	cli, err := etcdx.Connect(ctx, []string{endpoint})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, "/example/greeting/acct-1", "hello, acct-1"); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	greeterModule := service.Module{
+		Name: "greeter",
+		Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
+			// Start caches, workers… here; they run until ctx ends.
+			return func(r grpc.ServiceRegistrar) { testgrpc.RegisterTestServiceServer(r, greeter{deps: deps}) }, nil
+		},
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	sctx, shutdown := context.WithCancel(ctx)
+	defer shutdown()
+	done := make(chan error, 1)
+	go func() { done <- service.Serve(sctx, slog.New(slog.DiscardHandler), lis, cli, greeterModule) }()
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	resp, err := testgrpc.NewTestServiceClient(conn).UnaryCall(tenant.Outgoing(ctx, "acct-1"), &testgrpc.SimpleRequest{})
+	if err != nil {
+		fmt.Println(err)
+	} else {
+		fmt.Println(string(resp.GetPayload().GetBody()))
+	}
+	shutdown()
+	fmt.Println("stopped:", <-done)
+	// Output:
+	// hello, acct-1
+	// stopped: <nil>
+}
+
+// The settings every service binary has, from flags or their environment variables (here a
+// fixed environment instead of the process's), checked before the service starts.
+func ExampleFlags() {
+	var cfg service.Config
+	fs := service.Flags("exampled", "exampled serves examples.", &cfg)
+	environment := map[string]string{"HAVIP_ETCD_ENDPOINTS": "http://etcd-1:2379,http://etcd-2:2379"}
+	lookup := func(k string) (string, bool) { v, ok := environment[k]; return v, ok }
+	if err := config.Parse(fs, []string{"-grpc-addr", "127.0.0.1:0"}, lookup); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.GRPCAddr, cfg.Etcd, cfg.Log.Level, cfg.Validate())
+
+	// Every setting, as -h lists it: flag, variable, default.
+	fs.VisitAll(func(f *flag.Flag) { fmt.Printf("-%s (%s), default %s\n", f.Name, config.Env(f), f.DefValue) })
+	// Output:
+	// 127.0.0.1:0 [http://etcd-1:2379 http://etcd-2:2379] info <nil>
+	// -etcd (HAVIP_ETCD_ENDPOINTS), default http://127.0.0.1:2379
+	// -grpc-addr (HAVIP_GRPC_ADDR), default 127.0.0.1:50051
+	// -log-level (HAVIP_LOG_LEVEL), default info
+}
