@@ -1,7 +1,7 @@
 // Package records owns every etcd record that more than one service reads or writes: keys, Go types, encoding.
 //
 // Records are stored as JSON (kvcache.EncodeJSON, kvcache.DecodeJSON). Who writes which prefix,
-// and who reads it, is documented in records.md beside this file.
+// and who reads it, is documented in keyspace.md beside this file.
 // A service keeps its private records (tokens, VPCs, subnets) in its own store; anything another
 // service reads or joins in a transaction lives here, so there is one struct per record.
 package records
