@@ -364,8 +364,16 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 		h, e, rej = check(view{b}, r)
 	}
 	if rej == nil {
-		// An agent speaks only for the ENIs of its own host.
-		if host := b.hostOf(e.InstanceID); host != sess.HostID {
+		// An agent speaks only for the ENIs of its own host (judged again on fresh caches: the
+		// CVM may have been created a moment ago through another replica).
+		host := b.hostOf(e.InstanceID)
+		if host != sess.HostID {
+			if err := b.group.Sync(ctx); err != nil {
+				return Outcome{}, err
+			}
+			host = b.hostOf(e.InstanceID)
+		}
+		if host != sess.HostID {
 			rej = reject(ReasonWrongHost, "%s is on host %q; the agent's session is for host %q", e.ID, host, sess.HostID)
 		}
 	}
