@@ -12,14 +12,9 @@ import (
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/services/arpbroker/broker"
 	ipamstore "github.com/openhavip/havip/services/ipam/store"
 )
-
-// session is an agent's session as the broker records it.
-type session struct {
-	AgentID string `json:"agent_id"`
-	HostID  string `json:"host_id"`
-}
 
 // address is one allocated private address as etcd holds it.
 type address struct {
@@ -39,9 +34,9 @@ type state struct {
 	ownersOf  map[string]records.Owner
 	ownerKeys map[string]int64 // HAVIP ID → the owner key's lease
 	bindings  map[string]records.AddressBinding
-	eips      map[string]records.Eip // by public IP, committed only
-	eniBinds  map[string]string      // <eni>/<ip> → EIP ID
-	sessions  map[int64]session      // by lease ID
+	eips      map[string]records.Eip   // by public IP, committed only
+	eniBinds  map[string]string        // <eni>/<ip> → EIP ID
+	sessions  map[int64]broker.Session // by lease ID
 	addresses []address
 	heldIn    map[string]int // subnet → allocated addresses
 }
@@ -59,28 +54,20 @@ func readState(cli *clientv3.Client) (*state, error) {
 	}
 	s := &state{subnets: map[string]ipamstore.Subnet{}, vpcs: map[string]ipamstore.Vpc{}, instances: map[string]records.Instance{}, enis: map[string]records.NetworkInterface{},
 		havips: map[string]records.HaVip{}, ownersOf: map[string]records.Owner{}, ownerKeys: map[string]int64{}, bindings: map[string]records.AddressBinding{},
-		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, sessions: map[int64]session{}, heldIn: map[string]int{}}
+		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, sessions: map[int64]broker.Session{}, heldIn: map[string]int{}}
 	for i, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().GetKvs() {
 			key, rest := string(kv.Key), strings.TrimPrefix(string(kv.Key), prefixes[i])
 			var err error
 			switch prefixes[i] {
 			case ipamstore.Root + "vpc/":
-				var v ipamstore.Vpc
-				v, err = kvcache.DecodeJSON[ipamstore.Vpc](key, kv.Value)
-				s.vpcs[rest] = v
+				err = into(s.vpcs, rest, key, kv.Value)
 			case records.Subnets:
-				var v ipamstore.Subnet
-				v, err = kvcache.DecodeJSON[ipamstore.Subnet](key, kv.Value)
-				s.subnets[rest] = v
+				err = into(s.subnets, rest, key, kv.Value)
 			case records.Instances:
-				var v records.Instance
-				v, err = kvcache.DecodeJSON[records.Instance](key, kv.Value)
-				s.instances[rest] = v
+				err = into(s.instances, rest, key, kv.Value)
 			case records.NetworkInterfaces:
-				var v records.NetworkInterface
-				v, err = kvcache.DecodeJSON[records.NetworkInterface](key, kv.Value)
-				s.enis[rest] = v
+				err = into(s.enis, rest, key, kv.Value)
 			case records.Addresses:
 				subnet, ip, _ := strings.Cut(rest, "/")
 				a := address{subnet: subnet, ip: netip.MustParseAddr(ip), lease: kv.Lease}
@@ -88,13 +75,9 @@ func readState(cli *clientv3.Client) (*state, error) {
 				s.addresses = append(s.addresses, a)
 				s.heldIn[subnet]++
 			case records.HaVips:
-				var v records.HaVip
-				v, err = kvcache.DecodeJSON[records.HaVip](key, kv.Value)
-				s.havips[rest] = v
+				err = into(s.havips, rest, key, kv.Value)
 			case records.HaVipAddresses:
-				var v records.AddressBinding
-				v, err = kvcache.DecodeJSON[records.AddressBinding](key, kv.Value)
-				s.bindings[rest] = v
+				err = into(s.bindings, rest, key, kv.Value)
 			case records.Owners:
 				var v records.Owner
 				v, err = kvcache.DecodeJSON[records.Owner](key, kv.Value)
@@ -108,9 +91,9 @@ func readState(cli *clientv3.Client) (*state, error) {
 			case records.EipENIBindings:
 				s.eniBinds[rest] = string(kv.Value)
 			case records.Sessions:
-				var v session
-				v, err = kvcache.DecodeJSON[session](key, kv.Value)
-				s.sessions[kv.Lease] = v
+				var v broker.Session
+				v, err = kvcache.DecodeJSON[broker.Session](key, kv.Value)
+				s.sessions[kv.Lease] = v // keyed by the lease: an owner names its session by it
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", key, err)
@@ -118,6 +101,13 @@ func readState(cli *clientv3.Client) (*state, error) {
 		}
 	}
 	return s, nil
+}
+
+// into decodes a record stored at key into m[k].
+func into[T any](m map[string]T, k, key string, val []byte) error {
+	v, err := kvcache.DecodeJSON[T](key, val)
+	m[k] = v
+	return err
 }
 
 // strict checks (a), (b), (e) and (g) of issue 12: what the transactions of one call keep, so it

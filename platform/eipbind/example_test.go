@@ -10,7 +10,6 @@ import (
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/eipbind"
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 )
@@ -18,19 +17,13 @@ import (
 // Binding an EIP to a HAVIP writes both sides in one transaction: the EIP record names the HAVIP
 // and its VIP, and the HAVIP's binding record names the EIP. Unbinding clears both.
 func ExampleBindHaVip() {
-	endpoint, stop, err := etcdtest.Start()
+	cli, stop, err := etcdtest.StartClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer stop()
 	ctx := context.Background()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
 
 	// The records havipd and eipd would have written.
 	const account = "acct-1"

@@ -33,6 +33,21 @@ func Start() (endpoint string, stop func(), err error) {
 	return e.Endpoint, func() { e.Close(); _ = os.RemoveAll(dir) }, nil
 }
 
+// StartClient is Start with a client connected to it; stop closes both. For examples, which have
+// neither a *testing.T nor a TestMain.
+func StartClient() (cli *clientv3.Client, stop func(), err error) {
+	endpoint, stopEtcd, err := Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err = etcdx.Connect(context.Background(), []string{endpoint})
+	if err != nil {
+		stopEtcd()
+		return nil, nil, err
+	}
+	return cli, func() { _ = cli.Close(); stopEtcd() }, nil
+}
+
 // Client connects to etcd at endpoint and closes the client when the test ends.
 func Client(tb testing.TB, endpoint string) *clientv3.Client {
 	tb.Helper()

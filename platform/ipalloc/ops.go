@@ -74,6 +74,27 @@ func (a *Allocator) ReleaseOps(poolID string, addr netip.Addr, rev int64) (clien
 	return clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)
 }
 
+// ReleaseHeldOps reads the allocation at key (an address key of any allocator root) and returns
+// what frees it in the caller's transaction only while owner holds it: a comparison that the
+// key is as read (absent included) and, when owner holds it (committed, not a reservation), its
+// delete. When another holds it, ops is empty and holder names that other, so that a delete never
+// frees another holder's address.
+func ReleaseHeldOps(ctx context.Context, cli *clientv3.Client, key, owner string) (cmp clientv3.Cmp, ops []clientv3.Op, holder string, err error) {
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		return cmp, nil, "", fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return clientv3.Compare(clientv3.ModRevision(key), "=", 0), nil, "", nil
+	}
+	cmp = clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)
+	rec, err := kvcache.DecodeJSON[Record](key, resp.Kvs[0].Value)
+	if err != nil || rec.Owner != owner || rec.Reservation != "" {
+		return cmp, nil, rec.Owner, nil
+	}
+	return cmp, []clientv3.Op{clientv3.OpDelete(key)}, owner, nil
+}
+
 // Lookup reads one allocation straight from etcd.
 func (a *Allocator) Lookup(ctx context.Context, poolID string, addr netip.Addr) (Allocation, bool, error) {
 	key := a.Key(poolID, addr)

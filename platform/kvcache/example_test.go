@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 )
@@ -15,19 +14,13 @@ import (
 // A service mirrors the records it reads: a cache per prefix in a group, a hook keeping an
 // index, and Sync before a read that must see every write made before it.
 func ExampleGroup() {
-	endpoint, stop, err := etcdtest.Start()
+	cli, stop, err := etcdtest.StartClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer stop()
 	ctx := context.Background()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
 
 	g := kvcache.NewGroup(cli)
 	byVIP := map[string]string{} // VIP → HAVIP ID, kept by the hook under the cache's lock

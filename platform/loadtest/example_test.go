@@ -11,7 +11,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/loadtest"
 )
 
@@ -21,19 +20,13 @@ import (
 // totals, so the function ignores b.N; here testing.Benchmark provides the *testing.B. Rates
 // vary from run to run: the example prints what does not.
 func ExampleThroughput() {
-	endpoint, stop, err := etcdtest.Start()
+	cli, stop, err := etcdtest.StartClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer stop()
 	ctx := context.Background()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
 
 	res := testing.Benchmark(func(b *testing.B) {
 		ops := loadtest.Throughput(b, 4, 100, loadtest.CreateIfAbsent(cli, "/bench/raw/"))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
 )
@@ -44,19 +43,13 @@ func (g greeter) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*tes
 // modules on one gRPC server until the context ends. (A binary's main is service.Main, which
 // does this with its settings and stops on SIGTERM.)
 func ExampleServe() {
-	endpoint, stop, err := etcdtest.Start()
+	cli, stop, err := etcdtest.StartClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer stop()
 	ctx := context.Background()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
 	if _, err := cli.Put(ctx, "/example/greeting/acct-1", "hello, acct-1"); err != nil {
 		fmt.Println(err)
 		return

@@ -8,26 +8,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/txnbatch"
 )
 
 // Concurrent create-if-absent transactions: those that arrive together share one round trip,
 // yet each caller gets its own verdict, and a loser reads what is there instead.
 func ExampleBatcher() {
-	endpoint, stop, err := etcdtest.Start()
+	cli, stop, err := etcdtest.StartClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer stop()
 	ctx := context.Background()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
 	if _, err := cli.Put(ctx, "/names/bob", "acct-0"); err != nil { // taken already
 		fmt.Println(err)
 		return

@@ -311,7 +311,7 @@ func (b *Broker) IsLeader() bool {
 type view struct{ b *Broker }
 
 func (v view) eni(id string) (records.NetworkInterface, bool) {
-	it, ok := v.b.enis.Get(records.NetworkInterfaces + id)
+	it, ok := v.b.enis.Get(records.NetworkInterfaceKey(id))
 	return it.Value, ok
 }
 

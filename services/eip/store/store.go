@@ -71,7 +71,7 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 		byID:      map[string]string{},
 	}
 	s.nat = natrule.New(func(instanceID string) string {
-		ins, _ := s.instances.Get(records.Instances + instanceID)
+		ins, _ := s.instances.Get(records.InstanceKey(instanceID))
 		return ins.Value.HostID
 	})
 	s.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, s.nat.ENIHook)
@@ -387,7 +387,7 @@ func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string)
 		if e.Bound() {
 			return nil, nil, apierr.New(apierr.ReasonAddressBound, "EIP %s is already bound", id)
 		}
-		n, ok := s.enis.Get(records.NetworkInterfaces + eniID)
+		n, ok := s.enis.Get(records.NetworkInterfaceKey(eniID))
 		if !ok || n.Value.Account != account {
 			return nil, nil, apierr.NotFound("network interface %s does not exist", eniID)
 		}
@@ -404,7 +404,7 @@ func (s *Store) AssociateENI(ctx context.Context, account, id, eniID, ip string)
 		}
 		return []clientv3.Cmp{
 				clientv3.Compare(clientv3.Version(bkey), "=", 0),
-				clientv3.Compare(clientv3.CreateRevision(records.NetworkInterfaces+eniID), "=", n.CreateRevision),
+				clientv3.Compare(clientv3.CreateRevision(records.NetworkInterfaceKey(eniID)), "=", n.CreateRevision),
 			},
 			[]clientv3.Op{clientv3.OpPut(bkey, id)}, nil
 	})

@@ -244,23 +244,16 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
 		h := it.Value
-		akey := records.AddressKey(h.SubnetID, h.VIP)
-		addr, err := s.cli.Get(ctx, akey)
+		acmp, aops, _, err := ipalloc.ReleaseHeldOps(ctx, s.cli, records.AddressKey(h.SubnetID, h.VIP), id)
 		if err != nil {
-			return false, fmt.Errorf("read %s: %w", akey, err)
+			return false, err
 		}
 		cmps := []clientv3.Cmp{
 			clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision),
 			clientv3.Compare(clientv3.Version(addressKey(id)), "=", 0),
-			clientv3.Compare(clientv3.ModRevision(akey), "=", 0),
+			acmp,
 		}
-		ops := []clientv3.Op{clientv3.OpDelete(records.HaVipKey(id)), clientv3.OpDelete(records.OwnerKey(id))}
-		if len(addr.Kvs) > 0 {
-			cmps[2] = clientv3.Compare(clientv3.ModRevision(akey), "=", addr.Kvs[0].ModRevision)
-			if rec, err := kvcache.DecodeJSON[ipalloc.Record](akey, addr.Kvs[0].Value); err == nil && rec.Owner == id && rec.Reservation == "" {
-				ops = append(ops, clientv3.OpDelete(akey))
-			}
-		}
+		ops := append([]clientv3.Op{clientv3.OpDelete(records.HaVipKey(id)), clientv3.OpDelete(records.OwnerKey(id))}, aops...)
 		if h.ClientToken != "" {
 			ops = append(ops, clientv3.OpDelete(tokenKey(account, h.ClientToken)))
 		}

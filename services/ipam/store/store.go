@@ -554,25 +554,20 @@ func eniBindings(eniID string) string { return records.EipENIBindings + eniID + 
 // deleted only while it is still e's (its ModRevision is compared, so the decision holds).
 func (s *Store) deleteEniOps(ctx context.Context, e records.NetworkInterface, rev int64) ([]clientv3.Cmp, []clientv3.Op, error) {
 	akey := records.AddressKey(e.SubnetID, e.IP)
-	resp, err := s.cli.Get(ctx, akey)
+	acmp, aops, holder, err := ipalloc.ReleaseHeldOps(ctx, s.cli, akey, e.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", akey, err)
+		return nil, nil, err
+	}
+	if holder != "" && holder != e.ID {
+		s.log.WarnContext(ctx, "the address of a deleted network interface is held by another", "eni", e.ID, "address", akey, "holder", holder)
 	}
 	cmps := []clientv3.Cmp{
 		clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", rev),
 		// No key under the prefix: no EIP is bound to any of the ENI's addresses.
 		clientv3.Compare(clientv3.CreateRevision(eniBindings(e.ID)), "=", 0).WithPrefix(),
+		acmp,
 	}
-	ops := []clientv3.Op{clientv3.OpDelete(records.NetworkInterfaceKey(e.ID)), clientv3.OpDelete(macPrefix + e.MAC)}
-	if len(resp.Kvs) == 0 {
-		return append(cmps, clientv3.Compare(clientv3.CreateRevision(akey), "=", 0)), ops, nil
-	}
-	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(akey), "=", resp.Kvs[0].ModRevision))
-	if rec, err := kvcache.DecodeJSON[ipalloc.Record](akey, resp.Kvs[0].Value); err == nil && rec.Owner == e.ID && rec.Reservation == "" {
-		ops = append(ops, clientv3.OpDelete(akey))
-	} else {
-		s.log.WarnContext(ctx, "the address of a deleted network interface is held by another", "eni", e.ID, "address", akey, "holder", rec.Owner)
-	}
+	ops := append([]clientv3.Op{clientv3.OpDelete(records.NetworkInterfaceKey(e.ID)), clientv3.OpDelete(macPrefix + e.MAC)}, aops...)
 	return cmps, ops, nil
 }
 
