@@ -23,7 +23,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
-	"github.com/openhavip/havip/gateway/apikey"
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/tracing"

@@ -105,21 +105,11 @@ func (g *Gateway) newRequestID() string {
 	return g.idPrefix + strconv.FormatUint(g.idCounter.Add(1), 16)
 }
 
-// bearer returns the key of an "Authorization: Bearer <key>" header.
-func bearer(h string) (string, bool) {
-	scheme, key, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	key = strings.TrimSpace(key)
-	return key, key != ""
-}
-
 // authenticate lets through only requests with a known API key, acting for the key's account;
 // it also bounds the body and the time given to the services. The key itself goes no further.
 func (g *Gateway) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := bearer(r.Header.Get("Authorization"))
+		key, ok := apikey.Bearer(r.Header.Get("Authorization"))
 		account, known := g.cfg.Keys.Account(key)
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="havip"`)

@@ -13,7 +13,7 @@ import (
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
-	"github.com/openhavip/havip/gateway/apikey"
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/tenant"
 )

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/openhavip/havip/gateway"
-	"github.com/openhavip/havip/gateway/apikey"
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/suite"

@@ -57,6 +57,7 @@ const (
 	ReasonCanceled                  = "FailedOperation.Canceled"
 	ReasonUnknownRoute              = "UnknownRoute"
 	ReasonAuthFailure               = "AuthFailure"
+	ReasonUnauthorizedOperation     = "UnauthorizedOperation"
 	ReasonInternal                  = "InternalError"
 )
 

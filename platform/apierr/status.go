@@ -65,7 +65,8 @@ func init() {
 		{ReasonTimeout, codes.DeadlineExceeded, "the call did not finish within its deadline", "any call"},
 		{ReasonCanceled, codes.Canceled, "the caller canceled the call", "any call"},
 		{ReasonUnknownRoute, codes.NotFound, "no REST route takes the method and path", "REST: an unknown path (the gateway)"},
-		{ReasonAuthFailure, codes.Unauthenticated, "no valid credentials or account", "every call without a valid API key or account"},
+		{ReasonAuthFailure, codes.Unauthenticated, "no valid credentials or account", "every call without a valid API key, client certificate or account"},
+		{ReasonUnauthorizedOperation, codes.PermissionDenied, "the caller's identity may not make this call: the method is not for its kind, it may not act for that account, or an agent reports for another host", "every call refused by the authorization policy (docs/security.md); OpenSession, ReportArpAnnouncement (another host)"},
 		{ReasonInternal, codes.Internal, "an unexpected failure; the message and the request ID are in the logs", "any call, on an unexpected failure"},
 	} {
 		table[e.Reason] = e

@@ -88,6 +88,33 @@ func Int64(fs *flag.FlagSet, p *int64, s Setting, usage string) {
 	Var(fs, int64Value{p}, s, usage)
 }
 
+// Bool registers the boolean setting s on fs for *p (given as -flag, -flag=false, or the
+// variable as true/false/1/0); the default is *p.
+func Bool(fs *flag.FlagSet, p *bool, s Setting, usage string) {
+	Var(fs, boolValue{p}, s, usage)
+}
+
+type boolValue struct{ p *bool }
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v.p = b
+	return nil
+}
+
+func (v boolValue) Get() any         { return *v.p }
+func (v boolValue) IsBoolFlag() bool { return true }
+
 type stringValue struct{ p *string }
 
 func (v stringValue) String() string {

@@ -12,9 +12,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/service"
 )
 
@@ -62,8 +64,10 @@ func Client(tb testing.TB, endpoint string) *clientv3.Client {
 // Quiet is a logger that drops everything, for tests.
 var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// Serve runs modules as one replica on 127.0.0.1:0 with its own etcd client, and returns a
-// connection to it. The replica stops when the test ends (or when stop is called).
+// Serve runs modules as one replica on 127.0.0.1:0 with its own etcd client, over mTLS as a
+// service identity (mtlstest.Service), and returns a connection to it as an operator, which may
+// assert any account (x-havip-account); DialAs makes connections as other identities. The replica
+// stops when the test ends (or when stop is called).
 func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grpc.ClientConn, stop func()) {
 	tb.Helper()
 	cli := Client(tb, endpoint)
@@ -73,12 +77,9 @@ func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grp
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- service.Serve(ctx, Quiet, lis, cli, modules...) }()
-	conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
+	sec := service.Security{TLS: mtlstest.Source(tb, mtlstest.Service)}
+	go func() { done <- service.Serve(ctx, Quiet, lis, cli, sec, modules...) }()
+	conn = DialAs(tb, lis.Addr().String(), mtlstest.Operator)
 	var once bool
 	stop = func() {
 		if once {
@@ -93,6 +94,18 @@ func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grp
 	}
 	tb.Cleanup(stop)
 	return conn, stop
+}
+
+// DialAs connects to addr over mTLS as id (a certificate of the test CA); the connection closes
+// when the test ends.
+func DialAs(tb testing.TB, addr string, id identity.ID) *grpc.ClientConn {
+	tb.Helper()
+	conn, err := grpc.NewClient(addr, mtls.DialOption(mtlstest.Source(tb, id)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 // Main runs a package's tests with an embedded etcd whose endpoint it stores in *endpoint.

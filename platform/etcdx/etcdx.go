@@ -3,6 +3,7 @@ package etcdx
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"time"
@@ -14,7 +15,13 @@ import (
 
 // Connect dials etcd at endpoints and checks it answers.
 func Connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+	return ConnectTLS(ctx, endpoints, nil)
+}
+
+// ConnectTLS is Connect over TLS with tlsCfg (for https:// endpoints; nil: plaintext).
+func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
+		TLS:         tlsCfg,
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),

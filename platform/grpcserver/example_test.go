@@ -13,7 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
@@ -38,7 +40,10 @@ func (lookup) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest) (*test
 // binary). Every call needs an account; domain errors reach the caller as their gRPC code and
 // reason; health and reflection are served.
 func ExampleServer() {
-	srv := grpcserver.New(slog.New(slog.DiscardHandler))
+	// In plaintext, for the example; a real server has mtls.ServerCredentials, and each caller
+	// an identity from its certificate. Policy rules name the methods and who may call them.
+	authorizer := authz.New(nil, identity.ID{Kind: identity.Dev}, true).With(authz.Rule{Method: "/grpc.testing.TestService/", Access: authz.Tenant})
+	srv := grpcserver.New(slog.New(slog.DiscardHandler), grpcserver.Options{Authz: authorizer})
 	testgrpc.RegisterTestServiceServer(srv.GRPC, lookup{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +85,7 @@ func ExampleServer() {
 	cancel() // drains in-flight calls, then stops
 	fmt.Println("stopped:", <-done)
 	// Output:
-	// Unauthenticated: AuthFailure (metadata "x-havip-account" is required)
+	// Unauthenticated: AuthFailure (an account is required: authorization: Bearer <API key>, or "x-havip-account" from a gateway, service or operator)
 	// havip-0a1b2c3d of acct-1
 	// NotFound: ResourceNotFound (HAVIP havip-ffffffff does not exist)
 	// health: SERVING

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -20,39 +21,54 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
-	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/tracing"
 )
 
-// Server is a gRPC server with health, reflection, tracing, tenancy and error mapping.
+// Server is a gRPC server with health, reflection, tracing, authorization and error mapping.
 type Server struct {
 	GRPC   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
 	// DrainTimeout bounds the graceful stop; after it, remaining calls are cut.
 	DrainTimeout time.Duration
+	authorize    grpc.UnaryServerInterceptor
 }
 
 // UnaryInterceptor is the server's own chain of unary interceptors (error mapping, panic
-// recovery, account), for calls made in process (platform/inproc); the trace context needs no
-// extraction there, it travels in the caller's context.
+// recovery, authorization), for calls made in process (platform/inproc), which the authorizer
+// takes as the server's own identity's; the trace context needs no extraction there, it travels
+// in the caller's context.
 func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
-	account := tenant.UnaryServerInterceptor()
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		return s.unaryErrors(ctx, req, info, func(ctx context.Context, req any) (any, error) {
-			return account(ctx, req, info, handler)
+			return s.authorize(ctx, req, info, handler)
 		})
 	}
 }
 
+// Options are how a server authenticates and authorizes its callers.
+type Options struct {
+	// Creds secure the listener (mtls.ServerCredentials); nil serves plaintext.
+	Creds credentials.TransportCredentials
+	// Authz authorizes every call (platform/authz); required.
+	Authz *authz.Authorizer
+}
+
 // New builds the server. Register services on s.GRPC before calling Serve.
-func New(log *slog.Logger) *Server {
-	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second}
+func New(log *slog.Logger, o Options) *Server {
+	if o.Authz == nil {
+		panic("grpcserver: Options.Authz is required")
+	}
+	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second, authorize: o.Authz.UnaryServerInterceptor()}
 	opts := append(tracing.ServerOptions(),
-		grpc.ChainUnaryInterceptor(s.unaryErrors, tenant.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(s.streamErrors, tenant.StreamServerInterceptor()),
+		grpc.ChainUnaryInterceptor(s.unaryErrors, s.authorize),
+		grpc.ChainStreamInterceptor(s.streamErrors, o.Authz.StreamServerInterceptor()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
+	if o.Creds != nil {
+		opts = append(opts, grpc.Creds(o.Creds))
+	}
 	s.GRPC = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
 	reflection.Register(s.GRPC)

@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
@@ -16,8 +15,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/tracing"
 )
@@ -47,7 +49,10 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	if _, err := tracing.Setup(context.Background(), "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv := grpcserver.New(etcdtest.Quiet)
+	srv := grpcserver.New(etcdtest.Quiet, grpcserver.Options{
+		Creds: mtls.ServerCredentials(mtlstest.Source(t, mtlstest.Service), etcdtest.Quiet),
+		Authz: authz.New(nil, mtlstest.Service, false).With(authz.Rule{Method: "/grpc.testing.TestService/", Access: authz.Tenant}),
+	})
 	svc := &testService{started: make(chan struct{}), release: make(chan struct{})}
 	testgrpc.RegisterTestServiceServer(srv.GRPC, svc)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -58,7 +63,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), mtls.DialOption(mtlstest.Source(t, mtlstest.Operator)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/service"
@@ -70,7 +71,11 @@ func ExampleServe() {
 	sctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
 	done := make(chan error, 1)
-	go func() { done <- service.Serve(sctx, slog.New(slog.DiscardHandler), lis, cli, greeterModule) }()
+	// Plaintext, for the example (a binary loads its certificate from -ca, -cert and -key); the
+	// rule lets the example's service be called with an account, as the platform's tenant
+	// services are.
+	sec := service.Security{Rules: []authz.Rule{{Method: "/grpc.testing.TestService/", Access: authz.Tenant}}}
+	go func() { done <- service.Serve(sctx, slog.New(slog.DiscardHandler), lis, cli, sec, greeterModule) }()
 
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -105,10 +110,15 @@ func ExampleFlags() {
 	fmt.Println(cfg.GRPCAddr, cfg.Etcd, cfg.Log.Level, cfg.Validate())
 
 	// Every setting, as -h lists it: flag, variable, default.
-	fs.VisitAll(func(f *flag.Flag) { fmt.Printf("-%s (%s), default %s\n", f.Name, config.Env(f), f.DefValue) })
+	fs.VisitAll(func(f *flag.Flag) { fmt.Printf("-%s (%s), default %q\n", f.Name, config.Env(f), f.DefValue) })
 	// Output:
 	// 127.0.0.1:0 [http://etcd-1:2379 http://etcd-2:2379] info <nil>
-	// -etcd (HAVIP_ETCD_ENDPOINTS), default http://127.0.0.1:2379
-	// -grpc-addr (HAVIP_GRPC_ADDR), default 127.0.0.1:50051
-	// -log-level (HAVIP_LOG_LEVEL), default info
+	// -ca (HAVIP_TLS_CA), default "certs/ca.crt"
+	// -cert (HAVIP_TLS_CERT), default "certs/exampled.crt"
+	// -etcd (HAVIP_ETCD_ENDPOINTS), default "http://127.0.0.1:2379"
+	// -grpc-addr (HAVIP_GRPC_ADDR), default "127.0.0.1:50051"
+	// -insecure-plaintext (HAVIP_INSECURE_PLAINTEXT), default "false"
+	// -key (HAVIP_TLS_KEY), default "certs/exampled.key"
+	// -keys (HAVIP_API_KEYS_FILE), default ""
+	// -log-level (HAVIP_LOG_LEVEL), default "info"
 }

@@ -3,6 +3,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,17 +11,22 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
+	"github.com/openhavip/havip/platform/apikey"
+	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 )
 
@@ -33,6 +39,41 @@ type Deps struct {
 	// Local calls the services of this process in process (platform/inproc), with no network
 	// hop: for a module whose sibling service runs beside it.
 	Local grpc.ClientConnInterface
+	// Dial are the options of connections to other services: this process's client
+	// certificate, and tracing.
+	Dial []grpc.DialOption
+}
+
+// Security is how a process proves who it is and checks its callers.
+type Security struct {
+	// TLS is the process's certificate and trusted CA; nil serves and calls in plaintext
+	// (development only), where every caller is trusted as any identity.
+	TLS *mtls.Source
+	// Keys are the API keys accepted as Bearer credentials on tenant calls; nil accepts none.
+	Keys *apikey.Keys
+	// Rules add to platform/authz's policy, for services outside the platform's own (examples,
+	// tests).
+	Rules []authz.Rule
+}
+
+// Self is the identity the process serves and calls as (identity.Dev in plaintext).
+func (s Security) Self() identity.ID {
+	if s.TLS == nil {
+		return identity.ID{Kind: identity.Dev}
+	}
+	return s.TLS.Identity()
+}
+
+// DialOptions are the options of a connection to another service: the client certificate,
+// and tracing.
+func (s Security) DialOptions() []grpc.DialOption {
+	return append(tracing.ClientOptions(), mtls.DialOption(s.TLS))
+}
+
+// ServerOptions are the options of a server that authenticates with s and authorizes with
+// platform/authz's policy.
+func (s Security) ServerOptions(log *slog.Logger) grpcserver.Options {
+	return grpcserver.Options{Creds: mtls.ServerCredentials(s.TLS, log), Authz: authz.New(s.Keys, s.Self(), s.TLS == nil).With(s.Rules...)}
 }
 
 // Module builds one gRPC service: it starts what it needs (until ctx ends) and returns the
@@ -42,16 +83,17 @@ type Module struct {
 	Start func(ctx context.Context, deps Deps) (func(grpc.ServiceRegistrar), error)
 }
 
-// Serve starts every module and serves them all on lis until ctx ends, then stops gracefully.
-func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, modules ...Module) error {
-	return ServeLocal(ctx, log, lis, cli, nil, modules...)
+// Serve starts every module and serves them all on lis, secured by sec, until ctx ends, then
+// stops gracefully.
+func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, sec Security, modules ...Module) error {
+	return ServeLocal(ctx, log, lis, cli, sec, nil, modules...)
 }
 
 // ServeLocal is Serve that also registers the services on local (a fresh channel when nil),
 // for callers in the same process — the modules (Deps.Local) and, say, a gateway: it runs them
 // through the server's unary interceptors.
-func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, local *inproc.Channel, modules ...Module) error {
-	srv := grpcserver.New(log)
+func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *clientv3.Client, sec Security, local *inproc.Channel, modules ...Module) error {
+	srv := grpcserver.New(log, sec.ServerOptions(log))
 	if local == nil {
 		local = inproc.New()
 	}
@@ -60,7 +102,7 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, m := range modules {
-		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local})
+		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
 		if err != nil {
 			return fmt.Errorf("start %s: %w", m.Name, err)
 		}
@@ -88,6 +130,12 @@ type Config struct {
 	Etcd []string
 	// Log is the logging setting (-log-level, HAVIP_LOG_LEVEL).
 	Log logging.Config
+	// TLS names the process's certificate files (-ca, -cert, -key; HAVIP_TLS_*), which also
+	// secure its etcd client when the endpoints are https://.
+	TLS mtls.Config
+	// KeysFile holds the API keys accepted as Bearer credentials on tenant calls (-keys,
+	// HAVIP_API_KEYS_FILE; empty: none).
+	KeysFile string
 }
 
 // Defaults of Config.
@@ -99,6 +147,7 @@ const (
 var (
 	grpcAddrSetting = config.Setting{Flag: "grpc-addr", Env: "HAVIP_GRPC_ADDR"}
 	etcdSetting     = config.Setting{Flag: "etcd", Env: "HAVIP_ETCD_ENDPOINTS"}
+	keysSetting     = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
 )
 
 // withDefaults fills the empty settings.
@@ -112,11 +161,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// RegisterFlags registers the common settings on fs.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+// RegisterFlags registers the common settings on fs; name is the binary's, which names its
+// default certificate files (certs/<name>.crt, certs/<name>.key).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	*c = c.withDefaults()
 	config.String(fs, &c.GRPCAddr, grpcAddrSetting, "address to serve gRPC on, host:port (port 0: any free port)")
-	config.List(fs, &c.Etcd, etcdSetting, "comma-separated etcd endpoints")
+	config.List(fs, &c.Etcd, etcdSetting, "comma-separated etcd endpoints (https:// ones are called with this process's certificate)")
+	config.String(fs, &c.KeysFile, keysSetting, "API keys file (\"<account> sha256:<hex>\" lines) accepted as Bearer credentials on tenant calls; empty: none")
+	c.TLS.RegisterFlags(fs, name)
 	c.Log.RegisterFlags(fs)
 }
 
@@ -131,6 +183,9 @@ func (c Config) Validate() error {
 			return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is not an endpoint: want http://host:port, https://host:port or host:port", e)
 		}
 	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -144,6 +199,21 @@ func endpoint(e string) bool {
 	return err == nil
 }
 
+// Security loads the certificate files and the API keys the settings name.
+func (c Config) Security(log *slog.Logger) (Security, error) {
+	src, err := c.TLS.Load(log)
+	if err != nil {
+		return Security{}, err
+	}
+	sec := Security{TLS: src}
+	if c.KeysFile != "" {
+		if sec.Keys, err = apikey.Load(c.KeysFile); err != nil {
+			return Security{}, keysSetting.Errorf(c.KeysFile, "%v", err)
+		}
+	}
+	return sec, nil
+}
+
 // Settings are a module's own settings: flags, and a check once they are parsed.
 type Settings interface {
 	RegisterFlags(fs *flag.FlagSet)
@@ -154,7 +224,7 @@ type Settings interface {
 // of settings. Its -h lists them all, with their variables and defaults.
 func Flags(name, summary string, common *Config, settings ...Settings) *flag.FlagSet {
 	fs := config.NewFlagSet(name, summary, tracing.EnvHelp)
-	common.RegisterFlags(fs)
+	common.RegisterFlags(fs, name)
 	for _, s := range settings {
 		s.RegisterFlags(fs)
 	}
@@ -202,7 +272,15 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 		return err
 	}
 	defer func() { _ = shutdown(context.Background()) }()
-	cli, err := etcdx.Connect(ctx, cfg.Etcd)
+	sec, err := cfg.Security(log)
+	if err != nil {
+		return err
+	}
+	var etcdTLS *tls.Config
+	if sec.TLS != nil && slices.ContainsFunc(cfg.Etcd, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
+		etcdTLS = sec.TLS.ClientConfig()
+	}
+	cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, etcdTLS)
 	if err != nil {
 		return err
 	}
@@ -211,5 +289,6 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
-	return Serve(ctx, log, lis, cli, modules...)
+	log.Info("serving", "identity", sec.Self().String(), "api_keys", cfg.KeysFile != "")
+	return Serve(ctx, log, lis, cli, sec, modules...)
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/openhavip/havip/gateway"
-	"github.com/openhavip/havip/gateway/apikey"
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/tracing"

@@ -1,4 +1,4 @@
-package tenant_test
+package authz_test
 
 import (
 	"context"
@@ -8,13 +8,17 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/authz"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
-// A service installs the interceptor; its handlers read the caller's account from the context,
-// and pass it on with Outgoing when they call another service.
+// A server installs the interceptor; its handlers read the caller's account from the context,
+// and pass it on with tenant.Outgoing when they call another service. Here the calls are made in
+// process, so they come from the server's own identity (a service), which may assert an account.
 func Example() {
-	intercept := tenant.UnaryServerInterceptor() // grpc.ChainUnaryInterceptor(..., intercept)
+	self := identity.ID{Kind: identity.Service, Name: "havipd"}
+	intercept := authz.New(nil, self, false).UnaryServerInterceptor() // grpc.ChainUnaryInterceptor(..., intercept)
 	handler := func(ctx context.Context, _ any) (any, error) {
 		account, _ := tenant.Account(ctx)
 		return "hello " + account, nil

@@ -79,3 +79,13 @@ func Line(account, key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return account + " sha256:" + hex.EncodeToString(sum[:]) + "\n"
 }
+
+// Bearer returns the key of an "Authorization: Bearer <key>" header (or metadata) value.
+func Bearer(h string) (string, bool) {
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	key = strings.TrimSpace(key)
+	return key, key != ""
+}
