@@ -15,7 +15,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -24,6 +23,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/apikey"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/tracing"
@@ -38,6 +38,10 @@ type Config struct {
 	Local grpc.ClientConnInterface
 	// Keys authenticates requests.
 	Keys *apikey.Keys
+	// TLS is the gateway's certificate for calling the services over mTLS (a gateway identity,
+	// which may assert the account of the key it checked); nil calls them in plaintext
+	// (development only).
+	TLS *mtls.Source
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
 	// RequestTimeout bounds a call to the services (default 30s).
@@ -160,7 +164,7 @@ func (g *Gateway) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := g.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	c, err := grpc.NewClient(addr, append(tracing.ClientOptions(), mtls.DialOption(g.cfg.TLS))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -14,6 +14,8 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
 	"github.com/openhavip/havip/platform/apikey"
+	"github.com/openhavip/havip/platform/authz"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/tenant"
 )
@@ -42,7 +44,8 @@ func TestServeDrains(t *testing.T) {
 	}
 	svc := &blockingHaVips{arrived: make(chan string, 1), release: make(chan struct{})}
 	local := inproc.New()
-	local.SetInterceptor(tenant.UnaryServerInterceptor())
+	// In process, as the gateway's own identity, which may assert the key's account.
+	local.SetInterceptor(authz.New(nil, identity.ID{Kind: identity.Gateway}, false).UnaryServerInterceptor())
 	havipv1.RegisterHaVipServiceServer(local, svc)
 	local.Ready()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -88,7 +88,7 @@ func NewModule(cfg Config) (service.Module, error) {
 			if err := b.Start(ctx); err != nil {
 				return nil, err
 			}
-			srv := server.New(b)
+			srv := server.New(b, deps.Dial)
 			context.AfterFunc(ctx, srv.Close)
 			return func(r grpc.ServiceRegistrar) { arpbrokerv1.RegisterArpBrokerServiceServer(r, srv) }, nil
 		},

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/service"
-	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/havip/inventory"
 	"github.com/openhavip/havip/services/havip/server"
 	"github.com/openhavip/havip/services/havip/store"
@@ -87,7 +85,7 @@ func NewModule(cfg Config) (service.Module, error) {
 		Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
 			conn := deps.Local // without IpamAddr, ipamd must run in this process
 			if cfg.IpamAddr != "" {
-				cc, err := grpc.NewClient(cfg.IpamAddr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+				cc, err := grpc.NewClient(cfg.IpamAddr, deps.Dial...)
 				if err != nil {
 					return nil, fmt.Errorf("ipamd at %s: %w", cfg.IpamAddr, err)
 				}

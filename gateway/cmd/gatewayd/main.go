@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 )
 
@@ -40,6 +42,12 @@ type Config struct {
 	// RequestTimeout bounds a call to the services (-request-timeout, HAVIP_REQUEST_TIMEOUT;
 	// default 30s).
 	RequestTimeout time.Duration
+	// TLS names the gateway's certificate files for calling the services (-ca, -cert, -key;
+	// HAVIP_TLS_*; default certs/ca.crt, certs/gateway.crt, certs/gateway.key).
+	TLS mtls.Config
+	// HTTPCert and HTTPKey, when set, serve HTTPS with that certificate and key
+	// (-http-cert, HAVIP_HTTP_CERT; -http-key, HAVIP_HTTP_KEY); empty: plain HTTP.
+	HTTPCert, HTTPKey string
 	// Log is the logging setting.
 	Log logging.Config
 }
@@ -53,6 +61,8 @@ var (
 	keysSetting           = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
 	maxBodySetting        = config.Setting{Flag: "max-body-bytes", Env: "HAVIP_MAX_BODY_BYTES"}
 	requestTimeoutSetting = config.Setting{Flag: "request-timeout", Env: "HAVIP_REQUEST_TIMEOUT"}
+	httpCertSetting       = config.Setting{Flag: "http-cert", Env: "HAVIP_HTTP_CERT"}
+	httpKeySetting        = config.Setting{Flag: "http-key", Env: "HAVIP_HTTP_KEY"}
 )
 
 func (c Config) withDefaults() Config {
@@ -84,6 +94,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.KeysFile, keysSetting, "keys file: lines of \"<account> sha256:<hex>\" (gatewayd new-key <account>)")
 	config.Int64(fs, &c.MaxBodyBytes, maxBodySetting, "largest request body accepted, in bytes")
 	config.Duration(fs, &c.RequestTimeout, requestTimeoutSetting, "longest a call to the services may take")
+	config.String(fs, &c.HTTPCert, httpCertSetting, "certificate (PEM) to serve HTTPS with; empty: plain HTTP")
+	config.String(fs, &c.HTTPKey, httpKeySetting, "key (PEM) of -http-cert")
+	c.TLS.RegisterFlags(fs, "gateway")
 	c.Log.RegisterFlags(fs)
 }
 
@@ -108,11 +121,17 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < 0 {
 		return requestTimeoutSetting.Errorf(c.RequestTimeout, "want a positive duration")
 	}
+	if (c.HTTPCert == "") != (c.HTTPKey == "") {
+		return httpKeySetting.Errorf(c.HTTPKey, "give both -http-cert and -http-key, or neither")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
 // gatewayConfig is the gateway's configuration with its keys and logger.
-func (c Config) gatewayConfig(keys *apikey.Keys, log *slog.Logger) gateway.Config {
+func (c Config) gatewayConfig(keys *apikey.Keys, src *mtls.Source, log *slog.Logger) gateway.Config {
 	c = c.withDefaults()
 	or := func(a, b string) string {
 		if a != "" {
@@ -121,7 +140,15 @@ func (c Config) gatewayConfig(keys *apikey.Keys, log *slog.Logger) gateway.Confi
 		return b
 	}
 	return gateway.Config{IpamAddr: or(c.IpamAddr, c.Backend), HaVipAddr: or(c.HaVipAddr, c.Backend), EipAddr: or(c.EipAddr, c.Backend),
-		Keys: keys, MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout, Log: log}
+		Keys: keys, TLS: src, MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout, Log: log}
+}
+
+// identityOf names the identity the gateway calls the services as.
+func identityOf(src *mtls.Source) string {
+	if src == nil {
+		return "none (plaintext)"
+	}
+	return src.Identity().String()
 }
 
 func main() {
@@ -147,7 +174,11 @@ func main() {
 		if err != nil {
 			return err
 		}
-		g, err := gateway.New(ctx, cfg.gatewayConfig(keys, log))
+		src, err := cfg.TLS.Load(log)
+		if err != nil {
+			return err
+		}
+		g, err := gateway.New(ctx, cfg.gatewayConfig(keys, src, log))
 		if err != nil {
 			return err
 		}
@@ -156,7 +187,17 @@ func main() {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
-		log.Info("serving", "http", lis.Addr().String(), "keys", keys.Len())
+		scheme := "http"
+		if cfg.HTTPCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.HTTPCert, cfg.HTTPKey)
+			if err != nil {
+				_ = lis.Close()
+				return fmt.Errorf("HTTPS certificate: %w", err)
+			}
+			lis = tls.NewListener(lis, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+			scheme = "https"
+		}
+		log.Info("serving", scheme, lis.Addr().String(), "keys", keys.Len(), "identity", identityOf(src))
 		return g.Serve(ctx, lis, 10*time.Second)
 	}()
 	if err != nil {

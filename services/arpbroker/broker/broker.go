@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -632,24 +635,50 @@ func (b *Broker) Rejections(ctx context.Context, index, value string, limit int)
 	return out, nil
 }
 
-// OpenSession grants an agent's session lease and records whose it is under that lease.
-func (b *Broker) OpenSession(ctx context.Context, agentID, hostID string, ttl time.Duration) (int64, error) {
-	resp, err := b.cli.Grant(ctx, int64(ttl/time.Second))
+// OpenSession grants an agent's session lease, under an unguessable ID (63 random bits), and
+// records whose it is under that lease: the agent, its host and the identity that opened it.
+func (b *Broker) OpenSession(ctx context.Context, s Session, ttl time.Duration) (int64, error) {
+	id, err := b.grant(ctx, int64(ttl/time.Second))
 	if err != nil {
-		return 0, fmt.Errorf("grant session: %w", err)
+		return 0, err
 	}
-	rec := Session{AgentID: agentID, HostID: hostID}
-	if _, err := b.cli.Put(ctx, sessionKey(int64(resp.ID)), kvcache.EncodeJSON(rec), clientv3.WithLease(resp.ID)); err != nil {
-		_, _ = b.cli.Revoke(context.WithoutCancel(ctx), resp.ID)
+	if _, err := b.cli.Put(ctx, sessionKey(int64(id)), kvcache.EncodeJSON(s), clientv3.WithLease(id)); err != nil {
+		_, _ = b.cli.Revoke(context.WithoutCancel(ctx), id)
 		return 0, fmt.Errorf("record session: %w", err)
 	}
-	return int64(resp.ID), nil
+	return int64(id), nil
+}
+
+// grant grants a lease under a random ID, so that session IDs cannot be guessed from one's own
+// (etcd numbers the leases it names itself in sequence).
+func (b *Broker) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {
+	leases := pb.NewLeaseClient(b.cli.ActiveConnection())
+	for range 3 {
+		var buf [8]byte
+		_, _ = crand.Read(buf[:]) // never fails
+		id := int64(binary.BigEndian.Uint64(buf[:]) >> 1)
+		if id == 0 {
+			continue
+		}
+		resp, err := leases.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: ttl, ID: id})
+		if errors.Is(rpctypes.Error(err), rpctypes.ErrLeaseExist) {
+			continue // taken: draw again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("grant session: %w", err)
+		}
+		if resp.Error != "" {
+			return 0, fmt.Errorf("grant session: %s", resp.Error)
+		}
+		return clientv3.LeaseID(resp.ID), nil
+	}
+	return 0, errors.New("grant session: every random ID drawn was taken")
 }
 
 // KeepAlive renews an agent's session and returns its TTL; NotFound when the session is gone
-// or is another agent's.
-func (b *Broker) KeepAlive(ctx context.Context, session int64, agentID string) (time.Duration, error) {
-	if _, err := b.session(ctx, session, agentID); err != nil {
+// or is another agent's or another identity's.
+func (b *Broker) KeepAlive(ctx context.Context, session int64, agentID, identity string) (time.Duration, error) {
+	if _, err := b.session(ctx, session, agentID, identity); err != nil {
 		return 0, err
 	}
 	resp, err := b.cli.KeepAliveOnce(ctx, clientv3.LeaseID(session))
@@ -670,11 +699,12 @@ func (b *Broker) checkSession(ctx context.Context, r Report) (Session, error) {
 	if r.Session == 0 {
 		return Session{}, apierr.New(apierr.ReasonEmpty, "session_id is required: open a session, and report under it")
 	}
-	return b.session(ctx, r.Session, r.AgentID)
+	return b.session(ctx, r.Session, r.AgentID, r.Identity)
 }
 
-// session returns an agent's live session; NotFound when it is unknown, ended or another's.
-func (b *Broker) session(ctx context.Context, id int64, agentID string) (Session, error) {
+// session returns an agent's live session; NotFound when it is unknown, ended, another agent's
+// or opened by another identity.
+func (b *Broker) session(ctx context.Context, id int64, agentID, identity string) (Session, error) {
 	it, ok := b.sessions.Get(sessionKey(id))
 	if !ok { // opened on another replica a moment ago, perhaps
 		if err := b.sessions.Sync(ctx); err != nil {
@@ -682,7 +712,7 @@ func (b *Broker) session(ctx context.Context, id int64, agentID string) (Session
 		}
 		it, ok = b.sessions.Get(sessionKey(id))
 	}
-	if !ok || it.Value.AgentID != agentID {
+	if !ok || it.Value.AgentID != agentID || it.Value.Identity != identity {
 		return Session{}, errNoSession(id)
 	}
 	return it.Value, nil

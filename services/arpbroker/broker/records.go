@@ -7,6 +7,9 @@ import "time"
 type Session struct {
 	AgentID string `json:"agent_id"`
 	HostID  string `json:"host_id"`
+	// Identity is the SPIFFE ID of the agent that opened the session (empty on a plaintext
+	// development server).
+	Identity string `json:"identity,omitempty"`
 }
 
 // Rejection is a recorded rejected claim, or an owner the broker revoked (records.Rejections).

@@ -20,7 +20,10 @@ const (
 
 // Report is one ARP packet an agent saw on an ENI's port.
 type Report struct {
-	AgentID            string
+	AgentID string
+	// Identity is the SPIFFE ID of the agent that reports (from its certificate; empty on a
+	// plaintext development server): only the identity that opened a session reports under it.
+	Identity           string
 	Session            int64
 	NetworkInterfaceID string
 	EthernetSourceMAC  string

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/authz"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/ids"
-	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/platform/validate"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 )
@@ -26,12 +27,29 @@ type Server struct {
 	arpbrokerv1.UnimplementedArpBrokerServiceServer
 	b *broker.Broker
 
+	dial  []grpc.DialOption
 	mu    sync.Mutex
 	peers map[string]*grpc.ClientConn // leader address → connection, for forwarding
 }
 
-// New returns a server over a started broker.
-func New(b *broker.Broker) *Server { return &Server{b: b, peers: map[string]*grpc.ClientConn{}} }
+// New returns a server over a started broker; dial are the options of its connections to the
+// leader (this replica's certificate).
+func New(b *broker.Broker, dial []grpc.DialOption) *Server {
+	return &Server{b: b, dial: dial, peers: map[string]*grpc.ClientConn{}}
+}
+
+// agentOf is the agent a call acts for, as platform/authz found it, and the identity its
+// sessions are recorded under ("" on a plaintext development server).
+func agentOf(ctx context.Context) (identity.ID, string, error) {
+	id, ok := authz.Agent(ctx)
+	switch {
+	case !ok:
+		return identity.ID{}, "", apierr.AuthFailure("no agent identity")
+	case id.Kind == identity.Dev:
+		return id, "", nil
+	}
+	return id, id.String(), nil
+}
 
 // Close closes the connections to other replicas.
 func (s *Server) Close() {
@@ -54,7 +72,23 @@ func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRe
 	if ttl < 2 || ttl > 60 {
 		return nil, apierr.New(apierr.ReasonRange, "ttl_seconds must be 2 to 60")
 	}
-	id, err := s.b.OpenSession(ctx, req.GetAgentId(), req.GetHostId(), time.Duration(ttl)*time.Second)
+	agent, ident, err := agentOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	host := req.GetHostId()
+	if agent.Kind == identity.Agent { // an agent speaks for its own host only
+		if host == "" {
+			host = agent.Name
+		}
+		if host != agent.Name {
+			return nil, apierr.New(apierr.ReasonUnauthorizedOperation, "%s may open sessions only for host %q, not %q", agent, agent.Name, host)
+		}
+	}
+	if err := validate.Name("host_id", host); err != nil {
+		return nil, err
+	}
+	id, err := s.b.OpenSession(ctx, broker.Session{AgentID: req.GetAgentId(), HostID: host, Identity: ident}, time.Duration(ttl)*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +97,11 @@ func (s *Server) OpenSession(ctx context.Context, req *arpbrokerv1.OpenSessionRe
 
 // KeepAliveSession renews a session.
 func (s *Server) KeepAliveSession(ctx context.Context, req *arpbrokerv1.KeepAliveSessionRequest) (*arpbrokerv1.KeepAliveSessionResponse, error) {
-	ttl, err := s.b.KeepAlive(ctx, req.GetSessionId(), req.GetAgentId())
+	_, ident, err := agentOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := s.b.KeepAlive(ctx, req.GetSessionId(), req.GetAgentId(), ident)
 	if apierr.Reason(err) != "" {
 		return nil, err
 	}
@@ -85,13 +123,17 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 	if err := validate.ID("network_interface_id", ids.NetworkInterface, req.GetNetworkInterfaceId()); err != nil {
 		return nil, err
 	}
+	agent, ident, err := agentOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out, err := s.b.Claim(ctx, broker.Report{
-		AgentID: req.GetAgentId(), Session: req.GetSessionId(), NetworkInterfaceID: req.GetNetworkInterfaceId(),
+		AgentID: req.GetAgentId(), Identity: ident, Session: req.GetSessionId(), NetworkInterfaceID: req.GetNetworkInterfaceId(),
 		EthernetSourceMAC: req.GetEthernetSourceMac(), SenderMAC: req.GetSenderMac(),
 		SenderIP: req.GetSenderIp(), TargetIP: req.GetTargetIp(), Op: broker.Operation(req.GetOperation()),
 	})
 	if errors.Is(err, broker.ErrNotLeader) {
-		return s.forward(ctx, req)
+		return s.forward(ctx, agent, req)
 	}
 	if err != nil {
 		return nil, err
@@ -127,8 +169,9 @@ func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbroke
 	}
 }
 
-// forward passes a claim to the elected replica.
-func (s *Server) forward(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+// forward passes a claim to the elected replica, naming the agent it acts for (the leader
+// trusts that from a service identity only).
+func (s *Server) forward(ctx context.Context, agent identity.ID, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
 	addr, err := s.b.Leader(ctx)
 	if err != nil {
 		return nil, apierr.New(apierr.ReasonUnavailable, "%v", err)
@@ -136,7 +179,7 @@ func (s *Server) forward(ctx context.Context, req *arpbrokerv1.ReportArpAnnounce
 	s.mu.Lock()
 	conn := s.peers[addr]
 	if conn == nil {
-		conn, err = grpc.NewClient(addr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		conn, err = grpc.NewClient(addr, s.dial...)
 		if err == nil {
 			s.peers[addr] = conn
 		}
@@ -145,7 +188,14 @@ func (s *Server) forward(ctx context.Context, req *arpbrokerv1.ReportArpAnnounce
 	if err != nil {
 		return nil, err
 	}
-	return arpbrokerv1.NewArpBrokerServiceClient(conn).ReportArpAnnouncement(ctx, req)
+	md, ok := metadata.FromOutgoingContext(ctx) // a copy
+	if !ok {
+		md = metadata.MD{}
+	}
+	if agent.Kind == identity.Agent {
+		md.Set(authz.AgentKey, agent.String())
+	}
+	return arpbrokerv1.NewArpBrokerServiceClient(conn).ReportArpAnnouncement(metadata.NewOutgoingContext(ctx, md), req)
 }
 
 func ownershipPB(c broker.OwnerChange) *arpbrokerv1.Ownership {

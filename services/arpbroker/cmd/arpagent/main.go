@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker/agent"
@@ -26,11 +27,15 @@ import (
 // Config is arpagent's settings.
 type Config struct {
 	// Agent describes the host: -agent-id (HAVIP_AGENT_ID, default agent-<hostname>), -host-id
-	// (HAVIP_HOST_ID, default the hostname), -session-ttl (HAVIP_AGENT_SESSION_TTL, default
-	// 10s) and -port (HAVIP_AGENT_PORTS).
+	// (HAVIP_HOST_ID, default the host named by the agent's certificate, or the hostname in
+	// plaintext), -session-ttl (HAVIP_AGENT_SESSION_TTL, default 10s) and -port
+	// (HAVIP_AGENT_PORTS).
 	Agent agent.Config
 	// BrokerAddr is arpbrokerd's gRPC address (-broker, HAVIP_BROKER_ADDR).
 	BrokerAddr string
+	// TLS names the agent's certificate files (-ca, -cert, -key; default certs/ca.crt,
+	// certs/agent.crt, certs/agent.key): an agent certificate (havip-cert create-agent <host>).
+	TLS mtls.Config
 	// Log is the logging setting.
 	Log logging.Config
 }
@@ -48,9 +53,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	if c.Agent.AgentID == "" {
 		c.Agent.AgentID = "agent-" + host
 	}
-	if c.Agent.HostID == "" {
-		c.Agent.HostID = host
-	}
 	if c.Agent.SessionTTL == 0 {
 		c.Agent.SessionTTL = 10 * time.Second
 	}
@@ -61,10 +63,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 		c.BrokerAddr = "127.0.0.1:50051"
 	}
 	config.String(fs, &c.Agent.AgentID, agentIDSetting, "this agent's ID")
-	config.String(fs, &c.Agent.HostID, hostIDSetting, "the host's ID, as ipamd knows it (an instance's host_id)")
+	config.String(fs, &c.Agent.HostID, hostIDSetting, "the host's ID, as ipamd knows it (an instance's host_id); empty: the host the certificate names")
 	config.Duration(fs, &c.Agent.SessionTTL, sessionTTLSetting, "session TTL, whole seconds: ownerships lapse this long after the agent dies")
 	config.Var(fs, ports(c.Agent.Ports), portsSetting, "a VM port and its ENI, `ifname=eni-id`: repeat the flag for each port, or comma-separate them")
 	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd")
+	c.TLS.RegisterFlags(fs, "agent")
 	c.Log.RegisterFlags(fs)
 }
 
@@ -73,14 +76,35 @@ func (c Config) Validate() error {
 	switch {
 	case c.Agent.AgentID == "":
 		return agentIDSetting.Errorf(c.Agent.AgentID, "required")
-	case c.Agent.HostID == "":
-		return hostIDSetting.Errorf(c.Agent.HostID, "required")
 	case c.Agent.SessionTTL < time.Second || c.Agent.SessionTTL%time.Second != 0:
 		return sessionTTLSetting.Errorf(c.Agent.SessionTTL, "want whole seconds, at least 1s")
 	case c.BrokerAddr == "":
 		return brokerSetting.Errorf(c.BrokerAddr, "required")
 	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
+}
+
+// resolveHost fills in the host ID: the one the agent's certificate names (which must agree
+// with -host-id when that is given), or hostname in plaintext.
+func (c *Config) resolveHost(src *mtls.Source, hostname string) error {
+	if src == nil {
+		if c.Agent.HostID == "" {
+			c.Agent.HostID = hostname
+		}
+		return nil
+	}
+	id := src.Identity()
+	if id.Kind != identity.Agent {
+		return fmt.Errorf("%s is not an agent's certificate (%s): make one with havip-cert create-agent <host-id>", src.Files().Cert, id)
+	}
+	if c.Agent.HostID != "" && c.Agent.HostID != id.Name {
+		return hostIDSetting.Errorf(c.Agent.HostID, "the certificate %s is for host %q", src.Files().Cert, id.Name)
+	}
+	c.Agent.HostID = id.Name
+	return nil
 }
 
 // ports collects -port ifname=eni-id flags.
@@ -117,7 +141,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := logging.New(os.Stderr, cfg.Log.Level, "arpagent")
-	conn, err := grpc.NewClient(cfg.BrokerAddr, append(tracing.ClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	src, err := cfg.TLS.Load(log)
+	if err != nil {
+		log.Error("certificate", "err", err)
+		os.Exit(1)
+	}
+	if err := cfg.resolveHost(src, host); err != nil {
+		log.Error("certificate", "err", err)
+		os.Exit(2)
+	}
+	conn, err := grpc.NewClient(cfg.BrokerAddr, append(tracing.ClientOptions(), mtls.DialOption(src))...)
 	if err != nil {
 		log.Error("broker", "err", err)
 		os.Exit(1)

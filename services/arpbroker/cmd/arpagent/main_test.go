@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/config/configtest"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/services/arpbroker/agent"
 )
 
@@ -54,7 +57,7 @@ func TestPorts(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	valid := func() Config {
-		return Config{Agent: agent.Config{AgentID: "a", HostID: "h", SessionTTL: 10 * time.Second}, BrokerAddr: "b:1"}
+		return Config{Agent: agent.Config{AgentID: "a", HostID: "h", SessionTTL: 10 * time.Second}, BrokerAddr: "b:1", TLS: mtls.Config{CA: "ca.crt", Cert: "agent.crt", Key: "agent.key"}}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -63,7 +66,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "valid", change: func(*Config) {}},
 		{name: "no agent ID", change: func(c *Config) { c.Agent.AgentID = "" }, want: `-agent-id (HAVIP_AGENT_ID) = "": required`},
-		{name: "no host ID", change: func(c *Config) { c.Agent.HostID = "" }, want: `-host-id (HAVIP_HOST_ID) = "": required`},
+		{name: "no host ID: the certificate's", change: func(c *Config) { c.Agent.HostID = "" }},
+		{name: "no certificate", change: func(c *Config) { c.TLS.Cert = "" }, want: `-cert (HAVIP_TLS_CERT) = "": required (or -insecure-plaintext for development)`},
 		{name: "session TTL in part seconds", change: func(c *Config) { c.Agent.SessionTTL = 1500 * time.Millisecond }, want: "-session-ttl (HAVIP_AGENT_SESSION_TTL) = 1.5s: want whole seconds, at least 1s"},
 		{name: "no broker", change: func(c *Config) { c.BrokerAddr = "" }, want: `-broker (HAVIP_BROKER_ADDR) = "": required`},
 		{name: "log level", change: func(c *Config) { c.Log.Level = "all" }, want: `-log-level (HAVIP_LOG_LEVEL) = "all": want debug, info, warn or error`},
@@ -77,6 +81,40 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestResolveHost: the host is the one the agent's certificate names; a -host-id naming another
+// host, or a certificate that is not an agent's, stops the agent at start.
+func TestResolveHost(t *testing.T) {
+	agentSrc := mtlstest.Source(t, mtlstest.Agent("h1"))
+	for _, tc := range []struct {
+		name   string
+		src    *mtls.Source
+		hostID string
+		want   string
+		err    string
+	}{
+		{name: "from the certificate", src: agentSrc, want: "h1"},
+		{name: "the same given", src: agentSrc, hostID: "h1", want: "h1"},
+		{name: "another host given", src: agentSrc, hostID: "h2", err: `-host-id (HAVIP_HOST_ID) = "h2": the certificate`},
+		{name: "not an agent's certificate", src: mtlstest.Source(t, mtlstest.Service), err: "is not an agent's certificate"},
+		{name: "plaintext: the hostname", want: "myhost"},
+		{name: "plaintext, given", hostID: "h3", want: "h3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Agent: agent.Config{HostID: tc.hostID}}
+			err := c.resolveHost(tc.src, "myhost")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.Agent.HostID != tc.want {
+				t.Errorf("host %q, error %v; want %q", c.Agent.HostID, err, tc.want)
 			}
 		})
 	}
