@@ -17,9 +17,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/openhavip/havip/gateway"
-	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/gateway/openapi"
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/suite"
 )
 
@@ -51,7 +52,8 @@ func startStack(tb testing.TB, remote bool) *stack {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		gw, err := gateway.New(context.Background(), gateway.Config{IpamAddr: r.GRPCAddr, HaVipAddr: r.GRPCAddr, EipAddr: r.GRPCAddr, Keys: k, Log: etcdtest.Quiet})
+		gw, err := gateway.New(context.Background(), gateway.Config{IpamAddr: r.GRPCAddr, HaVipAddr: r.GRPCAddr, EipAddr: r.GRPCAddr, Keys: k, Log: etcdtest.Quiet,
+			TLS: sourceAs(tb, r.CertsDir, identity.ID{Kind: identity.Gateway})})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,8 +19,11 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/pki"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker"
@@ -50,6 +54,10 @@ type Config struct {
 	// Log is the logging setting (-log-level, HAVIP_LOG_LEVEL), for the program that calls
 	// Run with its logger.
 	Log logging.Config
+	// Plaintext serves gRPC without TLS, trusting every caller as any identity: for
+	// development only (-insecure-plaintext, HAVIP_INSECURE_PLAINTEXT). Otherwise the suite
+	// serves mTLS with the certificates it makes in <DataDir>/certs on first start.
+	Plaintext bool
 	// HaVip, ArpBroker and Eip are the settings of those services. HaVip.IpamAddr and
 	// ArpBroker.AdvertiseAddr have no flag: ipamd runs in the process, and the broker is its
 	// only replica.
@@ -64,6 +72,7 @@ var (
 	dataDirSetting  = config.Setting{Flag: "data-dir", Env: "HAVIP_DATA_DIR"}
 	httpAddrSetting = config.Setting{Flag: "http-addr", Env: "HAVIP_HTTP_ADDR"}
 	keysSetting     = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
+	plainSetting    = config.Setting{Flag: "insecure-plaintext", Env: "HAVIP_INSECURE_PLAINTEXT"}
 )
 
 func (c Config) withDefaults() Config {
@@ -86,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.DataDir, dataDirSetting, "directory keeping the data across restarts")
 	config.String(fs, &c.HTTPAddr, httpAddrSetting, "address of the REST gateway, host:port")
 	config.String(fs, &c.KeysFile, keysSetting, "the gateway's API keys file; empty: a fresh key for "+DemoAccount+" at each start")
+	config.Bool(fs, &c.Plaintext, plainSetting, "DEVELOPMENT ONLY: serve gRPC without TLS; every caller that reaches the port is trusted as any identity")
 	c.Log.RegisterFlags(fs)
 	c.HaVip.RegisterSuiteFlags(fs)
 	c.ArpBroker.RegisterSuiteFlags(fs)
@@ -139,6 +149,8 @@ type Ready struct {
 	HTTPAddr string
 	// APIKey is the key made for DemoAccount (empty when a keys file was given).
 	APIKey string
+	// CertsDir holds the CA and the suite's and operator's certificates (empty in plaintext).
+	CertsDir string
 }
 
 // Run serves the suite until ctx ends. It prints where it listens to out and, once serving,
@@ -178,6 +190,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if err != nil {
 		return err
 	}
+	sec := service.Security{Keys: keys}
+	certsDir := ""
+	if !cfg.Plaintext {
+		certsDir = filepath.Join(cfg.DataDir, "certs")
+		if sec.TLS, err = Certs(certsDir, cfg.GRPCAddr, log); err != nil {
+			return err
+		}
+	}
 	hlis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -185,20 +205,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	grpcAddr := lis.Addr().String()
 	// The gateway calls the services in process (same interceptors, no network hop).
 	local := inproc.New()
-	gw, err := gateway.New(ctx, gateway.Config{IpamAddr: grpcAddr, HaVipAddr: grpcAddr, EipAddr: grpcAddr, Local: local, Keys: keys, Log: log.With("module", "gateway")})
+	gw, err := gateway.New(ctx, gateway.Config{IpamAddr: grpcAddr, HaVipAddr: grpcAddr, EipAddr: grpcAddr, Local: local, Keys: keys, TLS: sec.TLS, Log: log.With("module", "gateway")})
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
-	fmt.Fprintf(out, "havip suite: gRPC on %s, REST on http://%s, embedded etcd on %s, data in %s\n", grpcAddr, hlis.Addr(), e.Endpoint, cfg.DataDir)
+	security := "mTLS"
+	if cfg.Plaintext {
+		security = "PLAINTEXT (development only)"
+	}
+	fmt.Fprintf(out, "havip suite: gRPC (%s) on %s, REST on http://%s, embedded etcd on %s, data in %s\n", security, grpcAddr, hlis.Addr(), e.Endpoint, cfg.DataDir)
 	for _, m := range mods {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
+	shownKey := "<your API key>"
 	if apiKey != "" {
 		fmt.Fprintf(out, "  API key for account %s (new at each start): %s\n", DemoAccount, apiKey)
+		shownKey = apiKey
 	}
+	printClientFlags(out, certsDir, grpcAddr, shownKey)
 	if ready != nil {
-		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: e.Endpoint, HTTPAddr: hlis.Addr().String(), APIKey: apiKey})
+		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: e.Endpoint, HTTPAddr: hlis.Addr().String(), APIKey: apiKey, CertsDir: certsDir})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -208,12 +235,65 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		cancel() // the suite stops as a whole
 		httpDone <- err
 	}()
-	err = service.ServeLocal(ctx, log, lis, cli, local, mods...)
+	err = service.ServeLocal(ctx, log, lis, cli, sec, local, mods...)
 	cancel()
 	if herr := <-httpDone; err == nil {
 		err = herr
 	}
 	return err
+}
+
+// printClientFlags prints how grpcurl and ghz reach the suite.
+func printClientFlags(out io.Writer, certsDir, grpcAddr, key string) {
+	tlsFlags, ghzFlags := "-plaintext", "--insecure"
+	if certsDir != "" {
+		f := mtls.InDir(certsDir, "operator")
+		tlsFlags = fmt.Sprintf("-cacert %s -cert %s -key %s", f.CA, f.Cert, f.Key)
+		ghzFlags = fmt.Sprintf("--cacert %s --cert %s --key %s", f.CA, f.Cert, f.Key)
+		fmt.Fprintf(out, "  certificates in %s (CA ca.crt; operator.crt and operator.key for grpcurl and ghz; havip-cert -dir %s issues more)\n", certsDir, certsDir)
+	}
+	fmt.Fprintf(out, "  grpcurl %s -H 'authorization: Bearer %s' %s list\n", tlsFlags, key, grpcAddr)
+	fmt.Fprintf(out, "  ghz %s --metadata '{\"authorization\":\"Bearer %s\"}' --call havip.v1.HaVipService/DescribeHaVips -d '{}' %s\n", ghzFlags, key, grpcAddr)
+}
+
+// SuiteIdentity is the service identity the suite serves and calls as.
+var SuiteIdentity = identity.ID{Kind: identity.Service, Name: "havip-suite"}
+
+// Certs makes, in dir, the CA (on first start), a fresh certificate for the suite's identity
+// valid for 127.0.0.1, localhost and the host of grpcAddr, and an operator certificate (kept
+// while it has more than 30 days left); it returns the suite's Source.
+func Certs(dir, grpcAddr string, log *slog.Logger) (*mtls.Source, error) {
+	ca, created, err := pki.OpenCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("made a CA", "dir", dir)
+	}
+	hosts := []string{"127.0.0.1", "localhost"}
+	if h, _, err := net.SplitHostPort(grpcAddr); err == nil && h != "" && !slices.Contains(hosts, h) {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			hosts = append(hosts, h)
+		}
+	}
+	leaf, err := ca.Issue(SuiteIdentity, hosts, pki.LeafValidity)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := leaf.Write(dir, SuiteIdentity.Name); err != nil {
+		return nil, err
+	}
+	operator := identity.ID{Kind: identity.Operator}
+	if !pki.Usable(ca, dir, "operator", operator, 30*24*time.Hour) {
+		leaf, err := ca.Issue(operator, nil, pki.LeafValidity)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := leaf.Write(dir, "operator"); err != nil {
+			return nil, err
+		}
+	}
+	return mtls.Load(mtls.InDir(dir, SuiteIdentity.Name), log)
 }
 
 // loadKeys reads the keys file, or makes a key for DemoAccount and keeps its hash in the data

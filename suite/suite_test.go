@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/pki"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/suite"
 )
@@ -53,7 +57,13 @@ func run(tb testing.TB, cfg suite.Config, out io.Writer) (suite.Ready, *grpc.Cli
 		cancel()
 		tb.Fatalf("suite did not start: %v", err)
 	}
-	conn, err := grpc.NewClient(r.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// As grpcurl would, with the operator certificate the suite made.
+	op, err := mtls.Load(mtls.InDir(r.CertsDir, "operator"), etcdtest.Quiet)
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	conn, err := grpc.NewClient(r.GRPCAddr, mtls.DialOption(op))
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
@@ -72,6 +82,30 @@ func run(tb testing.TB, cfg suite.Config, out io.Writer) (suite.Ready, *grpc.Cli
 	return r, conn, stop
 }
 
+// sourceAs issues a certificate for id from the suite's CA (in certsDir) and returns it.
+func sourceAs(tb testing.TB, certsDir string, id identity.ID) *mtls.Source {
+	tb.Helper()
+	ca, err := pki.LoadCA(certsDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, err := ca.Issue(id, nil, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	if _, _, err := leaf.Write(dir, "leaf"); err != nil {
+		tb.Fatal(err)
+	}
+	f := mtls.InDir(dir, "leaf")
+	f.CA = filepath.Join(certsDir, pki.CACert)
+	src, err := mtls.Load(f, etcdtest.Quiet)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return src
+}
+
 // start runs the suite on dir until the returned stop is called.
 func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *syncBuffer, func()) {
 	t.Helper()
@@ -86,7 +120,7 @@ func TestCommittedSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := tenant.Outgoing(context.Background(), "acct-restart")
 	c, conn, out, stop := start(t, dir)
-	if !strings.Contains(out.String(), "gRPC on 127.0.0.1:") || !strings.Contains(out.String(), "service ipam") {
+	if !strings.Contains(out.String(), "gRPC (mTLS) on 127.0.0.1:") || !strings.Contains(out.String(), "service ipam") {
 		t.Errorf("the suite does not say where it listens: %q", out.String())
 	}
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "ipam.v1.IpamService"})

@@ -219,14 +219,22 @@ func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (every setting is a -flag)", fs.Arg(0))
+	}
+	return applyEnv(fs, lookup)
+}
+
+// ParseCommand is Parse for a command that takes arguments after its flags (fs.Args()).
+func ParseCommand(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	return applyEnv(fs, lookup)
 }
 
 // applyEnv is Parse after the flag package's part.
 func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (every setting is a -flag)", fs.Arg(0))
-	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
