@@ -3,6 +3,7 @@ package arpbroker_test
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
@@ -29,8 +31,51 @@ func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
 type clients struct {
 	ipam   ipamv1.IpamServiceClient
 	havip  havipv1.HaVipServiceClient
-	broker arpbrokerv1.ArpBrokerServiceClient
+	broker *brokerAs
 	conn   *grpc.ClientConn
+}
+
+// brokerAs calls the broker as the identity each call needs, over mTLS: the agent methods as
+// the agent of the host the request names (agent_id "agent-<host>", or host_id), with that
+// host's agent certificate; the others (watch, listings) as an operator.
+type brokerAs struct {
+	arpbrokerv1.ArpBrokerServiceClient // as an operator
+	tb                                 testing.TB
+	target                             string
+	mu                                 sync.Mutex
+	agents                             map[string]arpbrokerv1.ArpBrokerServiceClient
+}
+
+// host is the client of the agent of host.
+func (b *brokerAs) host(host string) arpbrokerv1.ArpBrokerServiceClient {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.agents[host]
+	if !ok {
+		a = arpbrokerv1.NewArpBrokerServiceClient(etcdtest.DialAs(b.tb, b.target, mtlstest.Agent(host)))
+		b.agents[host] = a
+	}
+	return a
+}
+
+// hostOfAgent is the host an agent ID names ("agent-<host>"); another ID gets a host of its own.
+func hostOfAgent(agentID string) string {
+	if h, ok := strings.CutPrefix(agentID, "agent-"); ok && h != "" {
+		return h
+	}
+	return "unknown-" + agentID
+}
+
+func (b *brokerAs) OpenSession(ctx context.Context, in *arpbrokerv1.OpenSessionRequest, opts ...grpc.CallOption) (*arpbrokerv1.OpenSessionResponse, error) {
+	return b.host(hostOfAgent(in.GetAgentId())).OpenSession(ctx, in, opts...)
+}
+
+func (b *brokerAs) KeepAliveSession(ctx context.Context, in *arpbrokerv1.KeepAliveSessionRequest, opts ...grpc.CallOption) (*arpbrokerv1.KeepAliveSessionResponse, error) {
+	return b.host(hostOfAgent(in.GetAgentId())).KeepAliveSession(ctx, in, opts...)
+}
+
+func (b *brokerAs) ReportArpAnnouncement(ctx context.Context, in *arpbrokerv1.ReportArpAnnouncementRequest, opts ...grpc.CallOption) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	return b.host(hostOfAgent(in.GetAgentId())).ReportArpAnnouncement(ctx, in, opts...)
 }
 
 // suite runs ipamd, havipd and arpbrokerd (with cfg) in one process on the shared etcd. The
@@ -42,7 +87,12 @@ func suite(t testing.TB, cfg arpbroker.Config) clients {
 
 func serve(t testing.TB, modules ...service.Module) clients {
 	conn, _ := etcdtest.Serve(t, etcdEndpoint, modules...)
-	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
+	return clients{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), newBrokerAs(t, conn), conn}
+}
+
+// newBrokerAs calls the broker that operator reaches, as brokerAs describes.
+func newBrokerAs(tb testing.TB, operator *grpc.ClientConn) *brokerAs {
+	return &brokerAs{ArpBrokerServiceClient: arpbrokerv1.NewArpBrokerServiceClient(operator), tb: tb, target: operator.Target(), agents: map[string]arpbrokerv1.ArpBrokerServiceClient{}}
 }
 
 func as(account string) context.Context { return tenant.Outgoing(context.Background(), account) }

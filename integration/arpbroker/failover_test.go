@@ -9,12 +9,12 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/service"
@@ -34,15 +34,11 @@ func TestNeverTwoOwners(t *testing.T) {
 	bin := proctest.Build(t, "../../services/arpbroker/cmd/arpbrokerd")
 	env := []string{"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS=" + etcdEndpoint, "HAVIP_ARP_HOLD_DOWN=50ms", "HAVIP_ARP_ELECTION_TTL=2s"}
 	cli := etcdtest.Client(t, etcdEndpoint)
+	env = append(env, mtlstest.Env(t, identity.ID{Kind: identity.Service, Name: "arpbrokerd"})...) // a follower forwards with it
 	procs := []*proctest.Proc{proctest.Start(t, bin, env...), proctest.Start(t, bin, env...)}
-	var brokers []arpbrokerv1.ArpBrokerServiceClient
+	var brokers []*brokerAs
 	for _, p := range procs {
-		conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		brokers = append(brokers, arpbrokerv1.NewArpBrokerServiceClient(conn))
+		brokers = append(brokers, newBrokerAs(t, etcdtest.DialAs(t, p.Addr, mtlstest.Operator)))
 	}
 	c.broker = brokers[0]
 	sess := session(t, c, 30)

@@ -245,7 +245,7 @@ func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 	}
 
 	// The host's agent, its sockets opened in the host namespace.
-	ag := agent.New(agent.Config{AgentID: "agent-e2e", HostID: "host-e2e", Ports: ports, SessionTTL: 10 * time.Second}, c.broker, etcdtest.Quiet)
+	ag := agent.New(agent.Config{AgentID: "agent-e2e", HostID: "host-e2e", Ports: ports, SessionTTL: 10 * time.Second}, c.broker.host("host-e2e"), etcdtest.Quiet) // over mTLS, with the host's agent certificate
 	inNetns(t, host, ag.Open)
 	actx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
@@ -34,11 +35,23 @@ var etcdEndpoint string
 func TestMain(m *testing.M) { os.Exit(etcdtest.Main(m, &etcdEndpoint)) }
 
 type clients struct {
+	tb     testing.TB
 	conn   *grpc.ClientConn
 	ipam   ipamv1.IpamServiceClient
 	havip  havipv1.HaVipServiceClient
 	eip    eipv1.EipServiceClient
-	broker arpbrokerv1.ArpBrokerServiceClient
+	agents map[string]arpbrokerv1.ArpBrokerServiceClient // by host, each with its agent's certificate
+	hostOf map[int64]string                              // session → host
+}
+
+// agent is the broker as the agent of host calls it.
+func (c clients) agent(host string) arpbrokerv1.ArpBrokerServiceClient {
+	a, ok := c.agents[host]
+	if !ok {
+		a = arpbrokerv1.NewArpBrokerServiceClient(etcdtest.DialAs(c.tb, c.conn.Target(), mtlstest.Agent(host)))
+		c.agents[host] = a
+	}
+	return a
 }
 
 // suite runs the services in one process on the shared etcd, eipd with cfg; with the broker
@@ -47,7 +60,7 @@ type clients struct {
 func suite(t testing.TB, cfg eip.Config, modules ...service.Module) clients {
 	base := []service.Module{ipam.Module, service.Must(havip.NewModule(havip.Config{})), service.Must(eip.NewModule(cfg))}
 	conn, _ := etcdtest.Serve(t, etcdEndpoint, append(base, modules...)...)
-	return clients{conn, ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn)}
+	return clients{t, conn, ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), map[string]arpbrokerv1.ArpBrokerServiceClient{}, map[int64]string{}}
 }
 
 type world struct {
@@ -95,12 +108,12 @@ func TestHaVipBindingFollowsOwner(t *testing.T) {
 	if a.GetAddressStatus() != "BIND" || a.GetHavipId() != w.hv1.GetHavipId() || a.GetReachesServer() || a.GetNetworkInterfaceId() != "" || a.GetPrivateAddressIp() != w.hv1.GetVip() {
 		t.Errorf("EIP bound to an unowned HAVIP: %v", a)
 	}
-	sess := etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "a", HostId: "host-9", TtlSeconds: 30})).GetSessionId()
+	sess := etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.agent("host-9").OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: "a", HostId: "host-9", TtlSeconds: 30})).GetSessionId()
 	report := &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "a", SessionId: sess, NetworkInterfaceId: w.eni.GetNetworkInterfaceId(), EthernetSourceMac: w.eni.GetMacAddress(),
 		SenderMac: w.eni.GetMacAddress(), SenderIp: w.hv1.GetVip(), TargetIp: w.hv1.GetVip(), Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r, err := c.broker.ReportArpAnnouncement(context.Background(), report)
+		r, err := c.agent("host-9").ReportArpAnnouncement(context.Background(), report)
 		if err == nil && r.GetResult() == arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
 			break
 		}

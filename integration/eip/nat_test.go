@@ -24,7 +24,7 @@ func claim(t *testing.T, c clients, session int64, agent string, eni *ipamv1.Net
 		SenderMac: eni.GetMacAddress(), SenderIp: vip, TargetIp: vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r, err := c.broker.ReportArpAnnouncement(context.Background(), report)
+		r, err := c.agent(c.hostOf[session]).ReportArpAnnouncement(context.Background(), report)
 		if err == nil {
 			switch r.GetResult() {
 			case arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED, arpbrokerv1.ClaimResult_CLAIM_RESULT_DEFERRED:
@@ -42,7 +42,9 @@ func claim(t *testing.T, c clients, session int64, agent string, eni *ipamv1.Net
 
 func openSession(t *testing.T, c clients, agent, host string, ttl uint32) int64 {
 	t.Helper()
-	return etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: agent, HostId: host, TtlSeconds: ttl})).GetSessionId()
+	id := etcdtest.Must[*arpbrokerv1.OpenSessionResponse](t)(c.agent(host).OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: agent, HostId: host, TtlSeconds: ttl})).GetSessionId()
+	c.hostOf[id] = host
+	return id
 }
 
 // natWatch reads a WatchNatRules stream and checks that the rules of one EIP only ever move

@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/proctest"
 )
 
@@ -27,14 +26,10 @@ func TestKillDuringCreates(t *testing.T) {
 	ctx := as(account)
 	n := buildNet(t, c, account, "10.0.0.0/22")
 	p := proctest.Start(t, proctest.Build(t, "../../services/havip/cmd/havipd"),
-		"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+etcdEndpoint,
-		"HAVIP_IPAM_ADDR="+c.conn.Target(), "HAVIP_RESERVATION_TTL=2s")
-	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	victim := havipv1.NewHaVipServiceClient(conn)
+		append(mtlstest.Env(t, identity.ID{Kind: identity.Service, Name: "havipd"}),
+			"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+etcdEndpoint,
+			"HAVIP_IPAM_ADDR="+c.conn.Target(), "HAVIP_RESERVATION_TTL=2s")...)
+	victim := havipv1.NewHaVipServiceClient(etcdtest.DialAs(t, p.Addr, mtlstest.Operator))
 
 	var created atomic.Int64
 	killed := make(chan struct{})

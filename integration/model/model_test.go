@@ -28,6 +28,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
@@ -53,10 +54,13 @@ func TestMain(m *testing.M) {
 
 // replica is one process's services: every service of the suite, as a replica of each.
 type replica struct {
-	ipam   ipamv1.IpamServiceClient
-	havip  havipv1.HaVipServiceClient
-	eip    eipv1.EipServiceClient
-	broker arpbrokerv1.ArpBrokerServiceClient
+	ipam  ipamv1.IpamServiceClient
+	havip havipv1.HaVipServiceClient
+	eip   eipv1.EipServiceClient
+	// agents are the broker as the agents of host-0 and host-1 call it, each with its own
+	// certificate; probe as the agent of a host with no CVM.
+	agents [2]arpbrokerv1.ArpBrokerServiceClient
+	probe  arpbrokerv1.ArpBrokerServiceClient
 	conn   *grpc.ClientConn
 }
 
@@ -79,7 +83,11 @@ func newEnv(t *testing.T) *env {
 			service.Must(arpbroker.NewModule(arpbroker.Config{HoldDown: 20 * time.Millisecond, ElectionTTL: 2 * time.Second})),
 			service.Must(eip.NewModule(eip.Config{Pools: "198.51.100.0/26"})),
 		)
-		e.replicas[i] = replica{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn), arpbrokerv1.NewArpBrokerServiceClient(conn), conn}
+		agent := func(host string) arpbrokerv1.ArpBrokerServiceClient {
+			return arpbrokerv1.NewArpBrokerServiceClient(etcdtest.DialAs(t, conn.Target(), mtlstest.Agent(host)))
+		}
+		e.replicas[i] = replica{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn),
+			[2]arpbrokerv1.ArpBrokerServiceClient{agent("host-0"), agent("host-1")}, agent("h"), conn}
 	}
 	e.nat = followNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
 	return e
@@ -147,9 +155,9 @@ var (
 func awaitBroker(t *testing.T, e *env) {
 	ctx := tenant.Outgoing(context.Background(), "acct-model-probe")
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		s, err := e.replicas[0].broker.OpenSession(ctx, &arpbrokerv1.OpenSessionRequest{AgentId: "probe", HostId: "h", TtlSeconds: 5})
+		s, err := e.replicas[0].probe.OpenSession(ctx, &arpbrokerv1.OpenSessionRequest{AgentId: "probe", HostId: "h", TtlSeconds: 5})
 		if err == nil {
-			_, err = e.replicas[1].broker.ReportArpAnnouncement(ctx, &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "probe", SessionId: s.GetSessionId(),
+			_, err = e.replicas[1].probe.ReportArpAnnouncement(ctx, &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "probe", SessionId: s.GetSessionId(),
 				NetworkInterfaceId: "eni-00000000", EthernetSourceMac: "02:00:00:00:00:00", SenderMac: "02:00:00:00:00:00", SenderIp: "10.9.9.9", TargetIp: "10.9.9.9", Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST})
 		}
 		if err == nil {
@@ -291,7 +299,7 @@ func (w *world) ctx(acct int) context.Context {
 }
 
 func (w *world) openSession(t *rapid.T, agent int) int64 {
-	r, err := w.e.replicas[agent].broker.OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: fmt.Sprint(agentOf, agent), HostId: fmt.Sprint("host-", agent), TtlSeconds: 30})
+	r, err := w.e.replicas[agent].agents[agent].OpenSession(context.Background(), &arpbrokerv1.OpenSessionRequest{AgentId: fmt.Sprint(agentOf, agent), HostId: fmt.Sprint("host-", agent), TtlSeconds: 30})
 	if err != nil {
 		t.Fatalf("open session: %v", err)
 	}
@@ -755,7 +763,7 @@ func (w *world) steps() map[string]step {
 			if h.acct != e.acct && rapid.IntRange(0, 3).Draw(t, "keep cross-account claim") != 0 {
 				return nil
 			}
-			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "valid", "another host's agent", "spoofed mac", "no session", "unknown session", "other agent's session", "not gratuitous"}).Draw(t, "claim kind")
+			kind := rapid.SampledFrom([]string{"valid", "valid", "valid", "valid", "another host's agent", "spoofed mac", "no session", "unknown session", "other agent's session", "stolen session", "not gratuitous"}).Draw(t, "claim kind")
 			agent := w.hostOf(t, e.id) // the agent of the host the ENI is on
 			if agent < 0 || kind == "another host's agent" {
 				agent = rapid.IntRange(0, 1).Draw(t, "agent")
@@ -766,6 +774,7 @@ func (w *world) steps() map[string]step {
 			w.mu.Unlock()
 			req := &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: fmt.Sprint(agentOf, agent), SessionId: sess, NetworkInterfaceId: e.id,
 				EthernetSourceMac: e.mac, SenderMac: e.mac, SenderIp: h.vip, TargetIp: h.vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST}
+			caller := agent // whose certificate the call is made with
 			switch kind {
 			case "spoofed mac":
 				req.SenderMac, req.EthernetSourceMac = "02:00:00:00:00:99", "02:00:00:00:00:99"
@@ -774,12 +783,14 @@ func (w *world) steps() map[string]step {
 			case "unknown session":
 				req.SessionId = 0x7fff00000001
 			case "other agent's session":
-				req.AgentId = fmt.Sprint(agentOf, 1-agent)
+				req.AgentId, caller = fmt.Sprint(agentOf, 1-agent), 1-agent
+			case "stolen session": // another host's agent reports under this one's session, in its name
+				caller = 1 - agent
 			case "not gratuitous":
 				req.TargetIp = e.ip
 			}
 			return func(t *rapid.T) {
-				_, err := rep.broker.ReportArpAnnouncement(context.Background(), req)
+				_, err := rep.agents[caller].ReportArpAnnouncement(context.Background(), req)
 				call(t, "ReportArpAnnouncement", err)
 			}
 		},

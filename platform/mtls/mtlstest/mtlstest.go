@@ -77,3 +77,11 @@ var (
 
 // Agent is the identity of the agent of host.
 func Agent(host string) identity.ID { return identity.ID{Kind: identity.Agent, Name: host} }
+
+// Env is the environment that gives a daemon a certificate for id (HAVIP_TLS_CA, _CERT, _KEY),
+// for tests that run the real binaries.
+func Env(tb testing.TB, id identity.ID) []string {
+	tb.Helper()
+	f := Files(tb, id)
+	return []string{"HAVIP_TLS_CA=" + f.CA, "HAVIP_TLS_CERT=" + f.Cert, "HAVIP_TLS_KEY=" + f.Key}
+}

@@ -4,38 +4,59 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
-// TestBinaryServesAndStopsOnSIGTERM runs the real ipamd binary: it logs JSON lines, serves, and
-// on SIGTERM drains and exits 0.
+// TestBinaryServesAndStopsOnSIGTERM runs the real ipamd binary: it serves mTLS with the files its
+// settings name, takes an account from an API key (Bearer) or from an operator's assertion but
+// not from an agent's, logs JSON lines, and on SIGTERM drains and exits 0.
 func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	endpoint, stopEtcd, err := etcdtest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopEtcd()
-	p := proctest.Start(t, proctest.Build(t, "."), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint)
-	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
+	files := mtlstest.Files(t, identity.ID{Kind: identity.Service, Name: "ipamd"})
+	key := apikey.New()
+	keysFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keysFile, []byte(apikey.Line("acct-key", key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	p := proctest.Start(t, proctest.Build(t, "."), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint,
+		"HAVIP_TLS_CA="+files.CA, "HAVIP_TLS_CERT="+files.Cert, "HAVIP_TLS_KEY="+files.Key, "HAVIP_API_KEYS_FILE="+keysFile)
+	ipam := ipamv1.NewIpamServiceClient(etcdtest.DialAs(t, p.Addr, mtlstest.Operator))
 	ctx := tenant.Outgoing(context.Background(), "acct-bin")
-	if _, err := ipamv1.NewIpamServiceClient(conn).CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"}); err != nil {
+	if _, err := ipam.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"}); err != nil {
 		t.Fatal(err)
+	}
+	kctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
+	if _, err := ipam.CreateVpc(kctx, &ipamv1.CreateVpcRequest{VpcName: "k", CidrBlock: "10.1.0.0/16"}); err != nil {
+		t.Fatalf("with an API key: %v", err)
+	}
+	agent := ipamv1.NewIpamServiceClient(etcdtest.DialAs(t, p.Addr, mtlstest.Agent("h1")))
+	if _, err := agent.DescribeVpcs(ctx, &ipamv1.DescribeVpcsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("an agent asserting an account: %v, want PermissionDenied", err)
+	}
+	if r, err := agent.DescribeVpcs(kctx, &ipamv1.DescribeVpcsRequest{}); err != nil || len(r.GetVpcSet()) != 1 || r.GetVpcSet()[0].GetVpcName() != "k" {
+		t.Errorf("an agent with an API key: %v, %v; want the key's account's one VPC", r, err)
 	}
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
