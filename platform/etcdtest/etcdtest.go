@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
+	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/mtls"
@@ -70,6 +71,12 @@ var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // stops when the test ends (or when stop is called).
 func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grpc.ClientConn, stop func()) {
 	tb.Helper()
+	return ServeKeys(tb, endpoint, nil, modules...)
+}
+
+// ServeKeys is Serve with the API keys the replica accepts as Bearer credentials.
+func ServeKeys(tb testing.TB, endpoint string, keys *apikey.Keys, modules ...service.Module) (conn *grpc.ClientConn, stop func()) {
+	tb.Helper()
 	cli := Client(tb, endpoint)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,7 +84,7 @@ func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grp
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	sec := service.Security{TLS: mtlstest.Source(tb, mtlstest.Service)}
+	sec := service.Security{TLS: mtlstest.Source(tb, mtlstest.Service), Keys: keys}
 	go func() { done <- service.Serve(ctx, Quiet, lis, cli, sec, modules...) }()
 	conn = DialAs(tb, lis.Addr().String(), mtlstest.Operator)
 	var once bool

@@ -28,6 +28,9 @@ const (
 	Operator Kind = "operator"
 	// DataPlane is a data-plane component (a NAT daemon) that follows owners and NAT rules.
 	DataPlane Kind = "dataplane"
+	// Client is a tool that calls tenant methods with an API key only (a load generator, a
+	// script): it may assert no account and sees no other tenant's state.
+	Client Kind = "client"
 	// Dev is a caller on a plaintext connection, which a server accepts only when started with its
 	// development flag: it is trusted as every kind. No certificate carries it.
 	Dev Kind = "dev"
@@ -40,10 +43,11 @@ var named = map[Kind]struct{ required bool }{
 	DataPlane: {required: true},
 	Gateway:   {},
 	Operator:  {},
+	Client:    {},
 }
 
 // Kinds lists the kinds a certificate can carry.
-func Kinds() []Kind { return []Kind{Service, Gateway, Agent, Operator, DataPlane} }
+func Kinds() []Kind { return []Kind{Service, Gateway, Agent, Operator, DataPlane, Client} }
 
 // ID is one identity.
 type ID struct {

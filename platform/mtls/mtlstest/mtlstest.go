@@ -73,6 +73,7 @@ var (
 	Gateway   = identity.ID{Kind: identity.Gateway}
 	Operator  = identity.ID{Kind: identity.Operator}
 	DataPlane = identity.ID{Kind: identity.DataPlane, Name: "test-natd"}
+	Client    = identity.ID{Kind: identity.Client, Name: "test-ghz"}
 )
 
 // Agent is the identity of the agent of host.
