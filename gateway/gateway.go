@@ -22,9 +22,9 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/mtls"
-	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/tracing"
 )

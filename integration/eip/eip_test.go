@@ -20,8 +20,8 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/services/arpbroker"

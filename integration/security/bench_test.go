@@ -33,7 +33,12 @@ func serveReplica(b *testing.B, sec service.Security) string {
 	go func() {
 		done <- service.Serve(ctx, etcdtest.Quiet, lis, etcdtest.Client(b, etcdEndpoint), sec, ipam.Module, service.Must(havip.NewModule(havip.Config{})))
 	}()
-	b.Cleanup(func() { cancel(); <-done })
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("replica: %v", err)
+		}
+	})
 	return lis.Addr().String()
 }
 

@@ -77,7 +77,7 @@ type caller struct {
 	want map[string]string         // method kind → outcome
 }
 
-func account(string) []string   { return []string{tenant.MetadataKey, matrixAcct} }
+func account(string) []string    { return []string{tenant.MetadataKey, matrixAcct} }
 func bearer(key string) []string { return []string{authz.AuthorizationKey, "Bearer " + key} }
 func none(string) []string       { return nil }
 
@@ -175,7 +175,7 @@ func check(t *testing.T, cc *grpc.ClientConn, c caller, svc, method, kind, key s
 		var cs grpc.ClientStream
 		cs, err = cc.NewStream(ctx, stream, full)
 		if err == nil {
-			err = cs.SendMsg(&emptypb.Empty{})
+			_ = cs.SendMsg(&emptypb.Empty{}) // a refused stream's status comes with RecvMsg
 			_ = cs.CloseSend()
 			err = cs.RecvMsg(&emptypb.Empty{}) // the first answer, or the refusal
 		}

@@ -62,15 +62,6 @@ func serveHealth(t *testing.T, src *mtls.Source, log *logBuffer) string {
 	return lis.Addr().String()
 }
 
-func load(t *testing.T, f mtls.Files) *mtls.Source {
-	t.Helper()
-	s, err := mtls.Load(f, slog.New(slog.DiscardHandler), mtls.CheckEvery(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func checkHealth(ctx context.Context, addr string, opt grpc.DialOption) error {
 	conn, err := grpc.NewClient(addr, opt)
 	if err != nil {
@@ -153,8 +144,12 @@ func TestRefusedConnections(t *testing.T) {
 		{"another CA", func(t *testing.T) grpc.DialOption {
 			return mtls.DialOption(loadUnchecked(t, mtlstest.FilesFrom(t, otherCA, mtlstest.Operator)))
 		}},
-		{"expired", func(t *testing.T) grpc.DialOption { return mtls.DialOption(loadUnchecked(t, writeCert(t, mtlstest.CA(t), expired))) }},
-		{"no identity", func(t *testing.T) grpc.DialOption { return mtls.DialOption(loadUnchecked(t, writeCert(t, mtlstest.CA(t), tmpl()))) }},
+		{"expired", func(t *testing.T) grpc.DialOption {
+			return mtls.DialOption(loadUnchecked(t, writeCert(t, mtlstest.CA(t), expired)))
+		}},
+		{"no identity", func(t *testing.T) grpc.DialOption {
+			return mtls.DialOption(loadUnchecked(t, writeCert(t, mtlstest.CA(t), tmpl())))
+		}},
 		{"another trust domain", func(t *testing.T) grpc.DialOption {
 			return mtls.DialOption(loadUnchecked(t, writeCert(t, mtlstest.CA(t), tmpl("spiffe://example.org/operator"))))
 		}},

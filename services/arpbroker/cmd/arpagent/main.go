@@ -18,8 +18,8 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/identity"
-	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker/agent"
 )
