@@ -6,6 +6,7 @@
 //	havip-cert [-dir certs] create-agent <host-id>
 //	havip-cert [-dir certs] create-operator [name]
 //	havip-cert [-dir certs] create-dataplane <name>
+//	havip-cert [-dir certs] create-client [name]
 //	havip-cert show <file.crt>
 package main
 
@@ -33,6 +34,7 @@ const usage = `havip-cert makes the platform's local CA and issues certificates,
   havip-cert [flags] create-agent <host-id>     the agent of a host: agent-<host-id>.crt/.key
   havip-cert [flags] create-operator [name]     a person or tool (grpcurl, ghz): operator[-name].crt/.key
   havip-cert [flags] create-dataplane <name>    a data-plane component (natd): dataplane-<name>.crt/.key
+  havip-cert [flags] create-client [name]       a tool calling tenant methods with an API key only (ghz): client[-name].crt/.key
   havip-cert show <file.crt>                    the identity, names and validity of a certificate
 
 Issuing again replaces the files atomically: running daemons pick the new ones up within a
@@ -51,6 +53,7 @@ var kinds = map[string]struct {
 	"create-agent":     {identity.Agent, "agent", true},
 	"create-operator":  {identity.Operator, "operator", false},
 	"create-dataplane": {identity.DataPlane, "dataplane", true},
+	"create-client":    {identity.Client, "client", false},
 }
 
 func main() {
