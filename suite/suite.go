@@ -250,7 +250,7 @@ func printClientFlags(out io.Writer, certsDir, grpcAddr, key string) {
 		f := mtls.InDir(certsDir, "operator")
 		tlsFlags = fmt.Sprintf("-cacert %s -cert %s -key %s", f.CA, f.Cert, f.Key)
 		ghzFlags = fmt.Sprintf("--cacert %s --cert %s --key %s", f.CA, f.Cert, f.Key)
-		fmt.Fprintf(out, "  certificates in %s (CA ca.crt; operator.crt and operator.key for grpcurl and ghz; havip-cert -dir %s issues more)\n", certsDir, certsDir)
+		fmt.Fprintf(out, "  certificates in %s (CA ca.crt; operator.crt and operator.key for grpcurl and ghz; more: go run ./platform/cmd/havip-cert -dir %s create-agent <host-id>)\n", certsDir, certsDir)
 	}
 	fmt.Fprintf(out, "  grpcurl %s -H 'authorization: Bearer %s' %s list\n", tlsFlags, key, grpcAddr)
 	fmt.Fprintf(out, "  ghz %s --metadata '{\"authorization\":\"Bearer %s\"}' --call havip.v1.HaVipService/DescribeHaVips -d '{}' %s\n", ghzFlags, key, grpcAddr)
