@@ -14,6 +14,7 @@ import (
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
@@ -92,7 +93,7 @@ type Authorizer struct {
 }
 
 // New returns an Authorizer. keys checks Bearer API keys (nil: none is accepted); self is the
-// identity of calls made in process (platform/inproc), which have no peer; plaintext says the
+// identity of calls made in process (platform/inproc, or with no peer at all); plaintext says the
 // server serves without TLS (development), where every caller is identity.Dev.
 func New(keys *apikey.Keys, self identity.ID, plaintext bool) *Authorizer {
 	return &Authorizer{rules: Policy, keys: keys, self: self, plaintext: plaintext}
@@ -109,7 +110,10 @@ func (a *Authorizer) With(rules ...Rule) *Authorizer {
 // caller returns the identity of the call's peer.
 func (a *Authorizer) caller(ctx context.Context) (identity.ID, error) {
 	p, ok := peer.FromContext(ctx)
-	if !ok { // in process
+	if !ok || p == nil { // an interceptor called directly, in process
+		return a.self, nil
+	}
+	if _, local := p.AuthInfo.(inproc.AuthInfo); local { // through platform/inproc
 		return a.self, nil
 	}
 	info, isTLS := p.AuthInfo.(credentials.TLSInfo)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -72,6 +73,8 @@ func (c *Channel) Invoke(ctx context.Context, fullMethod string, args, reply any
 	}
 	md, _ := metadata.FromOutgoingContext(ctx)
 	ictx := metadata.NewIncomingContext(metadata.NewOutgoingContext(ctx, nil), md.Copy())
+	// The caller is this process, whatever request ctx came with: its peer is not this call's.
+	ictx = peer.NewContext(ictx, &peer.Peer{Addr: processAddr{}, LocalAddr: processAddr{}, AuthInfo: AuthInfo{}})
 	dec := func(v any) error {
 		proto.Merge(v.(proto.Message), in)
 		return nil
@@ -86,6 +89,19 @@ func (c *Channel) Invoke(ctx context.Context, fullMethod string, args, reply any
 	}
 	return nil
 }
+
+// AuthInfo is the credentials of a call made in process: the peer a handler sees (in
+// peer.FromContext) for such a call, whose caller is the process itself.
+type AuthInfo struct{}
+
+// AuthType names the kind of credentials.
+func (AuthInfo) AuthType() string { return "inproc" }
+
+// processAddr is the address of the peer of a call made in process.
+type processAddr struct{}
+
+func (processAddr) Network() string { return "inproc" }
+func (processAddr) String() string  { return "in process" }
 
 // NewStream refuses: only unary methods are served in process.
 func (c *Channel) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
