@@ -39,6 +39,7 @@ type Source struct {
 	log        *slog.Logger
 	checkEvery time.Duration
 	unchecked  bool // LoadUnchecked: the certificate is not checked, and may be absent
+	pairOnly   bool // LoadKeyPair: a certificate and its key, no CA, no identity
 
 	cur atomic.Pointer[material]
 
@@ -100,6 +101,35 @@ func LoadUnchecked(files Files, log *slog.Logger) (*Source, error) {
 	return s, nil
 }
 
+// LoadKeyPair reads a certificate and its key alone, to serve HTTPS with (HTTPSConfig): no CA,
+// no identity; re-read when the files change, as any Source.
+func LoadKeyPair(cert, key string, log *slog.Logger) (*Source, error) {
+	s := &Source{files: Files{Cert: cert, Key: key}, log: log, checkEvery: DefaultCheckEvery, pairOnly: true}
+	stamps, err := s.stat()
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(m)
+	s.stamps, s.checked = stamps, time.Now()
+	return s, nil
+}
+
+// HTTPSConfig is the TLS configuration of an HTTPS server with the current certificate (TLS
+// 1.2 or later, for browsers and curl; no client certificate).
+func (s *Source) HTTPSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.material().cert, nil
+		},
+	}
+}
+
 // Identity is the identity of the current certificate.
 func (s *Source) Identity() identity.ID { return s.material().id }
 
@@ -109,6 +139,9 @@ func (s *Source) Files() Files { return s.files }
 func (s *Source) stat() ([3]stamp, error) {
 	var out [3]stamp
 	for i, p := range []string{s.files.CA, s.files.Cert, s.files.Key} {
+		if p == "" && s.pairOnly {
+			continue
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			return out, fmt.Errorf("tls files: %w", err)
@@ -119,6 +152,13 @@ func (s *Source) stat() ([3]stamp, error) {
 }
 
 func (s *Source) read() (*material, error) {
+	if s.pairOnly {
+		cert, err := tls.LoadX509KeyPair(s.files.Cert, s.files.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read certificate and key: %w", err)
+		}
+		return &material{cert: &cert}, nil
+	}
 	caPEM, err := os.ReadFile(s.files.CA)
 	if err != nil {
 		return nil, fmt.Errorf("read CA: %w", err)

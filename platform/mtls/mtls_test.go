@@ -6,12 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -235,5 +237,60 @@ func TestPeerIdentity(t *testing.T) {
 	id, ok, err := mtls.PeerIdentity(peer.NewContext(context.Background(), &p))
 	if !ok || err != nil || id != mtlstest.Service {
 		t.Errorf("the client sees the server as %v (%v, %v), want %v", id, ok, err, mtlstest.Service)
+	}
+}
+
+// TestHTTPSKeyPairReloads: the HTTPS certificate is re-read when its files change: the next
+// connection shows the new one, without a restart.
+func TestHTTPSKeyPairReloads(t *testing.T) {
+	dir := t.TempDir()
+	issue := func() *x509.Certificate {
+		leaf, err := mtlstest.CA(t).Issue(mtlstest.Gateway, mtlstest.Hosts, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := leaf.Write(dir, "https"); err != nil {
+			t.Fatal(err)
+		}
+		c, err := pki.ParseCert(leaf.CertPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := issue()
+	src, err := mtls.LoadKeyPair(filepath.Join(dir, "https.crt"), filepath.Join(dir, "https.key"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := tls.Listen("tcp", "127.0.0.1:0", src.HTTPSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	roots := x509.NewCertPool()
+	roots.AddCert(mtlstest.CA(t).Cert)
+	served := func() *x509.Certificate {
+		t.Helper()
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableKeepAlives: true}}
+		resp, err := client.Get("https://" + lis.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.TLS.PeerCertificates[0]
+	}
+	if got := served(); !got.Equal(first) {
+		t.Fatal("the server does not show its certificate")
+	}
+	second := issue()
+	deadline := time.Now().Add(5 * time.Second)
+	for !served().Equal(second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new certificate was not picked up")
+		}
+		time.Sleep(50 * time.Millisecond) // the files are looked at once a second at most
 	}
 }

@@ -189,12 +189,12 @@ func main() {
 		}
 		scheme := "http"
 		if cfg.HTTPCert != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.HTTPCert, cfg.HTTPKey)
+			https, err := mtls.LoadKeyPair(cfg.HTTPCert, cfg.HTTPKey, log)
 			if err != nil {
 				_ = lis.Close()
 				return fmt.Errorf("HTTPS certificate: %w", err)
 			}
-			lis = tls.NewListener(lis, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+			lis = tls.NewListener(lis, https.HTTPSConfig()) // re-read when the files change
 			scheme = "https"
 		}
 		log.Info("serving", scheme, lis.Addr().String(), "keys", keys.Len(), "identity", identityOf(src))
