@@ -99,7 +99,8 @@ SMOKE_RUNS ?= 20
 smoke: suite ## Start a suite on free ports, run scripts/smoke.sh SMOKE_RUNS (20) times, check nothing is left.
 	bash scripts/smoke-suite.sh $(BIN)/havip-suite $(SMOKE_RUNS)
 
-# The programs of the docker-compose stack (static, for FROM-scratch images), and the host agent.
+# The programs of the docker-compose stack (static, for FROM-scratch images), and the host agent;
+# the gateway, havip-cert (the stack's certs service) and etcd are built apart.
 IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd arpbroker/cmd/arpagent
 
 .PHONY: arpagent
@@ -112,21 +113,35 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 	@mkdir -p build/bin
 	@for p in $(IMAGES); do CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/$$p || exit 1; done
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd
+	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./platform/cmd/havip-cert
 	cd deploy/etcd && GOWORK=off CGO_ENABLED=0 go build -trimpath -o ../../build/bin/etcd .
 	@for b in build/bin/*; do n=$$(basename $$b); \
 		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
 		echo "image havip/$$n:dev"; done
 
+# After `up`, the CA certificate and the operator's and agents' certificates and keys are copied
+# out of the stopped certs container (its volume) to build/certs, for curl, grpcurl and agents.
 .PHONY: compose-up
-compose-up: images ## Start the docker-compose stack (services apart, one etcd); prints an API key.
+compose-up: images ## Start the docker-compose stack over mTLS (certificates made by its certs service); prints how to call it.
 	@key=$$(go run ./gateway/cmd/gatewayd new-key acct-demo); \
 		echo "$$key" | sed -n 's/^keys file line: //p' > build/api-keys; chmod 644 build/api-keys; \
-		docker-compose up -d; \
-		echo "REST on http://127.0.0.1:8080, API key for acct-demo: $$(echo "$$key" | sed -n 's/^key: //p')"
+		docker-compose up -d || exit 1; \
+		certs=$$(docker-compose ps -q certs); [[ -n $$certs ]] || { echo "no certs container"; exit 1; }; \
+		rm -rf build/certs; mkdir -p build/certs; \
+		{ docker cp "$$certs:/certs/operator/." build/certs/ && docker cp "$$certs:/certs/agents/." build/certs/; } >/dev/null || exit 1; \
+		k=$$(echo "$$key" | sed -n 's/^key: //p'); \
+		echo "REST on https://127.0.0.1:8080 (CA build/certs/ca.crt), API key for acct-demo: $$k"; \
+		echo "  curl --cacert build/certs/ca.crt -H 'Authorization: Bearer $$k' https://127.0.0.1:8080/v1/vpcs"; \
+		echo "  HAVIP_CA=build/certs/ca.crt scripts/smoke.sh https://127.0.0.1:8080 $$k"; \
+		echo "gRPC over mTLS as the operator (ipamd 50051, havipd 50052, arpbrokerd 50053, eipd 50054):"; \
+		echo "  grpcurl -cacert build/certs/ca.crt -cert build/certs/operator.crt -key build/certs/operator.key \\"; \
+		echo "    -H x-havip-account:acct-demo 127.0.0.1:50052 havip.v1.HaVipService/DescribeHaVips"; \
+		echo "Agents' certificates: build/certs/agent-host-a.crt/.key, agent-host-b.crt/.key"
 
 .PHONY: compose-down
-compose-down: ## Stop the docker-compose stack and delete its data.
+compose-down: ## Stop the docker-compose stack and delete its data and certificates (build/certs too).
 	docker-compose down -v
+	rm -rf build/certs
 
 .PHONY: ci
 ci: tools check-generate lint test ## What .ci/run does.

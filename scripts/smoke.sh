@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # The README's console flow over REST against a running stack, checking each answer:
 #   scripts/smoke.sh http://127.0.0.1:8080 <api key>
+#   HAVIP_CA=build/certs/ca.crt scripts/smoke.sh https://127.0.0.1:8080 <api key>
 # (make run, or make compose-up, print the key; `make smoke` starts a suite and runs this 20
-# times). Needs curl and python3.
+# times). HAVIP_CA, when set, is the CA certificate curl checks an HTTPS gateway's against
+# (make compose-up's). Needs curl and python3.
 #
 # What a run creates it removes on every path, failures and Ctrl-C included (an EXIT trap, in
 # reverse order, ignoring what is already gone): the EIP (unbound first), the HAVIP, the CVMs,
 # the subnet and the VPC. A green run has removed them itself, each step checked, and leaves
 # nothing behind.
 set -euo pipefail
-U=${1:?base URL}; KEY=${2:?API key}
+U=${1:?base URL}; KEY=${2:?API key}; CA=${HAVIP_CA:-}
+[[ -z $CA || -r $CA ]] || { echo "smoke: HAVIP_CA=$CA: not a readable file" >&2; exit 2; }
 
 # request method path [body]: sets $code and $body; fails only when curl does.
 request() {
 	local out
-	out=$(curl -sS --max-time 30 -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' ${3:+-d "$3"} "$U$2") ||
+	out=$(curl -sS --max-time 30 ${CA:+--cacert "$CA"} -X "$1" -H "Authorization: Bearer $KEY" -w '\n%{http_code}' ${3:+-d "$3"} "$U$2") ||
 		{ echo "smoke: $1 $2: curl failed" >&2; return 1; }
 	code=${out##*$'\n'}; body=${out%$'\n'*}
 }

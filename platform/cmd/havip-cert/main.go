@@ -7,6 +7,7 @@
 //	havip-cert [-dir certs] create-operator [name]
 //	havip-cert [-dir certs] create-dataplane <name>
 //	havip-cert [-dir certs] create-client [name]
+//	havip-cert [-dir certs] [-owner uid:gid] init [<subdir>/]<kind>[:<name>][@<host>,...]...
 //	havip-cert show <file.crt>
 package main
 
@@ -35,25 +36,51 @@ const usage = `havip-cert makes the platform's local CA and issues certificates,
   havip-cert [flags] create-operator [name]     a person or tool (grpcurl, ghz): operator[-name].crt/.key
   havip-cert [flags] create-dataplane <name>    a data-plane component (natd): dataplane-<name>.crt/.key
   havip-cert [flags] create-client [name]       a tool calling tenant methods with an API key only (ghz): client[-name].crt/.key
+  havip-cert [flags] init <cert>...             the CA if there is none, then each <cert> (below)
   havip-cert show <file.crt>                    the identity, names and validity of a certificate
 
 Issuing again replaces the files atomically: running daemons pick the new ones up within a
 second, without a restart (rotation).
 
+init makes a whole set at once and may run again and again (a container's entrypoint, say): it
+keeps the CA it finds (or makes one), and each <cert>, [<subdir>/]<kind>[:<name>][@<host>,...]
+with <kind> service, gateway, agent, operator or dataplane, lands in <dir>/<subdir> beside a
+copy of ca.crt. A certificate already there is kept while it is this CA's, for that identity
+and those hosts, with more than a third of -valid-for left; otherwise it is issued again.
+  havip-cert -dir certs init etcd/service:etcd@etcd,localhost ops/operator agents/agent:host-a
+
 Flags:`
 
-// kinds maps each create- command to its identity kind and file prefix.
-var kinds = map[string]struct {
-	kind     identity.Kind
-	prefix   string // file name prefix; the name follows it
-	required bool   // the name argument is required
-}{
-	"create-service":   {identity.Service, "", true},
-	"create-gateway":   {identity.Gateway, "gateway", false},
-	"create-agent":     {identity.Agent, "agent", true},
-	"create-operator":  {identity.Operator, "operator", false},
-	"create-dataplane": {identity.DataPlane, "dataplane", true},
-	"create-client":    {identity.Client, "client", false},
+// prefixes are the file name prefixes of each identity kind (the name follows, after a dash);
+// a service's files are named after it alone. create-<kind> issues one of kind.
+var prefixes = map[identity.Kind]string{
+	identity.Service:   "",
+	identity.Gateway:   "gateway",
+	identity.Agent:     "agent",
+	identity.Operator:  "operator",
+	identity.DataPlane: "dataplane",
+	identity.Client:    "client",
+}
+
+// fileBase is the base name of id's files: <name>.crt for a service, <prefix>[-<name>].crt
+// for the others.
+func fileBase(id identity.ID) string {
+	p := prefixes[id.Kind]
+	switch {
+	case p == "":
+		return id.Name
+	case id.Name == "":
+		return p
+	}
+	return p + "-" + id.Name
+}
+
+// defaultHosts are the hosts of a service's or gateway's certificate when none is given.
+func defaultHosts(k identity.Kind, hosts []string) []string {
+	if len(hosts) == 0 && (k == identity.Service || k == identity.Gateway) {
+		return []string{"127.0.0.1", "localhost"}
+	}
+	return hosts
 }
 
 func main() {
@@ -84,9 +111,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dir := "certs"
 	hosts := []string{}
 	validity := pki.LeafValidity
+	ownerFlag := ""
 	config.String(fs, &dir, config.Setting{Flag: "dir", Env: "HAVIP_CERTS_DIR"}, "directory of the CA and the certificates")
 	config.Var(fs, hostList{&hosts}, config.Setting{Flag: "host", Env: "HAVIP_CERT_HOSTS"}, "DNS names and IP addresses a service's or gateway's certificate is valid for (repeat or comma-separate; default 127.0.0.1,localhost)")
 	config.Duration(fs, &validity, config.Setting{Flag: "valid-for", Env: "HAVIP_CERT_VALIDITY"}, "how long an issued certificate is valid")
+	config.String(fs, &ownerFlag, config.Setting{Flag: "owner", Env: "HAVIP_CERT_OWNER"}, "uid:gid to give the issued certificates and keys (and init's directories), so that a daemon running as that user reads its key when havip-cert runs as root; empty: the runner's")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), usage)
 		config.PrintDefaults(fs.Output(), fs, os.LookupEnv)
@@ -96,6 +125,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	own, err := parseOwner(ownerFlag)
+	if err != nil {
+		return err
+	}
+	if validity <= 0 {
+		return errors.New("-valid-for must be positive")
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -113,49 +149,38 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "made a CA: %s, %s\n", filepath.Join(dir, pki.CACert), filepath.Join(dir, pki.CAKey))
 		return nil
+	case "init":
+		if len(hosts) > 0 {
+			return errors.New("init takes each certificate's hosts after its @, not from -host")
+		}
+		return initSet(stdout, dir, own, validity, rest)
 	case "show":
 		if len(rest) != 1 {
 			return errors.New("show takes one certificate file")
 		}
 		return show(stdout, rest[0])
 	}
-	k, ok := kinds[cmd]
-	if !ok {
+	kind, ok := strings.CutPrefix(cmd, "create-")
+	if _, known := prefixes[identity.Kind(kind)]; !ok || !known {
 		return fmt.Errorf("unknown command %q (havip-cert -h lists them)", cmd)
 	}
-	if len(rest) > 1 || (k.required && len(rest) == 0) {
+	if len(rest) > 1 {
 		return fmt.Errorf("%s: want one name argument", cmd)
 	}
 	name := ""
 	if len(rest) == 1 {
 		name = rest[0]
 	}
-	id, err := identity.New(k.kind, name)
+	id, err := identity.New(identity.Kind(kind), name)
 	if err != nil {
-		return err
-	}
-	if validity <= 0 {
-		return errors.New("-valid-for must be positive")
-	}
-	if len(hosts) == 0 && (k.kind == identity.Service || k.kind == identity.Gateway) {
-		hosts = []string{"127.0.0.1", "localhost"}
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	ca, err := pki.LoadCA(dir)
 	if err != nil {
 		return fmt.Errorf("%w (make one with havip-cert -dir %s create-ca)", err, dir)
 	}
-	leaf, err := ca.Issue(id, hosts, validity)
-	if err != nil {
-		return err
-	}
-	base := name
-	if k.prefix != "" {
-		base = k.prefix
-		if name != "" {
-			base += "-" + name
-		}
-	}
-	certPath, keyPath, err := leaf.Write(dir, base)
+	hosts = defaultHosts(id.Kind, hosts)
+	certPath, keyPath, err := issue(ca, dir, id, hosts, validity, own)
 	if err != nil {
 		return err
 	}
@@ -165,6 +190,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, ")")
 	return nil
+}
+
+// issue writes a certificate of ca for id, valid for hosts, into dir, given to own.
+func issue(ca *pki.CA, dir string, id identity.ID, hosts []string, validity time.Duration, own owner) (certPath, keyPath string, err error) {
+	leaf, err := ca.Issue(id, hosts, validity)
+	if err != nil {
+		return "", "", err
+	}
+	certPath, keyPath, err = leaf.Write(dir, fileBase(id))
+	if err != nil {
+		return "", "", err
+	}
+	if err := own.chown(keyPath, certPath); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, nil
 }
 
 // show prints a certificate's identity, names and validity.
