@@ -83,6 +83,12 @@ soak: ## Run the model-based integrity test for DURATION (default 30m) from SEED
 bench: ## Run the benchmarks; each prints its figures next to a same-run etcd baseline.
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...) || exit 1; done
 
+SCALE_MAX ?= 100000
+
+.PHONY: bench-scale
+bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons as processes, etcd fsync on) and print the growth table.
+	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
+
 # The one-process suite, built rather than `go run`: `go run` exits 1 when its program is
 # interrupted, so a clean Ctrl-C would end in "make: *** [run] Error 1".
 .PHONY: suite
