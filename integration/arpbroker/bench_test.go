@@ -113,6 +113,32 @@ func BenchmarkClaim(b *testing.B) {
 	}
 }
 
+// BenchmarkMassFailover: 10,000 HAVIPs owned by one ENI all move to another at once, each
+// claim reported as its own call by the new owner's agent (target: all committed within 1s).
+func BenchmarkMassFailover(b *testing.B) {
+	c := suite(b, arpbroker.Config{HoldDown: time.Nanosecond})
+	for range b.N {
+		w := buildIn(b, c, "10.0.64.0/18") // room for 16,000
+		sess := session(b, c, 60)
+		awaitLeader(b, c, sess)
+		const n = 10000
+		havips := manyHaVips(b, c, w, n)
+		loadtest.Throughput(b, 50, n, func(i int) error {
+			_, err := c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, havips[i].GetVip()))
+			return err
+		})
+		t0 := time.Now()
+		loadtest.Throughput(b, 200, n, func(i int) error { // as many agents' streams reporting at once
+			r, err := c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s2, havips[i].GetVip()))
+			if err == nil && r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+				err = fmt.Errorf("failover claim: %v", r)
+			}
+			return err
+		})
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "failover-10000-ms(target<=1000)")
+	}
+}
+
 // BenchmarkRefreshStorm: 1,000 owned HAVIPs, each refreshed by its owner once a second for 30s:
 // the etcd revision must not move (0 writes).
 func BenchmarkRefreshStorm(b *testing.B) {
