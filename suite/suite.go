@@ -3,6 +3,7 @@ package suite
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -172,12 +173,33 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	e, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedOptions{Dir: cfg.DataDir + "/etcd", ClientAddr: cfg.EtcdAddr, UnsafeNoFsync: cfg.UnsafeNoFsync})
+	keys, apiKey, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	sec := service.Security{Keys: keys}
+	certsDir := ""
+	eopts := etcdx.EmbeddedOptions{Dir: cfg.DataDir + "/etcd", ClientAddr: cfg.EtcdAddr, UnsafeNoFsync: cfg.UnsafeNoFsync}
+	if !cfg.Plaintext {
+		certsDir = filepath.Join(cfg.DataDir, "certs")
+		if sec.TLS, err = Certs(certsDir, cfg.GRPCAddr, log); err != nil {
+			return err
+		}
+		// etcd is a hop too: TLS, and only the suite's own certificate gets in (it alone is
+		// valid for the name SuiteIdentity.Name).
+		f := sec.TLS.Files()
+		eopts.TLS = &etcdx.EmbeddedTLS{CertFile: f.Cert, KeyFile: f.Key, CAFile: f.CA, AllowedHostnames: []string{SuiteIdentity.Name}}
+	}
+	e, err := etcdx.StartEmbedded(ctx, eopts)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	cli, err := etcdx.Connect(ctx, []string{e.Endpoint})
+	var etcdTLS *tls.Config
+	if sec.TLS != nil {
+		etcdTLS = sec.TLS.ClientConfig()
+	}
+	cli, err := etcdx.ConnectTLS(ctx, []string{e.Endpoint}, etcdTLS)
 	if err != nil {
 		return err
 	}
@@ -185,18 +207,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
-	}
-	keys, apiKey, err := loadKeys(cfg)
-	if err != nil {
-		return err
-	}
-	sec := service.Security{Keys: keys}
-	certsDir := ""
-	if !cfg.Plaintext {
-		certsDir = filepath.Join(cfg.DataDir, "certs")
-		if sec.TLS, err = Certs(certsDir, cfg.GRPCAddr, log); err != nil {
-			return err
-		}
 	}
 	hlis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -270,7 +280,7 @@ func Certs(dir, grpcAddr string, log *slog.Logger) (*mtls.Source, error) {
 	if created {
 		log.Info("made a CA", "dir", dir)
 	}
-	hosts := []string{"127.0.0.1", "localhost"}
+	hosts := []string{"127.0.0.1", "localhost", SuiteIdentity.Name} // the last lets it into its etcd
 	if h, _, err := net.SplitHostPort(grpcAddr); err == nil && h != "" && !slices.Contains(hosts, h) {
 		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 			hosts = append(hosts, h)

@@ -16,6 +16,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/pki"
@@ -154,4 +155,38 @@ func TestCommittedSurvivesRestart(t *testing.T) {
 	if list.GetTotalCount() != 1 || list.GetAddressSet()[0].GetIpAddress() != a.GetIpAddress() || list.GetAddressSet()[0].GetOwner() != "kept" || list.GetAddressSet()[0].GetReserved() {
 		t.Errorf("after restart: %v", list)
 	}
+}
+
+// TestEtcdTakesOnlyTheSuite: the suite's embedded etcd is a hop like the others: TLS, and only
+// the suite's own certificate gets in; a client without a certificate, or with the operator's,
+// reads nothing.
+func TestEtcdTakesOnlyTheSuite(t *testing.T) {
+	r, _, _ := run(t, suite.Config{DataDir: t.TempDir(), UnsafeNoFsync: true}, io.Discard)
+	if !strings.HasPrefix(r.EtcdEndpoint, "https://") {
+		t.Fatalf("etcd serves %s", r.EtcdEndpoint)
+	}
+	within := func(d time.Duration) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	if _, err := etcdx.Connect(within(time.Second), []string{strings.Replace(r.EtcdEndpoint, "https://", "http://", 1)}); err == nil {
+		t.Error("a plaintext client reached etcd")
+	}
+	op, err := mtls.Load(mtls.InDir(r.CertsDir, "operator"), etcdtest.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdx.ConnectTLS(within(time.Second), []string{r.EtcdEndpoint}, op.ClientConfig()); err == nil {
+		t.Error("the operator's certificate reached etcd")
+	}
+	self, err := mtls.Load(mtls.InDir(r.CertsDir, suite.SuiteIdentity.Name), etcdtest.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := etcdx.ConnectTLS(within(10*time.Second), []string{r.EtcdEndpoint}, self.ClientConfig())
+	if err != nil {
+		t.Fatalf("the suite's certificate: %v", err)
+	}
+	_ = cli.Close()
 }

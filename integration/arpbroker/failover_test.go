@@ -32,7 +32,7 @@ func TestNeverTwoOwners(t *testing.T) {
 	c := serve(t, ipam.Module, service.Must(havip.NewModule(havip.Config{}))) // the inventory; the brokers are the two processes
 	w := build(t, c)
 	bin := proctest.Build(t, "../../services/arpbroker/cmd/arpbrokerd")
-	env := []string{"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS=" + etcdEndpoint, "HAVIP_ARP_HOLD_DOWN=50ms", "HAVIP_ARP_ELECTION_TTL=2s"}
+	env := []string{"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS=" + etcdEndpoint, "HAVIP_INSECURE_ETCD=true", "HAVIP_ARP_HOLD_DOWN=50ms", "HAVIP_ARP_ELECTION_TTL=2s"}
 	cli := etcdtest.Client(t, etcdEndpoint)
 	env = append(env, mtlstest.Env(t, identity.ID{Kind: identity.Service, Name: "arpbrokerd"})...) // a follower forwards with it
 	procs := []*proctest.Proc{proctest.Start(t, bin, env...), proctest.Start(t, bin, env...)}

@@ -27,7 +27,7 @@ func TestKillDuringCreates(t *testing.T) {
 	n := buildNet(t, c, account, "10.0.0.0/22")
 	p := proctest.Start(t, proctest.Build(t, "../../services/havip/cmd/havipd"),
 		append(mtlstest.Env(t, identity.ID{Kind: identity.Service, Name: "havipd"}),
-			"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+etcdEndpoint,
+			"HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+etcdEndpoint, "HAVIP_INSECURE_ETCD=true",
 			"HAVIP_IPAM_ADDR="+c.conn.Target(), "HAVIP_RESERVATION_TTL=2s")...)
 	victim := havipv1.NewHaVipServiceClient(etcdtest.DialAs(t, p.Addr, mtlstest.Operator))
 

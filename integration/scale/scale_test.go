@@ -55,7 +55,7 @@ type cluster struct {
 
 func (c *cluster) start(d *daemon) time.Duration {
 	t0 := time.Now()
-	d.proc = proctest.Start(c.tb, d.bin, append(d.env, "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+c.endpoint)...)
+	d.proc = proctest.Start(c.tb, d.bin, append(d.env, "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+c.endpoint, "HAVIP_INSECURE_ETCD=true")...)
 	return time.Since(t0)
 }
 

@@ -303,7 +303,7 @@ func PrintDefaults(w io.Writer, fs *flag.FlagSet, lookup func(string) (string, b
 		if name == "value" {
 			name = typeName(f.Value)
 		}
-		fmt.Fprintf(w, "  -%s %s\n", f.Name, name)
+		fmt.Fprintln(w, strings.TrimRight("  -"+f.Name+" "+name, " "))
 		for _, l := range strings.Split(usage, "\n") {
 			fmt.Fprintf(w, "    \t%s\n", l)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -56,6 +57,17 @@ type EmbeddedOptions struct {
 	ClientAddr string
 	// UnsafeNoFsync skips fsync (tests and benchmarks on throwaway data only).
 	UnsafeNoFsync bool
+	// TLS, when set, serves clients over TLS with client certificates required: only clients
+	// whose certificate is valid for one of TLS.AllowedHostnames get in.
+	TLS *EmbeddedTLS
+}
+
+// EmbeddedTLS is the server side of an embedded etcd's TLS (PEM files, re-read by etcd at each
+// handshake).
+type EmbeddedTLS struct {
+	CertFile, KeyFile, CAFile string
+	// AllowedHostnames: a client certificate must be valid for one of these names.
+	AllowedHostnames []string
 }
 
 // StartEmbedded starts a single-member etcd on loopback and waits until it is ready.
@@ -72,7 +84,15 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	cfg.WarningApplyDuration = time.Hour
 	cfg.WarningUnaryRequestDuration = time.Hour
 	cfg.UnsafeNoFsync = opts.UnsafeNoFsync
-	curl, err := url.Parse("http://" + opts.ClientAddr)
+	scheme := "http://"
+	if opts.TLS != nil {
+		scheme = "https://"
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile: opts.TLS.CertFile, KeyFile: opts.TLS.KeyFile, TrustedCAFile: opts.TLS.CAFile,
+			ClientCertAuth: true, AllowedHostnames: opts.TLS.AllowedHostnames,
+		}
+	}
+	curl, err := url.Parse(scheme + opts.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("client address %q: %w", opts.ClientAddr, err)
 	}
@@ -99,7 +119,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd in %s not ready after 60s", opts.Dir)
 	}
-	return &Embedded{etcd: e, Endpoint: "http://" + e.Clients[0].Addr().String()}, nil
+	return &Embedded{etcd: e, Endpoint: scheme + e.Clients[0].Addr().String()}, nil
 }
 
 // Close stops the server.

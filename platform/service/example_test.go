@@ -101,7 +101,7 @@ func ExampleServe() {
 func ExampleFlags() {
 	var cfg service.Config
 	fs := service.Flags("exampled", "exampled serves examples.", &cfg)
-	environment := map[string]string{"HAVIP_ETCD_ENDPOINTS": "http://etcd-1:2379,http://etcd-2:2379"}
+	environment := map[string]string{"HAVIP_ETCD_ENDPOINTS": "https://etcd-1:2379,https://etcd-2:2379"}
 	lookup := func(k string) (string, bool) { v, ok := environment[k]; return v, ok }
 	if err := config.Parse(fs, []string{"-grpc-addr", "127.0.0.1:0"}, lookup); err != nil {
 		fmt.Println(err)
@@ -112,11 +112,12 @@ func ExampleFlags() {
 	// Every setting, as -h lists it: flag, variable, default.
 	fs.VisitAll(func(f *flag.Flag) { fmt.Printf("-%s (%s), default %q\n", f.Name, config.Env(f), f.DefValue) })
 	// Output:
-	// 127.0.0.1:0 [http://etcd-1:2379 http://etcd-2:2379] info <nil>
+	// 127.0.0.1:0 [https://etcd-1:2379 https://etcd-2:2379] info <nil>
 	// -ca (HAVIP_TLS_CA), default "certs/ca.crt"
 	// -cert (HAVIP_TLS_CERT), default "certs/exampled.crt"
-	// -etcd (HAVIP_ETCD_ENDPOINTS), default "http://127.0.0.1:2379"
+	// -etcd (HAVIP_ETCD_ENDPOINTS), default "https://127.0.0.1:2379"
 	// -grpc-addr (HAVIP_GRPC_ADDR), default "127.0.0.1:50051"
+	// -insecure-etcd (HAVIP_INSECURE_ETCD), default "false"
 	// -insecure-plaintext (HAVIP_INSECURE_PLAINTEXT), default "false"
 	// -key (HAVIP_TLS_KEY), default "certs/exampled.key"
 	// -keys (HAVIP_API_KEYS_FILE), default ""

@@ -136,18 +136,23 @@ type Config struct {
 	// KeysFile holds the API keys accepted as Bearer credentials on tenant calls (-keys,
 	// HAVIP_API_KEYS_FILE; empty: none).
 	KeysFile string
+	// InsecureEtcd lets the process call etcd in plaintext (http:// endpoints) although it
+	// serves mTLS: for development and tests only (-insecure-etcd, HAVIP_INSECURE_ETCD).
+	// Without it, an http:// endpoint stops the process at start.
+	InsecureEtcd bool
 }
 
 // Defaults of Config.
 const (
 	DefaultGRPCAddr = "127.0.0.1:50051"
-	DefaultEtcd     = "http://127.0.0.1:2379"
+	DefaultEtcd     = "https://127.0.0.1:2379"
 )
 
 var (
 	grpcAddrSetting = config.Setting{Flag: "grpc-addr", Env: "HAVIP_GRPC_ADDR"}
 	etcdSetting     = config.Setting{Flag: "etcd", Env: "HAVIP_ETCD_ENDPOINTS"}
 	keysSetting     = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
+	insecureEtcd    = config.Setting{Flag: "insecure-etcd", Env: "HAVIP_INSECURE_ETCD"}
 )
 
 // withDefaults fills the empty settings.
@@ -167,6 +172,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	*c = c.withDefaults()
 	config.String(fs, &c.GRPCAddr, grpcAddrSetting, "address to serve gRPC on, host:port (port 0: any free port)")
 	config.List(fs, &c.Etcd, etcdSetting, "comma-separated etcd endpoints (https:// ones are called with this process's certificate)")
+	config.Bool(fs, &c.InsecureEtcd, insecureEtcd, "DEVELOPMENT ONLY: allow http:// (plaintext) etcd endpoints while serving mTLS")
 	config.String(fs, &c.KeysFile, keysSetting, "API keys file (\"<account> sha256:<hex>\" lines) accepted as Bearer credentials on tenant calls; empty: none")
 	c.TLS.RegisterFlags(fs, name)
 	c.Log.RegisterFlags(fs)
@@ -185,6 +191,13 @@ func (c Config) Validate() error {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
+	}
+	if !c.TLS.Plaintext && !c.InsecureEtcd {
+		for _, e := range c.Etcd {
+			if !strings.HasPrefix(e, "https://") {
+				return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is plaintext: etcd is a hop like the others; use https:// (etcd with client-cert auth), or -insecure-etcd for development", e)
+			}
+		}
 	}
 	return c.Log.Validate()
 }
@@ -279,6 +292,8 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 	var etcdTLS *tls.Config
 	if sec.TLS != nil && slices.ContainsFunc(cfg.Etcd, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
 		etcdTLS = sec.TLS.ClientConfig()
+	} else if sec.TLS != nil {
+		log.Warn("calling etcd in plaintext (-insecure-etcd): for development only", "etcd", cfg.Etcd)
 	}
 	cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, etcdTLS)
 	if err != nil {

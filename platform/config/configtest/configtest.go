@@ -39,7 +39,7 @@ func Check(tb testing.TB, fs *flag.FlagSet, unflagged []string, cfgs ...any) {
 		if strings.TrimSpace(f.Usage) == "" {
 			tb.Errorf("-%s has no usage", f.Name)
 		}
-		if !strings.Contains(help.String(), "  -"+f.Name+" ") || !strings.Contains(help.String(), "env "+env+", default ") {
+		if !strings.Contains(help.String()+"\n", "  -"+f.Name+"\n") && !strings.Contains(help.String(), "  -"+f.Name+" ") || !strings.Contains(help.String(), "env "+env+", default ") {
 			tb.Errorf("-h does not show -%s with its variable and default:\n%s", f.Name, help.String())
 		}
 		before := snapshot(fields)

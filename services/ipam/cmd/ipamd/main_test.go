@@ -40,7 +40,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	if err := os.WriteFile(keysFile, []byte(apikey.Line("acct-key", key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := proctest.Start(t, proctest.Build(t, "."), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint,
+	p := proctest.Start(t, proctest.Build(t, "."), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+endpoint, "HAVIP_INSECURE_ETCD=true", // the test etcd is plaintext
 		"HAVIP_TLS_CA="+files.CA, "HAVIP_TLS_CERT="+files.Cert, "HAVIP_TLS_KEY="+files.Key, "HAVIP_API_KEYS_FILE="+keysFile)
 	ipam := ipamv1.NewIpamServiceClient(etcdtest.DialAs(t, p.Addr, mtlstest.Operator))
 	ctx := tenant.Outgoing(context.Background(), "acct-bin")
@@ -87,7 +87,7 @@ func TestBinarySettings(t *testing.T) {
 		t.Fatalf("-h: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"  -etcd list\n", "env HAVIP_ETCD_ENDPOINTS, default http://127.0.0.1:2379\n",
+		"  -etcd list\n", "env HAVIP_ETCD_ENDPOINTS, default https://127.0.0.1:2379\n",
 		"  -grpc-addr string\n", "env HAVIP_GRPC_ADDR, default 127.0.0.1:50051\n",
 		"  -log-level string\n", "env HAVIP_LOG_LEVEL, default info\n",
 		"OTEL_EXPORTER_OTLP_ENDPOINT",
