@@ -47,6 +47,14 @@ func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
+// How long a connection lives before the server asks the client to make a new one (gRPC adds
+// ±10% jitter), and how long its calls then get to finish; streams (watches) are cut after the
+// grace and their clients watch again.
+const (
+	MaxConnectionAge      = 15 * time.Minute
+	MaxConnectionAgeGrace = time.Minute
+)
+
 // Options are how a server authenticates and authorizes its callers.
 type Options struct {
 	// Creds secure the listener (mtls.ServerCredentials); nil serves plaintext.
@@ -65,6 +73,9 @@ func New(log *slog.Logger, o Options) *Server {
 		grpc.ChainUnaryInterceptor(s.unaryErrors, s.authorize),
 		grpc.ChainStreamInterceptor(s.streamErrors, o.Authz.StreamServerInterceptor()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Every connection handshakes again within MaxConnectionAge (plus grace): a certificate
+		// that expired, or whose CA was dropped, loses its connections too, not only new ones.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: MaxConnectionAgeGrace}),
 	)
 	if o.Creds != nil {
 		opts = append(opts, grpc.Creds(o.Creds))

@@ -231,7 +231,7 @@ func (s *Source) Reload() {
 }
 
 // verify checks a peer's certificate chain against the current CA for usage (and serverName,
-// when it is not empty) and that it carries an identity.
+// when it is not empty) and that it carries an identity: a service's, for a server.
 func (s *Source) verify(cs tls.ConnectionState, usage x509.ExtKeyUsage, serverName string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("the peer sent no certificate")
@@ -245,8 +245,12 @@ func (s *Source) verify(cs tls.ConnectionState, usage x509.ExtKeyUsage, serverNa
 	if _, err := leaf.Verify(opts); err != nil {
 		return fmt.Errorf("certificate %q (%v): %w", leaf.Subject.CommonName, leaf.URIs, err)
 	}
-	if _, err := identity.FromCert(leaf); err != nil {
+	id, err := identity.FromCert(leaf)
+	if err != nil {
 		return err
+	}
+	if usage == x509.ExtKeyUsageServerAuth && id.Kind != identity.Service {
+		return fmt.Errorf("the server's certificate is %s's, not a service's", id)
 	}
 	return nil
 }

@@ -183,6 +183,12 @@ func TestRefusedConnections(t *testing.T) {
 		server mtls.Files
 	}{
 		{"server of another CA", mtlstest.FilesFrom(t, otherCA, mtlstest.Service)},
+		{"server of another kind (an agent's certificate that could serve)", writeCert(t, mtlstest.CA(t), func() *x509.Certificate {
+			c := tmpl("spiffe://havip.local/agent/h1")
+			c.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+			return c
+		}())},
+		{"server with a client-only certificate", mtlstest.Files(t, mtlstest.Operator)},
 		{"server not valid for the name dialed", writeCert(t, mtlstest.CA(t), func() *x509.Certificate {
 			c := tmpl("spiffe://havip.local/service/elsewhere")
 			c.DNSNames = []string{"elsewhere.example"}

@@ -143,8 +143,8 @@ type Leaf struct {
 	CertPEM, KeyPEM []byte
 }
 
-// Issue makes a certificate for id, usable to serve and to call (TLS server and client auth),
-// valid for hosts (DNS names or IP addresses) as a server, for validity from now.
+// Issue makes a certificate for id, valid for validity from now: to call (TLS client auth),
+// and for a service or the gateway also to serve as hosts (DNS names or IP addresses).
 func (ca *CA) Issue(id identity.ID, hosts []string, validity time.Duration) (Leaf, error) {
 	return ca.issue(id, hosts, time.Now().Add(-time.Minute), time.Now().Add(validity))
 }
@@ -170,7 +170,7 @@ func (ca *CA) issue(id identity.ID, hosts []string, notBefore, notAfter time.Tim
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages(id.Kind),
 		URIs:         []*url.URL{id.URI()},
 	}
 	for _, h := range hosts {
@@ -189,6 +189,15 @@ func (ca *CA) issue(id identity.ID, hosts []string, notBefore, notAfter time.Tim
 		return Leaf{}, err
 	}
 	return Leaf{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: keyPEM}, nil
+}
+
+// usages are what a certificate of kind k may be used for: services (which also call) and the
+// gateway (HTTPS) serve; every kind calls.
+func usages(k identity.Kind) []x509.ExtKeyUsage {
+	if k == identity.Service || k == identity.Gateway {
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 }
 
 // Write stores the leaf as dir/name.crt and dir/name.key (the key readable by the owner
