@@ -2,6 +2,7 @@
 package grpcserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,8 @@ type Options struct {
 	Creds credentials.TransportCredentials
 	// Authz authorizes every call (platform/authz); required.
 	Authz *authz.Authorizer
+	// MaxConnectionAge overrides MaxConnectionAge (tests).
+	MaxConnectionAge time.Duration
 }
 
 // New builds the server. Register services on s.GRPC before calling Serve.
@@ -75,7 +78,7 @@ func New(log *slog.Logger, o Options) *Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		// Every connection handshakes again within MaxConnectionAge (plus grace): a certificate
 		// that expired, or whose CA was dropped, loses its connections too, not only new ones.
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: MaxConnectionAgeGrace}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cmp.Or(o.MaxConnectionAge, MaxConnectionAge), MaxConnectionAgeGrace: MaxConnectionAgeGrace}),
 	)
 	if o.Creds != nil {
 		opts = append(opts, grpc.Creds(o.Creds))

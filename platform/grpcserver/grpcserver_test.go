@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -131,5 +132,60 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	}
 	if svc.traceID != traceID {
 		t.Errorf("W3C trace context not propagated: handler saw trace %q", svc.traceID)
+	}
+}
+
+// TestExpiredCertificateLosesItsConnection: a connection made with a certificate that then
+// expires does not outlive it: the server has the client connect again within its maximum
+// connection age, and the new handshake is refused.
+func TestExpiredCertificateLosesItsConnection(t *testing.T) {
+	srv := grpcserver.New(etcdtest.Quiet, grpcserver.Options{
+		Creds:            mtls.ServerCredentials(mtlstest.Source(t, mtlstest.Service), etcdtest.Quiet),
+		Authz:            authz.New(nil, mtlstest.Service, false),
+		MaxConnectionAge: 500 * time.Millisecond,
+	})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Serve(ctx, lis) }()
+	// A certificate valid for two more seconds.
+	leaf, err := mtlstest.CA(t).IssueWindow(mtlstest.Agent("h1"), nil, time.Now().Add(-time.Minute), time.Now().Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, _, err := leaf.Write(dir, "leaf"); err != nil {
+		t.Fatal(err)
+	}
+	files := mtls.InDir(dir, "leaf")
+	files.CA = mtlstest.Files(t, mtlstest.Operator).CA
+	src, err := mtls.Load(files, etcdtest.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), mtls.DialOption(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	if _, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("while the certificate is valid: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := health.Check(cctx, &healthpb.HealthCheckRequest{})
+		ccancel()
+		if err != nil {
+			break // refused: the connection was remade and the expired certificate refused
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection still serves 8s after its certificate expired")
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for the expiry and the connection's age
 	}
 }
