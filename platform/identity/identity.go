@@ -123,6 +123,9 @@ func fromURI(u *url.URL) (ID, error) {
 	if err != nil {
 		return ID{}, fmt.Errorf("identity %q: %w", u.String(), err)
 	}
+	if u.RawPath != "" || u.String() != id.URI().String() { // no escapes, one spelling only
+		return ID{}, fmt.Errorf("identity %q: not in its canonical form %q", u.String(), id.URI().String())
+	}
 	return id, nil
 }
 

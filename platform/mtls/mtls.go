@@ -3,6 +3,7 @@ package mtls
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -54,11 +55,9 @@ type material struct {
 	id    identity.ID
 }
 
-// stamp is what tells a file changed.
-type stamp struct {
-	mod  time.Time
-	size int64
-}
+// stamp is what tells a file changed: its contents' hash (not its time and size, which a copy
+// may keep).
+type stamp [sha256.Size]byte
 
 // Option changes a Source.
 type Option func(*Source)
@@ -142,11 +141,11 @@ func (s *Source) stat() ([3]stamp, error) {
 		if p == "" && s.pairOnly {
 			continue
 		}
-		fi, err := os.Stat(p)
+		b, err := os.ReadFile(p)
 		if err != nil {
 			return out, fmt.Errorf("tls files: %w", err)
 		}
-		out[i] = stamp{mod: fi.ModTime(), size: fi.Size()}
+		out[i] = sha256.Sum256(b)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package pki
 
 import (
 	"crypto"
+	"crypto/tls"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -223,8 +224,8 @@ func Usable(ca *CA, dir, name string, id identity.ID, margin time.Duration) bool
 	if err != nil {
 		return false
 	}
-	if _, err := os.Stat(filepath.Join(dir, name+".key")); err != nil {
-		return false
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")); err != nil {
+		return false // no key, or not this certificate's (a write cut between the two files)
 	}
 	cert, err := ParseCert(certPEM)
 	if err != nil || time.Now().Add(margin).After(cert.NotAfter) || cert.CheckSignatureFrom(ca.Cert) != nil {

@@ -69,6 +69,16 @@ func TestCAAndLeaves(t *testing.T) {
 	if pki.Usable(ca, dir, "nothing", id, time.Minute) {
 		t.Error("a missing leaf is usable")
 	}
+	other2, err := ca.Issue(id, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFile(keyPath, other2.KeyPEM, 0o600); err != nil { // a write cut between key and certificate
+		t.Fatal(err)
+	}
+	if pki.Usable(ca, dir, "ipamd", id, time.Minute) {
+		t.Error("a leaf whose key is another's is usable")
+	}
 	if _, err := pki.LoadCA(filepath.Join(dir, "nowhere")); err == nil {
 		t.Error("LoadCA of an empty directory")
 	}

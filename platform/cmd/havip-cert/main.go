@@ -194,6 +194,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 // issue writes a certificate of ca for id, valid for hosts, into dir, given to own.
 func issue(ca *pki.CA, dir string, id identity.ID, hosts []string, validity time.Duration, own owner) (certPath, keyPath string, err error) {
+	if err := mayWrite(dir, fileBase(id), id); err != nil {
+		return "", "", err
+	}
 	leaf, err := ca.Issue(id, hosts, validity)
 	if err != nil {
 		return "", "", err
@@ -206,6 +209,30 @@ func issue(ca *pki.CA, dir string, id identity.ID, hosts []string, validity time
 		return "", "", err
 	}
 	return certPath, keyPath, nil
+}
+
+// mayWrite refuses to write id's files over the CA's, or over the files of another identity
+// (a service named "agent-host-a" would otherwise replace that agent's files with a service's
+// certificate, and one named "ca" the CA itself).
+func mayWrite(dir, base string, id identity.ID) error {
+	if base == "ca" || base == ".tmp" {
+		return fmt.Errorf("%s: its files would be the CA's; choose another name", id)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, base+".crt"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, err := pki.ParseCert(b)
+	if err != nil {
+		return fmt.Errorf("%s holds no certificate (%v); remove it first", filepath.Join(dir, base+".crt"), err)
+	}
+	if other, err := identity.FromCert(c); err != nil || other != id {
+		return fmt.Errorf("%s holds another identity's certificate (%v); remove it first, or choose another name", filepath.Join(dir, base+".crt"), c.URIs)
+	}
+	return nil
 }
 
 // show prints a certificate's identity, names and validity.

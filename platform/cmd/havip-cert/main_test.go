@@ -272,3 +272,34 @@ func TestCreateNamesTheFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestNoOverwriteOfOthers: a leaf command never writes over the CA's files, nor over the files
+// of another identity (a service named like an agent's files).
+func TestNoOverwriteOfOthers(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	for _, args := range [][]string{{"create-ca"}, {"create-agent", "host-a"}} {
+		if err := run(append([]string{"-dir", dir}, args...), &out, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caBefore, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"create-service", "ca"}, {"create-service", "agent-host-a"}, {"init", "service:agent-host-a"}, {"init", "service:ca"}} {
+		if err := run(append([]string{"-dir", dir}, args...), &out, &out); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	if caAfter, _ := os.ReadFile(filepath.Join(dir, "ca.key")); !bytes.Equal(caBefore, caAfter) {
+		t.Error("the CA key was replaced")
+	}
+	if err := run([]string{"show", filepath.Join(dir, "agent-host-a.crt")}, &out, &out); err != nil || !strings.Contains(out.String(), "identity: spiffe://havip.local/agent/host-a") {
+		t.Errorf("the agent's certificate: %v\n%s", err, out.String())
+	}
+	// The same identity again replaces its own files (rotation).
+	if err := run([]string{"-dir", dir, "create-agent", "host-a"}, &out, &out); err != nil {
+		t.Errorf("rotation: %v", err)
+	}
+}
