@@ -113,6 +113,11 @@ func TestAgentSpeaksForItsOwnHostOnly(t *testing.T) {
 	if rejections() != n+1 {
 		t.Errorf("the stolen-session claim was not recorded")
 	}
+	// Recorded as host-b's doing, whatever agent_id it gave.
+	newest := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(operator.ListArpRejections(context.Background(), &arpbrokerv1.ListArpRejectionsRequest{HavipId: hv.GetHavipId()})).GetRejectionSet()[0]
+	if newest.GetIdentity() != mtlstest.Agent("host-b").String() || newest.GetAgentId() != "agent-a" {
+		t.Errorf("the stolen-session claim is recorded as %q (agent_id %q), want host-b's identity", newest.GetIdentity(), newest.GetAgentId())
+	}
 	// 3. nor renew it,
 	if _, err := hostB.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sessA, AgentId: "agent-a"}); status.Code(err) != codes.NotFound {
 		t.Errorf("host-b's agent renewing host-a's session: %v, want NotFound", err)

@@ -94,6 +94,8 @@ var callers = []caller{
 	{"service asserting an account", mtlstest.Service, account, map[string]string{public: ok, tenantM: ok, agentM: denied, observer: ok}},
 	{"service passing on an agent's call", mtlstest.Service, func(string) []string { return []string{authz.AgentKey, anotherAgent} },
 		map[string]string{public: ok, tenantM: unauthn, agentM: ok, observer: ok}},
+	{"a service that forwards no agent naming one", identity.ID{Kind: identity.Service, Name: "ipamd"}, func(string) []string { return []string{authz.AgentKey, anotherAgent} },
+		map[string]string{public: ok, tenantM: unauthn, agentM: denied, observer: ok}},
 	{"agent", mtlstest.Agent("host-a"), none, map[string]string{public: ok, tenantM: unauthn, agentM: ok, observer: ok}},
 	{"agent asserting an account", mtlstest.Agent("host-a"), account, map[string]string{public: ok, tenantM: denied, agentM: ok, observer: ok}},
 	{"agent with a tenant's key", mtlstest.Agent("host-a"), bearer, map[string]string{public: ok, tenantM: ok, agentM: ok, observer: ok}},

@@ -28,8 +28,8 @@ const (
 	// Tenant needs an account: a Bearer API key (authorization metadata) from any identity, or
 	// the x-havip-account metadata asserted by a gateway, service or operator identity.
 	Tenant Access = "tenant"
-	// AgentOnly lets host agents call, each for its own host; a service identity may pass on an
-	// agent's call (a broker replica forwarding to the leader) naming the agent in x-havip-agent.
+	// AgentOnly lets host agents call, each for its own host; a broker replica (AgentForwarders)
+	// may pass on an agent's call to the leader naming the agent in x-havip-agent.
 	AgentOnly Access = "agent"
 	// Observer lets agents, services, data-plane components and operators call: the streams and
 	// listings that show every tenant's state. Never a tenant key, never the gateway.
@@ -59,6 +59,10 @@ var Policy = []Rule{
 	{"/arpbroker.v1.ArpBrokerService/ListArpRejections", Observer},
 	{"/eip.v1.NatRuleService/WatchNatRules", Observer},
 }
+
+// AgentForwarders are the services that pass agents' calls on (a broker follower to its
+// leader): arpbrokerd, and the suite, which runs it.
+var AgentForwarders = []string{"arpbrokerd", "havip-suite"}
 
 // Metadata keys the policy reads.
 const (
@@ -235,7 +239,7 @@ func actingAgent(ctx context.Context, id identity.ID, method string) (identity.I
 	switch {
 	case named == "" && (id.Kind == identity.Agent || id.Kind == identity.Dev):
 		return id, nil
-	case named != "" && (id.Kind == identity.Service || id.Kind == identity.Dev):
+	case named != "" && (id.Kind == identity.Service && slices.Contains(AgentForwarders, id.Name) || id.Kind == identity.Dev):
 		agent, err := identity.Parse(named)
 		if err != nil || agent.Kind != identity.Agent {
 			return identity.ID{}, apierr.AuthFailure("metadata %q: want an agent's SPIFFE ID", AgentKey)

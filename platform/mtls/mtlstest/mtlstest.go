@@ -69,7 +69,7 @@ func Source(tb testing.TB, id identity.ID) *mtls.Source {
 
 // Identities of each kind, for tests.
 var (
-	Service   = identity.ID{Kind: identity.Service, Name: "test-service"}
+	Service   = identity.ID{Kind: identity.Service, Name: "havip-suite"} // a test replica runs every service, as the suite does
 	Gateway   = identity.ID{Kind: identity.Gateway}
 	Operator  = identity.ID{Kind: identity.Operator}
 	DataPlane = identity.ID{Kind: identity.DataPlane, Name: "test-natd"}

@@ -911,7 +911,7 @@ type ArpRejection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When it was rejected.
 	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	// The reporting agent.
+	// The reporting agent, as it named itself (agent_id of the report).
 	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	// The ENI that announced.
 	NetworkInterfaceId string `protobuf:"bytes,3,opt,name=network_interface_id,json=networkInterfaceId,proto3" json:"network_interface_id,omitempty"`
@@ -922,7 +922,10 @@ type ArpRejection struct {
 	// The HAVIP the claim was for, when it could be resolved.
 	HavipId string `protobuf:"bytes,6,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
 	// The address the claim announced, when it was one.
-	Vip           string `protobuf:"bytes,7,opt,name=vip,proto3" json:"vip,omitempty"`
+	Vip string `protobuf:"bytes,7,opt,name=vip,proto3" json:"vip,omitempty"`
+	// The identity that made the report, from its certificate (a SPIFFE ID): who to blame, whatever
+	// agent_id it gave.
+	Identity      string `protobuf:"bytes,8,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1002,6 +1005,13 @@ func (x *ArpRejection) GetHavipId() string {
 func (x *ArpRejection) GetVip() string {
 	if x != nil {
 		return x.Vip
+	}
+	return ""
+}
+
+func (x *ArpRejection) GetIdentity() string {
+	if x != nil {
+		return x.Identity
 	}
 	return ""
 }
@@ -1115,7 +1125,7 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\x18ListArpRejectionsRequest\x12\x19\n" +
 	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x10\n" +
 	"\x03vip\x18\x02 \x01(\tR\x03vip\x120\n" +
-	"\x14network_interface_id\x18\x03 \x01(\tR\x12networkInterfaceId\"\xea\x01\n" +
+	"\x14network_interface_id\x18\x03 \x01(\tR\x12networkInterfaceId\"\x86\x02\n" +
 	"\fArpRejection\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x120\n" +
@@ -1123,7 +1133,8 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x19\n" +
 	"\bhavip_id\x18\x06 \x01(\tR\ahavipId\x12\x10\n" +
-	"\x03vip\x18\a \x01(\tR\x03vip\"\\\n" +
+	"\x03vip\x18\a \x01(\tR\x03vip\x12\x1a\n" +
+	"\bidentity\x18\b \x01(\tR\bidentity\"\\\n" +
 	"\x19ListArpRejectionsResponse\x12?\n" +
 	"\rrejection_set\x18\x01 \x03(\v2\x1a.arpbroker.v1.ArpRejectionR\frejectionSet*a\n" +
 	"\fArpOperation\x12\x1d\n" +

@@ -598,7 +598,7 @@ func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report,
 		b.rejectLease, b.rejectLeaseAt = lease, now
 		b.mu.Unlock()
 	}
-	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, NetworkInterfaceID: r.NetworkInterfaceID, HaVipID: h.ID, VIP: vip, Reason: rej.Reason, Message: rej.Message}
+	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, Identity: r.Identity, NetworkInterfaceID: r.NetworkInterfaceID, HaVipID: h.ID, VIP: vip, Reason: rej.Reason, Message: rej.Message}
 	val := kvcache.EncodeJSON(rec)
 	id := strconv.FormatInt(rec.Time.UnixNano(), 10) + "-" + strconv.FormatUint(uint64(rand.Uint32()), 36)
 	var ops []clientv3.Op

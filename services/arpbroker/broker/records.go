@@ -16,6 +16,7 @@ type Session struct {
 type Rejection struct {
 	Time               time.Time `json:"time"`
 	AgentID            string    `json:"agent_id"`
+	Identity           string    `json:"identity,omitempty"`
 	NetworkInterfaceID string    `json:"network_interface_id"`
 	HaVipID            string    `json:"havip_id,omitempty"`
 	VIP                string    `json:"vip,omitempty"`

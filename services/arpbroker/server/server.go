@@ -269,7 +269,7 @@ func (s *Server) ListArpRejections(ctx context.Context, req *arpbrokerv1.ListArp
 	out := &arpbrokerv1.ListArpRejectionsResponse{}
 	for _, r := range rs {
 		out.RejectionSet = append(out.RejectionSet, &arpbrokerv1.ArpRejection{
-			Time: timestamppb.New(r.Time), AgentId: r.AgentID, NetworkInterfaceId: r.NetworkInterfaceID, Reason: r.Reason, Message: r.Message,
+			Time: timestamppb.New(r.Time), AgentId: r.AgentID, Identity: r.Identity, NetworkInterfaceId: r.NetworkInterfaceID, Reason: r.Reason, Message: r.Message,
 			HavipId: r.HaVipID, Vip: r.VIP,
 		})
 	}
