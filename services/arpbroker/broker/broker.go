@@ -88,6 +88,7 @@ type Broker struct {
 	wake    chan struct{}                          // a HAVIP was added to recheck
 
 	rejected      map[string]time.Time // HAVIP/ENI/reason → when last recorded
+	recordBudget  map[string]*budget   // reporting identity → its budget of rejection records
 	rejectLease   clientv3.LeaseID     // the lease the rejections of the current minute share
 	rejectLeaseAt time.Time
 	subs          map[chan []OwnerChange]struct{}
@@ -125,7 +126,7 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 		cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
 		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
 		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
-		rejected: map[string]time.Time{}, subs: map[chan []OwnerChange]struct{}{},
+		rejected: map[string]time.Time{}, recordBudget: map[string]*budget{}, subs: map[chan []OwnerChange]struct{}{},
 	}
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
@@ -577,6 +578,17 @@ func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report,
 		b.mu.Unlock()
 		return
 	}
+	// Each reporting identity gets a bounded rate of records: an agent sending made-up ENIs or
+	// sessions cannot fill etcd (its claims are still judged and refused).
+	bud := b.recordBudget[r.Identity]
+	if bud == nil {
+		bud = &budget{tokens: rejectionBurst, at: now}
+		b.recordBudget[r.Identity] = bud
+	}
+	if rej.Reason != ReasonRevoked && !bud.take(now) { // the broker's own revocations always count
+		b.mu.Unlock()
+		return
+	}
 	b.rejected[dedupe] = now
 	for k, t := range b.rejected {
 		if now.Sub(t) > time.Second {
@@ -633,6 +645,30 @@ func (b *Broker) Rejections(ctx context.Context, index, value string, limit int)
 		}
 	}
 	return out, nil
+}
+
+// The rate of rejection records each reporting identity may cause: a sustained rate per second
+// and a burst.
+const (
+	rejectionRate  = 20.0
+	rejectionBurst = 200.0
+)
+
+// budget is a token bucket.
+type budget struct {
+	tokens float64
+	at     time.Time
+}
+
+// take spends a token if there is one, refilling at rejectionRate up to rejectionBurst.
+func (b *budget) take(now time.Time) bool {
+	b.tokens = min(rejectionBurst, b.tokens+now.Sub(b.at).Seconds()*rejectionRate)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // OpenSession grants an agent's session lease, under an unguessable ID (63 random bits), and
