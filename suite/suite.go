@@ -114,6 +114,9 @@ func (c Config) Validate() error {
 			return a.s.Errorf(a.addr, "want host:port")
 		}
 	}
+	if err := mtls.PlaintextOnLoopback(c.Plaintext, c.GRPCAddr); err != nil {
+		return grpcAddrSetting.Errorf(c.GRPCAddr, "%v", err)
+	}
 	for _, v := range []config.Validator{c.Log, c.HaVip, c.ArpBroker, c.Eip} {
 		if err := v.Validate(); err != nil {
 			return err
@@ -281,8 +284,12 @@ func Certs(dir, grpcAddr string, log *slog.Logger) (*mtls.Source, error) {
 		log.Info("made a CA", "dir", dir)
 	}
 	hosts := []string{"127.0.0.1", "localhost", SuiteIdentity.Name} // the last lets it into its etcd
-	if h, _, err := net.SplitHostPort(grpcAddr); err == nil && h != "" && !slices.Contains(hosts, h) {
-		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+	if h, _, err := net.SplitHostPort(grpcAddr); err == nil && !slices.Contains(hosts, h) {
+		if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+			if name, err := os.Hostname(); err == nil { // every address: the machine's name, for agents elsewhere
+				hosts = append(hosts, name)
+			}
+		} else {
 			hosts = append(hosts, h)
 		}
 	}

@@ -2,6 +2,9 @@ package mtls
 
 import (
 	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"flag"
 	"log/slog"
 	"path/filepath"
@@ -84,4 +87,20 @@ func (c Config) Load(log *slog.Logger) (*Source, error) {
 		return nil, errors.Join(err, errors.New("make certificates with havip-cert, or name them with -ca, -cert and -key"))
 	}
 	return s, nil
+}
+
+// PlaintextOnLoopback refuses plaintext (development) on an address other hosts can reach: in
+// plaintext every caller is trusted as any identity.
+func PlaintextOnLoopback(plaintext bool, addr string) error {
+	if !plaintext {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("plaintext (-insecure-plaintext) serves on loopback only, where every caller is this machine's; %s is not", host)
 }

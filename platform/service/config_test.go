@@ -31,6 +31,8 @@ func TestConfigValidate(t *testing.T) {
 			want: `-etcd (HAVIP_ETCD_ENDPOINTS) = "https://e1:2379,e2:2379": "e2:2379" is plaintext: etcd is a hop like the others; use https:// (etcd with client-cert auth), or -insecure-etcd for development`},
 		{name: "plaintext etcd, for development", cfg: service.Config{TLS: files, InsecureEtcd: true, Etcd: []string{"http://e1:2379", "e2:2379"}}},
 		{name: "plaintext everything, for development", cfg: service.Config{TLS: mtls.Config{Plaintext: true}, Etcd: []string{"http://e1:2379"}}},
+		{name: "plaintext on every address", cfg: service.Config{TLS: mtls.Config{Plaintext: true}, GRPCAddr: "0.0.0.0:50051"},
+			want: `-grpc-addr (HAVIP_GRPC_ADDR) = "0.0.0.0:50051": plaintext (-insecure-plaintext) serves on loopback only, where every caller is this machine's; 0.0.0.0 is not`},
 		{name: "no port", cfg: service.Config{GRPCAddr: "127.0.0.1"}, want: `-grpc-addr (HAVIP_GRPC_ADDR) = "127.0.0.1": want host:port`},
 		{name: "bad endpoint", cfg: service.Config{Etcd: []string{"http://e1:2379", "e2"}},
 			want: `-etcd (HAVIP_ETCD_ENDPOINTS) = "http://e1:2379,e2": "e2" is not an endpoint: want http://host:port, https://host:port or host:port`},

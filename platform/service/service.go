@@ -192,6 +192,9 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
+	if err := mtls.PlaintextOnLoopback(c.TLS.Plaintext, c.GRPCAddr); err != nil {
+		return grpcAddrSetting.Errorf(c.GRPCAddr, "%v", err)
+	}
 	if !c.TLS.Plaintext && !c.InsecureEtcd {
 		for _, e := range c.Etcd {
 			if !strings.HasPrefix(e, "https://") {

@@ -42,7 +42,7 @@ func parseSpec(s string) (certSpec, error) {
 	}
 	kind, name, _ := strings.Cut(rest, ":")
 	if _, ok := prefixes[identity.Kind(kind)]; !ok {
-		return certSpec{}, fmt.Errorf("%q: unknown kind %q (want service, gateway, agent, operator or dataplane)", s, kind)
+		return certSpec{}, fmt.Errorf("%q: unknown kind %q (want service, gateway, agent, operator, dataplane or client)", s, kind)
 	}
 	id, err := identity.New(identity.Kind(kind), name)
 	if err != nil {
