@@ -2,11 +2,11 @@ package mtls
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
-	"flag"
-	"log/slog"
 	"path/filepath"
 
 	"github.com/openhavip/havip/platform/config"
