@@ -44,6 +44,12 @@ tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl ## Install the pinned to
 .PHONY: grpcurl
 grpcurl: $(BIN)/grpcurl ## Install only grpcurl into ./bin (under a minute; `make tools` builds every tool).
 
+# etcd's own client, from the etcd release deploy/etcd/go.mod pins (that of the compose etcd; it
+# has replace directives, so `go install ...@version` cannot build it).
+.PHONY: etcdctl
+etcdctl: ## Build etcdctl of the pinned etcd into ./bin (defragmentation, alarms: README, "Keeping etcd small").
+	cd deploy/etcd && GOWORK=off go build -trimpath -o $(BIN)/etcdctl ./etcdctl
+
 .PHONY: generate
 generate: $(GEN_TOOLS) ## Delete and regenerate the Go code of proto/, its REST routes and the OpenAPI file.
 	@bash scripts/check-tool-versions.sh
@@ -106,7 +112,7 @@ smoke: suite ## Start a suite on free ports, run scripts/smoke.sh SMOKE_RUNS (20
 	bash scripts/smoke-suite.sh $(BIN)/havip-suite $(SMOKE_RUNS)
 
 # The programs of the docker-compose stack (static, for FROM-scratch images), and the host agent;
-# the gateway, havip-cert (the stack's certs service) and etcd are built apart.
+# the gateway, havip-cert (the stack's certs service), etcd and etcdctl are built apart.
 IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd arpbroker/cmd/arpagent
 
 .PHONY: arpagent
@@ -121,6 +127,7 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./platform/cmd/havip-cert
 	cd deploy/etcd && GOWORK=off CGO_ENABLED=0 go build -trimpath -o ../../build/bin/etcd .
+	cd deploy/etcd && GOWORK=off CGO_ENABLED=0 go build -trimpath -o ../../build/bin/etcdctl ./etcdctl
 	@for b in build/bin/*; do n=$$(basename $$b); \
 		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
 		echo "image havip/$$n:dev"; done

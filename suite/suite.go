@@ -1,4 +1,4 @@
-// Package suite runs every HAVIP service in one process, on one gRPC address, over an embedded etcd.
+// Package suite runs every HAVIP service in one process, on one gRPC address, over an embedded etcd or an external one.
 package suite
 
 import (
@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/platform/apikey"
@@ -39,9 +42,25 @@ type Config struct {
 	// GRPCAddr serves every gRPC service (-grpc-addr, HAVIP_GRPC_ADDR; default
 	// 127.0.0.1:50051).
 	GRPCAddr string
+	// Etcd lists the endpoints of an external etcd to keep the state in instead of the
+	// embedded one (-etcd, HAVIP_ETCD_ENDPOINTS, comma-separated, as the services read it;
+	// empty: the embedded etcd). https:// endpoints are called with the suite's certificate
+	// (<DataDir>/certs/havip-suite.crt), so such an etcd must trust the suite's CA and serve a
+	// certificate from it (havip-cert -dir <DataDir>/certs create ...).
+	Etcd []string
 	// EtcdAddr is the embedded etcd's client address (-etcd-addr, HAVIP_ETCD_ADDR; default
 	// 127.0.0.1:0, any free port).
 	EtcdAddr string
+	// EtcdCompactionRetention is how much history the embedded etcd keeps: every that long it
+	// compacts what is older (-etcd-compaction-retention, HAVIP_ETCD_COMPACTION_RETENTION;
+	// default etcdx.DefaultCompactionRetention, 5m).
+	EtcdCompactionRetention time.Duration
+	// EtcdQuotaBytes is the embedded etcd's space quota, past which it refuses writes
+	// (-etcd-quota-bytes, HAVIP_ETCD_QUOTA_BYTES; default etcdx.DefaultQuotaBytes, 8 GiB).
+	EtcdQuotaBytes int64
+	// InsecureEtcd lets the suite call an external etcd in plaintext (http://) although it serves
+	// mTLS: development only (-insecure-etcd, HAVIP_INSECURE_ETCD).
+	InsecureEtcd bool
 	// DataDir keeps etcd's data across restarts (-data-dir, HAVIP_DATA_DIR; default
 	// .havip-data).
 	DataDir string
@@ -69,11 +88,15 @@ type Config struct {
 
 var (
 	grpcAddrSetting = config.Setting{Flag: "grpc-addr", Env: "HAVIP_GRPC_ADDR"}
+	etcdSetting     = config.Setting{Flag: "etcd", Env: "HAVIP_ETCD_ENDPOINTS"}
 	etcdAddrSetting = config.Setting{Flag: "etcd-addr", Env: "HAVIP_ETCD_ADDR"}
+	retainSetting   = config.Setting{Flag: "etcd-compaction-retention", Env: "HAVIP_ETCD_COMPACTION_RETENTION"}
+	quotaSetting    = config.Setting{Flag: "etcd-quota-bytes", Env: "HAVIP_ETCD_QUOTA_BYTES"}
 	dataDirSetting  = config.Setting{Flag: "data-dir", Env: "HAVIP_DATA_DIR"}
 	httpAddrSetting = config.Setting{Flag: "http-addr", Env: "HAVIP_HTTP_ADDR"}
 	keysSetting     = config.Setting{Flag: "keys", Env: "HAVIP_API_KEYS_FILE"}
 	plainSetting    = config.Setting{Flag: "insecure-plaintext", Env: "HAVIP_INSECURE_PLAINTEXT"}
+	insecureEtcd    = config.Setting{Flag: "insecure-etcd", Env: "HAVIP_INSECURE_ETCD"}
 )
 
 func (c Config) withDefaults() Config {
@@ -85,17 +108,30 @@ func (c Config) withDefaults() Config {
 			*d.field = d.def
 		}
 	}
+	if c.EtcdCompactionRetention == 0 {
+		c.EtcdCompactionRetention = etcdx.DefaultCompactionRetention
+	}
+	if c.EtcdQuotaBytes == 0 {
+		c.EtcdQuotaBytes = etcdx.DefaultQuotaBytes
+	}
 	return c
 }
+
+// minQuota is the least space quota the suite accepts for its etcd.
+const minQuota = 16 << 20
 
 // RegisterFlags registers every setting on fs: the suite's, then its services'.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	*c = c.withDefaults()
 	config.String(fs, &c.GRPCAddr, grpcAddrSetting, "address of every gRPC service, host:port")
+	config.List(fs, &c.Etcd, etcdSetting, "comma-separated endpoints of an external etcd to use instead of the embedded one (https:// ones are called with the suite's certificate); empty: the embedded etcd")
 	config.String(fs, &c.EtcdAddr, etcdAddrSetting, "client address of the embedded etcd, host:port")
+	config.Duration(fs, &c.EtcdCompactionRetention, retainSetting, "history the embedded etcd keeps: every that long, it compacts what is older")
+	config.Int64(fs, &c.EtcdQuotaBytes, quotaSetting, "space quota of the embedded etcd in bytes: past it, etcd refuses writes until compacted and defragmented")
 	config.String(fs, &c.DataDir, dataDirSetting, "directory keeping the data across restarts")
 	config.String(fs, &c.HTTPAddr, httpAddrSetting, "address of the REST gateway, host:port")
 	config.String(fs, &c.KeysFile, keysSetting, "the gateway's API keys file; empty: a fresh key for "+DemoAccount+" at each start")
+	config.Bool(fs, &c.InsecureEtcd, insecureEtcd, "DEVELOPMENT ONLY: allow an http:// (plaintext) external etcd while serving mTLS")
 	config.Bool(fs, &c.Plaintext, plainSetting, "DEVELOPMENT ONLY: serve gRPC without TLS; every caller that reaches the port is trusted as any identity")
 	c.Log.RegisterFlags(fs)
 	c.HaVip.RegisterSuiteFlags(fs)
@@ -117,12 +153,39 @@ func (c Config) Validate() error {
 	if err := mtls.PlaintextOnLoopback(c.Plaintext, c.GRPCAddr); err != nil {
 		return grpcAddrSetting.Errorf(c.GRPCAddr, "%v", err)
 	}
+	for _, e := range c.Etcd {
+		if !endpoint(e) {
+			return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is not an endpoint: want http://host:port, https://host:port or host:port", e)
+		}
+		if strings.HasPrefix(e, "https://") && c.Plaintext {
+			return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "an https:// etcd is called with the suite's certificate, which %s does not make", plainSetting)
+		}
+		if !strings.HasPrefix(e, "https://") && !c.Plaintext && !c.InsecureEtcd {
+			return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is plaintext: etcd is a hop like the others; use https:// (etcd with client-cert auth), or %s for development", e, insecureEtcd)
+		}
+	}
+	if c.EtcdCompactionRetention < time.Second {
+		return retainSetting.Errorf(c.EtcdCompactionRetention, "want at least 1s")
+	}
+	if c.EtcdQuotaBytes < minQuota {
+		return quotaSetting.Errorf(c.EtcdQuotaBytes, "want at least %d (16 MiB)", minQuota)
+	}
 	for _, v := range []config.Validator{c.Log, c.HaVip, c.ArpBroker, c.Eip} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// endpoint reports whether e is an etcd endpoint: a URL with a host, or host:port.
+func endpoint(e string) bool {
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https")
+	}
+	_, _, err := net.SplitHostPort(e)
+	return err == nil
 }
 
 // DemoAccount is the account of the key the suite makes when no keys file is given.
@@ -147,7 +210,9 @@ func modules(cfg Config) ([]service.Module, error) {
 
 // Ready describes a running suite.
 type Ready struct {
-	GRPCAddr     string
+	GRPCAddr string
+	// EtcdEndpoint is the embedded etcd's endpoint, or the external etcd's endpoints
+	// (comma-separated).
 	EtcdEndpoint string
 	// HTTPAddr is the REST gateway's address.
 	HTTPAddr string
@@ -182,31 +247,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	sec := service.Security{Keys: keys}
 	certsDir := ""
-	eopts := etcdx.EmbeddedOptions{Dir: cfg.DataDir + "/etcd", ClientAddr: cfg.EtcdAddr, UnsafeNoFsync: cfg.UnsafeNoFsync}
 	if !cfg.Plaintext {
 		certsDir = filepath.Join(cfg.DataDir, "certs")
 		if sec.TLS, err = Certs(certsDir, cfg.GRPCAddr, log); err != nil {
 			return err
 		}
-		// etcd is a hop too: TLS, and only the suite's own certificate gets in (it alone is
-		// valid for the name SuiteIdentity.Name).
-		f := sec.TLS.Files()
-		eopts.TLS = &etcdx.EmbeddedTLS{CertFile: f.Cert, KeyFile: f.Key, CAFile: f.CA, AllowedHostnames: []string{SuiteIdentity.Name}}
 	}
-	e, err := etcdx.StartEmbedded(ctx, eopts)
+	cli, etcdAt, stopEtcd, err := connectEtcd(ctx, cfg, sec.TLS)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	var etcdTLS *tls.Config
-	if sec.TLS != nil {
-		etcdTLS = sec.TLS.ClientConfig()
-	}
-	cli, err := etcdx.ConnectTLS(ctx, []string{e.Endpoint}, etcdTLS)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = cli.Close() }()
+	defer stopEtcd()
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
@@ -227,7 +278,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if cfg.Plaintext {
 		security = "PLAINTEXT (development only)"
 	}
-	fmt.Fprintf(out, "havip suite: gRPC (%s) on %s, REST on http://%s, embedded etcd on %s, data in %s\n", security, grpcAddr, hlis.Addr(), e.Endpoint, cfg.DataDir)
+	where := "embedded etcd on " + etcdAt
+	if len(cfg.Etcd) > 0 {
+		where = "etcd at " + etcdAt
+	}
+	fmt.Fprintf(out, "havip suite: gRPC (%s) on %s, REST on http://%s, %s, data in %s\n", security, grpcAddr, hlis.Addr(), where, cfg.DataDir)
 	for _, m := range mods {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
@@ -238,7 +293,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	printClientFlags(out, certsDir, grpcAddr, shownKey)
 	if ready != nil {
-		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: e.Endpoint, HTTPAddr: hlis.Addr().String(), APIKey: apiKey, CertsDir: certsDir})
+		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: etcdAt, HTTPAddr: hlis.Addr().String(), APIKey: apiKey, CertsDir: certsDir})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -254,6 +309,45 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		err = herr
 	}
 	return err
+}
+
+// connectEtcd connects to the external etcd cfg names, with src's certificate for https://
+// endpoints, or else starts the embedded one and connects to it. It returns the client, the
+// endpoints, and what closes them.
+func connectEtcd(ctx context.Context, cfg Config, src *mtls.Source) (*clientv3.Client, string, func(), error) {
+	if len(cfg.Etcd) > 0 {
+		var tlsCfg *tls.Config
+		if src != nil && slices.ContainsFunc(cfg.Etcd, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
+			tlsCfg = src.ClientConfig()
+		}
+		cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, tlsCfg)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return cli, strings.Join(cfg.Etcd, ","), func() { _ = cli.Close() }, nil
+	}
+	opts := etcdx.EmbeddedOptions{
+		Dir: filepath.Join(cfg.DataDir, "etcd"), ClientAddr: cfg.EtcdAddr, UnsafeNoFsync: cfg.UnsafeNoFsync,
+		CompactionRetention: cfg.EtcdCompactionRetention, QuotaBytes: cfg.EtcdQuotaBytes,
+	}
+	var tlsCfg *tls.Config
+	if src != nil {
+		// etcd is a hop too: TLS, and only the suite's own certificate gets in (it alone is
+		// valid for the name SuiteIdentity.Name).
+		f := src.Files()
+		opts.TLS = &etcdx.TLSFiles{Cert: f.Cert, Key: f.Key, CA: f.CA, AllowedHostnames: []string{SuiteIdentity.Name}}
+		tlsCfg = src.ClientConfig()
+	}
+	e, err := etcdx.StartEmbedded(ctx, opts)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cli, err := etcdx.ConnectTLS(ctx, []string{e.Endpoint}, tlsCfg)
+	if err != nil {
+		e.Close()
+		return nil, "", nil, err
+	}
+	return cli, e.Endpoint, func() { _ = cli.Close(); e.Close() }, nil
 }
 
 // printClientFlags prints how grpcurl and ghz reach the suite.

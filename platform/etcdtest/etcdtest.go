@@ -3,11 +3,13 @@ package etcdtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,11 +26,24 @@ import (
 // Start runs an embedded etcd in a fresh temporary directory (no fsync: the data is thrown
 // away) and returns its endpoint and a stop function. For TestMain, where there is no *testing.T.
 func Start() (endpoint string, stop func(), err error) {
+	return StartWith(Options{})
+}
+
+// Options tunes the etcd of StartWith.
+type Options struct {
+	// Fsync makes etcd sync its writes to disk, as etcd does by default and users run it: for
+	// benchmarks whose figures stand next to etcd writes. Tests leave it off (their data is
+	// thrown away, and syncing would only slow them).
+	Fsync bool
+}
+
+// StartWith is Start with opts.
+func StartWith(opts Options) (endpoint string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "etcdtest-")
 	if err != nil {
 		return "", nil, err
 	}
-	e, err := etcdx.StartEmbedded(context.Background(), etcdx.EmbeddedOptions{Dir: dir, UnsafeNoFsync: true})
+	e, err := etcdx.StartEmbedded(context.Background(), etcdx.EmbeddedOptions{Dir: dir, UnsafeNoFsync: !opts.Fsync})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return "", nil, err
@@ -115,9 +130,28 @@ func DialAs(tb testing.TB, addr string, id identity.ID) *grpc.ClientConn {
 	return conn
 }
 
-// Main runs a package's tests with an embedded etcd whose endpoint it stores in *endpoint.
+// FsyncEnv overrides whether Main's etcd syncs its writes: "1" (or true) always, "0" (or false)
+// never. Unset, it syncs when benchmarks run (go test -bench), as users run etcd, and not for
+// tests.
+const FsyncEnv = "HAVIP_ETCDTEST_FSYNC"
+
+// Main runs a package's tests and benchmarks with an embedded etcd whose endpoint it stores in
+// *endpoint. The etcd syncs its writes to disk when benchmarks run (-test.bench): their
+// baselines are etcd's own writes, which users run with fsync, etcd's default; tests run
+// without (FsyncEnv overrides both).
 func Main(m *testing.M, endpoint *string) int {
-	ep, stop, err := Start()
+	if !flag.Parsed() {
+		flag.Parse() // m.Run would parse them; Main needs -test.bench first
+	}
+	fsync, err := wantFsync()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdtest:", err)
+		return 2
+	}
+	if fsync {
+		fmt.Fprintf(os.Stderr, "etcdtest: etcd syncs its writes to disk, as users run it (%s=0: not)\n", FsyncEnv)
+	}
+	ep, stop, err := StartWith(Options{Fsync: fsync})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdtest:", err)
 		return 1
@@ -125,6 +159,19 @@ func Main(m *testing.M, endpoint *string) int {
 	defer stop()
 	*endpoint = ep
 	return m.Run()
+}
+
+// wantFsync is Main's choice of fsync: FsyncEnv when set, else whether benchmarks run.
+func wantFsync() (bool, error) {
+	if v := os.Getenv(FsyncEnv); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: want 1 or 0", FsyncEnv, v)
+		}
+		return b, nil
+	}
+	f := flag.Lookup("test.bench")
+	return f != nil && f.Value.String() != "", nil
 }
 
 // Must returns a function that passes a call's result through and fails tb on its error:

@@ -49,6 +49,22 @@ type Embedded struct {
 	Endpoint string
 }
 
+// Defaults of EmbeddedOptions, also those of the docker-compose etcd (docker-compose.yml).
+const (
+	// DefaultCompactionRetention is how much history etcd keeps: every 5 minutes it compacts
+	// the revisions older than 5 minutes (etcd's periodic auto-compaction), as Kubernetes'
+	// API server does for its etcd. Nothing here reads history: the caches (kvcache) only
+	// resume their watches from where they were, and one cut off for longer than this reloads.
+	DefaultCompactionRetention = 5 * time.Minute
+	// DefaultQuotaBytes is the space quota: etcd goes read-only (alarm NOSPACE) once its
+	// database reaches it. 8 GiB, etcd's suggested maximum, sized by the history rather than
+	// the live data: a HAVIP with its address records takes about 500 bytes compacted (half a
+	// GiB for a million), but its creation adds about 650 bytes of history, and at the 8,500
+	// creations a second BenchmarkHaVip reaches, the 5 to 10 minutes of history a 5-minute
+	// retention holds take 1.6 to 3.3 GB, past etcd's default of 2 GiB.
+	DefaultQuotaBytes = 8 << 30
+)
+
 // EmbeddedOptions tunes an embedded etcd.
 type EmbeddedOptions struct {
 	// Dir keeps the data; it survives restarts.
@@ -57,16 +73,22 @@ type EmbeddedOptions struct {
 	ClientAddr string
 	// UnsafeNoFsync skips fsync (tests and benchmarks on throwaway data only).
 	UnsafeNoFsync bool
-	// TLS, when set, serves clients over TLS with client certificates required: only clients
-	// whose certificate is valid for one of TLS.AllowedHostnames get in.
-	TLS *EmbeddedTLS
+	// CompactionRetention is the history kept by periodic auto-compaction (zero:
+	// DefaultCompactionRetention; negative: no auto-compaction). Compaction frees space inside
+	// the database for reuse; only a defragmentation (etcdctl defrag) shrinks its file.
+	CompactionRetention time.Duration
+	// QuotaBytes is the space quota (zero: DefaultQuotaBytes).
+	QuotaBytes int64
+	// TLS, when set, serves clients over TLS (Endpoint is then https://) and requires client
+	// certificates issued by its CA.
+	TLS *TLSFiles
 }
 
-// EmbeddedTLS is the server side of an embedded etcd's TLS (PEM files, re-read by etcd at each
-// handshake).
-type EmbeddedTLS struct {
-	CertFile, KeyFile, CAFile string
-	// AllowedHostnames: a client certificate must be valid for one of these names.
+// TLSFiles are the PEM files of an etcd serving TLS: its certificate and key, and the CA its
+// clients' certificates must come from (etcd re-reads them at each handshake).
+type TLSFiles struct {
+	Cert, Key, CA string
+	// AllowedHostnames, when set: a client certificate must also be valid for one of these names.
 	AllowedHostnames []string
 }
 
@@ -84,15 +106,24 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	cfg.WarningApplyDuration = time.Hour
 	cfg.WarningUnaryRequestDuration = time.Hour
 	cfg.UnsafeNoFsync = opts.UnsafeNoFsync
-	scheme := "http://"
-	if opts.TLS != nil {
-		scheme = "https://"
-		cfg.ClientTLSInfo = transport.TLSInfo{
-			CertFile: opts.TLS.CertFile, KeyFile: opts.TLS.KeyFile, TrustedCAFile: opts.TLS.CAFile,
-			ClientCertAuth: true, AllowedHostnames: opts.TLS.AllowedHostnames,
-		}
+	switch {
+	case opts.CompactionRetention == 0:
+		opts.CompactionRetention = DefaultCompactionRetention
+	case opts.CompactionRetention < 0:
+		opts.CompactionRetention = 0 // etcd's "off"
 	}
-	curl, err := url.Parse(scheme + opts.ClientAddr)
+	cfg.AutoCompactionMode = embed.CompactorModePeriodic
+	cfg.AutoCompactionRetention = opts.CompactionRetention.String()
+	if opts.QuotaBytes == 0 {
+		opts.QuotaBytes = DefaultQuotaBytes
+	}
+	cfg.QuotaBackendBytes = opts.QuotaBytes
+	scheme := "http"
+	if opts.TLS != nil {
+		scheme = "https"
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: opts.TLS.Cert, KeyFile: opts.TLS.Key, TrustedCAFile: opts.TLS.CA, ClientCertAuth: true, AllowedHostnames: opts.TLS.AllowedHostnames}
+	}
+	curl, err := url.Parse(scheme + "://" + opts.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("client address %q: %w", opts.ClientAddr, err)
 	}
@@ -119,7 +150,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd in %s not ready after 60s", opts.Dir)
 	}
-	return &Embedded{etcd: e, Endpoint: scheme + e.Clients[0].Addr().String()}, nil
+	return &Embedded{etcd: e, Endpoint: scheme + "://" + e.Clients[0].Addr().String()}, nil
 }
 
 // Close stops the server.

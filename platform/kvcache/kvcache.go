@@ -2,10 +2,12 @@
 package kvcache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +26,12 @@ type Item[T any] struct {
 }
 
 // Hook sees every change in revision order, under the cache's write lock, after the item map is
-// updated. prev is nil for a create, cur is nil for a delete; rev is the revision of the change
-// (of the reload, for changes found by one). Hooks maintain derived indexes and feed watchers.
+// updated. prev is nil for a create, cur is nil for a delete; rev is the revision of the change:
+// cur's ModRevision for a create or an update, the delete's revision for a delete (the reload's,
+// for a delete found by a reload). For each key, prev is the cur the hooks last saw. A reload
+// (after the watch was compacted, or broke) tells of the differences between the old and the
+// new contents only: the intermediate states it skipped are not told. Hooks maintain derived
+// indexes and feed watchers.
 type Hook[T any] func(prev, cur *Item[T], rev int64)
 
 // Cache is an in-memory mirror of one etcd prefix.
@@ -72,38 +78,94 @@ func (c *Cache[T]) Start(ctx context.Context) error {
 	return nil
 }
 
-// load replaces the contents with a fresh read and returns its revision.
+// pageSize is how many keys one read of a load fetches: a load of a million keys is a thousand
+// reads of about a megabyte (records are under a kilobyte), not one response of a gigabyte,
+// which etcd would build in memory whole and which the client's receive limit may refuse.
+var pageSize int64 = 1000
+
+// load replaces the contents with a fresh read of the prefix at one revision, made in pages,
+// and returns the revision the cache is then applied up to. A read older than what the cache
+// already holds (another load, or the watch, got further meanwhile) is dropped.
 func (c *Cache[T]) load(ctx context.Context) (int64, error) {
-	resp, err := c.cli.Get(ctx, c.prefix, clientv3.WithPrefix())
+	items, rev, err := c.read(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("load %s: %w", c.prefix, err)
+		return 0, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.loaded && rev <= c.applied {
+		return c.applied, nil
+	}
 	old := c.items
-	c.items = make(map[string]*Item[T], len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		if it, ok := c.decodeKV(kv); ok {
-			c.items[it.Key] = it
+	c.items = items
+	// Tell hooks what changed between the old and the new contents, in revision order: the
+	// creates and updates at their own revisions (each after the cache's), then the deletes
+	// at the read's revision.
+	type change struct {
+		key       string
+		prev, cur *Item[T]
+		rev       int64
+	}
+	var changes []change
+	for k, cur := range items {
+		if prev, ok := old[k]; !ok || prev.ModRevision != cur.ModRevision {
+			changes = append(changes, change{k, prev, cur, cur.ModRevision})
 		}
 	}
-	// Tell hooks what changed between the old and the new contents.
-	rev := resp.Header.Revision
 	for k, prev := range old {
-		if cur, ok := c.items[k]; !ok {
-			c.runHooks(prev, nil, rev)
-		} else if cur.ModRevision != prev.ModRevision {
-			c.runHooks(prev, cur, cur.ModRevision)
+		if _, ok := items[k]; !ok {
+			changes = append(changes, change{k, prev, nil, rev})
 		}
 	}
-	for k, cur := range c.items {
-		if _, ok := old[k]; !ok {
-			c.runHooks(nil, cur, cur.ModRevision)
+	slices.SortFunc(changes, func(a, b change) int {
+		if a.rev != b.rev {
+			return cmp.Compare(a.rev, b.rev)
 		}
+		return cmp.Compare(a.key, b.key)
+	})
+	for _, ch := range changes {
+		c.runHooks(ch.prev, ch.cur, ch.rev)
 	}
 	c.loaded = true
-	c.advanceLocked(resp.Header.Revision)
-	return resp.Header.Revision, nil
+	c.advanceLocked(rev)
+	return rev, nil
+}
+
+// read reads the prefix in pages of pageSize keys, every page at the revision of the first.
+// When that revision is compacted before the last page, it starts again.
+func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], int64, error) {
+	end := clientv3.GetPrefixRangeEnd(c.prefix)
+	for {
+		items := map[string]*Item[T]{}
+		var rev int64
+		from := c.prefix
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			resp, err := c.cli.Get(ctx, from, opts...)
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				c.log.Info("compacted while loading; loading again", "prefix", c.prefix, "revision", rev)
+				break
+			}
+			if err != nil {
+				return nil, 0, fmt.Errorf("load %s: %w", c.prefix, err)
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			for _, kv := range resp.Kvs {
+				if it, ok := c.decodeKV(kv); ok {
+					items[it.Key] = it
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				return items, rev, nil
+			}
+			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
 }
 
 func (c *Cache[T]) decodeKV(kv *mvccpb.KeyValue) (*Item[T], bool) {
@@ -135,7 +197,9 @@ func (c *Cache[T]) follow(ctx context.Context, rev int64) {
 		wch := c.cli.Watch(c.watchCtx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		for resp := range wch {
 			if err := resp.Err(); err != nil {
-				if !errors.Is(err, rpctypes.ErrCompacted) {
+				if errors.Is(err, rpctypes.ErrCompacted) {
+					c.log.Info("watch compacted; reloading", "prefix", c.prefix, "revision", rev, "compacted", resp.CompactRevision)
+				} else {
 					c.log.Warn("watch broke; resuming", "prefix", c.prefix, "err", err)
 				}
 				break

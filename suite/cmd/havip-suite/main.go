@@ -1,4 +1,4 @@
-// Command havip-suite runs the whole HAVIP control plane in one process on an embedded etcd.
+// Command havip-suite runs the whole HAVIP control plane in one process on an embedded etcd (or an external one).
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	fs := config.NewFlagSet("havip-suite", "havip-suite runs the whole HAVIP control plane in one process: every gRPC service on one\naddress, the REST gateway, and an embedded etcd.", tracing.EnvHelp)
+	fs := config.NewFlagSet("havip-suite", "havip-suite runs the whole HAVIP control plane in one process: every gRPC service on one\naddress, the REST gateway, and an embedded etcd (or an external one: -etcd).", tracing.EnvHelp)
 	var cfg suite.Config
 	cfg.RegisterFlags(fs)
 	config.Load(fs, os.Args[1:], &cfg)
