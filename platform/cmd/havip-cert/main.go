@@ -227,7 +227,7 @@ func mayWrite(dir, base string, id identity.ID) error {
 	}
 	c, err := pki.ParseCert(b)
 	if err != nil {
-		return fmt.Errorf("%s holds no certificate (%v); remove it first", filepath.Join(dir, base+".crt"), err)
+		return fmt.Errorf("%s holds no certificate (remove it first): %w", filepath.Join(dir, base+".crt"), err)
 	}
 	if other, err := identity.FromCert(c); err != nil || other != id {
 		return fmt.Errorf("%s holds another identity's certificate (%v); remove it first, or choose another name", filepath.Join(dir, base+".crt"), c.URIs)
