@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,41 @@ func heapAfterGC() uint64 {
 	return m.HeapAlloc
 }
 
+// startStore starts a store over the n HAVIPs of account in etcd, and returns how long Start took
+// and how many bytes of heap the started store holds per HAVIP. It returns once the store is
+// stopped and collected, so that the next measure starts from a heap without it.
+func startStore(b *testing.B, cli *clientv3.Client, account string, n int) (time.Duration, float64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan struct{})
+	defer func() {
+		cancel()
+		for deadline := time.Now().Add(30 * time.Second); ; runtime.GC() {
+			select {
+			case <-gone:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the stopped store is still referenced")
+			}
+		}
+	}()
+	before := heapAfterGC()
+	st := store.New(cli, etcdtest.Quiet)
+	t0 := time.Now()
+	if err := st.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Since(t0)
+	perHaVip := float64(heapAfterGC()-before) / float64(n)
+	probe := benchHaVip(n/2, account, time.Time{})
+	if v, err := st.Get(account, probe.ID); err != nil || v.VIP != probe.VIP {
+		b.Fatalf("HAVIP %d: %+v, %v", n/2, v, err)
+	}
+	runtime.AddCleanup(st, func(ch chan struct{}) { close(ch) }, gone)
+	return start, perHaVip
+}
+
 // BenchmarkStoreLoad starts a store over 1,000, 10,000 and 100,000 HAVIPs of one account (two
 // switch-range entries each) and reports, for each size, how long Start takes (the cold load) and
 // the heap the started store holds per HAVIP (HeapAlloc after GC, less the heap before Start).
@@ -85,23 +121,17 @@ func BenchmarkStoreLoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			have = n
-			sctx, cancel := context.WithCancel(ctx)
-			before := heapAfterGC()
-			st := store.New(cli, etcdtest.Quiet)
-			t0 := time.Now()
-			if err := st.Start(sctx); err != nil {
-				cancel()
-				b.Fatal(err)
+			// The heap is measured in the process that also runs etcd: the median of three
+			// starts keeps etcd's own ups and downs out.
+			var starts []time.Duration
+			var heaps []float64
+			for range 3 {
+				start, perHaVip := startStore(b, cli, account, n)
+				starts, heaps = append(starts, start), append(heaps, perHaVip)
 			}
-			start := time.Since(t0)
-			perHaVip := float64(heapAfterGC()-before) / float64(n)
-			probe := benchHaVip(n/2, account, time.Time{})
-			if v, err := st.Get(account, probe.ID); err != nil || v.VIP != probe.VIP {
-				cancel()
-				b.Fatalf("HAVIP %d: %+v, %v", n/2, v, err)
-			}
-			runtime.KeepAlive(st)
-			cancel()
+			slices.Sort(starts)
+			slices.Sort(heaps)
+			start, perHaVip := starts[1], heaps[1]
 			b.Logf("%7d HAVIPs: start %8.1f ms (%5.2f µs/HAVIP), heap %6.0f B/HAVIP", n, float64(start.Microseconds())/1000, float64(start.Nanoseconds())/1000/float64(n), perHaVip)
 			if n == 100000 {
 				b.ReportMetric(float64(start.Milliseconds()), "start-100k-ms")
