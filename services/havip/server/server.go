@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -239,65 +238,13 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 	return &havipv1.CreateHaVipResponse{Havip: havipPB(store.View{HaVip: h})}, nil
 }
 
-// haVipFields are the filter keys of DescribeHaVips on a HAVIP's own fields.
-var haVipFields = map[string]func(*records.HaVip) string{
-	"havip-id":        func(h *records.HaVip) string { return h.ID },
-	"havip-name":      func(h *records.HaVip) string { return h.Name },
-	"vpc-id":          func(h *records.HaVip) string { return h.VpcID },
-	"subnet-id":       func(h *records.HaVip) string { return h.SubnetID },
-	"vip":             func(h *records.HaVip) string { return h.VIP.String() },
-	"check-associate": func(h *records.HaVip) string { return strconv.FormatBool(h.CheckAssociate) },
-}
-
-// filterKeys are every filter key DescribeHaVips accepts (for the check of unknown keys).
-var filterKeys = query.Fields[*records.HaVip]{
-	"address-ip":                      nil,
-	"havip-association.instance-id":   nil,
-	"havip-association.instance-type": nil,
-}
+// filterKeys are every filter key DescribeHaVips accepts (for the check of unknown keys); the
+// store selects by them (store.FilterKeys).
+var filterKeys = query.Fields[*records.HaVip]{}
 
 func init() {
-	for k, f := range haVipFields {
-		filterKeys[k] = f
-	}
-}
-
-// matcher compiles the filters once per request into one test per filter.
-func (s *Server) matcher(filters []*havipv1.Filter) func(*records.HaVip) bool {
-	tests := make([]func(*records.HaVip) bool, 0, len(filters))
-	for _, f := range filters {
-		values := f.GetValues()
-		switch name := f.GetName(); name {
-		case "havip-association.instance-id", "havip-association.instance-type":
-			tests = append(tests, func(h *records.HaVip) bool {
-				for _, a := range h.Associations {
-					v := a.InstanceID
-					if name == "havip-association.instance-type" {
-						v = a.Type
-					}
-					if slices.Contains(values, v) {
-						return true
-					}
-				}
-				return false
-			})
-		case "address-ip":
-			tests = append(tests, func(h *records.HaVip) bool {
-				a, _ := s.store.AddressOf(h.ID)
-				return slices.Contains(values, a.AddressIP)
-			})
-		default:
-			field := haVipFields[name]
-			tests = append(tests, func(h *records.HaVip) bool { return slices.Contains(values, field(h)) })
-		}
-	}
-	return func(h *records.HaVip) bool {
-		for _, t := range tests {
-			if !t(h) {
-				return false
-			}
-		}
-		return true
+	for _, k := range store.FilterKeys {
+		filterKeys[k] = nil
 	}
 }
 
@@ -336,7 +283,11 @@ func (s *Server) DescribeHaVips(ctx context.Context, req *havipv1.DescribeHaVips
 		total = len(sel)
 		page = sel[min(int(req.GetOffset()), total):min(int(req.GetOffset())+limit, total)]
 	} else {
-		page, total = s.store.Select(acct, s.matcher(req.GetFilters()), int(req.GetOffset()), limit)
+		filters := make([]store.Filter, len(req.GetFilters()))
+		for i, f := range req.GetFilters() {
+			filters[i] = store.Filter{Key: f.GetName(), Values: f.GetValues()}
+		}
+		page, total = s.store.Select(acct, filters, int(req.GetOffset()), limit)
 	}
 	out := &havipv1.DescribeHaVipsResponse{TotalCount: uint32(total)}
 	for _, v := range page {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -42,50 +41,26 @@ type Store struct {
 	cli       *clientv3.Client
 	batch     *txnbatch.Batcher
 	group     *kvcache.Group
-	havips    *kvcache.Cache[records.HaVip]
+	havips    *kvcache.Cache[record]
 	owners    *kvcache.Cache[records.Owner]
 	addresses *kvcache.Cache[records.AddressBinding]
 
-	// byAccount lists each account's HAVIPs in creation order; kept by a cache hook, read
-	// under the cache's lock (havips.View).
-	byAccount map[string][]*kvcache.Item[records.HaVip]
+	// idx and addrIdx find HAVIPs by their fields and by their EIPs; the caches' hooks keep
+	// them, and they are read under the caches' locks (havips.View, addresses.View).
+	idx     *index
+	addrIdx *addressIndex
 }
 
 // New returns a store on cli. Call Start before use.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, byAccount: map[string][]*kvcache.Item[records.HaVip]{}}
-	s.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, s.index)
+	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, idx: newIndex(), addrIdx: newAddressIndex()}
+	s.havips = kvcache.New(cli, rev, records.HaVips, decodeRecord, log, s.idx.hook)
 	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log)
-	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log)
+	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log, s.addrIdx.hook)
 	g.Add(s.havips, s.owners, s.addresses)
 	return s
-}
-
-// index keeps byAccount ordered by creation revision, then key (HAVIPs created in one
-// transaction share a revision) (a kvcache hook).
-func (s *Store) index(prev, cur *kvcache.Item[records.HaVip], _ int64) {
-	it := cur
-	if it == nil {
-		it = prev
-	}
-	list := s.byAccount[it.Value.Account]
-	i := sort.Search(len(list), func(i int) bool {
-		return list[i].CreateRevision > it.CreateRevision || list[i].CreateRevision == it.CreateRevision && list[i].Key >= it.Key
-	})
-	found := i < len(list) && list[i].Key == it.Key
-	switch {
-	case cur == nil && found:
-		list = append(list[:i], list[i+1:]...)
-	case cur != nil && found:
-		list[i] = cur
-	case cur != nil:
-		list = append(list, nil)
-		copy(list[i+1:], list[i:])
-		list[i] = cur
-	}
-	s.byAccount[it.Value.Account] = list
 }
 
 // Start loads the state and follows it until ctx ends.
@@ -109,33 +84,10 @@ func (s *Store) view(h records.HaVip) View {
 // Get returns an account's HAVIP as cached; NotFound when it does not exist or is another's.
 func (s *Store) Get(account, id string) (View, error) {
 	it, ok := s.havips.Get(records.HaVipKey(id))
-	if !ok || it.Value.Account != account {
+	if !ok || it.Value.account() != account {
 		return View{}, apierr.NotFound("HAVIP %s does not exist", id)
 	}
-	return s.view(it.Value), nil
-}
-
-// Select returns the page [offset, offset+limit) of an account's HAVIPs that keep accepts, in
-// creation order, as cached, and how many keep accepts in all. keep must not hold on to h.
-func (s *Store) Select(account string, keep func(h *records.HaVip) bool, offset, limit int) ([]View, int) {
-	var page []records.HaVip
-	total := 0
-	s.havips.View(func(map[string]*kvcache.Item[records.HaVip]) {
-		for _, it := range s.byAccount[account] {
-			if !keep(&it.Value) {
-				continue
-			}
-			if total >= offset && total < offset+limit {
-				page = append(page, it.Value)
-			}
-			total++
-		}
-	})
-	out := make([]View, len(page))
-	for i, h := range page {
-		out[i] = s.view(h)
-	}
-	return out, total
+	return s.view(it.Value.haVip(it.Key)), nil
 }
 
 // AddressOf returns the EIP bound to a HAVIP, as cached.
@@ -200,11 +152,10 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*records
 			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
-		if !ok || it.Value.Account != account {
+		if !ok || it.Value.account() != account {
 			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
-		h := it.Value
-		h.Associations = append([]records.Association(nil), h.Associations...)
+		h := it.Value.haVip(it.Key)
 		if err := fn(&h); err != nil {
 			return false, err
 		}
@@ -240,10 +191,10 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
-		if !ok || it.Value.Account != account {
+		if !ok || it.Value.account() != account {
 			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
-		h := it.Value
+		h := it.Value.haVip(it.Key)
 		acmp, aops, _, err := ipalloc.ReleaseHeldOps(ctx, s.cli, records.AddressKey(h.SubnetID, h.VIP), id)
 		if err != nil {
 			return false, err
