@@ -46,9 +46,6 @@ var named = map[Kind]struct{ required bool }{
 	Client:    {},
 }
 
-// Kinds lists the kinds a certificate can carry.
-func Kinds() []Kind { return []Kind{Service, Gateway, Agent, Operator, DataPlane, Client} }
-
 // ID is one identity.
 type ID struct {
 	Kind Kind

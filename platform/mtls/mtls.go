@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/peer"
 
 	"github.com/openhavip/havip/platform/identity"
 )
@@ -221,14 +220,6 @@ func (s *Source) refresh() {
 	s.log.Info("tls certificate reloaded", "identity", m.id.String(), "not_after", m.cert.Leaf.NotAfter)
 }
 
-// Reload re-reads the files now if they changed.
-func (s *Source) Reload() {
-	s.mu.Lock()
-	s.checked = time.Time{}
-	s.mu.Unlock()
-	s.refresh()
-}
-
 // verify checks a peer's certificate chain against the current CA for usage (and serverName,
 // when it is not empty) and that it carries an identity: a service's, for a server.
 func (s *Source) verify(cs tls.ConnectionState, usage x509.ExtKeyUsage, serverName string) error {
@@ -368,22 +359,4 @@ func (l logged) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, e
 
 func (l logged) Clone() credentials.TransportCredentials {
 	return logged{TransportCredentials: l.TransportCredentials.Clone(), log: l.log}
-}
-
-// PeerIdentity returns the identity of the caller of a gRPC request from its verified
-// certificate; ok is false for a call without TLS (plaintext or in process).
-func PeerIdentity(ctx context.Context) (id identity.ID, ok bool, err error) {
-	p, found := peer.FromContext(ctx)
-	if !found {
-		return identity.ID{}, false, nil
-	}
-	info, isTLS := p.AuthInfo.(credentials.TLSInfo)
-	if !isTLS {
-		return identity.ID{}, false, nil
-	}
-	if len(info.State.PeerCertificates) == 0 {
-		return identity.ID{}, true, errors.New("the peer sent no certificate")
-	}
-	id, err = identity.FromCert(info.State.PeerCertificates[0])
-	return id, true, err
 }
