@@ -78,10 +78,16 @@ func (c *Cache[T]) Start(ctx context.Context) error {
 	return nil
 }
 
-// pageSize is how many keys one read of a load fetches: a load of a million keys is a thousand
-// reads of about a megabyte (records are under a kilobyte), not one response of a gigabyte,
-// which etcd would build in memory whole and which the client's receive limit may refuse.
+// pageSize is the fewest keys one read of a load fetches. A load takes at most about
+// loadPages reads: etcd counts every key left in the range at each read (its Range always
+// computes the total), so a fixed page would make a load quadratic (a million keys in pages of
+// a thousand: half a billion keys visited); in 32 pages it visits each key about 16 times, and
+// no response holds more than a thirty-second of the prefix (not one response of a gigabyte,
+// which etcd would build in memory whole).
 var pageSize int64 = 1000
+
+// loadPages is about how many reads a load of a large prefix takes.
+const loadPages = 32
 
 // load replaces the contents with a fresh read of the prefix at one revision, made in pages,
 // and returns the revision the cache is then applied up to. A read older than what the cache
@@ -139,8 +145,9 @@ func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], int64, error)
 		items := map[string]*Item[T]{}
 		var rev int64
 		from := c.prefix
+		limit := pageSize
 		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}
 			if rev != 0 {
 				opts = append(opts, clientv3.WithRev(rev))
 			}
@@ -154,6 +161,7 @@ func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], int64, error)
 			}
 			if rev == 0 {
 				rev = resp.Header.Revision
+				limit = max(pageSize, resp.Count/loadPages+1) // resp.Count: the whole prefix
 			}
 			for _, kv := range resp.Kvs {
 				if it, ok := c.decodeKV(kv); ok {
