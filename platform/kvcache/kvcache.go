@@ -114,9 +114,12 @@ func (c *Cache[T]) load(ctx context.Context) (int64, error) {
 	}
 	var changes []change
 	for k, cur := range items {
-		if prev, ok := old[k]; !ok || prev.ModRevision != cur.ModRevision {
-			changes = append(changes, change{k, prev, cur, cur.ModRevision})
+		prev, ok := old[k]
+		if ok && prev.ModRevision == cur.ModRevision {
+			items[k] = prev // unchanged: keep the item hooks' indexes point at, not a second copy
+			continue
 		}
+		changes = append(changes, change{k, prev, cur, cur.ModRevision})
 	}
 	for k, prev := range old {
 		if _, ok := items[k]; !ok {
