@@ -24,6 +24,7 @@ import (
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
+	"github.com/openhavip/havip/platform/txnbatch"
 )
 
 // Result is what the broker did with a claim.
@@ -68,9 +69,10 @@ type Config struct {
 // Broker keeps the inventory it judges claims against and the ownerships, and, while elected,
 // writes owner changes.
 type Broker struct {
-	cli *clientv3.Client
-	log *slog.Logger
-	cfg Config
+	cli   *clientv3.Client
+	batch *txnbatch.Batcher // owner changes of different HAVIPs commit together
+	log   *slog.Logger
+	cfg   Config
 
 	group     *kvcache.Group
 	enis      *kvcache.Cache[records.NetworkInterface]
@@ -123,7 +125,7 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	b := &Broker{
-		cli: cli, log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
+		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
 		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
 		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
 		rejected: map[string]time.Time{}, recordBudget: map[string]*budget{}, subs: map[chan []OwnerChange]struct{}{},
@@ -455,26 +457,31 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 		curRev = cur.ModRevision
 	}
 	key := records.OwnerKey(h.ID)
-	resp, err := b.cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
-		// The HAVIP and the ENI as judged: a range edit or a detach since then judges again.
-		clientv3.Compare(clientv3.ModRevision(records.HaVipKey(h.ID)), "=", hv.ModRevision),
-		clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", ev.ModRevision),
-		clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
-	).Then(clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))).Commit()
+	// Owner changes of different HAVIPs commit together (a mass failover is many at once); each
+	// is still fenced by its own comparisons, and a batch that fails is retried one by one.
+	res, err := b.batch.Commit(ctx, txnbatch.Txn{
+		Cmps: []clientv3.Cmp{
+			clientv3.Compare(clientv3.CreateRevision(lead.key), "=", lead.rev),
+			// The HAVIP and the ENI as judged: a range edit or a detach since then judges again.
+			clientv3.Compare(clientv3.ModRevision(records.HaVipKey(h.ID)), "=", hv.ModRevision),
+			clientv3.Compare(clientv3.ModRevision(records.NetworkInterfaceKey(e.ID)), "=", ev.ModRevision),
+			clientv3.Compare(clientv3.ModRevision(key), "=", curRev),
+		},
+		Ops: []clientv3.Op{clientv3.OpPut(key, kvcache.EncodeJSON(rec), clientv3.WithLease(clientv3.LeaseID(r.Session)))},
+	})
 	switch {
 	case errors.Is(err, rpctypes.ErrLeaseNotFound): // the session ended: etcd refuses the whole transaction
 		return 0, errNoSession(r.Session)
 	case err != nil:
 		return 0, fmt.Errorf("owner transaction: %w", err)
-	case !resp.Succeeded:
+	case !res.Succeeded:
 		return 0, errConflict
 	}
 	// The next claim is judged against this owner even before the watch delivers it.
 	b.mu.Lock()
-	b.written[h.ID] = kvcache.Item[records.Owner]{Key: key, Value: rec, CreateRevision: resp.Header.Revision, ModRevision: resp.Header.Revision}
+	b.written[h.ID] = kvcache.Item[records.Owner]{Key: key, Value: rec, CreateRevision: res.Revision, ModRevision: res.Revision}
 	b.mu.Unlock()
-	return resp.Header.Revision, nil
+	return res.Revision, nil
 }
 
 // errConflict is a write that lost to a concurrent change; the claim may be reported again.
