@@ -316,11 +316,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 // endpoints, and what closes them.
 func connectEtcd(ctx context.Context, cfg Config, src *mtls.Source) (*clientv3.Client, string, func(), error) {
 	if len(cfg.Etcd) > 0 {
-		var tlsCfg *tls.Config
-		if src != nil && slices.ContainsFunc(cfg.Etcd, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
-			tlsCfg = src.ClientConfig()
-		}
-		cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, tlsCfg)
+		cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, service.EtcdTLS(src, cfg.Etcd))
 		if err != nil {
 			return nil, "", nil, err
 		}

@@ -50,7 +50,6 @@ type cluster struct {
 	tb       testing.TB
 	endpoint string
 	cli      *clientv3.Client
-	daemons  map[string]*daemon
 }
 
 func (c *cluster) start(d *daemon) time.Duration {
@@ -118,7 +117,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	c := &cluster{tb: b, endpoint: e.Endpoint, cli: etcdtest.Client(b, e.Endpoint), daemons: map[string]*daemon{}}
+	c := &cluster{tb: b, endpoint: e.Endpoint, cli: etcdtest.Client(b, e.Endpoint)}
 	svc := func(name string) []string { return mtlstest.Env(b, identity.ID{Kind: identity.Service, Name: name}) }
 	ipamd := &daemon{name: "ipamd", bin: proctest.Build(b, "../../services/ipam/cmd/ipamd"), env: svc("ipamd")}
 	c.start(ipamd)
@@ -177,8 +176,9 @@ func BenchmarkScale(b *testing.B) {
 		r.pageMid = loadtest.P50(b, 100, describe(&havipv1.DescribeHaVipsRequest{Limit: 100, Offset: uint32(bigWant / 2)}, min(100, bigWant-bigWant/2)))
 		r.pageEnd = loadtest.P50(b, 100, describe(&havipv1.DescribeHaVipsRequest{Limit: 100, Offset: uint32(bigWant - 100)}, 100))
 		for _, d := range order {
-			r.rssMB[d.name] = rss(b, d.proc.Cmd.Process.Pid) >> 20
-			r.rssPerHaVip[d.name] = float64(rss(b, d.proc.Cmd.Process.Pid)) / float64(total)
+			m := rss(b, d.proc.Cmd.Process.Pid)
+			r.rssMB[d.name] = m >> 20
+			r.rssPerHaVip[d.name] = float64(m) / float64(total)
 		}
 		for _, d := range order {
 			r.restart[d.name] = c.restart(d)

@@ -2,7 +2,6 @@ package security_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -24,22 +23,8 @@ import (
 // benchmark ends, and returns its address.
 func serveReplica(b *testing.B, sec service.Security) string {
 	b.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Serve(ctx, etcdtest.Quiet, lis, etcdtest.Client(b, etcdEndpoint), sec, ipam.Module, service.Must(havip.NewModule(havip.Config{})))
-	}()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("replica: %v", err)
-		}
-	})
-	return lis.Addr().String()
+	addr, _ := etcdtest.Replica(b, etcdEndpoint, sec, ipam.Module, service.Must(havip.NewModule(havip.Config{})))
+	return addr
 }
 
 // BenchmarkDescribeOverMTLS: DescribeHaVips by ID at 50 clients over one reused connection,

@@ -2,7 +2,6 @@ package security_test
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -83,23 +82,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 	serverSrc, clientSrc := load(server), load(client)
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stopServer := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- service.Serve(sctx, etcdtest.Quiet, lis, etcdtest.Client(t, etcdEndpoint), service.Security{TLS: serverSrc},
-			ipam.Module, service.Must(havip.NewModule(havip.Config{})))
-	}()
-	defer func() {
-		stopServer()
-		if err := <-served; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	}()
-	addr := lis.Addr().String()
+	addr, _ := etcdtest.Replica(t, etcdEndpoint, service.Security{TLS: serverSrc}, ipam.Module, service.Must(havip.NewModule(havip.Config{})))
 	dial := func() *grpc.ClientConn {
 		conn, err := grpc.NewClient(addr, mtls.DialOption(clientSrc))
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -92,6 +93,16 @@ func Serve(tb testing.TB, endpoint string, modules ...service.Module) (conn *grp
 // ServeKeys is Serve with the API keys the replica accepts as Bearer credentials.
 func ServeKeys(tb testing.TB, endpoint string, keys *apikey.Keys, modules ...service.Module) (conn *grpc.ClientConn, stop func()) {
 	tb.Helper()
+	addr, stopReplica := Replica(tb, endpoint, service.Security{TLS: mtlstest.Source(tb, mtlstest.Service), Keys: keys}, modules...)
+	conn = DialAs(tb, addr, mtlstest.Operator)
+	return conn, func() { _ = conn.Close(); stopReplica() }
+}
+
+// Replica runs modules as one replica on 127.0.0.1:0 with its own etcd client, secured by sec,
+// and returns its address. The replica stops when the test ends (or when stop is called); an
+// error it stops with fails the test.
+func Replica(tb testing.TB, endpoint string, sec service.Security, modules ...service.Module) (addr string, stop func()) {
+	tb.Helper()
 	cli := Client(tb, endpoint)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,23 +110,18 @@ func ServeKeys(tb testing.TB, endpoint string, keys *apikey.Keys, modules ...ser
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	sec := service.Security{TLS: mtlstest.Source(tb, mtlstest.Service), Keys: keys}
 	go func() { done <- service.Serve(ctx, Quiet, lis, cli, sec, modules...) }()
-	conn = DialAs(tb, lis.Addr().String(), mtlstest.Operator)
-	var once bool
+	var once sync.Once
 	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("replica stopped with %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("replica stopped with %v", err)
+			}
+		})
 	}
 	tb.Cleanup(stop)
-	return conn, stop
+	return lis.Addr().String(), stop
 }
 
 // DialAs connects to addr over mTLS as id (a certificate of the test CA); the connection closes

@@ -72,6 +72,11 @@ func Load(files Files, log *slog.Logger, opts ...Option) (*Source, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	return s.start()
+}
+
+// start reads the files for the first time.
+func (s *Source) start() (*Source, error) {
 	stamps, err := s.stat()
 	if err != nil {
 		return nil, err
@@ -90,30 +95,14 @@ func Load(files Files, log *slog.Logger, opts ...Option) (*Source, error) {
 // a party the other side must refuse. Never for a real process.
 func LoadUnchecked(files Files, log *slog.Logger) (*Source, error) {
 	s := &Source{files: files, log: log, checkEvery: time.Hour, unchecked: true}
-	m, err := s.read()
-	if err != nil {
-		return nil, err
-	}
-	s.cur.Store(m)
-	s.checked = time.Now()
-	return s, nil
+	return s.start()
 }
 
 // LoadKeyPair reads a certificate and its key alone, to serve HTTPS with (HTTPSConfig): no CA,
 // no identity; re-read when the files change, as any Source.
 func LoadKeyPair(cert, key string, log *slog.Logger) (*Source, error) {
 	s := &Source{files: Files{Cert: cert, Key: key}, log: log, checkEvery: DefaultCheckEvery, pairOnly: true}
-	stamps, err := s.stat()
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.read()
-	if err != nil {
-		return nil, err
-	}
-	s.cur.Store(m)
-	s.stamps, s.checked = stamps, time.Now()
-	return s, nil
+	return s.start()
 }
 
 // HTTPSConfig is the TLS configuration of an HTTPS server with the current certificate (TLS
@@ -137,7 +126,7 @@ func (s *Source) Files() Files { return s.files }
 func (s *Source) stat() ([3]stamp, error) {
 	var out [3]stamp
 	for i, p := range []string{s.files.CA, s.files.Cert, s.files.Key} {
-		if p == "" && s.pairOnly {
+		if p == "" { // a key pair has no CA; a bad party in a test may have no certificate
 			continue
 		}
 		b, err := os.ReadFile(p)

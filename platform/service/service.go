@@ -215,6 +215,15 @@ func endpoint(e string) bool {
 	return err == nil
 }
 
+// EtcdTLS is the TLS configuration of a client of etcd at endpoints: src's certificate when
+// they are https://, nil (plaintext) otherwise or when src is nil.
+func EtcdTLS(src *mtls.Source, endpoints []string) *tls.Config {
+	if src == nil || !slices.ContainsFunc(endpoints, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
+		return nil
+	}
+	return src.ClientConfig()
+}
+
 // Security loads the certificate files and the API keys the settings name.
 func (c Config) Security(log *slog.Logger) (Security, error) {
 	src, err := c.TLS.Load(log)
@@ -292,10 +301,8 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 	if err != nil {
 		return err
 	}
-	var etcdTLS *tls.Config
-	if sec.TLS != nil && slices.ContainsFunc(cfg.Etcd, func(e string) bool { return strings.HasPrefix(e, "https://") }) {
-		etcdTLS = sec.TLS.ClientConfig()
-	} else if sec.TLS != nil {
+	etcdTLS := EtcdTLS(sec.TLS, cfg.Etcd)
+	if sec.TLS != nil && etcdTLS == nil {
 		log.Warn("calling etcd in plaintext (-insecure-etcd): for development only", "etcd", cfg.Etcd)
 	}
 	cli, err := etcdx.ConnectTLS(ctx, cfg.Etcd, etcdTLS)
