@@ -132,29 +132,23 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
 		echo "image havip/$$n:dev"; done
 
-# After `up`, the CA certificate and the operator's and agents' certificates and keys are copied
-# out of the stopped certs container (its volume) to build/certs, for curl, grpcurl and agents.
+# scripts/compose-up.sh writes a fresh API key (its hash to build/api-keys, the key to
+# build/api-key), starts the stack, waits until every container is healthy (3 minutes at most),
+# copies the CA certificate and the operator's and agents' certificates and keys out of the
+# certs container (its volume) to build/certs, and prints how to call it. Host ports: the
+# HAVIP_*_PORT variables of docker-compose.yml.
 .PHONY: compose-up
-compose-up: images ## Start the docker-compose stack over mTLS (certificates made by its certs service); prints how to call it.
-	@key=$$(go run ./gateway/cmd/gatewayd new-key acct-demo); \
-		echo "$$key" | sed -n 's/^keys file line: //p' > build/api-keys; chmod 644 build/api-keys; \
-		docker-compose up -d || exit 1; \
-		certs=$$(docker-compose ps -q certs); [[ -n $$certs ]] || { echo "no certs container"; exit 1; }; \
-		rm -rf build/certs; mkdir -p build/certs; \
-		{ docker cp "$$certs:/certs/operator/." build/certs/ && docker cp "$$certs:/certs/agents/." build/certs/; } >/dev/null || exit 1; \
-		k=$$(echo "$$key" | sed -n 's/^key: //p'); \
-		echo "REST on https://127.0.0.1:8080 (CA build/certs/ca.crt), API key for acct-demo: $$k"; \
-		echo "  curl --cacert build/certs/ca.crt -H 'Authorization: Bearer $$k' https://127.0.0.1:8080/v1/vpcs"; \
-		echo "  HAVIP_CA=build/certs/ca.crt scripts/smoke.sh https://127.0.0.1:8080 $$k"; \
-		echo "gRPC over mTLS as the operator (ipamd 50051, havipd 50052, arpbrokerd 50053, eipd 50054):"; \
-		echo "  grpcurl -cacert build/certs/ca.crt -cert build/certs/operator.crt -key build/certs/operator.key \\"; \
-		echo "    -H x-havip-account:acct-demo 127.0.0.1:50052 havip.v1.HaVipService/DescribeHaVips"; \
-		echo "Agents' certificates: build/certs/agent-host-a.crt/.key, agent-host-b.crt/.key"
+compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, mTLS) and wait until it is healthy.
+	bash scripts/compose-up.sh
+
+.PHONY: compose-check
+compose-check: ## Kill stack containers one at a time (etcd members, a replica of each service, the broker leader); smoke after each.
+	bash scripts/compose-failover.sh
 
 .PHONY: compose-down
-compose-down: ## Stop the docker-compose stack and delete its data and certificates (build/certs too).
-	docker-compose down -v
-	rm -rf build/certs
+compose-down: ## Stop the docker-compose stack and delete its data and certificates (build/certs, build/api-key too).
+	docker-compose down -v --remove-orphans
+	rm -rf build/certs build/api-key
 
 .PHONY: ci
 ci: tools check-generate lint test ## What .ci/run does.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/apikey"
+	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/platform/tracing"
@@ -164,7 +165,7 @@ func (g *Gateway) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := g.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, append(tracing.ClientOptions(), mtls.DialOption(g.cfg.TLS))...)
+	c, err := grpc.NewClient(addr, grpcclient.Options(g.cfg.TLS)...) // round-robin over the replicas the name resolves to
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -22,7 +22,9 @@ import (
 	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/grpcserver"
+	"github.com/openhavip/havip/platform/healthcheck"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
@@ -65,9 +67,9 @@ func (s Security) Self() identity.ID {
 }
 
 // DialOptions are the options of a connection to another service: the client certificate,
-// and tracing.
+// tracing, and round-robin over its replicas (platform/grpcclient).
 func (s Security) DialOptions() []grpc.DialOption {
-	return append(tracing.ClientOptions(), mtls.DialOption(s.TLS))
+	return grpcclient.Options(s.TLS)
 }
 
 // ServerOptions are the options of a server that authenticates with s and authorizes with
@@ -269,14 +271,22 @@ func Must(m Module, err error) Module {
 // (Config) and the module's own settings from flags and the environment, checks them, builds
 // the module with build (whose error is reported as a setting's), and serves it until SIGINT or
 // SIGTERM.
+//
+// `<name> health` instead asks the running process, at its own listener (-grpc-addr), with its
+// own certificate, for its gRPC health, and exits 0 when it serves (Health): a container's
+// healthcheck.
 func Main(name, summary string, build func() (Module, error), settings ...Settings) {
 	var common Config
-	fs := Flags(name, summary, &common, settings...)
+	fs := Flags(name, summary+"\n`"+name+" health` exits 0 when the process serving at -grpc-addr answers SERVING (a container healthcheck).", &common, settings...)
 	checks := []config.Validator{&common}
 	for _, s := range settings {
 		checks = append(checks, s)
 	}
-	config.Load(fs, os.Args[1:], checks...)
+	args, health := healthArgs(os.Args[1:])
+	config.Load(fs, args, checks...)
+	if health {
+		healthcheck.Exit(name, Health(context.Background(), common))
+	}
 	m, err := build()
 	if err != nil {
 		fmt.Fprintf(fs.Output(), "%s: %v\n(%s -h lists every setting)\n", name, err, name)

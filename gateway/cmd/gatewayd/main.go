@@ -2,6 +2,7 @@
 //
 //	gatewayd                    serve (see -h for flags and their HAVIP_* variables)
 //	gatewayd new-key <account>  print a new API key and the keys file line for it
+//	gatewayd health             exit 0 when the gateway serving at -http-addr answers /healthz with 200
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/healthcheck"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
@@ -143,6 +145,22 @@ func (c Config) gatewayConfig(keys *apikey.Keys, src *mtls.Source, log *slog.Log
 		Keys: keys, TLS: src, MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout, Log: log}
 }
 
+// health asks the gateway serving at HTTPAddr (on 127.0.0.1 when it listens on every address)
+// for /healthz, which answers 200 when every service behind it serves; over HTTPS (HTTPCert set),
+// its certificate must be valid under the CA of -ca and for that address.
+func (c Config) health(ctx context.Context) error {
+	c = c.withDefaults()
+	addr, err := healthcheck.LocalAddr(c.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if c.HTTPCert != "" {
+		scheme = "https"
+	}
+	return healthcheck.HTTP(ctx, scheme+"://"+addr+"/healthz", c.TLS.CA)
+}
+
 // identityOf names the identity the gateway calls the services as.
 func identityOf(src *mtls.Source) string {
 	if src == nil {
@@ -157,10 +175,17 @@ func main() {
 		fmt.Printf("key: %s\nkeys file line: %s", key, apikey.Line(os.Args[2], key))
 		return
 	}
-	fs := config.NewFlagSet("gatewayd", "gatewayd serves the REST/JSON API of the HAVIP control plane in front of its gRPC services.\n`gatewayd new-key <account>` prints a new API key and the keys file line for it.", tracing.EnvHelp)
+	fs := config.NewFlagSet("gatewayd", "gatewayd serves the REST/JSON API of the HAVIP control plane in front of its gRPC services.\n`gatewayd new-key <account>` prints a new API key and the keys file line for it.\n`gatewayd health` exits 0 when the gateway serving at -http-addr answers /healthz with 200 (a container healthcheck).", tracing.EnvHelp)
 	var cfg Config
 	cfg.RegisterFlags(fs)
-	config.Load(fs, os.Args[1:], &cfg)
+	args, health := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "health"
+	if health {
+		args = args[1:]
+	}
+	config.Load(fs, args, &cfg)
+	if health {
+		healthcheck.Exit("gatewayd", cfg.health(context.Background()))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := logging.New(os.Stderr, cfg.Log.Level, "gatewayd")

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +15,7 @@ import (
 
 	"github.com/openhavip/havip/gateway"
 	"github.com/openhavip/havip/platform/config/configtest"
+	"github.com/openhavip/havip/platform/healthcheck"
 	"github.com/openhavip/havip/platform/mtls"
 )
 
@@ -57,5 +63,28 @@ func TestGatewayConfig(t *testing.T) {
 	want := gateway.Config{IpamAddr: "b:1", HaVipAddr: "h:2", EipAddr: "b:1", MaxBodyBytes: gateway.DefaultMaxBodyBytes, RequestTimeout: gateway.DefaultRequestTimeout}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(gateway.Config{}, "Local", "Keys", "TLS", "Log")); diff != "" {
 		t.Errorf("gateway config (-want +got):\n%s", diff)
+	}
+}
+
+// TestHealth: `gatewayd health` asks /healthz at -http-addr, and fails unless it answers 200.
+func TestHealth(t *testing.T) {
+	status := http.StatusOK
+	var path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	cfg := Config{HTTPAddr: strings.TrimPrefix(srv.URL, "http://")}
+	if err := cfg.health(context.Background()); err != nil || path != "/healthz" {
+		t.Fatalf("200: got %v on %q, want nil on /healthz", err, path)
+	}
+	status = http.StatusServiceUnavailable
+	if err := cfg.health(context.Background()); !errors.Is(err, healthcheck.ErrNotServing) {
+		t.Fatalf("503: got %v, want ErrNotServing", err)
+	}
+	cfg.HTTPCert, cfg.HTTPKey = "gw.crt", "gw.key" // HTTPS, which this server does not speak
+	if err := cfg.health(context.Background()); err == nil {
+		t.Fatal("HTTPS against a plain HTTP server: no error")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/mtls"
@@ -150,7 +151,7 @@ func main() {
 		log.Error("certificate", "err", err)
 		os.Exit(2)
 	}
-	conn, err := grpc.NewClient(cfg.BrokerAddr, append(tracing.ClientOptions(), mtls.DialOption(src))...)
+	conn, err := grpc.NewClient(cfg.BrokerAddr, grpcclient.Options(src)...) // round-robin over the replicas the name resolves to
 	if err != nil {
 		log.Error("broker", "err", err)
 		os.Exit(1)

@@ -1,0 +1,84 @@
+package grpcclient_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/openhavip/havip/platform/grpcclient"
+)
+
+// counted answers health checks and counts them.
+type counted struct {
+	healthpb.UnimplementedHealthServer
+	n atomic.Int64
+}
+
+func (c *counted) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	c.n.Add(1)
+	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+}
+
+// TestOptionsSpreadCalls: a name that resolves to two replicas gets calls on both, and only the
+// live one once the other stops.
+func TestOptionsSpreadCalls(t *testing.T) {
+	var replicas [2]*counted
+	var servers [2]*grpc.Server
+	var addrs []resolver.Address
+	for i := range replicas {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i], servers[i] = &counted{}, grpc.NewServer()
+		healthpb.RegisterHealthServer(servers[i], replicas[i])
+		go func() { _ = servers[i].Serve(lis) }()
+		t.Cleanup(servers[i].Stop)
+		addrs = append(addrs, resolver.Address{Addr: lis.Addr().String()})
+	}
+	r := manual.NewBuilderWithScheme("replicas") // as DNS would answer a name with two addresses
+	r.InitialState(resolver.State{Addresses: addrs})
+	conn, err := grpc.NewClient("replicas:///svc", append(grpcclient.Options(nil), grpc.WithResolvers(r))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	client := healthpb.NewHealthClient(conn)
+	call := func() error {
+		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		return err
+	}
+	for range 20 {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := replicas[0].n.Load(), replicas[1].n.Load(); a == 0 || b == 0 || a+b != 20 {
+		t.Fatalf("calls per replica: %d and %d, want both > 0", a, b)
+	}
+	// A call that races the stop may fail (Unavailable: the request was sent, so it is not
+	// retried); once the client has seen the connection close, every call goes to the live one.
+	servers[0].Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for ok := 0; ok < 10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("with one replica down: %d calls in a row succeeded, want 10", ok)
+		}
+		before := replicas[1].n.Load()
+		if err := call(); err != nil {
+			ok = 0
+			continue
+		}
+		if replicas[1].n.Load() != before+1 {
+			t.Fatal("a call succeeded, but not on the live replica")
+		}
+		ok++
+	}
+}
