@@ -6,8 +6,9 @@
 # eipd and gatewayd, the arpbrokerd leader (the leadership must move to another replica) and
 # an arpbrokerd follower. Last, a crash: the process of a havipd replica is killed from the host
 # (not through docker), and docker's restart policy must bring it back healthy on its own.
-# Before and after, every gatewayd and havipd replica must hold a connection to each replica of
-# the services it calls (round-robin; read from its network namespace with nsenter and ss).
+# After the first smoke run and at the end, every gatewayd and havipd replica must hold a
+# connection to each replica of the services it calls (round-robin; read from its network
+# namespace with nsenter and ss).
 # Runs as root (nsenter; kill of a container's process).
 #   scripts/compose-failover.sh
 set -euo pipefail
@@ -111,8 +112,8 @@ spread() {
 scripts/compose-wait.sh -t 60
 compose_project
 compose_ids # the IDs stay: a container killed is started again, not made anew
-spread
 smoke
+spread # after a call: a client connects at its first
 
 leader=$(etcd_leader)
 [[ $leader == etcd-[123] ]] || { echo "compose-check: no etcd leader ($leader)" >&2; exit 1; }
