@@ -135,8 +135,9 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 # scripts/compose-up.sh writes a fresh API key (its hash to build/api-keys, the key to
 # build/api-key), starts the stack, waits until every container is healthy (3 minutes at most),
 # copies the CA certificate and the operator's and agents' certificates and keys out of the
-# certs container (its volume) to build/certs, and prints how to call it. Host ports: the
-# HAVIP_*_PORT variables of docker-compose.yml.
+# certs container (its volume) to build/certs, brings up two simulated hosts with their agents
+# and VMs running keepalived (scripts/compose-hosts.sh, as root), and prints how to call it.
+# Host ports: the HAVIP_*_PORT variables of docker-compose.yml.
 .PHONY: compose-up
 compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, mTLS) and wait until it is healthy.
 	bash scripts/compose-up.sh
@@ -146,7 +147,8 @@ compose-check: ## Kill stack containers one at a time (etcd members, a replica o
 	bash scripts/compose-failover.sh
 
 .PHONY: compose-down
-compose-down: ## Stop the docker-compose stack and delete its data and certificates (build/certs, build/api-key too).
+compose-down: ## Stop the simulated hosts and the docker-compose stack; delete its data and certificates (build/certs, build/api-key too).
+	bash scripts/compose-hosts.sh down
 	docker-compose down -v --remove-orphans
 	rm -rf build/certs build/api-key
 

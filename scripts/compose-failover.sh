@@ -9,11 +9,17 @@
 # After the first smoke run and at the end, every gatewayd and havipd replica must hold a
 # connection to each replica of the services it calls (round-robin; read from its network
 # namespace with nsenter and ss).
+# With the simulated hosts up (scripts/compose-hosts.sh, which make compose-up starts), a HAVIP
+# of vm-a2 (host-a) and vm-b2 (host-b) must also stay BIND to the same ENI through every kill
+# (its owner lives on the agent's session, which the agents keep alive through any broker
+# replica), and move to the other VM when its MASTER crashes, at the end; the HAVIP and the
+# VMs' configurations are removed on every path.
 # Runs as root (nsenter; kill of a container's process).
 #   scripts/compose-failover.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/compose-lib.sh
+PROG=compose-check
 [[ -r build/api-key && -r build/certs/ca.crt ]] || { echo "compose-check: run make compose-up first" >&2; exit 2; }
 KEY=$(<build/api-key)
 export HAVIP_CA=build/certs/ca.crt
@@ -82,6 +88,7 @@ kill_check() {
 	[[ $s != etcd-* ]] || etcd_elected "$s"
 	smoke
 	log "answered with $s down ($((SECONDS - t))s)"
+	owner_kept
 	docker start "$(id_of "$s")" >/dev/null
 	scripts/compose-wait.sh -t 120 "$s"
 }
@@ -109,11 +116,59 @@ spread() {
 	log "spread: each gatewayd and havipd replica is connected to every replica it calls ($((SECONDS - t))s)"
 }
 
+# The HAVIP on the simulated hosts, when they are up: HAVIP, and OWNER its owner ENI.
+HAVIP= OWNER= crashed=
+havip_cleanup() {
+	local rc=$?
+	set +e
+	[[ -n $crashed ]] && scripts/compose-hosts.sh revive "$crashed" >/dev/null
+	scripts/compose-hosts.sh reset vm-a2 vm-b2
+	request DELETE "/v1/havips/$HAVIP"
+	[[ $code == 2* ]] || echo "compose-check: cleanup: DELETE /v1/havips/$HAVIP: HTTP $code $body" >&2
+	exit "$rc"
+}
+# owner_of: the HAVIP's "state eni host".
+owner_of() {
+	call GET "/v1/havips/$HAVIP"
+	json '" ".join([d["havip_set"][0][k] for k in ("state", "network_interface_id", "host_id")])'
+}
+# await_owner seconds eni...: waits until one of the ENIs owns the HAVIP; sets OWNER.
+await_owner() {
+	local within=$1 t=$SECONDS o
+	shift
+	while :; do
+		o=$(owner_of)
+		for e in "$@"; do
+			[[ $o == "BIND $e "* ]] && { OWNER=$e; log "HAVIP $HAVIP: $o ($((SECONDS - t))s)"; return; }
+		done
+		((SECONDS - t < within)) || die "HAVIP $HAVIP is $o, want BIND to one of $* within ${within}s"
+		sleep 0.5
+	done
+}
+# owner_kept: the HAVIP is still BIND to OWNER.
+owner_kept() {
+	[[ -n $HAVIP ]] || return 0
+	local o
+	o=$(owner_of)
+	[[ $o == "BIND $OWNER "* ]] || die "HAVIP $HAVIP is $o, was BIND to $OWNER"
+	log "HAVIP $HAVIP still BIND to $OWNER"
+}
+
 scripts/compose-wait.sh -t 60
 compose_project
 compose_ids # the IDs stay: a container killed is started again, not made anew
 smoke
 spread # after a call: a client connects at its first
+if [[ -r build/hosts/vms ]]; then
+	rest_init
+	read -r vpc subnet <build/hosts/network
+	vm() { awk -v vm="$1" -v n="$2" '$1 == vm { print $n }' build/hosts/vms; }
+	call POST /v1/havips "{\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\",\"havip_name\":\"compose-check\",\"havip_association_set\":[{\"instance_id\":\"$(vm vm-a2 3)\",\"instance_type\":\"CVM\"},{\"instance_id\":\"$(vm vm-b2 3)\",\"instance_type\":\"CVM\"}]}"
+	HAVIP=$(json 'd["havip"]["havip_id"]')
+	trap havip_cleanup EXIT
+	scripts/compose-hosts.sh configure "$HAVIP"
+	await_owner 30 "$(vm vm-a2 4)" "$(vm vm-b2 4)"
+fi
 
 leader=$(etcd_leader)
 [[ $leader == etcd-[123] ]] || { echo "compose-check: no etcd leader ($leader)" >&2; exit 1; }
@@ -140,6 +195,7 @@ done
 running "$new" || { echo "compose-check: the new broker leader $new is not running" >&2; exit 1; }
 log "arpbrokerd leadership moved $old -> $new in $((SECONDS - t))s"
 smoke
+owner_kept
 docker start "$(id_of "$old")" >/dev/null
 scripts/compose-wait.sh -t 120 "$old"
 [[ $(broker_leader) == "$new" ]] || { echo "compose-check: the leadership moved again when $old came back" >&2; exit 1; }
@@ -163,4 +219,15 @@ scripts/compose-wait.sh -t 120 "$s"
 smoke
 scripts/compose-wait.sh -t 60
 spread
+if [[ -n $HAVIP ]]; then
+	owner_kept
+	for m in vm-a2 vm-b2; do [[ $(vm "$m" 4) == "$OWNER" ]] && break; done
+	for o in vm-a2 vm-b2; do [[ $o != "$m" ]] && break; done
+	log "crash $m, the MASTER"
+	crashed=$m
+	scripts/compose-hosts.sh crash "$m"
+	await_owner 30 "$(vm "$o" 4)"
+	scripts/compose-hosts.sh revive "$m"
+	crashed=
+fi
 log "compose-check: passed"

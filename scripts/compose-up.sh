@@ -3,7 +3,8 @@
 # build/api-keys, which the services read; the key itself to build/api-key, mode 0600, for the
 # scripts), starts docker-compose.yml, waits until every container is healthy, copies the CA
 # certificate and the operator's and agents' certificates out of the certs container to
-# build/certs, and prints how to call the stack.
+# build/certs, brings up the simulated hosts (scripts/compose-hosts.sh up: root only) and
+# prints how to call the stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -23,6 +24,12 @@ rm -rf build/certs && mkdir -p build/certs
 docker cp "$certs:/certs/operator/." build/certs/ >/dev/null
 docker cp "$certs:/certs/agents/." build/certs/ >/dev/null
 
+if (($(id -u) == 0)); then
+	scripts/compose-hosts.sh up
+else
+	echo "compose-up: not root: no simulated hosts (sudo scripts/compose-hosts.sh up adds them)"
+fi
+
 port() { docker-compose port "$1" "$2" | sed 's/.*://'; }
 rest=$(port gatewayd-1 8080) rest2=$(port gatewayd-2 8080)
 echo
@@ -37,4 +44,5 @@ echo "gRPC over mTLS as the operator, replica 1 of each: ipamd $(port ipamd-1 50
 echo "  grpcurl -cacert build/certs/ca.crt -cert build/certs/operator.crt -key build/certs/operator.key \\"
 echo "    -H x-havip-account:acct-demo 127.0.0.1:$(port havipd-1 50051) havip.v1.HaVipService/DescribeHaVips"
 echo "Agents' certificates: build/certs/agent-host-a.crt/.key, agent-host-b.crt/.key"
+echo "Hosts: scripts/compose-hosts.sh vms lists the VMs (README, \"A HAVIP on the simulated hosts\")"
 echo "make compose-check kills containers one at a time and checks the stack keeps answering"

@@ -2,7 +2,13 @@
 package grpcclient
 
 import (
+	"fmt"
+	"net"
+	"strings"
+
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
@@ -23,4 +29,28 @@ func RoundRobin() grpc.DialOption { return grpc.WithDefaultServiceConfig(RoundRo
 // development only): its client certificate, tracing, and round-robin over the replicas.
 func Options(src *mtls.Source) []grpc.DialOption {
 	return append(tracing.ClientOptions(), mtls.DialOption(src), RoundRobin())
+}
+
+// listScheme is the resolver scheme of a target given as a list of addresses.
+const listScheme = "havip-list"
+
+// NewClient is grpc.NewClient, where target may also be a comma-separated list of host:port
+// addresses — each replica's, as a host reaches them on their published ports: calls then go
+// round-robin over the list (with RoundRobin among opts), and the connection's authority, which
+// TLS checks each server's certificate against, is the first address.
+func NewClient(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	if !strings.Contains(target, ",") {
+		return grpc.NewClient(target, opts...)
+	}
+	var addrs []resolver.Address
+	for _, a := range strings.Split(target, ",") {
+		a = strings.TrimSpace(a)
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("address %q of %q: %w", a, target, err)
+		}
+		addrs = append(addrs, resolver.Address{Addr: a})
+	}
+	r := manual.NewBuilderWithScheme(listScheme)
+	r.InitialState(resolver.State{Addresses: addrs})
+	return grpc.NewClient(listScheme+":///"+addrs[0].Addr, append(opts, grpc.WithResolvers(r))...)
 }

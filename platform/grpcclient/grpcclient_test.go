@@ -82,3 +82,37 @@ func TestOptionsSpreadCalls(t *testing.T) {
 		ok++
 	}
 }
+
+// TestNewClientList: a comma-separated list of addresses gets calls on each.
+func TestNewClientList(t *testing.T) {
+	var replicas [2]*counted
+	var addrs []string
+	for i := range replicas {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = &counted{}
+		srv := grpc.NewServer()
+		healthpb.RegisterHealthServer(srv, replicas[i])
+		go func() { _ = srv.Serve(lis) }()
+		t.Cleanup(srv.Stop)
+		addrs = append(addrs, lis.Addr().String())
+	}
+	conn, err := grpcclient.NewClient(addrs[0]+", "+addrs[1], grpcclient.Options(nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	for range 10 {
+		if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := replicas[0].n.Load(), replicas[1].n.Load(); a == 0 || b == 0 {
+		t.Fatalf("calls per address: %d and %d, want both > 0", a, b)
+	}
+	if _, err := grpcclient.NewClient("127.0.0.1:1,nope", grpcclient.Options(nil)...); err == nil {
+		t.Fatal("a list with an address that is not host:port: no error")
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -72,6 +74,30 @@ func (a *Agent) Open() error {
 		a.conns[ifname] = c
 	}
 	return nil
+}
+
+// OpenIn is Open inside the network namespace at path (a file as `ip netns add` makes under
+// /var/run/netns): for an agent whose VM ports live in another namespace than its calls to the
+// broker, as on a simulated host. The sockets are opened on an OS thread that enters the
+// namespace and is then dropped, never reused in it; the agent's other sockets stay in the
+// process's namespace.
+func (a *Agent) OpenIn(path string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		f, err := os.Open(path)
+		if err != nil {
+			errc <- fmt.Errorf("network namespace: %w", err)
+			return
+		}
+		defer func() { _ = f.Close() }()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
+			return
+		}
+		errc <- a.Open()
+	}()
+	return <-errc
 }
 
 func (a *Agent) closePorts() {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/config"
@@ -32,8 +30,13 @@ type Config struct {
 	// plaintext), -session-ttl (HAVIP_AGENT_SESSION_TTL, default 10s) and -port
 	// (HAVIP_AGENT_PORTS).
 	Agent agent.Config
-	// BrokerAddr is arpbrokerd's gRPC address (-broker, HAVIP_BROKER_ADDR).
+	// BrokerAddr is arpbrokerd's gRPC address, or a comma-separated list of its replicas'
+	// addresses, called round-robin (-broker, HAVIP_BROKER_ADDR).
 	BrokerAddr string
+	// Netns is the network namespace holding the VM ports, a name under /var/run/netns or a
+	// path (-netns, HAVIP_AGENT_NETNS); empty: the agent's own. The agent calls the broker from
+	// its own namespace: for a host simulated in a namespace.
+	Netns string
 	// TLS names the agent's certificate files (-ca, -cert, -key; default certs/ca.crt,
 	// certs/agent.crt, certs/agent.key): an agent certificate (havip-cert create-agent <host>).
 	TLS mtls.Config
@@ -47,6 +50,7 @@ var (
 	sessionTTLSetting = config.Setting{Flag: "session-ttl", Env: "HAVIP_AGENT_SESSION_TTL"}
 	portsSetting      = config.Setting{Flag: "port", Env: "HAVIP_AGENT_PORTS"}
 	brokerSetting     = config.Setting{Flag: "broker", Env: "HAVIP_BROKER_ADDR"}
+	netnsSetting      = config.Setting{Flag: "netns", Env: "HAVIP_AGENT_NETNS"}
 )
 
 // RegisterFlags registers every setting on fs; the defaults name host, the machine's hostname.
@@ -67,7 +71,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	config.String(fs, &c.Agent.HostID, hostIDSetting, "the host's ID, as ipamd knows it (an instance's host_id); empty: the host the certificate names")
 	config.Duration(fs, &c.Agent.SessionTTL, sessionTTLSetting, "session TTL, whole seconds: ownerships lapse this long after the agent dies")
 	config.Var(fs, ports(c.Agent.Ports), portsSetting, "a VM port and its ENI, `ifname=eni-id`: repeat the flag for each port, or comma-separate them")
-	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd")
+	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd, or a comma-separated list of its replicas' addresses (called round-robin)")
+	config.String(fs, &c.Netns, netnsSetting, "network namespace of the VM ports (a name under /var/run/netns, or a path), for a simulated host; empty: the agent's own")
 	c.TLS.RegisterFlags(fs, "agent")
 	c.Log.RegisterFlags(fs)
 }
@@ -106,6 +111,14 @@ func (c *Config) resolveHost(src *mtls.Source, hostname string) error {
 	}
 	c.Agent.HostID = id.Name
 	return nil
+}
+
+// netnsPath is the file of the network namespace -netns names: a name is one `ip netns add` made.
+func netnsPath(netns string) string {
+	if strings.Contains(netns, "/") {
+		return netns
+	}
+	return "/var/run/netns/" + netns
 }
 
 // ports collects -port ifname=eni-id flags.
@@ -151,13 +164,20 @@ func main() {
 		log.Error("certificate", "err", err)
 		os.Exit(2)
 	}
-	conn, err := grpc.NewClient(cfg.BrokerAddr, grpcclient.Options(src)...) // round-robin over the replicas the name resolves to
+	conn, err := grpcclient.NewClient(cfg.BrokerAddr, grpcclient.Options(src)...) // round-robin over the replicas the name (or list) gives
 	if err != nil {
 		log.Error("broker", "err", err)
 		os.Exit(1)
 	}
 	defer conn.Close()
-	if err := agent.New(cfg.Agent, arpbrokerv1.NewArpBrokerServiceClient(conn), log).Run(ctx); err != nil {
+	ag := agent.New(cfg.Agent, arpbrokerv1.NewArpBrokerServiceClient(conn), log)
+	if cfg.Netns != "" {
+		if err := ag.OpenIn(netnsPath(cfg.Netns)); err != nil {
+			log.Error("ports", "netns", cfg.Netns, "err", err)
+			os.Exit(1)
+		}
+	}
+	if err := ag.Run(ctx); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
