@@ -146,7 +146,7 @@ up() {
 	done
 	local t=$SECONDS
 	for h in host-a host-b; do
-		until grep -q '"session open"' "$DIR/$h/agent.log"; do
+		until grep -qs '"session open"' "$DIR/$h/agent.log"; do
 			kill -0 "$(<"$DIR/$h/agent.pid")" 2>/dev/null || die "the agent of $h exited: $(tail -n 3 "$DIR/$h/agent.log")"
 			((SECONDS - t < 30)) || die "the agent of $h opened no session within 30s: $DIR/$h/agent.log"
 			sleep 0.2
