@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
@@ -132,8 +133,8 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	}
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
-	b.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, b.indexVIP)
-	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish)
+	b.havips = kvcache.New(cli, rev, records.HaVips, records.DecodeHaVipAt, log, b.indexVIP).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
 	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
 	return b
