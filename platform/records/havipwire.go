@@ -33,7 +33,7 @@ import (
 // with '{', which no record of this message does: it would be field 15 as a group).
 const (
 	hvID, hvAccount, hvName, hvVpc, hvSubnet, hvVIP, hvCheck, hvAssoc, hvToken, hvSec, hvNanos protowire.Number = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-	asInstance, asType                                                                          protowire.Number = 1, 2
+	asInstance, asType                                                                         protowire.Number = 1, 2
 )
 
 // EncodeHaVip is the stored form of h.
