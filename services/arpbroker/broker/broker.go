@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -78,12 +79,12 @@ type Broker struct {
 	group     *kvcache.Group
 	enis      *kvcache.Cache[records.NetworkInterface]
 	instances *kvcache.Cache[records.Instance]
-	havips    *kvcache.Cache[records.HaVip]
+	havips    *kvcache.Cache[havip]
 	owners    *kvcache.Cache[records.Owner]
 	sessions  *kvcache.Cache[Session]
 
 	mu      sync.Mutex
-	byVIP   map[string]string                      // vpc/vip → HAVIP ID (under havips' cache lock)
+	byVIP   map[vipRef]string                      // VIP in its VPC → HAVIP ID (under havips' cache lock)
 	pending map[string]*pendingClaim               // HAVIP ID → the latest claim waiting out the hold-down
 	written map[string]kvcache.Item[records.Owner] // owners this replica wrote that the cache may not have yet
 	ownedBy map[string]map[string]struct{}         // ENI ID → the HAVIPs it owns (under owners' cache lock)
@@ -126,14 +127,14 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	b := &Broker{
-		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
+		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[vipRef]string{}, pending: map[string]*pendingClaim{},
 		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
 		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
 		rejected: map[string]time.Time{}, recordBudget: map[string]*budget{}, subs: map[chan []OwnerChange]struct{}{},
 	}
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
-	b.havips = kvcache.New(cli, rev, records.HaVips, records.DecodeHaVipAt, log, b.indexVIP).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	b.havips = kvcache.New(cli, rev, records.HaVips, decodeHaVip, log, b.indexVIP).Split(ids.Splits(records.HaVips, ids.HaVip)...)
 	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
 	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
@@ -170,17 +171,16 @@ func (b *Broker) eniChanged(prev, cur *kvcache.Item[records.NetworkInterface], _
 	}
 }
 
-func vipKey(vpc string, vip netip.Addr) string { return vpc + "/" + vip.String() }
-
-func (b *Broker) indexVIP(prev, cur *kvcache.Item[records.HaVip], _ int64) {
+func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev != nil {
-		delete(b.byVIP, vipKey(prev.Value.VpcID, prev.Value.VIP))
+		delete(b.byVIP, prev.Value.ref())
 	}
 	if cur != nil {
-		b.byVIP[vipKey(cur.Value.VpcID, cur.Value.VIP)] = cur.Value.ID
-		b.markLocked(cur.Value.ID) // its range or check_associate may have changed
+		id := havipID(cur.Key) // shares the key's bytes
+		b.byVIP[cur.Value.ref()] = id
+		b.markLocked(id) // its range or check_associate may have changed
 	}
 }
 
@@ -324,13 +324,16 @@ func (v view) eni(id string) (records.NetworkInterface, bool) {
 
 func (v view) havipByVIP(vpc string, vip netip.Addr) (records.HaVip, bool) {
 	v.b.mu.Lock()
-	id, ok := v.b.byVIP[vipKey(vpc, vip)]
+	id, ok := v.b.byVIP[vipRef{unique.Make(vpc), vip}]
 	v.b.mu.Unlock()
 	if !ok {
 		return records.HaVip{}, false
 	}
 	it, ok := v.b.havips.Get(records.HaVipKey(id))
-	return it.Value, ok
+	if !ok {
+		return records.HaVip{}, false
+	}
+	return record(&it), true
 }
 
 // Claim judges a report and, on the leader, applies it. Claims that race (keepalived sends a
@@ -841,7 +844,7 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 		if !ok {
 			return reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
 		}
-		if rej := admissible(hv.Value, e); rej != nil {
+		if rej := admissible(record(&hv), e); rej != nil {
 			return rej
 		}
 		if e.InstanceID != cur.Value.InstanceID {
@@ -888,6 +891,6 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 	b.mu.Unlock()
 	b.log.Info("owner revoked", "havip", havipID, "eni", cur.Value.NetworkInterfaceID, "reason", rej.Reason)
 	r := Report{AgentID: cur.Value.AgentID, NetworkInterfaceID: cur.Value.NetworkInterfaceID}
-	b.recordRejection(ctx, hv.Value, r, reject(ReasonRevoked, "%s no longer may hold %s: %s", cur.Value.NetworkInterfaceID, havipID, rej.Message))
+	b.recordRejection(ctx, record(&hv), r, reject(ReasonRevoked, "%s no longer may hold %s: %s", cur.Value.NetworkInterfaceID, havipID, rej.Message))
 	return nil
 }
