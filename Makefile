@@ -95,6 +95,11 @@ SCALE_MAX ?= 100000
 bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons as processes, etcd fsync on) and print the growth table.
 	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
 
+CHURN ?= 100000
+.PHONY: bench-churn
+bench-churn: ## Create and delete CHURN HAVIPs three times (etcd fsync on, the suite's auto-compaction) and print etcd's database size per round.
+	cd integration && go test -run '^$$' -bench BenchmarkChurn -benchtime 1x -count 1 -timeout 120m ./scale -scale.churn $(CHURN)
+
 # The one-process suite, built rather than `go run`: `go run` exits 1 when its program is
 # interrupted, so a clean Ctrl-C would end in "make: *** [run] Error 1".
 .PHONY: suite

@@ -53,7 +53,7 @@ type Config struct {
 	EtcdAddr string
 	// EtcdCompactionRetention is how much history the embedded etcd keeps: every that long it
 	// compacts what is older (-etcd-compaction-retention, HAVIP_ETCD_COMPACTION_RETENTION;
-	// default etcdx.DefaultCompactionRetention, 5m).
+	// default etcdx.DefaultCompactionRetention, 1m).
 	EtcdCompactionRetention time.Duration
 	// EtcdQuotaBytes is the embedded etcd's space quota, past which it refuses writes
 	// (-etcd-quota-bytes, HAVIP_ETCD_QUOTA_BYTES; default etcdx.DefaultQuotaBytes, 8 GiB).
