@@ -1,0 +1,190 @@
+package driver_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	eipv1 "github.com/openhavip/havip/proto/eip/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/loadtest/creds"
+	"github.com/openhavip/havip/loadtest/driver"
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/suite"
+)
+
+// ghzBin is the pinned ghz that `make ghz` (and so `make test`) installs into the repository's
+// bin directory.
+func ghzBin(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "bin", "ghz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("ghz is not installed at %s: run `make ghz` (make test does): %v", p, err)
+	}
+	return p
+}
+
+// startSuite runs the one-process suite on free ports until the test ends and returns the
+// load driver's settings for it: every target on its address, its API key, and a client and
+// an agent certificate issued from its CA.
+func startSuite(t *testing.T) driver.Config {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := suite.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", UnsafeNoFsync: true}
+	ready := make(chan suite.Ready, 1)
+	done := make(chan error, 1)
+	go func() { done <- suite.Run(ctx, cfg, etcdtest.Quiet, nopWriter{}, func(r suite.Ready) { ready <- r }) }()
+	var r suite.Ready
+	select {
+	case r = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("the suite did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the suite stopped with %v", err)
+		}
+	})
+	tenant, agent, err := creds.Resolve(r.CertsDir, t.TempDir(), "load-test-host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.GRPCAddr
+	return driver.Config{
+		Targets: driver.Targets{Ipam: a, HaVip: a, Eip: a, ArpBroker: a},
+		APIKey:  r.APIKey, Tenant: tenant, Agent: agent,
+	}
+}
+
+// nopWriter drops the suite's banner.
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// key sends the API key over TLS.
+type key string
+
+func (k key) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(k)}, nil
+}
+func (key) RequireTransportSecurity() bool { return true }
+
+var _ credentials.PerRPCCredentials = key("")
+
+// assertNothingLeft checks that the account of cfg's key holds no VPC, CVM, HAVIP or EIP.
+func assertNothingLeft(t *testing.T, cfg driver.Config) {
+	t.Helper()
+	src, err := mtls.Load(cfg.Tenant, etcdtest.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(cfg.Targets.Ipam, mtls.DialOption(src), grpc.WithPerRPCCredentials(key(cfg.APIKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	counts := map[string]func() (uint32, error){
+		"VPCs": func() (uint32, error) {
+			r, err := ipamv1.NewIpamServiceClient(conn).DescribeVpcs(ctx, &ipamv1.DescribeVpcsRequest{})
+			return r.GetTotalCount(), err
+		},
+		"CVMs": func() (uint32, error) {
+			r, err := ipamv1.NewIpamServiceClient(conn).DescribeInstances(ctx, &ipamv1.DescribeInstancesRequest{})
+			return r.GetTotalCount(), err
+		},
+		"HAVIPs": func() (uint32, error) {
+			r, err := havipv1.NewHaVipServiceClient(conn).DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{})
+			return r.GetTotalCount(), err
+		},
+		"EIPs": func() (uint32, error) {
+			r, err := eipv1.NewEipServiceClient(conn).DescribeAddresses(ctx, &eipv1.DescribeAddressesRequest{})
+			return r.GetTotalCount(), err
+		},
+	}
+	for what, count := range counts {
+		n, err := count()
+		if err != nil {
+			t.Fatalf("count %s: %v", what, err)
+		}
+		if n != 0 {
+			t.Errorf("%d %s left behind", n, what)
+		}
+	}
+}
+
+// TestEveryScenarioWithoutErrors runs every scenario, at a small size, against a suite on free
+// ports through ghz: each row of the table is there, in order, with every request made and
+// none failed; and the run removes all it made.
+func TestEveryScenarioWithoutErrors(t *testing.T) {
+	cfg := startSuite(t)
+	cfg.Ghz = ghzBin(t)
+	cfg.Requests, cfg.Concurrency = 200, 10
+	cfg.Pairs, cfg.AllocRound, cfg.ArpHaVips, cfg.DescribeSet = 20, 60, 20, 20
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rows, err := driver.Run(ctx, cfg, etcdtest.Quiet)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := []string{
+		"CreateHaVip (automatic IP)",
+		"DescribeHaVips by ID",
+		"DescribeHaVips by filter",
+		"AllocateAddresses",
+		"HaVipAssociateAddressIp",
+		"HaVipDisassociateAddressIp",
+		"ReportArpAnnouncement (burst)",
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Scenario)
+		if r.Requests != cfg.Requests || r.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors; want %d, 0", r.Scenario, r.Requests, r.Errors, cfg.Requests)
+		}
+		if r.RPS <= 0 || r.P50 <= 0 || r.P50 > r.P95 || r.P95 > r.P99 {
+			t.Errorf("%s: rps %.0f, p50 %v, p95 %v, p99 %v: want a positive rate and ordered percentiles", r.Scenario, r.RPS, r.P50, r.P95, r.P99)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	assertNothingLeft(t, cfg)
+}
+
+// TestCleanupWhenAScenarioFails: when ghz cannot run, the run fails at the first scenario and
+// still removes every fixture it had made.
+func TestCleanupWhenAScenarioFails(t *testing.T) {
+	cfg := startSuite(t)
+	cfg.Ghz = filepath.Join(t.TempDir(), "ghz")
+	if err := os.WriteFile(cfg.Ghz, []byte("#!/bin/sh\necho 'ghz: broken on purpose' >&2\nexit 3\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Requests, cfg.Concurrency = 50, 5
+	cfg.Pairs, cfg.ArpHaVips, cfg.DescribeSet = 5, 5, 5
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rows, err := driver.Run(ctx, cfg, etcdtest.Quiet)
+	if err == nil {
+		t.Fatalf("run with a failing ghz: no error (rows %v)", rows)
+	}
+	if len(rows) != 0 {
+		t.Errorf("rows %v, want none", rows)
+	}
+	assertNothingLeft(t, cfg)
+}
