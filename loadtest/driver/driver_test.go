@@ -2,6 +2,8 @@ package driver_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,6 +187,49 @@ func TestCleanupWhenAScenarioFails(t *testing.T) {
 	}
 	if len(rows) != 0 {
 		t.Errorf("rows %v, want none", rows)
+	}
+	assertNothingLeft(t, cfg)
+}
+
+// TestCleanupWhenInterrupted: a run cancelled right after the first round of
+// HaVipAssociateAddressIp (every pair's EIP bound) stops there and still removes everything:
+// it unbinds the EIPs before it releases them and deletes their HAVIPs.
+func TestCleanupWhenInterrupted(t *testing.T) {
+	cfg := startSuite(t)
+	dir := t.TempDir()
+	// ghz's 5th run is the first associate round (the 4 before: CreateHaVip, the two
+	// Describes, one AllocateAddresses round): the wrapper lets it finish, says so, and then
+	// hangs as a run that has not reported yet.
+	script := fmt.Sprintf(`#!/bin/sh
+n=$(($(cat %[1]s/count 2>/dev/null || echo 0) + 1)); echo $n > %[1]s/count
+[ $n -ne 5 ] && exec %[2]s "$@"
+%[2]s "$@" > %[1]s/out || exit 1
+touch %[1]s/interrupt
+exec sleep 120
+`, dir, ghzBin(t))
+	cfg.Ghz = filepath.Join(dir, "ghz")
+	if err := os.WriteFile(cfg.Ghz, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Requests, cfg.Concurrency = 50, 5
+	cfg.Pairs, cfg.AllocRound, cfg.ArpHaVips, cfg.DescribeSet = 10, 60, 5, 5
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, "interrupt")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	rows, err := driver.Run(ctx, cfg, etcdtest.Quiet)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: error %v, want one wrapping context.Canceled", err)
+	}
+	if len(rows) != 4 {
+		t.Errorf("%d rows before the interruption, want 4 (up to AllocateAddresses)", len(rows))
 	}
 	assertNothingLeft(t, cfg)
 }

@@ -90,11 +90,16 @@ func (r *run) fixtures(ctx context.Context) error {
 		return err
 	}
 	r.createSubnet = cs.GetSubnetId()
+	r.set.SweepLater(r.createSubnet)
 	sn, err := r.set.Subnet(ctx, r.vpc, name, "10.1.0.0/20")
 	if err != nil {
 		return err
 	}
 	r.subnet = sn.GetSubnetId()
+	r.set.SweepLater(r.subnet)
+	// Removed one by one too; this catches those allocated by calls cut short (and runs first:
+	// a HAVIP is not deleted while its EIP is bound).
+	r.set.ReleaseLater(name + "-pair")
 
 	r.describe = make([]*havipv1.HaVip, r.cfg.DescribeSet)
 	err = fixture.Parallel(ctx, len(r.describe), func(ctx context.Context, i int) error {
@@ -155,11 +160,7 @@ func (r *run) tenantCall(method, target string, total int, data []any) ghz.Call 
 // createHaVip creates Requests HAVIPs with automatic addresses in the subnet sized for them,
 // checks that the subnet holds one for each successful call, and deletes them.
 func (r *run) createHaVip(ctx context.Context) ([]measured, error) {
-	inSubnet := &havipv1.Filter{Name: "subnet-id", Values: []string{r.createSubnet}}
-	r.set.Defer("delete the HAVIPs of CreateHaVip", func(ctx context.Context) error {
-		_, err := r.set.DeleteHaVips(ctx, inSubnet)
-		return err
-	})
+	inSubnet := &havipv1.Filter{Name: "subnet-id", Values: []string{r.createSubnet}} // swept at cleanup too
 	data := []any{map[string]any{
 		"vpc_id": r.vpc, "subnet_id": r.createSubnet, "havip_name": "load-" + r.id + "-c-{{.RequestNumber}}",
 	}}
@@ -205,10 +206,7 @@ func (r *run) describeByFilter(ctx context.Context) ([]measured, error) {
 // needs no more of the public pool than a round.
 func (r *run) allocateAddresses(ctx context.Context) ([]measured, error) {
 	name := "load-" + r.id + "-alloc"
-	r.set.Defer("release the EIPs of AllocateAddresses", func(ctx context.Context) error {
-		_, err := r.set.ReleaseAddressesNamed(ctx, name)
-		return err
-	})
+	r.set.ReleaseLater(name)
 	data := []any{map[string]any{"address_count": 1, "address_name": name}}
 	var all ghz.Result
 	for left := r.cfg.Requests; left > 0; {

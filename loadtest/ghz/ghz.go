@@ -130,6 +130,9 @@ func (r Runner) Run(ctx context.Context, c Call) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil { // stopped: say why, not only that it was killed
+			return Result{}, fmt.Errorf("ghz %s against %s: %w", c.Method, c.Target, ctx.Err())
+		}
 		return Result{}, fmt.Errorf("ghz %s against %s: %w: %s", c.Method, c.Target, err, strings.TrimSpace(stderr.String()))
 	}
 	res, err := parse(stdout.Bytes())

@@ -84,6 +84,10 @@ func main() {
 	log := logging.New(os.Stderr, s.log.Level, "havip-load")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() { // the first signal stops the run and removes the fixtures; a second one kills
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, s); err != nil {
 		log.Error("load run failed", "err", err)
 		os.Exit(1)
