@@ -127,7 +127,7 @@ CONCURRENCY ?= 20
 load: $(BIN)/ghz ## Run the ghz scenarios against a running stack (TARGET=<addr> KEY=<API key>; REQUESTS, CONCURRENCY) and print one table.
 	@[ -n "$(KEY)" ] || { echo "make load: KEY=<API key> is required (make run prints one: \"API key for account ...\")"; exit 2; }
 	@bash scripts/check-tool-versions.sh ghz
-	go build -o $(BIN)/havip-load ./loadtest/cmd/havip-load
+	@go build -o $(BIN)/havip-load ./loadtest/cmd/havip-load
 	@HAVIP_LOAD_API_KEY='$(KEY)' $(BIN)/havip-load -ghz $(BIN)/ghz -certs '$(CERTS)' -target '$(TARGET)' \
 		$(if $(IPAM_TARGET),-ipam-target '$(IPAM_TARGET)') $(if $(HAVIP_TARGET),-havip-target '$(HAVIP_TARGET)') \
 		$(if $(EIP_TARGET),-eip-target '$(EIP_TARGET)') $(if $(ARP_TARGET),-arp-target '$(ARP_TARGET)') \

@@ -40,11 +40,12 @@ func ghzBin(t *testing.T) string {
 
 // startSuite runs the one-process suite on free ports until the test ends and returns the
 // load driver's settings for it: every target on its address, its API key, and a client and
-// an agent certificate issued from its CA.
+// an agent certificate issued from its CA. A reservation of a create cut short lasts a second.
 func startSuite(t *testing.T) driver.Config {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := suite.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", EtcdAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", UnsafeNoFsync: true}
+	cfg.HaVip.ReservationTTL = time.Second
 	ready := make(chan suite.Ready, 1)
 	done := make(chan error, 1)
 	go func() { done <- suite.Run(ctx, cfg, etcdtest.Quiet, nopWriter{}, func(r suite.Ready) { ready <- r }) }()
@@ -87,8 +88,8 @@ func (key) RequireTransportSecurity() bool { return true }
 
 var _ credentials.PerRPCCredentials = key("")
 
-// assertNothingLeft checks that the account of cfg's key holds no VPC, CVM, HAVIP or EIP.
-func assertNothingLeft(t *testing.T, cfg driver.Config) {
+// tenantConn connects to the suite as the tenant of cfg.
+func tenantConn(t *testing.T, cfg driver.Config) *grpc.ClientConn {
 	t.Helper()
 	src, err := mtls.Load(cfg.Tenant, etcdtest.Quiet)
 	if err != nil {
@@ -98,10 +99,21 @@ func assertNothingLeft(t *testing.T, cfg driver.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = conn.Close() }()
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// assertNothingLeft checks that the account of cfg's key holds no VPC, subnet, CVM, HAVIP or EIP.
+func assertNothingLeft(t *testing.T, cfg driver.Config) {
+	t.Helper()
+	conn := tenantConn(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	counts := map[string]func() (uint32, error){
+		"subnets": func() (uint32, error) {
+			r, err := ipamv1.NewIpamServiceClient(conn).DescribeSubnets(ctx, &ipamv1.DescribeSubnetsRequest{})
+			return r.GetTotalCount(), err
+		},
 		"VPCs": func() (uint32, error) {
 			r, err := ipamv1.NewIpamServiceClient(conn).DescribeVpcs(ctx, &ipamv1.DescribeVpcsRequest{})
 			return r.GetTotalCount(), err
@@ -230,6 +242,49 @@ exec sleep 120
 	}
 	if len(rows) != 4 {
 		t.Errorf("%d rows before the interruption, want 4 (up to AllocateAddresses)", len(rows))
+	}
+	assertNothingLeft(t, cfg)
+}
+
+// TestCleanupWhenInterruptedMidCreate: a run cancelled while ghz is creating HAVIPs (the
+// calls in flight cut, their addresses held by reservations until these lapse) still removes
+// everything: the HAVIPs made, then the subnet once the reservations have lapsed.
+func TestCleanupWhenInterruptedMidCreate(t *testing.T) {
+	cfg := startSuite(t)
+	dir := t.TempDir()
+	script := fmt.Sprintf("#!/bin/sh\ntouch %s/started\nexec %s \"$@\"\n", dir, ghzBin(t))
+	cfg.Ghz = filepath.Join(dir, "ghz")
+	if err := os.WriteFile(cfg.Ghz, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Requests, cfg.Concurrency = 20000, 10 // far more than it makes before it is cancelled
+	cfg.Pairs, cfg.ArpHaVips, cfg.DescribeSet = 5, 5, 5
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn := tenantConn(t, cfg)
+	made := make(chan int, 1)
+	go func() { // once ghz runs and has made 50 HAVIPs (the fixtures: 15), cancel
+		defer close(made)
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+				r, err := havipv1.NewHaVipServiceClient(conn).DescribeHaVips(ctx, &havipv1.DescribeHaVipsRequest{Limit: 1})
+				if n := int(r.GetTotalCount()) - 15; err == nil && n >= 50 {
+					cancel()
+					made <- n
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	rows, err := driver.Run(ctx, cfg, etcdtest.Quiet)
+	if n, ok := <-made; !ok {
+		t.Fatalf("the run ended (%v) before ghz made 50 HAVIPs", err)
+	} else {
+		t.Logf("cancelled after ghz made %d HAVIPs", n)
+	}
+	if !errors.Is(err, context.Canceled) || len(rows) != 0 {
+		t.Fatalf("interrupted run: rows %v, error %v; want none and one wrapping context.Canceled", rows, err)
 	}
 	assertNothingLeft(t, cfg)
 }

@@ -90,13 +90,11 @@ func (r *run) fixtures(ctx context.Context) error {
 		return err
 	}
 	r.createSubnet = cs.GetSubnetId()
-	r.set.SweepLater(r.createSubnet)
 	sn, err := r.set.Subnet(ctx, r.vpc, name, "10.1.0.0/20")
 	if err != nil {
 		return err
 	}
 	r.subnet = sn.GetSubnetId()
-	r.set.SweepLater(r.subnet)
 	// Removed one by one too; this catches those allocated by calls cut short (and runs first:
 	// a HAVIP is not deleted while its EIP is bound).
 	r.set.ReleaseLater(name + "-pair")
@@ -160,7 +158,7 @@ func (r *run) tenantCall(method, target string, total int, data []any) ghz.Call 
 // createHaVip creates Requests HAVIPs with automatic addresses in the subnet sized for them,
 // checks that the subnet holds one for each successful call, and deletes them.
 func (r *run) createHaVip(ctx context.Context) ([]measured, error) {
-	inSubnet := &havipv1.Filter{Name: "subnet-id", Values: []string{r.createSubnet}} // swept at cleanup too
+	inSubnet := &havipv1.Filter{Name: "subnet-id", Values: []string{r.createSubnet}} // swept at cleanup too (fixture.Set.Subnet)
 	data := []any{map[string]any{
 		"vpc_id": r.vpc, "subnet_id": r.createSubnet, "havip_name": "load-" + r.id + "-c-{{.RequestNumber}}",
 	}}
