@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,14 +21,22 @@ import (
 	"github.com/openhavip/havip/platform/logging"
 )
 
-// settings are the command's flags.
-type settings struct {
-	target                          string
-	ipam, havip, eip, arpbroker     string
-	apiKey, certs, ghz              string
-	requests, concurrency, pairs    int64
-	allocRound, arpHaVips, describe int64
-	log                             logging.Config
+// Config is the command's settings.
+type Config struct {
+	// Target is every service's gRPC address (-target, HAVIP_LOAD_TARGET); IpamTarget,
+	// HaVipTarget, EipTarget and ArpTarget override it per service.
+	Target                                        string
+	IpamTarget, HaVipTarget, EipTarget, ArpTarget string
+	// APIKey is the tenant's key (-api-key, HAVIP_LOAD_API_KEY).
+	APIKey string
+	// Certs is the certificates directory (-certs, HAVIP_LOAD_CERTS; see creds.Resolve).
+	Certs string
+	// Ghz is the ghz binary (-ghz, HAVIP_LOAD_GHZ).
+	Ghz string
+	// The sizes of the run (driver.Config).
+	Requests, Concurrency, Pairs, AllocRound, ArpHaVips, DescribeHaVips int64
+	// Log is the logging setting.
+	Log logging.Config
 }
 
 var (
@@ -46,77 +56,95 @@ var (
 	describeSetting    = config.Setting{Flag: "describe-havips", Env: "HAVIP_LOAD_DESCRIBE_HAVIPS"}
 )
 
-func (s *settings) register(fs *flag.FlagSet) {
+// RegisterFlags registers every setting on fs, with its default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := driver.Defaults
-	s.target, s.certs, s.ghz = "127.0.0.1:50051", ".havip-data/certs", "bin/ghz"
-	s.requests, s.concurrency, s.pairs = int64(d.Requests), int64(d.Concurrency), int64(d.Pairs)
-	s.allocRound, s.arpHaVips, s.describe = int64(d.AllocRound), int64(d.ArpHaVips), int64(d.DescribeSet)
-	config.String(fs, &s.target, targetSetting, "gRPC address of every service (make run's), host:port")
-	config.String(fs, &s.ipam, ipamSetting, "gRPC address of ipamd, when not -target (compose: 127.0.0.1:50051)")
-	config.String(fs, &s.havip, havipSetting, "gRPC address of havipd, when not -target (compose: 127.0.0.1:50052)")
-	config.String(fs, &s.eip, eipSetting, "gRPC address of eipd, when not -target (compose: 127.0.0.1:50054)")
-	config.String(fs, &s.arpbroker, arpSetting, "gRPC address of arpbrokerd, when not -target (compose: 127.0.0.1:50053)")
-	config.String(fs, &s.apiKey, keySetting, "the tenant's API key (make run and make compose-up print one)")
-	config.String(fs, &s.certs, certsSetting, "certificates directory: with the CA's key (make run's), a client and an agent certificate are issued for the run;\nwithout (make compose-up's build/certs), operator.crt and the first agent-<host>.crt are used")
-	config.String(fs, &s.ghz, ghzSetting, "the ghz binary (make ghz installs the pinned one)")
-	config.Int64(fs, &s.requests, requestsSetting, "requests of each scenario")
-	config.Int64(fs, &s.concurrency, concurrencySetting, "ghz workers of each scenario")
-	config.Int64(fs, &s.pairs, pairsSetting, "HAVIP and EIP pairs the associate/disassociate rounds bind and unbind (each once a round)")
-	config.Int64(fs, &s.allocRound, allocSetting, "EIPs allocated before they are released again (the public pool is finite)")
-	config.Int64(fs, &s.arpHaVips, arpHaVipsSetting, "HAVIPs the ARP burst announces")
-	config.Int64(fs, &s.describe, describeSetting, "HAVIPs the Describe scenarios read")
-	s.log.RegisterFlags(fs)
+	c.Target, c.Certs, c.Ghz = "127.0.0.1:50051", ".havip-data/certs", "bin/ghz"
+	c.Requests, c.Concurrency, c.Pairs = int64(d.Requests), int64(d.Concurrency), int64(d.Pairs)
+	c.AllocRound, c.ArpHaVips, c.DescribeHaVips = int64(d.AllocRound), int64(d.ArpHaVips), int64(d.DescribeSet)
+	config.String(fs, &c.Target, targetSetting, "gRPC address of every service (make run's), host:port")
+	config.String(fs, &c.IpamTarget, ipamSetting, "gRPC address of ipamd, when not -target (compose: 127.0.0.1:50051)")
+	config.String(fs, &c.HaVipTarget, havipSetting, "gRPC address of havipd, when not -target (compose: 127.0.0.1:50052)")
+	config.String(fs, &c.EipTarget, eipSetting, "gRPC address of eipd, when not -target (compose: 127.0.0.1:50054)")
+	config.String(fs, &c.ArpTarget, arpSetting, "gRPC address of arpbrokerd, when not -target (compose: 127.0.0.1:50053)")
+	config.String(fs, &c.APIKey, keySetting, "the tenant's API key (make run and make compose-up print one)")
+	config.String(fs, &c.Certs, certsSetting, "certificates directory: with the CA's key (make run's), a client and an agent certificate are issued for the run;\nwithout (make compose-up's build/certs), operator.crt and the first agent-<host>.crt are used")
+	config.String(fs, &c.Ghz, ghzSetting, "the ghz binary (make ghz installs the pinned one)")
+	config.Int64(fs, &c.Requests, requestsSetting, "requests of each scenario")
+	config.Int64(fs, &c.Concurrency, concurrencySetting, "ghz workers of each scenario")
+	config.Int64(fs, &c.Pairs, pairsSetting, "HAVIP and EIP pairs the associate/disassociate rounds bind and unbind (each once a round)")
+	config.Int64(fs, &c.AllocRound, allocSetting, "EIPs allocated before they are released again (the public pool is finite)")
+	config.Int64(fs, &c.ArpHaVips, arpHaVipsSetting, "HAVIPs the ARP burst announces")
+	config.Int64(fs, &c.DescribeHaVips, describeSetting, "HAVIPs the Describe scenarios read")
+	c.Log.RegisterFlags(fs)
 }
 
-// Validate checks what the driver does not: that an API key is given.
-func (s *settings) Validate() error {
-	if s.apiKey == "" {
-		return keySetting.Errorf(s.apiKey, "required: make run prints it (\"API key for account ...\")")
+// Validate reports the first setting that is not valid (the driver checks the sizes' upper
+// bounds and the files).
+func (c *Config) Validate() error {
+	if c.APIKey == "" {
+		return keySetting.Errorf(c.APIKey, "required: make run prints one (\"API key for account ...\")")
 	}
-	return s.log.Validate()
+	for _, a := range []struct {
+		s    config.Setting
+		addr string
+	}{{targetSetting, c.Target}, {ipamSetting, c.IpamTarget}, {havipSetting, c.HaVipTarget}, {eipSetting, c.EipTarget}, {arpSetting, c.ArpTarget}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil && (a.addr != "" || a.s == targetSetting) {
+			return a.s.Errorf(a.addr, "want host:port")
+		}
+	}
+	for _, n := range []struct {
+		s config.Setting
+		v int64
+	}{{requestsSetting, c.Requests}, {concurrencySetting, c.Concurrency}, {pairsSetting, c.Pairs}, {allocSetting, c.AllocRound}, {arpHaVipsSetting, c.ArpHaVips}, {describeSetting, c.DescribeHaVips}} {
+		if n.v < 1 {
+			return n.s.Errorf(n.v, "want at least 1")
+		}
+	}
+	return c.Log.Validate()
 }
 
 func main() {
 	fs := config.NewFlagSet("havip-load", "havip-load runs the ghz load scenarios (CreateHaVip, DescribeHaVips by ID and by filter,\nAllocateAddresses, HaVipAssociateAddressIp/HaVipDisassociateAddressIp pairs, a burst of ARP reports)\nagainst a running control plane: it makes their fixtures through the API, runs ghz per scenario,\nremoves what it made, and prints one table. It exits 1 when a request failed.")
-	var s settings
-	s.register(fs)
-	config.Load(fs, os.Args[1:], &s)
-	log := logging.New(os.Stderr, s.log.Level, "havip-load")
+	var c Config
+	c.RegisterFlags(fs)
+	config.Load(fs, os.Args[1:], &c)
+	log := logging.New(os.Stderr, c.Log.Level, "havip-load")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() { // the first signal stops the run and removes the fixtures; a second one kills
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx, s); err != nil {
+	if err := run(ctx, c, log); err != nil {
 		log.Error("load run failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, s settings) error {
+func run(ctx context.Context, c Config, log *slog.Logger) error {
 	dir, err := os.MkdirTemp("", "havip-load-certs-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	tenant, agent, err := creds.Resolve(s.certs, dir, "havip-load-"+strings.ToLower(rand.Text()[:8]))
+	tenant, agent, err := creds.Resolve(c.Certs, dir, "havip-load-"+strings.ToLower(rand.Text()[:8]))
 	if err != nil {
 		return fmt.Errorf("%s: %w", certsSetting, err)
 	}
 	or := func(v string) string {
 		if v == "" {
-			return s.target
+			return c.Target
 		}
 		return v
 	}
 	cfg := driver.Config{
-		Targets: driver.Targets{Ipam: or(s.ipam), HaVip: or(s.havip), Eip: or(s.eip), ArpBroker: or(s.arpbroker)},
-		APIKey:  s.apiKey, Tenant: tenant, Agent: agent, Ghz: s.ghz,
-		Requests: int(s.requests), Concurrency: int(s.concurrency), Pairs: int(s.pairs),
-		AllocRound: int(s.allocRound), ArpHaVips: int(s.arpHaVips), DescribeSet: int(s.describe),
+		Targets: driver.Targets{Ipam: or(c.IpamTarget), HaVip: or(c.HaVipTarget), Eip: or(c.EipTarget), ArpBroker: or(c.ArpTarget)},
+		APIKey:  c.APIKey, Tenant: tenant, Agent: agent, Ghz: c.Ghz,
+		Requests: int(c.Requests), Concurrency: int(c.Concurrency), Pairs: int(c.Pairs),
+		AllocRound: int(c.AllocRound), ArpHaVips: int(c.ArpHaVips), DescribeSet: int(c.DescribeHaVips),
 	}
-	rows, err := driver.Run(ctx, cfg, logging.New(os.Stderr, s.log.Level, "havip-load"))
+	rows, err := driver.Run(ctx, cfg, log)
 	if len(rows) > 0 {
 		if werr := report.Write(os.Stdout, rows); werr != nil {
 			err = errors.Join(err, werr)
