@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (rows []report.Row, 
 		}
 	}()
 	run := &run{
-		cfg: cfg, log: log, set: set, cl: cl, broker: ab, id: runID(), host: agent.Identity().Name,
+		cfg: cfg, set: set, cl: cl, broker: ab, id: runID(), host: agent.Identity().Name,
 		ghz: ghz.Runner{Bin: cfg.Ghz, Dir: tmp},
 	}
 	log.Info("making the fixtures", "run", run.id)

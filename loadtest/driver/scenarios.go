@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -19,7 +18,6 @@ import (
 // run is one run: its settings, clients, fixtures and ghz.
 type run struct {
 	cfg    Config
-	log    *slog.Logger
 	set    *fixture.Set
 	cl     fixture.Clients
 	broker arpbrokerv1.ArpBrokerServiceClient
