@@ -4,6 +4,7 @@ package service
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -101,11 +103,31 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	reg := tee{srv.GRPC, local}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, m := range modules {
-		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
-		if err != nil {
-			return fmt.Errorf("start %s: %w", m.Name, err)
+	// The modules load their caches at once (each on its own; a module calls another only
+	// through local, which answers once every module is registered), then register in order.
+	registers := make([]func(grpc.ServiceRegistrar), len(modules))
+	errs := make([]error, len(modules))
+	var wg sync.WaitGroup
+	for i, m := range modules {
+		wg.Go(func() {
+			registers[i], errs[i] = m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("start %s: %w", m.Name, errs[i])
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	var first error // a module's failure rather than the others' cancellation by it
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
 		}
+	}
+	if first != nil {
+		return first
+	}
+	for _, register := range registers {
 		register(reg)
 	}
 	local.Ready()
