@@ -16,6 +16,8 @@ const (
 	SubnetID = attribute.Key("havip.subnet_id")
 	// Owner is what an address is allocated for (an ENI or a HAVIP ID).
 	Owner = attribute.Key("havip.owner")
+	// Owners are what the addresses of a batch are allocated for (the first maxOwners).
+	Owners = attribute.Key("havip.owners")
 	// Reason is the reason of a refusal (platform/apierr), e.g. "InvalidParameterValue.Reserved".
 	Reason = attribute.Key("havip.reason")
 )
@@ -24,9 +26,15 @@ const (
 // message field one level down (a response's resource: CreateHaVipResponse.havip.havip_id).
 var fields = map[protoreflect.Name]attribute.Key{"havip_id": HaVipID, "subnet_id": SubnetID, "owner": Owner}
 
-// MessageAttributes returns the IDs a request or response carries (havip_id, subnet_id, owner),
-// for the span of the call; nil for anything but a protobuf message. It reads the message by
-// reflection: call it only for a span that records.
+// listFields are the repeated string fields read into attributes (top level only).
+var listFields = map[protoreflect.Name]attribute.Key{"owners": Owners}
+
+// maxOwners bounds a list attribute.
+const maxOwners = 16
+
+// MessageAttributes returns the IDs a request or response carries (havip_id, subnet_id, owner,
+// owners), for the span of the call; nil for anything but a protobuf message. It reads the
+// message by reflection: call it only for a span that records.
 func MessageAttributes(m any) []attribute.KeyValue {
 	pm, ok := m.(proto.Message)
 	if !ok {
@@ -38,6 +46,15 @@ func MessageAttributes(m any) []attribute.KeyValue {
 	walk = func(msg protoreflect.Message, depth int) {
 		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 			switch {
+			case fd.IsList() && fd.Kind() == protoreflect.StringKind && depth == 0:
+				if k, ok := listFields[fd.Name()]; ok {
+					l := v.List()
+					vals := make([]string, 0, min(l.Len(), maxOwners))
+					for i := 0; i < l.Len() && i < maxOwners; i++ {
+						vals = append(vals, l.Get(i).String())
+					}
+					out = append(out, k.StringSlice(vals))
+				}
 			case fd.IsList() || fd.IsMap():
 			case fd.Kind() == protoreflect.StringKind:
 				if k, ok := fields[fd.Name()]; ok && !seen[k] && v.String() != "" {
