@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -117,19 +118,18 @@ func startPrometheus(t *testing.T, jobs map[string]string, rules ...string) *pro
 			<-exited
 		})
 		p := &prom{t: t, base: "http://" + addr}
-		switch p.awaitReady(exited) {
-		case nil:
+		err = p.awaitReady(exited)
+		if err == nil {
 			return p
-		case errExited:
-			if attempt < 3 && strings.Contains(log.String(), "address already in use") {
-				continue
-			}
+		}
+		if errors.Is(err, errExited) && attempt < 3 && strings.Contains(log.String(), "address already in use") {
+			continue
 		}
 		t.Fatalf("prometheus never got ready:\n%s", log.String())
 	}
 }
 
-var errExited = fmt.Errorf("prometheus exited")
+var errExited = errors.New("prometheus exited")
 
 // awaitReady polls /-/ready until Prometheus answers 200, for up to 30 s.
 func (p *prom) awaitReady(exited <-chan struct{}) error {

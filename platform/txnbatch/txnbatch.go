@@ -116,6 +116,7 @@ func (b *Batcher) commit(batch []*call) {
 			}
 			return
 		}
+		splits.Add(ctx, 1) // one of them lost (or etcd failed): each goes on its own
 	}
 	// One at a time, so that each gets its own verdict.
 	var wg sync.WaitGroup
