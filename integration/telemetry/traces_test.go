@@ -237,6 +237,7 @@ func TestTraceAcrossServices(t *testing.T) {
 	if code < 400 || code >= 500 || reason == "" {
 		t.Fatalf("create a HAVIP on a taken address: %d %v, want a refusal with a reason", code, refused)
 	}
+	t.Logf("refused with %d %s", code, reason)
 	allocateOne := "ipam.v1.IpamService/AllocatePrivateIpAddress"
 	spans = r.traceOf(t, "trace-refused", func(ss []span) bool {
 		_, ok := find(ss, "ipamd", allocateOne, server)
