@@ -85,6 +85,17 @@ func Value(fams map[string]*dto.MetricFamily, name string, want map[string]strin
 	return sum, ok
 }
 
+// Sum sums the sample sums of the histogram series of family name whose labels include want.
+func Sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	var sum float64
+	for _, m := range fams[name].GetMetric() {
+		if matches(m, want) {
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return sum
+}
+
 func matches(m *dto.Metric, want map[string]string) bool {
 	have := map[string]string{}
 	for _, l := range m.GetLabel() {
