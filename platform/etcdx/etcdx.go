@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Connect dials etcd at endpoints and checks it answers.
@@ -29,6 +30,8 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 		// Keep the connection alive through idle periods so watches notice a dead server.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		// Every transaction's latency and result (havip_etcd_txn_duration_seconds).
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(measureTxns)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)

@@ -15,7 +15,11 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/openhavip/havip/platform/metrics"
 )
 
 // Item is one cached key with its decoded value and revisions.
@@ -53,6 +57,7 @@ type Cache[T any] struct {
 	loaded  bool
 
 	watchCtx context.Context
+	waitOpts []metric.RecordOption // the prefix, for syncWait
 }
 
 // New creates a cache of prefix; decode turns a stored value into T (a value that fails to
@@ -60,9 +65,10 @@ type Cache[T any] struct {
 func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func(key string, val []byte) (T, error), log *slog.Logger, hooks ...Hook[T]) *Cache[T] {
 	return &Cache[T]{
 		cli: cli, prefix: prefix, decode: decode, hooks: hooks, log: log,
-		rev:     rev,
-		items:   map[string]*Item[T]{},
-		changed: make(chan struct{}),
+		rev:      rev,
+		items:    map[string]*Item[T]{},
+		changed:  make(chan struct{}),
+		waitOpts: metrics.RecordOptions(attribute.String("prefix", prefix)),
 	}
 }
 
@@ -77,6 +83,7 @@ func (c *Cache[T]) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	followSize(ctx, c)
 	go c.follow(ctx, rev)
 	return nil
 }
@@ -358,6 +365,13 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 // a while (etcd answers progress requests only when every watcher of the stream is in step),
 // it reads the prefix afresh.
 func (c *Cache[T]) WaitRevision(ctx context.Context, rev int64) error {
+	start := time.Now()
+	err := c.waitRevision(ctx, rev)
+	syncWait.Record(ctx, time.Since(start).Seconds(), c.waitOpts...)
+	return err
+}
+
+func (c *Cache[T]) waitRevision(ctx context.Context, rev int64) error {
 	asked := false
 	for attempt := 0; ; attempt++ {
 		c.mu.RLock()

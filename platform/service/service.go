@@ -1,4 +1,4 @@
-// Package service runs service binaries: settings, logging, tracing, etcd, one gRPC server, graceful stop.
+// Package service runs service binaries: settings, logging, tracing, metrics, etcd, one gRPC server, graceful stop.
 package service
 
 import (
@@ -28,6 +28,7 @@ import (
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 )
@@ -162,6 +163,9 @@ type Config struct {
 	// serves mTLS: for development and tests only (-insecure-etcd, HAVIP_INSECURE_ETCD).
 	// Without it, an http:// endpoint stops the process at start.
 	InsecureEtcd bool
+	// Metrics is where the process serves Prometheus /metrics (-metrics-addr,
+	// HAVIP_METRICS_ADDR; default metrics.DefaultAddr, "off" for none).
+	Metrics metrics.Config
 }
 
 // Defaults of Config.
@@ -198,6 +202,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	config.String(fs, &c.KeysFile, keysSetting, "API keys file (\"<account> sha256:<hex>\" lines) accepted as Bearer credentials on tenant calls; empty: none")
 	c.TLS.RegisterFlags(fs, name)
 	c.Log.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Validate reports the first setting that is not valid.
@@ -223,6 +228,9 @@ func (c Config) Validate() error {
 				return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is plaintext: etcd is a hop like the others; use https:// (etcd with client-cert auth), or -insecure-etcd for development", e)
 			}
 		}
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		return err
 	}
 	return c.Log.Validate()
 }
@@ -319,6 +327,11 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 		return err
 	}
 	defer func() { _ = shutdown(context.Background()) }()
+	ms, err := metrics.Start(log, name, cfg.Metrics)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Stop(context.Background()) }()
 	sec, err := cfg.Security(log)
 	if err != nil {
 		return err

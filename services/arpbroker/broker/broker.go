@@ -238,6 +238,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.group.Start(ctx); err != nil {
 		return err
 	}
+	liveBrokers.Store(b, struct{}{})
+	context.AfterFunc(ctx, func() { liveBrokers.Delete(b) })
 	go b.campaign(ctx)
 	go b.rechecker(ctx)
 	context.AfterFunc(ctx, b.stopPending)
@@ -281,6 +283,7 @@ func (b *Broker) campaign(ctx context.Context) {
 			}
 		}
 		b.mu.Unlock()
+		leaderChanges.Add(ctx, 1, leaderAcquired...)
 		b.log.Info("leading the broker replicas", "addr", b.cfg.Addr)
 		select {
 		case <-ctx.Done():
@@ -290,6 +293,7 @@ func (b *Broker) campaign(ctx context.Context) {
 		b.mu.Lock()
 		b.leader = nil
 		b.mu.Unlock()
+		leaderChanges.Add(context.WithoutCancel(ctx), 1, leaderLost...)
 		_ = e.Resign(context.WithoutCancel(ctx))
 		_ = sess.Close()
 	}
@@ -349,6 +353,7 @@ func (b *Broker) Claim(ctx context.Context, r Report) (Outcome, error) {
 		}
 		return false, b.group.Sync(ctx)
 	})
+	countClaim(ctx, out, err)
 	return out, err
 }
 
@@ -413,6 +418,7 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 		return Outcome{}, err
 	}
 	b.cancelPending(h.ID)
+	recordOwnerChange(ctx, r)
 	return Outcome{Result: Accepted, HaVipID: h.ID, Revision: rev}, nil
 }
 
@@ -495,7 +501,11 @@ var errConflict = errors.New("ownership changed concurrently; report again")
 func (b *Broker) deferClaim(havipID string, r Report, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	r.deferred = true
 	if p := b.pending[havipID]; p != nil {
+		if !p.report.Seen.IsZero() && (r.Seen.IsZero() || p.report.Seen.Before(r.Seen)) {
+			r.Seen = p.report.Seen // the change is measured from the first announcement
+		}
 		p.report = r // the last valid announcer wins
 		return
 	}

@@ -72,7 +72,12 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 }
 
 // Start loads the state and follows it until ctx ends.
-func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
+func (s *Store) Start(ctx context.Context) error {
+	if err := s.group.Start(ctx); err != nil {
+		return err
+	}
+	return s.observeSubnets(ctx)
+}
 
 // Sync waits until every read reflects every write committed before the call.
 func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
