@@ -105,7 +105,7 @@ const loadWorkers = 4
 
 // Split cuts the prefix at keys, so that a load reads the ranges between them at once, each
 // counted by etcd on its own (see pageSize): given keys that cut the prefix into ranges of
-// similar size (records.Splits), a load makes etcd visit each key about twice instead of about
+// similar size (ids.Splits), a load makes etcd visit each key about twice instead of about
 // sixteen times, and decodes on every core. Call before Start; keys outside the prefix are
 // ignored.
 func (c *Cache[T]) Split(keys ...string) *Cache[T] {
