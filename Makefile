@@ -12,6 +12,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GOLANGCI_LINT_VERSION      := v2.15.0
 GRPCURL_VERSION            := v1.9.4
 GRPC_GATEWAY_VERSION       := v2.32.0
+GHZ_VERSION                := v0.120.0
 
 # Every module of the workspace (there is no ./... across a go.work).
 MODULES := $(shell go list -m -f '{{.Dir}}')
@@ -34,15 +35,21 @@ $(BIN)/golangci-lint:
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(BIN)/ghz:
+	GOBIN=$(BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 GEN_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2
 
 .PHONY: tools
-tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl ## Install the pinned tools into ./bin.
+tools: $(GEN_TOOLS) $(BIN)/golangci-lint $(BIN)/grpcurl $(BIN)/ghz ## Install the pinned tools into ./bin.
 	@bash scripts/check-tool-versions.sh
+	@bash scripts/check-tool-versions.sh ghz
 
 .PHONY: grpcurl
 grpcurl: $(BIN)/grpcurl ## Install only grpcurl into ./bin (under a minute; `make tools` builds every tool).
+
+.PHONY: ghz
+ghz: $(BIN)/ghz ## Install only ghz into ./bin (about a minute), for make load and the load test.
 
 # etcd's own client, from the etcd release deploy/etcd/go.mod pins (that of the compose etcd; it
 # has replace directives, so `go install ...@version` cannot build it).
@@ -74,8 +81,9 @@ lint: $(BIN)/buf $(BIN)/golangci-lint ## gofmt, go vet, golangci-lint, buf lint,
 		echo "buf breaking against main"; buf breaking --against '.git#branch=main'; fi
 
 .PHONY: test
-test: ## Run every test of every module (real embedded etcd; root for the network tests).
+test: $(BIN)/ghz ## Run every test of every module (real embedded etcd; root for the network tests; ghz for the load test).
 	@bash scripts/install-system-deps.sh
+	@bash scripts/check-tool-versions.sh ghz
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 20m ./...) || exit 1; done
 
 SEED ?= 0
@@ -95,6 +103,11 @@ SCALE_MAX ?= 100000
 bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons as processes, etcd fsync on) and print the growth table.
 	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
 
+CHURN ?= 100000
+.PHONY: bench-churn
+bench-churn: ## Create and delete CHURN HAVIPs three times (etcd fsync on, the suite's auto-compaction) and print etcd's database size per round.
+	cd integration && go test -run '^$$' -bench BenchmarkChurn -benchtime 1x -count 1 -timeout 120m ./scale -scale.churn $(CHURN)
+
 # The one-process suite, built rather than `go run`: `go run` exits 1 when its program is
 # interrupted, so a clean Ctrl-C would end in "make: *** [run] Error 1".
 .PHONY: suite
@@ -104,6 +117,31 @@ suite:
 .PHONY: run
 run: suite ## Run the whole suite in one process on an embedded etcd (HAVIP_GRPC_ADDR, HAVIP_DATA_DIR).
 	exec $(BIN)/havip-suite
+
+# The ghz scenarios (loadtest/). TARGET is every service's address (make run's); IPAM_TARGET,
+# HAVIP_TARGET, EIP_TARGET and ARP_TARGET override it per service (the compose stack publishes
+# one port per service: load-compose). KEY is the tenant's API key; CERTS the certificates
+# directory (make run's, whose CA key lets the run issue its own client and agent certificates,
+# or make compose-up's build/certs).
+TARGET      ?= $(or $(HAVIP_GRPC_ADDR),127.0.0.1:50051)
+CERTS       ?= $(or $(HAVIP_DATA_DIR),.havip-data)/certs
+REQUESTS    ?= 2000
+CONCURRENCY ?= 20
+
+.PHONY: load
+load: $(BIN)/ghz ## Run the ghz scenarios against a running stack (TARGET=<addr> KEY=<API key>; REQUESTS, CONCURRENCY) and print one table.
+	@[ -n "$(KEY)" ] || { echo "make load: KEY=<API key> is required (make run prints one: \"API key for account ...\")"; exit 2; }
+	@bash scripts/check-tool-versions.sh ghz
+	@go build -o $(BIN)/havip-load ./loadtest/cmd/havip-load
+	@HAVIP_LOAD_API_KEY='$(KEY)' $(BIN)/havip-load -ghz $(BIN)/ghz -certs '$(CERTS)' -target '$(TARGET)' \
+		$(if $(IPAM_TARGET),-ipam-target '$(IPAM_TARGET)') $(if $(HAVIP_TARGET),-havip-target '$(HAVIP_TARGET)') \
+		$(if $(EIP_TARGET),-eip-target '$(EIP_TARGET)') $(if $(ARP_TARGET),-arp-target '$(ARP_TARGET)') \
+		-requests $(REQUESTS) -concurrency $(CONCURRENCY)
+
+.PHONY: load-compose
+load-compose: ## make load against the compose stack (KEY=<the key make compose-up printed>): its per-service ports and build/certs.
+	$(MAKE) load IPAM_TARGET=$(or $(IPAM_TARGET),127.0.0.1:50051) HAVIP_TARGET=$(or $(HAVIP_TARGET),127.0.0.1:50052) \
+		ARP_TARGET=$(or $(ARP_TARGET),127.0.0.1:50053) EIP_TARGET=$(or $(EIP_TARGET),127.0.0.1:50054) CERTS=build/certs
 
 SMOKE_RUNS ?= 20
 

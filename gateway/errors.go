@@ -6,10 +6,12 @@ import (
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/tracing"
 )
 
 // Problem is the JSON body of every error response.
@@ -44,6 +46,7 @@ var defaultReasons = map[codes.Code]string{
 // reason, so the gateway's own refusals keep the rule the services keep (one reason, one code).
 func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatus int, reason, msg string) {
 	code := apierr.Code(reason)
+	trace.SpanFromContext(r.Context()).SetAttributes(tracing.Reason.String(reason)) // a no-op without a span
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(httpStatus)

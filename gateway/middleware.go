@@ -18,6 +18,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/apikey"
+	"github.com/openhavip/havip/platform/tracing"
 )
 
 // RequestIDHeader is the HTTP header carrying the request ID, both ways.
@@ -134,6 +135,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		trace.SpanFromContext(r.Context()).SetAttributes(tracing.Account.String(account)) // a no-op without a span
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), accountKey, account), g.cfg.RequestTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

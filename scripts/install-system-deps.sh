@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use (keepalived for the ARP end-to-end test, iproute2 for
-# network namespaces, nftables to split VRRP between them), when they are missing and this is a
-# Debian machine where we are root.
+# network namespaces, nftables to split VRRP between them, prometheus and its promtool for the
+# metrics test and the alerting rules' tests), when they are missing and this is a Debian machine
+# where we are root.
 set -euo pipefail
 need=()
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v ip >/dev/null || need+=(iproute2)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
-[ ${#need[@]} -eq 0 ] && exit 0
+# Debian 12's Prometheus 2.42 (the tests start their own, on free loopback ports; none of the
+# recommended exporters).
+lean=()
+{ command -v prometheus && command -v promtool; } >/dev/null || lean+=(prometheus)
+[ $((${#need[@]} + ${#lean[@]})) -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-	echo "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2; exit 1
+	echo "missing ${need[*]} ${lean[*]}: install them (Debian: apt-get install ${need[*]} ${lean[*]})" >&2; exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+[ ${#lean[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null

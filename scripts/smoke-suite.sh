@@ -24,7 +24,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 : >"$dir/out" # before the suite starts, so that the wait below can read it at once
-HAVIP_GRPC_ADDR=127.0.0.1:0 HAVIP_HTTP_ADDR=127.0.0.1:0 HAVIP_DATA_DIR="$dir/data" HAVIP_API_KEYS_FILE= \
+HAVIP_GRPC_ADDR=127.0.0.1:0 HAVIP_HTTP_ADDR=127.0.0.1:0 HAVIP_METRICS_ADDR=127.0.0.1:0 HAVIP_DATA_DIR="$dir/data" HAVIP_API_KEYS_FILE= \
 	"$bin" >"$dir/out" 2>"$dir/log" &
 pid=$!
 until grep -q 'API key for account' "$dir/out"; do # the suite prints it once it serves

@@ -26,6 +26,7 @@ import (
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/pki"
 	"github.com/openhavip/havip/platform/service"
@@ -53,7 +54,7 @@ type Config struct {
 	EtcdAddr string
 	// EtcdCompactionRetention is how much history the embedded etcd keeps: every that long it
 	// compacts what is older (-etcd-compaction-retention, HAVIP_ETCD_COMPACTION_RETENTION;
-	// default etcdx.DefaultCompactionRetention, 5m).
+	// default etcdx.DefaultCompactionRetention, 1m).
 	EtcdCompactionRetention time.Duration
 	// EtcdQuotaBytes is the embedded etcd's space quota, past which it refuses writes
 	// (-etcd-quota-bytes, HAVIP_ETCD_QUOTA_BYTES; default etcdx.DefaultQuotaBytes, 8 GiB).
@@ -74,6 +75,10 @@ type Config struct {
 	// Log is the logging setting (-log-level, HAVIP_LOG_LEVEL), for the program that calls
 	// Run with its logger.
 	Log logging.Config
+	// Metrics is where the suite serves Prometheus /metrics, every service's in one
+	// (-metrics-addr, HAVIP_METRICS_ADDR; default metrics.DefaultAddr from flags, "off" for
+	// none; a Config built in code with none serves none).
+	Metrics metrics.Config
 	// Plaintext serves gRPC without TLS, trusting every caller as any identity: for
 	// development only (-insecure-plaintext, HAVIP_INSECURE_PLAINTEXT). Otherwise the suite
 	// serves mTLS with the certificates it makes in <DataDir>/certs on first start.
@@ -134,6 +139,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.Bool(fs, &c.InsecureEtcd, insecureEtcd, "DEVELOPMENT ONLY: allow an http:// (plaintext) external etcd while serving mTLS")
 	config.Bool(fs, &c.Plaintext, plainSetting, "DEVELOPMENT ONLY: serve gRPC without TLS; every caller that reaches the port is trusted as any identity")
 	c.Log.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 	c.HaVip.RegisterSuiteFlags(fs)
 	c.ArpBroker.RegisterSuiteFlags(fs)
 	c.Eip.RegisterFlags(fs)
@@ -170,7 +176,7 @@ func (c Config) Validate() error {
 	if c.EtcdQuotaBytes < minQuota {
 		return quotaSetting.Errorf(c.EtcdQuotaBytes, "want at least %d (16 MiB)", minQuota)
 	}
-	for _, v := range []config.Validator{c.Log, c.HaVip, c.ArpBroker, c.Eip} {
+	for _, v := range []config.Validator{c.Log, c.Metrics, c.HaVip, c.ArpBroker, c.Eip} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
@@ -220,6 +226,8 @@ type Ready struct {
 	APIKey string
 	// CertsDir holds the CA and the suite's and operator's certificates (empty in plaintext).
 	CertsDir string
+	// MetricsAddr is where /metrics is served (empty: nowhere).
+	MetricsAddr string
 }
 
 // Run serves the suite until ctx ends. It prints where it listens to out and, once serving,
@@ -238,6 +246,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		return err
 	}
 	defer func() { _ = shutdown(context.Background()) }()
+	ms, err := metrics.Start(log, "havip-suite", cfg.Metrics)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Stop(context.Background()) }()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -286,6 +299,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	for _, m := range mods {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
+	if ms != nil {
+		fmt.Fprintf(out, "  Prometheus metrics on http://%s/metrics\n", ms.Addr())
+	}
 	shownKey := "<your API key>"
 	if apiKey != "" {
 		fmt.Fprintf(out, "  API key for account %s (new at each start): %s\n", DemoAccount, apiKey)
@@ -293,7 +309,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	printClientFlags(out, certsDir, grpcAddr, shownKey)
 	if ready != nil {
-		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: etcdAt, HTTPAddr: hlis.Addr().String(), APIKey: apiKey, CertsDir: certsDir})
+		ready(Ready{GRPCAddr: grpcAddr, EtcdEndpoint: etcdAt, HTTPAddr: hlis.Addr().String(), APIKey: apiKey, CertsDir: certsDir, MetricsAddr: ms.Addr()})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
-	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/platform/records"
 )
@@ -144,7 +143,7 @@ func putHaVips(cli *clientv3.Client, hs []records.HaVip) error {
 			for lo := w * batch; lo < len(hs) && errs[w] == nil; lo += workers * batch {
 				var ops []clientv3.Op
 				for _, h := range hs[lo:min(lo+batch, len(hs))] {
-					ops = append(ops, clientv3.OpPut(records.HaVipKey(h.ID), kvcache.EncodeJSON(h)))
+					ops = append(ops, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h)))
 				}
 				_, errs[w] = cli.Txn(context.Background()).Then(ops...).Commit()
 			}

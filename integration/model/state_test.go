@@ -75,7 +75,7 @@ func readState(cli *clientv3.Client) (*state, error) {
 				s.addresses = append(s.addresses, a)
 				s.heldIn[subnet]++
 			case records.HaVips:
-				err = into(s.havips, rest, key, kv.Value)
+				s.havips[rest], err = records.DecodeHaVip(kv.Value)
 			case records.HaVipAddresses:
 				err = into(s.bindings, rest, key, kv.Value)
 			case records.Owners:

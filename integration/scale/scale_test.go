@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,13 +59,18 @@ func (c *cluster) start(d *daemon) time.Duration {
 	return time.Since(t0)
 }
 
-// restart stops d with SIGTERM and starts it again; it returns the time from the start to
-// serving (a daemon serves once its caches are loaded).
-func (c *cluster) restart(d *daemon) time.Duration {
+// stop stops d with SIGTERM and waits for it to end.
+func (c *cluster) stop(d *daemon) {
 	if err := d.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		c.tb.Fatal(err)
 	}
 	_ = d.proc.Wait()
+}
+
+// restart stops d and starts it again; it returns the time from the start to serving (a
+// daemon serves once its caches are loaded).
+func (c *cluster) restart(d *daemon) time.Duration {
+	c.stop(d)
 	return c.start(d)
 }
 
@@ -87,14 +93,27 @@ func rss(tb testing.TB, pid int) int64 {
 	return 0
 }
 
+// settledRSS is a started process's resident memory in MB once its start's garbage is
+// collected and returned: the lowest of a few readings over three seconds (the Go runtime
+// returns freed memory to the system in the background).
+func settledRSS(tb testing.TB, pid int) float64 {
+	low := rss(tb, pid)
+	for range 6 {
+		time.Sleep(500 * time.Millisecond) // sampling over time, not waiting for a condition
+		low = min(low, rss(tb, pid))
+	}
+	return float64(low) / (1 << 20)
+}
+
 // row is one size's measurements.
 type row struct {
 	total, big              int
 	byID, vip, name, subnet time.Duration
 	page0, pageMid, pageEnd time.Duration
 	restart                 map[string]time.Duration
-	rssPerHaVip             map[string]float64
-	rssMB                   map[string]int64
+	rssMB, restartedRSSMB   map[string]float64 // after growing, and after a restart
+	suiteRestart            time.Duration
+	suiteRSSMB              float64
 	dbBytes                 int64
 	loadRate                float64
 }
@@ -128,6 +147,7 @@ func BenchmarkScale(b *testing.B) {
 		c.start(d)
 	}
 	order := []*daemon{ipamd, havipd, arpbrokerd, eipd}
+	suiteBin := proctest.Build(b, "../../suite/cmd/havip-suite")
 	dial := func(d *daemon) (ipamv1.IpamServiceClient, havipv1.HaVipServiceClient) {
 		conn := etcdtest.DialAs(b, d.proc.Addr, mtlstest.Operator)
 		return ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn)
@@ -146,7 +166,7 @@ func BenchmarkScale(b *testing.B) {
 		t0 := time.Now()
 		made := grow(b, dial, ipamd, havipd, big, &small, bigWant, total-bigWant)
 		loadRate := float64(made) / time.Since(t0).Seconds()
-		r := row{total: total, big: bigWant, loadRate: loadRate, restart: map[string]time.Duration{}, rssPerHaVip: map[string]float64{}, rssMB: map[string]int64{}}
+		r := row{total: total, big: bigWant, loadRate: loadRate, restart: map[string]time.Duration{}, rssMB: map[string]float64{}, restartedRSSMB: map[string]float64{}}
 		ctx := tenant.Outgoing(context.Background(), big.name)
 		pick := func(i int) int { return (i * 7919) % len(big.ids) }
 		describe := func(req *havipv1.DescribeHaVipsRequest, want int) func() error {
@@ -176,9 +196,7 @@ func BenchmarkScale(b *testing.B) {
 		r.pageMid = loadtest.P50(b, 100, describe(&havipv1.DescribeHaVipsRequest{Limit: 100, Offset: uint32(bigWant / 2)}, min(100, bigWant-bigWant/2)))
 		r.pageEnd = loadtest.P50(b, 100, describe(&havipv1.DescribeHaVipsRequest{Limit: 100, Offset: uint32(bigWant - 100)}, 100))
 		for _, d := range order {
-			m := rss(b, d.proc.Cmd.Process.Pid)
-			r.rssMB[d.name] = m >> 20
-			r.rssPerHaVip[d.name] = float64(m) / float64(total)
+			r.rssMB[d.name] = float64(rss(b, d.proc.Cmd.Process.Pid)) / (1 << 20)
 		}
 		for _, d := range order {
 			r.restart[d.name] = c.restart(d)
@@ -186,6 +204,15 @@ func BenchmarkScale(b *testing.B) {
 				havipd.env = append(svc("havipd"), "HAVIP_IPAM_ADDR="+ipamd.proc.Addr)
 			}
 		}
+		for _, d := range order {
+			r.restartedRSSMB[d.name] = settledRSS(b, d.proc.Cmd.Process.Pid)
+		}
+		// The whole suite in one process (every service and the gateway) on the same etcd: its
+		// start to serving, as after a restart, and its memory once started.
+		suited := &daemon{name: "havip-suite", bin: suiteBin, env: []string{"HAVIP_DATA_DIR=" + b.TempDir(), "HAVIP_HTTP_ADDR=127.0.0.1:0"}}
+		r.suiteRestart = c.start(suited)
+		r.suiteRSSMB = settledRSS(b, suited.proc.Cmd.Process.Pid)
+		c.stop(suited)
 		st, err := c.cli.Status(context.Background(), e.Endpoint)
 		if err != nil {
 			b.Fatal(err)
@@ -317,11 +344,27 @@ func printTable(rows []row, order []*daemon) {
 	for _, d := range order {
 		line(d.name+" restart to serving", func(r row) float64 { return r.restart[d.name].Seconds() }, "s")
 	}
+	line("whole suite (one process) start to serving", func(r row) float64 { return r.suiteRestart.Seconds() }, "s")
 	for _, d := range order {
-		line(d.name+" RSS", func(r row) float64 { return float64(r.rssMB[d.name]) }, "MB")
+		line(d.name+" RSS after growing", func(r row) float64 { return r.rssMB[d.name] }, "MB")
 	}
 	for _, d := range order {
-		line(d.name+" RSS per HAVIP in the store", func(r row) float64 { return r.rssPerHaVip[d.name] }, "B")
+		line(d.name+" RSS after a restart", func(r row) float64 { return r.restartedRSSMB[d.name] }, "MB")
+	}
+	line("whole suite RSS after its start", func(r row) float64 { return r.suiteRSSMB }, "MB")
+	// Memory per HAVIP is the growth of RSS from the previous size over the HAVIPs added: what
+	// each HAVIP costs, without the process's fixed footprint.
+	perHaVip := func(get func(r row) float64) func(r row) float64 {
+		return func(r row) float64 {
+			i := slices.IndexFunc(rows, func(o row) bool { return o.total == r.total })
+			if i == 0 {
+				return 0
+			}
+			return (get(r) - get(rows[i-1])) * (1 << 20) / float64(r.total-rows[i-1].total)
+		}
+	}
+	for _, d := range order {
+		line(d.name+" RSS per HAVIP added (after a restart)", perHaVip(func(r row) float64 { return r.restartedRSSMB[d.name] }), "B")
 	}
 	line("etcd database", func(r row) float64 { return float64(r.dbBytes) / (1 << 20) }, "MB")
 	line("CreateHaVip through the API (load), 50 clients", func(r row) float64 { return r.loadRate }, "/s")

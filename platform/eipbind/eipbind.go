@@ -13,7 +13,7 @@ import (
 	"github.com/openhavip/havip/platform/retry"
 )
 
-func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64, int64, bool, error) {
+func get[T any](ctx context.Context, cli *clientv3.Client, key string, decode func(string, []byte) (T, error)) (T, int64, int64, bool, error) {
 	var zero T
 	resp, err := cli.Get(ctx, key)
 	if err != nil {
@@ -22,7 +22,7 @@ func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64
 	if len(resp.Kvs) == 0 {
 		return zero, 0, 0, false, nil
 	}
-	v, err := kvcache.DecodeJSON[T](key, resp.Kvs[0].Value)
+	v, err := decode(key, resp.Kvs[0].Value)
 	if err != nil {
 		return zero, 0, 0, false, fmt.Errorf("decode %s: %w", key, err)
 	}
@@ -31,7 +31,7 @@ func get[T any](ctx context.Context, cli *clientv3.Client, key string) (T, int64
 
 // ByIP finds an account's EIP by its public address.
 func ByIP(ctx context.Context, cli *clientv3.Client, account, ip string) (records.Eip, int64, error) {
-	e, _, rev, ok, err := get[records.Eip](ctx, cli, records.EipKey(ip))
+	e, _, rev, ok, err := get(ctx, cli, records.EipKey(ip), kvcache.DecodeJSON[records.Eip])
 	if err != nil {
 		return records.Eip{}, 0, err
 	}
@@ -50,7 +50,7 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 		if err != nil {
 			return false, err
 		}
-		h, hCreate, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
+		h, hCreate, _, ok, err := get(ctx, cli, records.HaVipKey(havipID), records.DecodeHaVipAt)
 		if err != nil {
 			return false, err
 		}
@@ -87,21 +87,21 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 	bkey := records.HaVipAddressKey(havipID)
 	var out records.Eip
 	err := retry.OnConflict(ctx, "the EIP or the HAVIP", func(ctx context.Context) (bool, error) {
-		h, _, _, ok, err := get[records.HaVip](ctx, cli, records.HaVipKey(havipID))
+		h, _, _, ok, err := get(ctx, cli, records.HaVipKey(havipID), records.DecodeHaVipAt)
 		if err != nil {
 			return false, err
 		}
 		if !ok || h.Account != account {
 			return false, apierr.NotFound("HAVIP %s does not exist", havipID)
 		}
-		b, _, bRev, ok, err := get[records.AddressBinding](ctx, cli, bkey)
+		b, _, bRev, ok, err := get(ctx, cli, bkey, kvcache.DecodeJSON[records.AddressBinding])
 		if err != nil {
 			return false, err
 		}
 		if !ok {
 			return false, apierr.New(apierr.ReasonAddressNotBound, "HAVIP %s has no EIP", havipID)
 		}
-		e, _, eRev, ok, err := get[records.Eip](ctx, cli, records.EipKey(b.AddressIP))
+		e, _, eRev, ok, err := get(ctx, cli, records.EipKey(b.AddressIP), kvcache.DecodeJSON[records.Eip])
 		if err != nil {
 			return false, err
 		}

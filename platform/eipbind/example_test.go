@@ -30,7 +30,7 @@ func ExampleBindHaVip() {
 	h := records.HaVip{ID: "havip-0a1b2c3d", Account: account, SubnetID: "subnet-0a1b2c3d", VIP: netip.MustParseAddr("10.0.1.10")}
 	e := records.Eip{ID: "eip-0a1b2c3d", Account: account, IP: "203.0.113.7"}
 	if _, err := cli.Txn(ctx).Then(
-		clientv3.OpPut(records.HaVipKey(h.ID), kvcache.EncodeJSON(h)),
+		clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h)),
 		clientv3.OpPut(records.EipKey(e.IP), kvcache.EncodeJSON(e)),
 	).Commit(); err != nil {
 		fmt.Println(err)

@@ -73,8 +73,8 @@ func New(log *slog.Logger, o Options) *Server {
 	}
 	s := &Server{log: log, health: health.NewServer(), DrainTimeout: 10 * time.Second, authorize: o.Authz.UnaryServerInterceptor()}
 	opts := append(tracing.ServerOptions(),
-		grpc.ChainUnaryInterceptor(s.unaryErrors, s.authorize),
-		grpc.ChainStreamInterceptor(s.streamErrors, o.Authz.StreamServerInterceptor()),
+		grpc.ChainUnaryInterceptor(s.unaryErrors, s.authorize, annotate),
+		grpc.ChainStreamInterceptor(s.streamErrors, o.Authz.StreamServerInterceptor(), annotateStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		// Every connection handshakes again within MaxConnectionAge (plus grace): a certificate
 		// that expired, or whose CA was dropped, loses its connections too, not only new ones.
@@ -139,6 +139,7 @@ func (s *Server) mapErr(ctx context.Context, method string, err error) error {
 		return nil
 	}
 	st := apierr.ToStatus(err)
+	annotateRefusal(ctx, st)
 	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
 		var requestID string
 		if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("x-request-id")) > 0 {

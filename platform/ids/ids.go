@@ -106,3 +106,14 @@ func mix(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
 }
+
+// Splits returns keyPrefix followed by the start of an ID of kind with each first character
+// after its dash: keys that cut a range of keys keyPrefix+ID into 36 ranges holding about as
+// many IDs each (kvcache.Cache.Split loads such ranges at once).
+func Splits(keyPrefix, kind string) []string {
+	out := make([]string, len(alphabet))
+	for i := range len(alphabet) {
+		out[i] = keyPrefix + kind + "-" + alphabet[i:i+1]
+	}
+	return out
+}

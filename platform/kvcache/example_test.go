@@ -32,7 +32,7 @@ func ExampleGroup() {
 			byVIP[cur.Value.VIP.String()] = cur.Value.ID
 		}
 	}
-	havips := kvcache.New(cli, g.Revisions(), records.HaVips, kvcache.DecodeJSON[records.HaVip], slog.New(slog.DiscardHandler), index)
+	havips := kvcache.New(cli, g.Revisions(), records.HaVips, records.DecodeHaVipAt, slog.New(slog.DiscardHandler), index)
 	g.Add(havips)
 	follow, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing() // the caches follow etcd until then
@@ -43,7 +43,7 @@ func ExampleGroup() {
 
 	// Another service (havipd) writes a HAVIP.
 	h := records.HaVip{ID: "havip-0a1b2c3d", Account: "acct-1", Name: "web", VIP: netip.MustParseAddr("10.0.1.10")}
-	if _, err := cli.Put(ctx, records.HaVipKey(h.ID), kvcache.EncodeJSON(h)); err != nil {
+	if _, err := cli.Put(ctx, records.HaVipKey(h.ID), records.EncodeHaVip(h)); err != nil {
 		fmt.Println(err)
 		return
 	}

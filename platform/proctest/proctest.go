@@ -32,6 +32,10 @@ type Proc struct {
 	Cmd *exec.Cmd
 	// Addr is where it serves gRPC, read from its "grpc serving" log line.
 	Addr string
+	// MetricsAddr is where it serves /metrics, read from its "metrics serving" log line (""
+	// when it serves none). Start gives every process HAVIP_METRICS_ADDR=127.0.0.1:0 unless env
+	// says otherwise, so that processes of tests running at once never take the same port.
+	MetricsAddr string
 
 	mu    sync.Mutex
 	lines []string
@@ -39,11 +43,18 @@ type Proc struct {
 }
 
 // Start runs bin with env added to this process's environment, waits until it logs that it
-// serves, and kills it when the test ends.
+// serves gRPC ("grpc serving"), and kills it when the test ends.
 func Start(tb testing.TB, bin string, env ...string) *Proc {
 	tb.Helper()
+	return StartReady(tb, bin, "grpc serving", env...)
+}
+
+// StartReady is Start for a binary that logs ready (a message) once it serves, such as
+// gatewayd's "serving"; Addr is then the "addr" of that line, if it has one.
+func StartReady(tb testing.TB, bin, ready string, env ...string) *Proc {
+	tb.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "HAVIP_METRICS_ADDR=127.0.0.1:0"), env...) // the last of a name wins
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -62,17 +73,38 @@ func Start(tb testing.TB, bin string, env ...string) *Proc {
 			p.lines = append(p.lines, sc.Text())
 			p.mu.Unlock()
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "grpc serving" {
-				addr <- rec.Addr
+			if json.Unmarshal(sc.Bytes(), &rec) != nil {
+				continue
+			}
+			switch rec.Msg {
+			case "metrics serving":
+				p.MetricsAddr = rec.Addr // before the ready line is sent on, hence read
+			case ready:
+				select {
+				case addr <- rec.Addr:
+				default: // logged again (it is not a one-time line): the first counts
+				}
 			}
 		}
 	}()
 	select {
-	case p.Addr = <-addr:
+	case p.Addr = <-addr: // after MetricsAddr: the metrics line comes before the ready one
 	case <-p.done:
 		tb.Fatalf("%s exited before serving:\n%v", bin, p.Log())
 	}
 	return p
+}
+
+// Record returns the first JSON log line whose message is msg, decoded, and whether there is
+// one yet.
+func (p *Proc) Record(msg string) (map[string]any, bool) {
+	for _, l := range p.Log() {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
+			return rec, true
+		}
+	}
+	return nil, false
 }
 
 // Log returns the lines the process has written to stderr so far.

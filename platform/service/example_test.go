@@ -122,4 +122,5 @@ func ExampleFlags() {
 	// -key (HAVIP_TLS_KEY), default "certs/exampled.key"
 	// -keys (HAVIP_API_KEYS_FILE), default ""
 	// -log-level (HAVIP_LOG_LEVEL), default "info"
+	// -metrics-addr (HAVIP_METRICS_ADDR), default "127.0.0.1:9464"
 }

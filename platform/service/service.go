@@ -1,9 +1,10 @@
-// Package service runs service binaries: settings, logging, tracing, etcd, one gRPC server, graceful stop.
+// Package service runs service binaries: settings, logging, tracing, metrics, etcd, one gRPC server, graceful stop.
 package service
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -28,6 +30,7 @@ import (
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/inproc"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 )
@@ -103,11 +106,31 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	reg := tee{srv.GRPC, local}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, m := range modules {
-		register, err := m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
-		if err != nil {
-			return fmt.Errorf("start %s: %w", m.Name, err)
+	// The modules load their caches at once (each on its own; a module calls another only
+	// through local, which answers once every module is registered), then register in order.
+	registers := make([]func(grpc.ServiceRegistrar), len(modules))
+	errs := make([]error, len(modules))
+	var wg sync.WaitGroup
+	for i, m := range modules {
+		wg.Go(func() {
+			registers[i], errs[i] = m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("start %s: %w", m.Name, errs[i])
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	var first error // a module's failure rather than the others' cancellation by it
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
 		}
+	}
+	if first != nil {
+		return first
+	}
+	for _, register := range registers {
 		register(reg)
 	}
 	local.Ready()
@@ -142,6 +165,9 @@ type Config struct {
 	// serves mTLS: for development and tests only (-insecure-etcd, HAVIP_INSECURE_ETCD).
 	// Without it, an http:// endpoint stops the process at start.
 	InsecureEtcd bool
+	// Metrics is where the process serves Prometheus /metrics (-metrics-addr,
+	// HAVIP_METRICS_ADDR; default metrics.DefaultAddr, "off" for none).
+	Metrics metrics.Config
 }
 
 // Defaults of Config.
@@ -178,6 +204,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	config.String(fs, &c.KeysFile, keysSetting, "API keys file (\"<account> sha256:<hex>\" lines) accepted as Bearer credentials on tenant calls; empty: none")
 	c.TLS.RegisterFlags(fs, name)
 	c.Log.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Validate reports the first setting that is not valid.
@@ -203,6 +230,9 @@ func (c Config) Validate() error {
 				return etcdSetting.Errorf(strings.Join(c.Etcd, ","), "%q is plaintext: etcd is a hop like the others; use https:// (etcd with client-cert auth), or -insecure-etcd for development", e)
 			}
 		}
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		return err
 	}
 	return c.Log.Validate()
 }
@@ -307,6 +337,11 @@ func run(ctx context.Context, log *slog.Logger, name string, cfg Config, modules
 		return err
 	}
 	defer func() { _ = shutdown(context.Background()) }()
+	ms, err := metrics.Start(log, name, cfg.Metrics)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Stop(context.Background()) }()
 	sec, err := cfg.Security(log)
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/openhavip/havip/platform/metrics"
 )
 
 // Setup installs the W3C trace-context propagator and, when OTEL_EXPORTER_OTLP_ENDPOINT is
@@ -48,11 +50,16 @@ unset (the default), nothing is exported and only the W3C trace context is passe
 // Enabled reports whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT is set).
 func Enabled() bool { return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" }
 
-// ServerOptions instrument a gRPC server: with export on, otelgrpc records a span per call;
-// with it off, only the caller's W3C trace context is carried into the handler's context, so it
-// still reaches the services this one calls, without the cost of spans nobody collects.
+// instrumented reports whether gRPC calls go through otelgrpc: for spans, or for its metrics
+// (the global meter provider, installed by metrics.Start).
+func instrumented() bool { return Enabled() || metrics.Enabled() }
+
+// ServerOptions instrument a gRPC server: with export or metrics on (platform/metrics), otelgrpc
+// records a span per call and its duration by method and code (rpc_server_call_duration_seconds);
+// with both off, only the caller's W3C trace context is carried into the handler's context, so
+// it still reaches the services this one calls, without the cost of spans nobody collects.
 func ServerOptions() []grpc.ServerOption {
-	if Enabled() {
+	if instrumented() {
 		return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler())}
 	}
 	return []grpc.ServerOption{
@@ -65,10 +72,11 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
-// ClientOptions instrument a gRPC client the same way: spans when export is on; otherwise the
-// trace context of ctx is passed on.
+// ClientOptions instrument a gRPC client the same way: spans and call durations
+// (rpc_client_call_duration_seconds) when export or metrics are on; otherwise the trace context
+// of ctx is passed on.
 func ClientOptions() []grpc.DialOption {
-	if Enabled() {
+	if instrumented() {
 		return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}
 	}
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {

@@ -9,8 +9,10 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/openhavip/havip/platform/groupcommit"
+	"github.com/openhavip/havip/platform/metrics"
 )
 
 // Txn is one caller's transaction: if every Cmp holds, Ops are applied; otherwise Else is read.
@@ -106,6 +108,7 @@ func (b *Batcher) commit(batch []*call) {
 			ops = append(ops, c.txn.Ops...)
 		}
 		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		batchSize.Record(ctx, int64(len(batch)))
 		if err == nil && resp.Succeeded {
 			for _, c := range batch {
 				c.res = Result{Succeeded: true, Revision: resp.Header.Revision}
@@ -113,6 +116,7 @@ func (b *Batcher) commit(batch []*call) {
 			}
 			return
 		}
+		splits.Add(ctx, 1) // one of them lost (or etcd failed): each goes on its own
 	}
 	// One at a time, so that each gets its own verdict.
 	var wg sync.WaitGroup
@@ -134,3 +138,15 @@ func (b *Batcher) commit(batch []*call) {
 	}
 	wg.Wait()
 }
+
+var meter = metrics.Meter("github.com/openhavip/havip/platform/txnbatch")
+
+// batchSize is havip_etcd_txn_batch_size: the transactions committed as one.
+var batchSize = metrics.Must(meter.Int64Histogram("havip.etcd.txn.batch.size", metric.WithUnit("{transaction}"),
+	metric.WithExplicitBucketBoundaries(2, 4, 8, 16, 32, 64, 120),
+	metric.WithDescription("Transactions committed together in one etcd transaction (txnbatch), per combined commit.")))
+
+// splits is havip_etcd_txn_batch_splits_total: combined commits that failed, a comparison of
+// one of their transactions most often (a conflict), whose transactions then went one by one.
+var splits = metrics.Must(meter.Int64Counter("havip.etcd.txn.batch.splits", metric.WithUnit("{batch}"),
+	metric.WithDescription("Combined etcd transactions (txnbatch) that failed, mostly on a conflict of one of them, and were committed one by one.")))

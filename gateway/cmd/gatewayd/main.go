@@ -22,6 +22,7 @@ import (
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/healthcheck"
 	"github.com/openhavip/havip/platform/logging"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	HTTPCert, HTTPKey string
 	// Log is the logging setting.
 	Log logging.Config
+	// Metrics is where to serve Prometheus /metrics (-metrics-addr, HAVIP_METRICS_ADDR; default
+	// metrics.DefaultAddr, "off" for none).
+	Metrics metrics.Config
 }
 
 var (
@@ -100,6 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.HTTPKey, httpKeySetting, "key (PEM) of -http-cert")
 	c.TLS.RegisterFlags(fs, "gateway")
 	c.Log.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Validate reports the first setting that is not valid.
@@ -127,6 +132,9 @@ func (c Config) Validate() error {
 		return httpKeySetting.Errorf(c.HTTPKey, "give both -http-cert and -http-key, or neither")
 	}
 	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.Validate(); err != nil {
 		return err
 	}
 	return c.Log.Validate()
@@ -195,6 +203,11 @@ func main() {
 			return err
 		}
 		defer func() { _ = shutdown(context.Background()) }()
+		ms, err := metrics.Start(log, "gatewayd", cfg.Metrics)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = ms.Stop(context.Background()) }()
 		keys, err := apikey.Load(cfg.KeysFile)
 		if err != nil {
 			return err

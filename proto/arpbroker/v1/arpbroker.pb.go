@@ -9,6 +9,7 @@ package arpbrokerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -375,7 +376,13 @@ type ReportArpAnnouncementRequest struct {
 	// The ARP target protocol address.
 	TargetIp string `protobuf:"bytes,7,opt,name=target_ip,json=targetIp,proto3" json:"target_ip,omitempty"`
 	// The ARP opcode.
-	Operation     ArpOperation `protobuf:"varint,8,opt,name=operation,proto3,enum=arpbroker.v1.ArpOperation" json:"operation,omitempty"`
+	Operation ArpOperation `protobuf:"varint,8,opt,name=operation,proto3,enum=arpbroker.v1.ArpOperation" json:"operation,omitempty"`
+	// How long before this report was sent the agent saw the packet (its wait in the agent's
+	// queue, and any earlier stream it failed on); unset means just now. The broker takes the
+	// packet as seen that long before the report reached it, on its own clock (no clocks of two
+	// hosts are compared), to measure how long an owner change takes from the first
+	// announcement the agent saw.
+	SeenAge       *durationpb.Duration `protobuf:"bytes,9,opt,name=seen_age,json=seenAge,proto3" json:"seen_age,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +471,13 @@ func (x *ReportArpAnnouncementRequest) GetOperation() ArpOperation {
 		return x.Operation
 	}
 	return ArpOperation_ARP_OPERATION_UNSPECIFIED
+}
+
+func (x *ReportArpAnnouncementRequest) GetSeenAge() *durationpb.Duration {
+	if x != nil {
+		return x.SeenAge
+	}
+	return nil
 }
 
 // ReportArpAnnouncementResponse is the output of ReportArpAnnouncement.
@@ -1066,7 +1080,7 @@ var File_arpbroker_v1_arpbroker_proto protoreflect.FileDescriptor
 
 const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\n" +
-	"\x1carpbroker/v1/arpbroker.proto\x12\farpbroker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
+	"\x1carpbroker/v1/arpbroker.proto\x12\farpbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
 	"\x12OpenSessionRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
 	"\ahost_id\x18\x02 \x01(\tR\x06hostId\x12\x1f\n" +
@@ -1083,7 +1097,7 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\";\n" +
 	"\x18KeepAliveSessionResponse\x12\x1f\n" +
 	"\vttl_seconds\x18\x01 \x01(\rR\n" +
-	"ttlSeconds\"\xcd\x02\n" +
+	"ttlSeconds\"\x83\x03\n" +
 	"\x1cReportArpAnnouncementRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
 	"\n" +
@@ -1094,7 +1108,8 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"sender_mac\x18\x05 \x01(\tR\tsenderMac\x12\x1b\n" +
 	"\tsender_ip\x18\x06 \x01(\tR\bsenderIp\x12\x1b\n" +
 	"\ttarget_ip\x18\a \x01(\tR\btargetIp\x128\n" +
-	"\toperation\x18\b \x01(\x0e2\x1a.arpbroker.v1.ArpOperationR\toperation\"\xa1\x01\n" +
+	"\toperation\x18\b \x01(\x0e2\x1a.arpbroker.v1.ArpOperationR\toperation\x124\n" +
+	"\bseen_age\x18\t \x01(\v2\x19.google.protobuf.DurationR\aseenAge\"\xa1\x01\n" +
 	"\x1dReportArpAnnouncementResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x19.arpbroker.v1.ClaimResultR\x06result\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x19\n" +
@@ -1186,34 +1201,36 @@ var file_arpbroker_v1_arpbroker_proto_goTypes = []any{
 	(*ListArpRejectionsRequest)(nil),       // 13: arpbroker.v1.ListArpRejectionsRequest
 	(*ArpRejection)(nil),                   // 14: arpbroker.v1.ArpRejection
 	(*ListArpRejectionsResponse)(nil),      // 15: arpbroker.v1.ListArpRejectionsResponse
-	(*timestamppb.Timestamp)(nil),          // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
 }
 var file_arpbroker_v1_arpbroker_proto_depIdxs = []int32{
 	0,  // 0: arpbroker.v1.ReportArpAnnouncementRequest.operation:type_name -> arpbroker.v1.ArpOperation
-	1,  // 1: arpbroker.v1.ReportArpAnnouncementResponse.result:type_name -> arpbroker.v1.ClaimResult
-	6,  // 2: arpbroker.v1.StreamArpAnnouncementsRequest.report:type_name -> arpbroker.v1.ReportArpAnnouncementRequest
-	7,  // 3: arpbroker.v1.StreamArpAnnouncementsResponse.result:type_name -> arpbroker.v1.ReportArpAnnouncementResponse
-	16, // 4: arpbroker.v1.Ownership.changed_time:type_name -> google.protobuf.Timestamp
-	11, // 5: arpbroker.v1.WatchOwnershipResponse.ownerships:type_name -> arpbroker.v1.Ownership
-	16, // 6: arpbroker.v1.ArpRejection.time:type_name -> google.protobuf.Timestamp
-	14, // 7: arpbroker.v1.ListArpRejectionsResponse.rejection_set:type_name -> arpbroker.v1.ArpRejection
-	2,  // 8: arpbroker.v1.ArpBrokerService.OpenSession:input_type -> arpbroker.v1.OpenSessionRequest
-	4,  // 9: arpbroker.v1.ArpBrokerService.KeepAliveSession:input_type -> arpbroker.v1.KeepAliveSessionRequest
-	6,  // 10: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:input_type -> arpbroker.v1.ReportArpAnnouncementRequest
-	8,  // 11: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:input_type -> arpbroker.v1.StreamArpAnnouncementsRequest
-	10, // 12: arpbroker.v1.ArpBrokerService.WatchOwnership:input_type -> arpbroker.v1.WatchOwnershipRequest
-	13, // 13: arpbroker.v1.ArpBrokerService.ListArpRejections:input_type -> arpbroker.v1.ListArpRejectionsRequest
-	3,  // 14: arpbroker.v1.ArpBrokerService.OpenSession:output_type -> arpbroker.v1.OpenSessionResponse
-	5,  // 15: arpbroker.v1.ArpBrokerService.KeepAliveSession:output_type -> arpbroker.v1.KeepAliveSessionResponse
-	7,  // 16: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:output_type -> arpbroker.v1.ReportArpAnnouncementResponse
-	9,  // 17: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:output_type -> arpbroker.v1.StreamArpAnnouncementsResponse
-	12, // 18: arpbroker.v1.ArpBrokerService.WatchOwnership:output_type -> arpbroker.v1.WatchOwnershipResponse
-	15, // 19: arpbroker.v1.ArpBrokerService.ListArpRejections:output_type -> arpbroker.v1.ListArpRejectionsResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 1: arpbroker.v1.ReportArpAnnouncementRequest.seen_age:type_name -> google.protobuf.Duration
+	1,  // 2: arpbroker.v1.ReportArpAnnouncementResponse.result:type_name -> arpbroker.v1.ClaimResult
+	6,  // 3: arpbroker.v1.StreamArpAnnouncementsRequest.report:type_name -> arpbroker.v1.ReportArpAnnouncementRequest
+	7,  // 4: arpbroker.v1.StreamArpAnnouncementsResponse.result:type_name -> arpbroker.v1.ReportArpAnnouncementResponse
+	17, // 5: arpbroker.v1.Ownership.changed_time:type_name -> google.protobuf.Timestamp
+	11, // 6: arpbroker.v1.WatchOwnershipResponse.ownerships:type_name -> arpbroker.v1.Ownership
+	17, // 7: arpbroker.v1.ArpRejection.time:type_name -> google.protobuf.Timestamp
+	14, // 8: arpbroker.v1.ListArpRejectionsResponse.rejection_set:type_name -> arpbroker.v1.ArpRejection
+	2,  // 9: arpbroker.v1.ArpBrokerService.OpenSession:input_type -> arpbroker.v1.OpenSessionRequest
+	4,  // 10: arpbroker.v1.ArpBrokerService.KeepAliveSession:input_type -> arpbroker.v1.KeepAliveSessionRequest
+	6,  // 11: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:input_type -> arpbroker.v1.ReportArpAnnouncementRequest
+	8,  // 12: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:input_type -> arpbroker.v1.StreamArpAnnouncementsRequest
+	10, // 13: arpbroker.v1.ArpBrokerService.WatchOwnership:input_type -> arpbroker.v1.WatchOwnershipRequest
+	13, // 14: arpbroker.v1.ArpBrokerService.ListArpRejections:input_type -> arpbroker.v1.ListArpRejectionsRequest
+	3,  // 15: arpbroker.v1.ArpBrokerService.OpenSession:output_type -> arpbroker.v1.OpenSessionResponse
+	5,  // 16: arpbroker.v1.ArpBrokerService.KeepAliveSession:output_type -> arpbroker.v1.KeepAliveSessionResponse
+	7,  // 17: arpbroker.v1.ArpBrokerService.ReportArpAnnouncement:output_type -> arpbroker.v1.ReportArpAnnouncementResponse
+	9,  // 18: arpbroker.v1.ArpBrokerService.StreamArpAnnouncements:output_type -> arpbroker.v1.StreamArpAnnouncementsResponse
+	12, // 19: arpbroker.v1.ArpBrokerService.WatchOwnership:output_type -> arpbroker.v1.WatchOwnershipResponse
+	15, // 20: arpbroker.v1.ArpBrokerService.ListArpRejections:output_type -> arpbroker.v1.ListArpRejectionsResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_arpbroker_v1_arpbroker_proto_init() }

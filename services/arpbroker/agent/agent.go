@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
@@ -45,7 +46,13 @@ type Agent struct {
 	session int64
 	owners  map[string]*arpbrokerv1.Ownership // HAVIP → the newest ownership seen (fenced by revision)
 	applied chan *arpbrokerv1.Ownership
-	reports chan *arpbrokerv1.ReportArpAnnouncementRequest
+	reports chan queued
+}
+
+// queued is a report waiting to be sent, with when its packet was seen.
+type queued struct {
+	req  *arpbrokerv1.ReportArpAnnouncementRequest
+	seen time.Time
 }
 
 // New returns an agent that reports to broker.
@@ -54,7 +61,7 @@ func New(cfg Config, broker arpbrokerv1.ArpBrokerServiceClient, log *slog.Logger
 		cfg.SessionTTL = 10 * time.Second
 	}
 	return &Agent{cfg: cfg, broker: broker, log: log, owners: map[string]*arpbrokerv1.Ownership{},
-		applied: make(chan *arpbrokerv1.Ownership, 1024), reports: make(chan *arpbrokerv1.ReportArpAnnouncementRequest, 1024)}
+		applied: make(chan *arpbrokerv1.Ownership, 1024), reports: make(chan queued, 1024)}
 }
 
 // Applied delivers every ownership the agent applies, in order (for tests and tools); it
@@ -224,6 +231,7 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 	buf := make([]byte, 1600)
 	for ctx.Err() == nil {
 		n, _, err := c.ReadFrom(buf)
+		seen := time.Now()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -245,7 +253,7 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 			SenderIp: p.SenderIP.String(), TargetIp: p.TargetIP.String(), Operation: arpbrokerv1.ArpOperation(p.Operation),
 		}
 		select {
-		case a.reports <- req:
+		case a.reports <- queued{req: req, seen: seen}:
 		default:
 			a.log.Warn("report queue full; dropping an announcement", "port", ifname)
 		}
@@ -283,9 +291,12 @@ func (a *Agent) report(ctx context.Context) {
 				return
 			case <-broken:
 				break send
-			case req := <-a.reports:
-				if err := stream.Send(&arpbrokerv1.StreamArpAnnouncementsRequest{Report: req}); err != nil {
-					a.reports <- req // try it again on the next stream
+			case q := <-a.reports:
+				// How long ago the packet was seen, on this host's clock: the broker measures
+				// owner changes from it without comparing clocks.
+				q.req.SeenAge = durationpb.New(time.Since(q.seen))
+				if err := stream.Send(&arpbrokerv1.StreamArpAnnouncementsRequest{Report: q.req}); err != nil {
+					a.reports <- q // try it again on the next stream
 					break send
 				}
 			}

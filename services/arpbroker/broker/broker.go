@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -21,6 +22,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
@@ -77,12 +79,12 @@ type Broker struct {
 	group     *kvcache.Group
 	enis      *kvcache.Cache[records.NetworkInterface]
 	instances *kvcache.Cache[records.Instance]
-	havips    *kvcache.Cache[records.HaVip]
+	havips    *kvcache.Cache[havip]
 	owners    *kvcache.Cache[records.Owner]
 	sessions  *kvcache.Cache[Session]
 
 	mu      sync.Mutex
-	byVIP   map[string]string                      // vpc/vip → HAVIP ID (under havips' cache lock)
+	byVIP   map[vipRef]string                      // VIP in its VPC → HAVIP ID (under havips' cache lock)
 	pending map[string]*pendingClaim               // HAVIP ID → the latest claim waiting out the hold-down
 	written map[string]kvcache.Item[records.Owner] // owners this replica wrote that the cache may not have yet
 	ownedBy map[string]map[string]struct{}         // ENI ID → the HAVIPs it owns (under owners' cache lock)
@@ -125,15 +127,15 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	b := &Broker{
-		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[string]string{}, pending: map[string]*pendingClaim{},
+		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[vipRef]string{}, pending: map[string]*pendingClaim{},
 		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
 		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
 		rejected: map[string]time.Time{}, recordBudget: map[string]*budget{}, subs: map[chan []OwnerChange]struct{}{},
 	}
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
-	b.havips = kvcache.New(cli, rev, records.HaVips, kvcache.DecodeJSON[records.HaVip], log, b.indexVIP)
-	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish)
+	b.havips = kvcache.New(cli, rev, records.HaVips, decodeHaVip, log, b.indexVIP).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
 	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
 	return b
@@ -169,17 +171,16 @@ func (b *Broker) eniChanged(prev, cur *kvcache.Item[records.NetworkInterface], _
 	}
 }
 
-func vipKey(vpc string, vip netip.Addr) string { return vpc + "/" + vip.String() }
-
-func (b *Broker) indexVIP(prev, cur *kvcache.Item[records.HaVip], _ int64) {
+func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev != nil {
-		delete(b.byVIP, vipKey(prev.Value.VpcID, prev.Value.VIP))
+		delete(b.byVIP, prev.Value.ref())
 	}
 	if cur != nil {
-		b.byVIP[vipKey(cur.Value.VpcID, cur.Value.VIP)] = cur.Value.ID
-		b.markLocked(cur.Value.ID) // its range or check_associate may have changed
+		id := havipID(cur.Key) // shares the key's bytes
+		b.byVIP[cur.Value.ref()] = id
+		b.markLocked(id) // its range or check_associate may have changed
 	}
 }
 
@@ -237,6 +238,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.group.Start(ctx); err != nil {
 		return err
 	}
+	liveBrokers.Store(b, struct{}{})
+	context.AfterFunc(ctx, func() { liveBrokers.Delete(b) })
 	go b.campaign(ctx)
 	go b.rechecker(ctx)
 	context.AfterFunc(ctx, b.stopPending)
@@ -280,6 +283,7 @@ func (b *Broker) campaign(ctx context.Context) {
 			}
 		}
 		b.mu.Unlock()
+		leaderChanges.Add(ctx, 1, leaderAcquired...)
 		b.log.Info("leading the broker replicas", "addr", b.cfg.Addr)
 		select {
 		case <-ctx.Done():
@@ -289,6 +293,7 @@ func (b *Broker) campaign(ctx context.Context) {
 		b.mu.Lock()
 		b.leader = nil
 		b.mu.Unlock()
+		leaderChanges.Add(context.WithoutCancel(ctx), 1, leaderLost...)
 		_ = e.Resign(context.WithoutCancel(ctx))
 		_ = sess.Close()
 	}
@@ -323,13 +328,16 @@ func (v view) eni(id string) (records.NetworkInterface, bool) {
 
 func (v view) havipByVIP(vpc string, vip netip.Addr) (records.HaVip, bool) {
 	v.b.mu.Lock()
-	id, ok := v.b.byVIP[vipKey(vpc, vip)]
+	id, ok := v.b.byVIP[vipRef{unique.Make(vpc), vip}]
 	v.b.mu.Unlock()
 	if !ok {
 		return records.HaVip{}, false
 	}
 	it, ok := v.b.havips.Get(records.HaVipKey(id))
-	return it.Value, ok
+	if !ok {
+		return records.HaVip{}, false
+	}
+	return record(&it), true
 }
 
 // Claim judges a report and, on the leader, applies it. Claims that race (keepalived sends a
@@ -345,6 +353,7 @@ func (b *Broker) Claim(ctx context.Context, r Report) (Outcome, error) {
 		}
 		return false, b.group.Sync(ctx)
 	})
+	countClaim(ctx, out, err)
 	return out, err
 }
 
@@ -409,6 +418,7 @@ func (b *Broker) claim(ctx context.Context, r Report) (Outcome, error) {
 		return Outcome{}, err
 	}
 	b.cancelPending(h.ID)
+	recordOwnerChange(ctx, r)
 	return Outcome{Result: Accepted, HaVipID: h.ID, Revision: rev}, nil
 }
 
@@ -491,7 +501,11 @@ var errConflict = errors.New("ownership changed concurrently; report again")
 func (b *Broker) deferClaim(havipID string, r Report, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	r.deferred = true
 	if p := b.pending[havipID]; p != nil {
+		if !p.report.Seen.IsZero() && (r.Seen.IsZero() || p.report.Seen.Before(r.Seen)) {
+			r.Seen = p.report.Seen // the change is measured from the first announcement
+		}
 		p.report = r // the last valid announcer wins
 		return
 	}
@@ -840,7 +854,7 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 		if !ok {
 			return reject(ReasonUnknownENI, "no network interface %s", cur.Value.NetworkInterfaceID)
 		}
-		if rej := admissible(hv.Value, e); rej != nil {
+		if rej := admissible(record(&hv), e); rej != nil {
 			return rej
 		}
 		if e.InstanceID != cur.Value.InstanceID {
@@ -887,6 +901,6 @@ func (b *Broker) revokeIfDisallowed(ctx context.Context, havipID string) error {
 	b.mu.Unlock()
 	b.log.Info("owner revoked", "havip", havipID, "eni", cur.Value.NetworkInterfaceID, "reason", rej.Reason)
 	r := Report{AgentID: cur.Value.AgentID, NetworkInterfaceID: cur.Value.NetworkInterfaceID}
-	b.recordRejection(ctx, hv.Value, r, reject(ReasonRevoked, "%s no longer may hold %s: %s", cur.Value.NetworkInterfaceID, havipID, rej.Message))
+	b.recordRejection(ctx, record(&hv), r, reject(ReasonRevoked, "%s no longer may hold %s: %s", cur.Value.NetworkInterfaceID, havipID, rej.Message))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/openhavip/havip/platform/records"
 )
@@ -31,6 +32,11 @@ type Report struct {
 	SenderIP           string
 	TargetIP           string
 	Op                 Operation
+	// Seen is when the agent saw the packet, on the broker's clock (the report's arrival less
+	// the age the agent gave); zero when unknown. An owner change is measured from it.
+	Seen time.Time
+
+	deferred bool // judged again after a hold-down
 }
 
 // Reasons a claim is rejected.

@@ -8,8 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
@@ -18,9 +21,15 @@ import (
 	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/validate"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 )
+
+// reportStreams is havip_arpbroker_report_streams: the agents' report streams open on this
+// replica.
+var reportStreams = metrics.Must(metrics.Meter("github.com/openhavip/havip/services/arpbroker/server").Int64UpDownCounter("havip.arpbroker.report_streams",
+	metric.WithUnit("{stream}"), metric.WithDescription("Agents' report streams (StreamArpAnnouncements) open on this replica.")))
 
 // Server serves arpbroker.v1.ArpBrokerService from a broker.
 type Server struct {
@@ -120,6 +129,13 @@ var results = map[broker.Result]arpbrokerv1.ClaimResult{
 
 // ReportArpAnnouncement judges one announcement; a follower forwards it to the leader.
 func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	return s.report(ctx, req, time.Now())
+}
+
+// report judges an announcement that arrived at received.
+func (s *Server) report(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	// When the agent saw the packet, on this clock: the report's arrival less the age it gives.
+	seen := received.Add(-max(0, req.GetSeenAge().AsDuration()))
 	if err := validate.ID("network_interface_id", ids.NetworkInterface, req.GetNetworkInterfaceId()); err != nil {
 		return nil, err
 	}
@@ -130,10 +146,12 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 	out, err := s.b.Claim(ctx, broker.Report{
 		AgentID: req.GetAgentId(), Identity: ident, Session: req.GetSessionId(), NetworkInterfaceID: req.GetNetworkInterfaceId(),
 		EthernetSourceMAC: req.GetEthernetSourceMac(), SenderMAC: req.GetSenderMac(),
-		SenderIP: req.GetSenderIp(), TargetIP: req.GetTargetIp(), Op: broker.Operation(req.GetOperation()),
+		SenderIP: req.GetSenderIp(), TargetIP: req.GetTargetIp(), Op: broker.Operation(req.GetOperation()), Seen: seen,
 	})
 	if errors.Is(err, broker.ErrNotLeader) {
-		return s.forward(ctx, agent, req)
+		fwd := proto.CloneOf(req)
+		fwd.SeenAge = durationpb.New(time.Since(seen)) // the time spent here counts too
+		return s.forward(ctx, agent, fwd)
 	}
 	if err != nil {
 		return nil, err
@@ -147,6 +165,8 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 
 // StreamArpAnnouncements judges a stream of reports, answering each in order.
 func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbrokerv1.StreamArpAnnouncementsRequest, arpbrokerv1.StreamArpAnnouncementsResponse]) error {
+	reportStreams.Add(stream.Context(), 1)
+	defer reportStreams.Add(stream.Context(), -1)
 	for {
 		req, err := stream.Recv()
 		if err != nil {
@@ -155,8 +175,9 @@ func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbroke
 			}
 			return err
 		}
+		received := time.Now()
 		out := &arpbrokerv1.StreamArpAnnouncementsResponse{}
-		res, err := s.ReportArpAnnouncement(stream.Context(), req.GetReport())
+		res, err := s.report(stream.Context(), req.GetReport(), received)
 		if err != nil {
 			st := apierr.ToStatus(err)
 			out.ErrorCode, out.ErrorMessage = int32(st.Code()), st.Message()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
@@ -21,6 +22,9 @@ type Rule struct {
 	OwnerRevision int64
 	// Removed means the EIP is no longer bound: drop the rule.
 	Removed bool
+	// Changed is when this replica's table applied the change a published rule carries (the
+	// watch delivering its revision); zero in a snapshot. A stream's lag is measured from it.
+	Changed time.Time
 }
 
 // Reaches reports whether the rule has a backend: an ENI attached to a CVM.
@@ -225,6 +229,7 @@ func (t *Table) OwnerHook(havipOf func(key string) string) kvcache.Hook[records.
 }
 
 func (t *Table) publishLocked(r Rule) {
+	r.Changed = time.Now()
 	batch := []Rule{r}
 	for ch := range t.subs {
 		select {

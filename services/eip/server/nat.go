@@ -1,14 +1,24 @@
 package server
 
 import (
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
 	eipv1 "github.com/openhavip/havip/proto/eip/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/services/eip/natrule"
 	"github.com/openhavip/havip/services/eip/store"
 )
+
+// natLag is havip_eip_nat_rule_stream_lag_seconds: from the change of a NAT rule reaching this
+// replica (its revision applied) to the rule sent on a WatchNatRules stream.
+var natLag = metrics.Must(metrics.Meter("github.com/openhavip/havip/services/eip/server").Float64Histogram("havip.eip.nat_rule.stream.lag",
+	metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(metrics.FastBuckets...),
+	metric.WithDescription("Time from a NAT rule's change applied by this replica (the watch delivering its etcd revision) to the rule sent on a WatchNatRules stream.")))
 
 // NatServer serves eip.v1.NatRuleService, the data planes' feed.
 type NatServer struct {
@@ -47,6 +57,11 @@ func (s *NatServer) WatchNatRules(_ *eipv1.WatchNatRulesRequest, stream grpc.Ser
 		}
 		if err := stream.Send(msg); err != nil {
 			return err
+		}
+		for _, r := range batch {
+			if !r.Changed.IsZero() {
+				natLag.Record(stream.Context(), time.Since(r.Changed).Seconds())
+			}
 		}
 	}
 	if err := stream.Context().Err(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +54,8 @@ type Store struct {
 
 	mu   sync.Mutex
 	byID map[string]string // EIP ID → its key, kept by the EIP cache's hook
+
+	eipsOf *kvcache.Index[records.Eip] // each account's EIPs in creation order
 }
 
 // New returns a store allocating from ranges. Call Start before use.
@@ -69,13 +70,14 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 		pool:      ipalloc.Pool{ID: records.EipPool, Ranges: ranges},
 		ids:       idseq.New(cli, records.EipIDCounter, ids.Address),
 		byID:      map[string]string{},
+		eipsOf:    kvcache.NewIndex(func(e records.Eip) string { return e.Account }),
 	}
 	s.nat = natrule.New(func(instanceID string) string {
 		ins, _ := s.instances.Get(records.InstanceKey(instanceID))
 		return ins.Value.HostID
 	})
 	s.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, s.nat.ENIHook)
-	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID)
+	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID, s.eipsOf.Hook)
 	owners := kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log,
 		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }))
 	// The ENIs and instances load before the EIPs: the rule of an ENI-bound EIP names its CVM and host.
@@ -161,20 +163,10 @@ func (s *Store) List(ctx context.Context, account string) ([]View, error) {
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	var items []*kvcache.Item[records.Eip]
-	s.eips.View(func(m map[string]*kvcache.Item[records.Eip]) {
-		for _, it := range m {
-			if it.Value.Account == account && it.Value.Reservation == "" {
-				items = append(items, it)
-			}
-		}
-	})
-	sort.Slice(items, func(i, j int) bool {
-		return items[i].CreateRevision < items[j].CreateRevision || items[i].CreateRevision == items[j].CreateRevision && items[i].Key < items[j].Key
-	})
-	out := make([]View, len(items))
-	for i, it := range items {
-		out[i] = s.view(it.Value)
+	eips := s.eipsOf.List(account, func(e records.Eip) bool { return e.Reservation == "" })
+	out := make([]View, len(eips))
+	for i, e := range eips {
+		out[i] = s.view(e)
 	}
 	return out, nil
 }

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
@@ -16,6 +19,7 @@ import (
 	"github.com/openhavip/havip/platform/groupcommit"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/tenant"
+	"github.com/openhavip/havip/platform/tracing"
 )
 
 // Subnet is what HAVIPs need to know of a subnet.
@@ -142,6 +146,7 @@ type reserveQueue = groupcommit.Queue[*reserveCall]
 
 type reserveCall struct {
 	owner string
+	span  trace.SpanContext // the caller's, which the batch's call to ipamd continues
 	done  chan struct{}
 	al    ipalloc.Allocation
 	err   error
@@ -152,7 +157,7 @@ const maxReserveBatch = 100
 
 func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
 	key := fmt.Sprintf("%s/%s/%d", account, subnetID, ttl)
-	call := &reserveCall{owner: owner, done: make(chan struct{})}
+	call := &reserveCall{owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
 	c.mu.Lock()
 	q := c.queues[key]
 	if q == nil {
@@ -189,9 +194,11 @@ func (c *Client) reserve(account, subnetID string, ttl time.Duration, batch []*r
 	for i, call := range batch {
 		owners[i] = call.owner
 	}
-	ctx, cancel := context.WithTimeout(tenant.Outgoing(context.Background(), account), 10*time.Second)
+	ctx, span := batchSpan(tenant.Outgoing(context.Background(), account), subnetID, batch)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	resp, err := c.ipam.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, ReservationTtlSeconds: uint32(ttl / time.Second)})
 	cancel()
+	span.End()
 	got := map[string]*ipamv1.PrivateIpAddress{}
 	for _, a := range resp.GetAddressSet() {
 		got[a.GetOwner()] = a
@@ -207,6 +214,25 @@ func (c *Client) reserve(account, subnetID string, ttl time.Duration, batch []*r
 		}
 		close(call.done)
 	}
+}
+
+var tracer = otel.Tracer("github.com/openhavip/havip/services/havip/inventory")
+
+// batchSpan starts the span of a batch's call to ipamd in the trace of its first caller, linked
+// to the others' (when tracing exports; otherwise ctx only carries the first caller's trace
+// context on to ipamd).
+func batchSpan(ctx context.Context, subnetID string, batch []*reserveCall) (context.Context, trace.Span) {
+	if !batch[0].span.IsValid() {
+		return tracer.Start(ctx, "inventory.ReserveBatch")
+	}
+	links := make([]trace.Link, 0, len(batch)-1)
+	for _, c := range batch[1:] {
+		if c.span.IsValid() {
+			links = append(links, trace.Link{SpanContext: c.span})
+		}
+	}
+	return tracer.Start(trace.ContextWithSpanContext(ctx, batch[0].span), "inventory.ReserveBatch", trace.WithLinks(links...),
+		trace.WithAttributes(tracing.SubnetID.String(subnetID), attribute.Int("havip.batch_size", len(batch))))
 }
 
 // Release gives back an address (a reservation that will not be used).

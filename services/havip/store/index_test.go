@@ -73,12 +73,12 @@ func (w *indexWorld) genHaVip(t *rapid.T, key string) records.HaVip {
 
 // put stores h at key, as kvcache does with a watch event: a new item, the hook told.
 func (w *indexWorld) put(t *rapid.T, key string, h records.HaVip) {
-	val := kvcache.EncodeJSON(h)
+	val := records.EncodeHaVip(h)
 	r, err := decodeRecord(key, []byte(val))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := kvcache.DecodeJSON[records.HaVip]("", []byte(val))
+	want, _ := records.DecodeHaVip([]byte(val))
 	if got := r.haVip(key); !reflect.DeepEqual(got, want) {
 		t.Fatalf("record of %s reads back as %+v", val, got)
 	}

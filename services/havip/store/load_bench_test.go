@@ -15,7 +15,6 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
-	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/havip/store"
 )
@@ -47,7 +46,7 @@ func writeHaVips(ctx context.Context, cli *clientv3.Client, account string, from
 				ops := make([]clientv3.Op, 0, batch)
 				for i := lo; i < min(lo+batch, to); i++ {
 					h := benchHaVip(i, account, time.Now().UTC())
-					ops = append(ops, clientv3.OpPut(records.HaVipKey(h.ID), kvcache.EncodeJSON(h)))
+					ops = append(ops, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h)))
 				}
 				_, errs[w] = cli.Txn(ctx).Then(ops...).Commit()
 			}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"math"
 	"net/netip"
 	"time"
@@ -54,8 +53,8 @@ var (
 
 // decodeRecord is the HAVIP cache's decode function.
 func decodeRecord(key string, val []byte) (record, error) {
-	var h records.HaVip
-	if err := json.Unmarshal(val, &h); err != nil {
+	h, err := records.DecodeHaVip(val)
+	if err != nil {
 		return record{}, err
 	}
 	return compact(key, h), nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/eipbind"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
@@ -56,8 +57,8 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, idx: newIndex(), addrIdx: newAddressIndex()}
-	s.havips = kvcache.New(cli, rev, records.HaVips, decodeRecord, log, s.idx.hook)
-	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log)
+	s.havips = kvcache.New(cli, rev, records.HaVips, decodeRecord, log, s.idx.hook).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log, s.addrIdx.hook)
 	g.Add(s.havips, s.owners, s.addresses)
 	return s
@@ -122,7 +123,7 @@ var ErrReservationLost = apierr.New(apierr.ReasonReservationLost, "the VIP reser
 func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, requestHash string) error {
 	commitCmp, commitPut := ipalloc.CommitOpsAt(records.Addresses, vip, h.ID)
 	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(records.HaVipKey(h.ID)), "=", 0)}
-	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), kvcache.EncodeJSON(h))}
+	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h))}
 	var elses []clientv3.Op
 	if h.ClientToken != "" {
 		tk := tokenKey(h.Account, h.ClientToken)
@@ -160,7 +161,7 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*records
 			return false, err
 		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(records.HaVipKey(id)), "=", it.ModRevision)).
-			Then(clientv3.OpPut(records.HaVipKey(id), kvcache.EncodeJSON(h))).Commit()
+			Then(clientv3.OpPut(records.HaVipKey(id), records.EncodeHaVip(h))).Commit()
 		if err != nil {
 			return false, fmt.Errorf("update transaction: %w", err)
 		}

@@ -36,6 +36,15 @@ type Store struct {
 	instances *kvcache.Cache[records.Instance]
 	enis      *kvcache.Cache[records.NetworkInterface]
 	alloc     *ipalloc.Allocator
+
+	// Each account's VPCs, subnets, CVMs and ENIs, each VPC's subnets and each CVM's ENIs, in
+	// creation order (kept by the caches' hooks): a list or a check reads its own group only.
+	vpcsOf      *kvcache.Index[Vpc]
+	subnetsOf   *kvcache.Index[Subnet]
+	subnetsIn   *kvcache.Index[Subnet]
+	instancesOf *kvcache.Index[records.Instance]
+	enisOf      *kvcache.Index[records.NetworkInterface]
+	enisOn      *kvcache.Index[records.NetworkInterface]
 }
 
 // New returns a store on cli. Call Start before use.
@@ -43,21 +52,32 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	s := &Store{
-		cli:       cli,
-		log:       log,
-		group:     g,
-		vpcs:      kvcache.New(cli, rev, vpcPrefix, kvcache.DecodeJSON[Vpc], log),
-		subnets:   kvcache.New(cli, rev, subnetPrefix, kvcache.DecodeJSON[Subnet], log),
-		instances: kvcache.New(cli, rev, instancePrefix, kvcache.DecodeJSON[records.Instance], log),
-		enis:      kvcache.New(cli, rev, eniPrefix, kvcache.DecodeJSON[records.NetworkInterface], log),
-		alloc:     ipalloc.New(cli, rev, AddressPrefix, log),
+		cli:         cli,
+		log:         log,
+		group:       g,
+		alloc:       ipalloc.New(cli, rev, AddressPrefix, log),
+		vpcsOf:      kvcache.NewIndex(func(v Vpc) string { return v.Account }),
+		subnetsOf:   kvcache.NewIndex(func(v Subnet) string { return v.Account }),
+		subnetsIn:   kvcache.NewIndex(func(v Subnet) string { return v.VpcID }),
+		instancesOf: kvcache.NewIndex(func(v records.Instance) string { return v.Account }),
+		enisOf:      kvcache.NewIndex(func(v records.NetworkInterface) string { return v.Account }),
+		enisOn:      kvcache.NewIndex(func(v records.NetworkInterface) string { return v.InstanceID }),
 	}
+	s.vpcs = kvcache.New(cli, rev, vpcPrefix, kvcache.DecodeJSON[Vpc], log, s.vpcsOf.Hook).Split(ids.Splits(vpcPrefix, ids.Vpc)...)
+	s.subnets = kvcache.New(cli, rev, subnetPrefix, kvcache.DecodeJSON[Subnet], log, s.subnetsOf.Hook, s.subnetsIn.Hook).Split(ids.Splits(subnetPrefix, ids.Subnet)...)
+	s.instances = kvcache.New(cli, rev, instancePrefix, kvcache.DecodeJSON[records.Instance], log, s.instancesOf.Hook).Split(ids.Splits(instancePrefix, ids.Instance)...)
+	s.enis = kvcache.New(cli, rev, eniPrefix, kvcache.DecodeJSON[records.NetworkInterface], log, s.enisOf.Hook, s.enisOn.Hook).Split(ids.Splits(eniPrefix, ids.NetworkInterface)...)
 	g.Add(s.vpcs, s.subnets, s.instances, s.enis, s.alloc)
 	return s
 }
 
 // Start loads the state and follows it until ctx ends.
-func (s *Store) Start(ctx context.Context) error { return s.group.Start(ctx) }
+func (s *Store) Start(ctx context.Context) error {
+	if err := s.group.Start(ctx); err != nil {
+		return err
+	}
+	return s.observeSubnets(ctx)
+}
 
 // Sync waits until every read reflects every write committed before the call.
 func (s *Store) Sync(ctx context.Context) error { return s.group.Sync(ctx) }
@@ -86,24 +106,6 @@ func (s *Store) instance(account, id string) (kvcache.Item[records.Instance], er
 
 func (s *Store) eni(account, id string) (kvcache.Item[records.NetworkInterface], error) {
 	return owned(s.enis, records.NetworkInterfaceKey(id), account, "network interface", id, func(v records.NetworkInterface) string { return v.Account })
-}
-
-// list returns an account's items of a cache in creation order.
-func list[T any](c *kvcache.Cache[T], account string, accountOf func(T) string) []T {
-	var items []*kvcache.Item[T]
-	c.View(func(m map[string]*kvcache.Item[T]) {
-		for _, it := range m {
-			if accountOf(it.Value) == account {
-				items = append(items, it)
-			}
-		}
-	})
-	sort.Slice(items, func(i, j int) bool { return items[i].CreateRevision < items[j].CreateRevision })
-	out := make([]T, len(items))
-	for i, it := range items {
-		out[i] = it.Value
-	}
-	return out
 }
 
 // attempt runs fn until it reports done, syncing the caches before each try; fn reports not
@@ -141,7 +143,7 @@ func (s *Store) Vpcs(ctx context.Context, account string) ([]Vpc, error) {
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	return list(s.vpcs, account, func(v Vpc) string { return v.Account }), nil
+	return s.vpcsOf.List(account, nil), nil
 }
 
 // DeleteVpc deletes a VPC that has no subnets.
@@ -182,15 +184,9 @@ func (s *Store) CreateSubnet(ctx context.Context, account, vpcID, name string, c
 		}
 		seen := s.subnets.Revision()
 		var conflict *Subnet
-		s.subnets.View(func(m map[string]*kvcache.Item[Subnet]) {
-			for _, o := range m {
-				if o.Value.VpcID == vpcID && o.Value.CIDR.Overlaps(cidr) {
-					c := o.Value
-					conflict = &c
-					return
-				}
-			}
-		})
+		if o := s.subnetsIn.List(vpcID, func(o Subnet) bool { return o.CIDR.Overlaps(cidr) }); len(o) > 0 {
+			conflict = &o[0]
+		}
 		if conflict != nil {
 			return false, apierr.New(apierr.ReasonSubnetConflict, "%s overlaps subnet %s (%s)", cidr, conflict.ID, conflict.CIDR)
 		}
@@ -226,7 +222,7 @@ func (s *Store) Subnets(ctx context.Context, account string) ([]SubnetUsage, err
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	sns := list(s.subnets, account, func(v Subnet) string { return v.Account })
+	sns := s.subnetsOf.List(account, nil)
 	out := make([]SubnetUsage, len(sns))
 	for i, sn := range sns {
 		out[i] = s.usage(sn)
@@ -470,7 +466,7 @@ func (s *Store) Instances(ctx context.Context, account string) ([]records.Instan
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	return list(s.instances, account, func(v records.Instance) string { return v.Account }), nil
+	return s.instancesOf.List(account, nil), nil
 }
 
 // NetworkInterfaces returns an account's ENIs, oldest first, as of now.
@@ -478,7 +474,7 @@ func (s *Store) NetworkInterfaces(ctx context.Context, account string) ([]record
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	return list(s.enis, account, func(v records.NetworkInterface) string { return v.Account }), nil
+	return s.enisOf.List(account, nil), nil
 }
 
 // AttachNetworkInterface attaches a detached ENI to a CVM of its VPC.
@@ -631,13 +627,9 @@ func (s *Store) DeleteInstance(ctx context.Context, account, instanceID string) 
 			return false, err
 		}
 		var attached []string
-		s.enis.View(func(m map[string]*kvcache.Item[records.NetworkInterface]) {
-			for _, e := range m {
-				if e.Value.InstanceID == instanceID && !e.Value.Primary {
-					attached = append(attached, e.Value.ID)
-				}
-			}
-		})
+		for _, e := range s.enisOn.List(instanceID, func(e records.NetworkInterface) bool { return !e.Primary }) {
+			attached = append(attached, e.ID)
+		}
 		if len(attached) > 0 {
 			sort.Strings(attached)
 			return false, apierr.New(apierr.ReasonAttached, "%s has network interfaces attached (%s); detach them first", instanceID, strings.Join(attached, ", "))

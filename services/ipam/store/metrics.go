@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/metrics"
+)
+
+var meter = metrics.Meter("github.com/openhavip/havip/services/ipam/store")
+
+// The address counts of every subnet, one series per subnet (subnet_id, with its account):
+// 10,000 subnets are 20,000 series per ipamd replica, which Prometheus holds easily; an
+// operator with far more may drop them at scrape time (metric_relabel_configs) and keep the
+// counts DescribeSubnets gives. Every replica reports every subnet: aggregate with max by
+// (subnet_id).
+var (
+	freeGauge = metrics.Must(meter.Int64ObservableGauge("havip.ipam.subnet.free_addresses", metric.WithUnit("{address}"),
+		metric.WithDescription("Free private addresses of each subnet, as this replica sees them (usable addresses minus those allocated or reserved).")))
+	totalGauge = metrics.Must(meter.Int64ObservableGauge("havip.ipam.subnet.addresses", metric.WithUnit("{address}"),
+		metric.WithDescription("Usable private addresses of each subnet (its CIDR less network, gateway and broadcast).")))
+)
+
+// observeSubnets reports the subnets' address counts at each scrape until ctx ends.
+func (s *Store) observeSubnets(ctx context.Context) error {
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		var subnets []Subnet
+		s.subnets.View(func(m map[string]*kvcache.Item[Subnet]) {
+			subnets = make([]Subnet, 0, len(m))
+			for _, it := range m {
+				subnets = append(subnets, it.Value)
+			}
+		})
+		for _, sn := range subnets {
+			u := s.usage(sn)
+			attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("subnet_id", sn.ID), attribute.String("account", sn.Account)))
+			o.ObserveInt64(freeGauge, int64(u.Available), attrs)
+			o.ObserveInt64(totalGauge, int64(u.Total), attrs)
+		}
+		return nil
+	}, freeGauge, totalGauge)
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, func() { _ = reg.Unregister() })
+	return nil
+}
