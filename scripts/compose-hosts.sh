@@ -251,5 +251,5 @@ exec)
 	exec ip netns exec "$(ns "$n")" "$@"
 	;;
 down) down ;;
-*) sed -n '2,11p' "$0" >&2; exit 2 ;;
+*) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac
