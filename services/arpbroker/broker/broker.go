@@ -143,8 +143,12 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 
 func sessionKey(id int64) string { return records.Sessions + strconv.FormatInt(id, 16) }
 
-// markLocked queues a HAVIP's owner to be judged again (under b.mu).
+// markLocked queues a HAVIP's owner to be judged again (under b.mu), on the leader only: a
+// replica that takes the lead judges every owner then (so a cold load queues nothing).
 func (b *Broker) markLocked(havipID string) {
+	if b.leader == nil {
+		return
+	}
 	b.recheck[havipID] = struct{}{}
 	select {
 	case b.wake <- struct{}{}:
@@ -809,7 +813,7 @@ func (b *Broker) rechecker(ctx context.Context) {
 		case <-b.wake:
 		}
 		b.mu.Lock()
-		if b.leader == nil { // a new leader judges every owner again when it takes over
+		if b.leader == nil { // lost the lead: the next leader judges every owner again
 			clear(b.recheck)
 			b.mu.Unlock()
 			continue
