@@ -31,7 +31,8 @@ type Item[T any] struct {
 }
 
 // Hook sees every change in revision order, under the cache's write lock, after the item map is
-// updated. prev is nil for a create, cur is nil for a delete; rev is the revision of the change:
+// updated; at the first load (before Start returns, so before anyone can follow what hooks
+// feed), it is told of every item as a create, in creation order (CreateRevision, then key). prev is nil for a create, cur is nil for a delete; rev is the revision of the change:
 // cur's ModRevision for a create or an update, the delete's revision for a delete (the reload's,
 // for a delete found by a reload). For each key, prev is the cur the hooks last saw. A reload
 // (after the watch was compacted, or broke) tells of the differences between the old and the
@@ -125,7 +126,7 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 // and returns the revision the cache is then applied up to. A read older than what the cache
 // already holds (another load, or the watch, got further meanwhile) is dropped.
 func (c *Cache[T]) load(ctx context.Context) (int64, error) {
-	items, rev, err := c.read(ctx)
+	items, inKeyOrder, rev, err := c.read(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -136,6 +137,26 @@ func (c *Cache[T]) load(ctx context.Context) (int64, error) {
 	}
 	old := c.items
 	c.items = items
+	if !c.loaded {
+		// The first load: the hooks learn of every item, in creation order (indexes kept in
+		// that order then grow by appends, not inserts at random places).
+		// A stable sort by revision of the items in key order: no item is read to compare two.
+		type created struct {
+			rev int64
+			it  *Item[T]
+		}
+		all := make([]created, len(inKeyOrder))
+		for i, it := range inKeyOrder {
+			all[i] = created{it.CreateRevision, it}
+		}
+		slices.SortStableFunc(all, func(a, b created) int { return cmp.Compare(a.rev, b.rev) })
+		for _, a := range all {
+			c.runHooks(nil, a.it, a.it.ModRevision)
+		}
+		c.loaded = true
+		c.advanceLocked(rev)
+		return rev, nil
+	}
 	// Tell hooks what changed between the old and the new contents, in revision order: the
 	// creates and updates at their own revisions (each after the cache's), then the deletes
 	// at the read's revision.
@@ -177,8 +198,8 @@ var errCompacted = errors.New("compacted while loading")
 
 // read reads the prefix at one revision, range by range (see Split), loadWorkers ranges at a
 // time; the first range fixes the revision. When that revision is compacted before the last
-// page, it starts again.
-func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], int64, error) {
+// page, it starts again. It returns the items by key, and in key order.
+func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], []*Item[T], int64, error) {
 	bounds := c.bounds
 	if len(bounds) == 0 {
 		bounds = []string{c.prefix}
@@ -197,19 +218,14 @@ func (c *Cache[T]) read(ctx context.Context) (map[string]*Item[T], int64, error)
 			continue
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
-		n := 0
-		for _, p := range parts {
-			n += len(p)
+		ordered := slices.Concat(parts...)
+		items := make(map[string]*Item[T], len(ordered))
+		for _, it := range ordered {
+			items[it.Key] = it
 		}
-		items := make(map[string]*Item[T], n)
-		for _, p := range parts {
-			for _, it := range p {
-				items[it.Key] = it
-			}
-		}
-		return items, rev, nil
+		return items, ordered, rev, nil
 	}
 }
 
