@@ -180,11 +180,11 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 # and VMs running keepalived (scripts/compose-hosts.sh, as root), and prints how to call it.
 # Host ports: the HAVIP_*_PORT variables of docker-compose.yml.
 .PHONY: compose-up
-compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, mTLS) and wait until it is healthy.
+compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, Prometheus, mTLS) and wait until it is healthy.
 	bash scripts/compose-up.sh
 
 .PHONY: compose-check
-compose-check: ## Kill stack containers one at a time (etcd members, a replica of each service, the broker leader); smoke after each.
+compose-check: ## Kill stack containers one at a time (etcd members, a replica of each service, the broker leader); smoke after each; Prometheus targets up.
 	bash scripts/compose-failover.sh
 
 .PHONY: compose-down
