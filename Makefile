@@ -158,8 +158,10 @@ arpagent: ## Build the host agent, static, into build/bin/arpagent (it also has 
 	@mkdir -p build/bin
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/arpbroker/cmd/arpagent
 
+# havip/prometheus:dev is Debian's Prometheus with the libraries it loads (scripts/prometheus-image.sh;
+# it installs the Debian package through scripts/install-system-deps.sh when it is missing).
 .PHONY: images
-images: ## Build static binaries into build/bin and a FROM-scratch image of each (havip/<name>:dev).
+images: ## Build static binaries into build/bin and a FROM-scratch image of each (havip/<name>:dev), and havip/prometheus:dev.
 	@mkdir -p build/bin
 	@for p in $(IMAGES); do CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/$$p || exit 1; done
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./gateway/cmd/gatewayd
@@ -169,6 +171,7 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 	@for b in build/bin/*; do n=$$(basename $$b); \
 		DOCKER_BUILDKIT=0 docker build -q -f deploy/Dockerfile --build-arg BIN=$$n -t havip/$$n:dev . >/dev/null || exit 1; \
 		echo "image havip/$$n:dev"; done
+	@bash scripts/prometheus-image.sh
 
 # scripts/compose-up.sh writes a fresh API key (its hash to build/api-keys, the key to
 # build/api-key), starts the stack, waits until every container is healthy (3 minutes at most),
@@ -177,11 +180,11 @@ images: ## Build static binaries into build/bin and a FROM-scratch image of each
 # and VMs running keepalived (scripts/compose-hosts.sh, as root), and prints how to call it.
 # Host ports: the HAVIP_*_PORT variables of docker-compose.yml.
 .PHONY: compose-up
-compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, mTLS) and wait until it is healthy.
+compose-up: images ## Start the docker-compose stack (3 etcd members, replicas of every service, Prometheus, mTLS) and wait until it is healthy.
 	bash scripts/compose-up.sh
 
 .PHONY: compose-check
-compose-check: ## Kill stack containers one at a time (etcd members, a replica of each service, the broker leader); smoke after each.
+compose-check: ## Kill stack containers one at a time (etcd members, a replica of each service, the broker leader); smoke after each; Prometheus targets up.
 	bash scripts/compose-failover.sh
 
 .PHONY: compose-down

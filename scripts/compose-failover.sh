@@ -14,6 +14,8 @@
 # (its owner lives on the agent's session, which the agents keep alive through any broker
 # replica), and move to the other VM when its MASTER crashes, at the end; the HAVIP and the
 # VMs' configurations are removed on every path.
+# Prometheus (scripts/compose-prometheus.sh), first and last: every daemon replica a target and
+# up, the rules loaded, one broker leader.
 # Runs as root (nsenter; kill of a container's process).
 #   scripts/compose-failover.sh
 set -euo pipefail
@@ -157,6 +159,7 @@ owner_kept() {
 scripts/compose-wait.sh -t 60
 compose_project
 compose_ids # the IDs stay: a container killed is started again, not made anew
+scripts/compose-prometheus.sh
 smoke
 spread # after a call: a client connects at its first
 if [[ -r build/hosts/vms ]]; then
@@ -219,6 +222,7 @@ scripts/compose-wait.sh -t 120 "$s"
 smoke
 scripts/compose-wait.sh -t 60
 spread
+scripts/compose-prometheus.sh # replicas started again are found again (DNS, every 15 s)
 if [[ -n $HAVIP ]]; then
 	owner_kept
 	for m in vm-a2 vm-b2; do [[ $(vm "$m" 4) == "$OWNER" ]] && break; done

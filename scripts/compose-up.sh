@@ -43,6 +43,7 @@ echo "  HAVIP_CA=build/certs/ca.crt scripts/smoke.sh https://127.0.0.1:$rest \$(
 echo "gRPC over mTLS as the operator, replica 1 of each: ipamd $(port ipamd-1 50051), havipd $(port havipd-1 50051), arpbrokerd $(port arpbrokerd-1 50051), eipd $(port eipd-1 50051):"
 echo "  grpcurl -cacert build/certs/ca.crt -cert build/certs/operator.crt -key build/certs/operator.key \\"
 echo "    -H x-havip-account:acct-demo 127.0.0.1:$(port havipd-1 50051) havip.v1.HaVipService/DescribeHaVips"
+echo "Prometheus on http://127.0.0.1:$(port prometheus 9090) (every daemon replica, the rules of deploy/prometheus); scripts/compose-prometheus.sh checks its targets"
 echo "Agents' certificates: build/certs/agent-host-a.crt/.key, agent-host-b.crt/.key"
 echo "Hosts: scripts/compose-hosts.sh vms lists the VMs (README, \"A HAVIP on the simulated hosts\")"
 echo "make compose-check kills containers one at a time and checks the stack keeps answering"
