@@ -188,10 +188,10 @@ compose-check: ## Kill stack containers one at a time (etcd members, a replica o
 	bash scripts/compose-failover.sh
 
 .PHONY: compose-down
-compose-down: ## Stop the simulated hosts and the docker-compose stack; delete its data and certificates (build/certs, build/api-key too).
+compose-down: ## Stop the simulated hosts and the docker-compose stack; delete its data and certificates (build/certs, build/api-key, build/api-keys too).
 	bash scripts/compose-hosts.sh down
 	docker-compose down -v --remove-orphans
-	rm -rf build/certs build/api-key
+	rm -rf build/certs build/api-key build/api-keys
 
 .PHONY: ci
 ci: tools check-generate lint test ## What .ci/run does.

@@ -54,8 +54,7 @@ rest_url() {
 }
 
 # request method path [body]: sets $code and $body, through a gateway replica that runs; fails
-# only when curl does. call: a request
-# that must answer 2xx. json expr: a Python expression over the last answer's JSON (d).
+# only when curl does. call: a request that must answer 2xx. json expr: a Python expression over the last answer's JSON (d).
 request() {
 	local out url
 	url=$(rest_url)

@@ -139,7 +139,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.Bool(fs, &c.InsecureEtcd, insecureEtcd, "DEVELOPMENT ONLY: allow an http:// (plaintext) external etcd while serving mTLS")
 	config.Bool(fs, &c.Plaintext, plainSetting, "DEVELOPMENT ONLY: serve gRPC without TLS; every caller that reaches the port is trusted as any identity")
 	c.Log.RegisterFlags(fs)
-	c.Metrics.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs, "havip-suite")
 	c.HaVip.RegisterSuiteFlags(fs)
 	c.ArpBroker.RegisterSuiteFlags(fs)
 	c.Eip.RegisterFlags(fs)

@@ -108,8 +108,9 @@ func mix(x uint64) uint64 {
 }
 
 // Splits returns keyPrefix followed by the start of an ID of kind with each first character
-// after its dash: keys that cut a range of keys keyPrefix+ID into 36 ranges holding about as
-// many IDs each (kvcache.Cache.Split loads such ranges at once).
+// after its dash: 36 keys that cut a range of keys keyPrefix+ID into 36 ranges holding about as
+// many IDs each, after one (before the first) that holds none (kvcache.Cache.Split loads such
+// ranges at once).
 func Splits(keyPrefix, kind string) []string {
 	out := make([]string, len(alphabet))
 	for i := range len(alphabet) {

@@ -14,11 +14,12 @@ type Index[T any] struct {
 
 	mu     sync.RWMutex
 	groups map[string]*btree.BTreeG[*Item[T]]
+	free   *btree.FreeListG[*Item[T]] // one for every group's tree, not one each
 }
 
 // NewIndex returns an empty index grouping items by of(value).
 func NewIndex[T any](of func(T) string) *Index[T] {
-	return &Index[T]{of: of, groups: map[string]*btree.BTreeG[*Item[T]]{}}
+	return &Index[T]{of: of, groups: map[string]*btree.BTreeG[*Item[T]]{}, free: btree.NewFreeListG[*Item[T]](btree.DefaultFreeListSize)}
 }
 
 func created[T any](a, b *Item[T]) bool {
@@ -45,7 +46,7 @@ func (ix *Index[T]) Hook(prev, cur *Item[T], _ int64) {
 		g := ix.of(cur.Value)
 		t := ix.groups[g]
 		if t == nil {
-			t = btree.NewG(32, created[T])
+			t = btree.NewWithFreeListG(32, created[T], ix.free)
 			ix.groups[g] = t
 		}
 		t.ReplaceOrInsert(cur)

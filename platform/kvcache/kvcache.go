@@ -30,14 +30,15 @@ type Item[T any] struct {
 	ModRevision    int64
 }
 
-// Hook sees every change in revision order, under the cache's write lock, after the item map is
-// updated; at the first load (before Start returns, so before anyone can follow what hooks
-// feed), it is told of every item as a create, in creation order (CreateRevision, then key). prev is nil for a create, cur is nil for a delete; rev is the revision of the change:
-// cur's ModRevision for a create or an update, the delete's revision for a delete (the reload's,
-// for a delete found by a reload). For each key, prev is the cur the hooks last saw. A reload
-// (after the watch was compacted, or broke) tells of the differences between the old and the
-// new contents only: the intermediate states it skipped are not told. Hooks maintain derived
-// indexes and feed watchers.
+// Hook sees every change, under the cache's write lock, after the item map is updated. prev is
+// nil for a create, cur is nil for a delete; rev is the revision of the change: cur's
+// ModRevision for a create or an update, the delete's revision for a delete (the reload's, for
+// a delete found by a reload). Changes come in revision order, but for the first load: before
+// Start returns (before anyone can follow what hooks feed), every item is told as a create in
+// creation order (CreateRevision, then key), each at its ModRevision. For each key, prev is the
+// cur the hooks last saw. A reload (after the watch was compacted, or broke) tells of the
+// differences between the old and the new contents only: the intermediate states it skipped
+// are not told. Hooks maintain derived indexes and feed watchers.
 type Hook[T any] func(prev, cur *Item[T], rev int64)
 
 // Cache is an in-memory mirror of one etcd prefix.
@@ -249,6 +250,11 @@ func (c *Cache[T]) readRanges(ctx context.Context, from, to []string, rev int64,
 	wg.Wait()
 	for _, err := range errs { // a compaction first: the others may be its cancellation
 		if errors.Is(err, errCompacted) {
+			return err
+		}
+	}
+	for _, err := range errs { // then the failure that cancelled the others
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
 	}

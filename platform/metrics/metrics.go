@@ -33,10 +33,23 @@ import (
 	"github.com/openhavip/havip/platform/config"
 )
 
-// DefaultAddr is where a daemon serves /metrics unless told otherwise: loopback, on the port
-// OpenTelemetry's Prometheus exporters use by convention. A container or a host that
+// DefaultAddr is where a process serves /metrics unless told otherwise: loopback, on the port
+// OpenTelemetry's Prometheus exporters use by convention. The daemons default to the ports
+// after it (DefaultAddrOf), so that several run on one host. A container or a host that
 // Prometheus scrapes from elsewhere sets -metrics-addr (e.g. 0.0.0.0:9464).
 const DefaultAddr = "127.0.0.1:9464"
+
+// defaultPorts are the daemons' default /metrics ports; any other process (the suite) uses
+// DefaultAddr's.
+var defaultPorts = map[string]string{"ipamd": "9465", "havipd": "9466", "arpbrokerd": "9467", "eipd": "9468", "gatewayd": "9469"}
+
+// DefaultAddrOf is the default /metrics address of the binary named name.
+func DefaultAddrOf(name string) string {
+	if p, ok := defaultPorts[name]; ok {
+		return "127.0.0.1:" + p
+	}
+	return DefaultAddr
+}
 
 // Off is the -metrics-addr value that serves no metrics (an empty value means the same).
 const Off = "off"
@@ -44,17 +57,18 @@ const Off = "off"
 // Config is where a process serves its metrics.
 type Config struct {
 	// Addr is the address of the /metrics listener, host:port (port 0: any free port), or
-	// "off" (or empty) for none (-metrics-addr, HAVIP_METRICS_ADDR; default DefaultAddr when
-	// set from flags; a Config built in code with an empty Addr serves none).
+	// "off" (or empty) for none (-metrics-addr, HAVIP_METRICS_ADDR; default DefaultAddrOf the
+	// binary when set from flags; a Config built in code with an empty Addr serves none).
 	Addr string
 }
 
 var addrSetting = config.Setting{Flag: "metrics-addr", Env: "HAVIP_METRICS_ADDR"}
 
-// RegisterFlags registers -metrics-addr on fs, defaulting to DefaultAddr.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+// RegisterFlags registers -metrics-addr on fs, defaulting to DefaultAddrOf(name) (name: the
+// binary's).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	if c.Addr == "" {
-		c.Addr = DefaultAddr
+		c.Addr = DefaultAddrOf(name)
 	}
 	config.String(fs, &c.Addr, addrSetting, `address to serve Prometheus /metrics on, host:port (port 0: any free port); "off": none`)
 }

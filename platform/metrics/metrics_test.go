@@ -64,16 +64,26 @@ func TestOff(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
+	// Each daemon has a default of its own (several run on one host), any other process 9464.
+	seen := map[string]string{}
+	for _, name := range []string{"ipamd", "havipd", "arpbrokerd", "eipd", "gatewayd", "havip-suite"} {
+		var cfg metrics.Config
+		cfg.RegisterFlags(flag.NewFlagSet(name, flag.ContinueOnError), name)
+		if other, ok := seen[cfg.Addr]; ok {
+			t.Errorf("%s and %s both default to %s", name, other, cfg.Addr)
+		}
+		seen[cfg.Addr] = name
+	}
 	var cfg metrics.Config
 	fs := flag.NewFlagSet("testd", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlags(fs, "testd")
 	if cfg.Addr != metrics.DefaultAddr {
 		t.Errorf("default %q, want %q", cfg.Addr, metrics.DefaultAddr)
 	}
 	configtest.Check(t, fs, nil, &cfg)
 	cfg = metrics.Config{}
 	fs = flag.NewFlagSet("testd", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlags(fs, "testd")
 	if err := config.Parse(fs, nil, func(k string) (string, bool) { return "off", k == "HAVIP_METRICS_ADDR" }); err != nil || !cfg.Disabled() {
 		t.Errorf("HAVIP_METRICS_ADDR=off: %v, disabled %v", err, cfg.Disabled())
 	}

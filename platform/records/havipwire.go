@@ -93,7 +93,10 @@ func DecodeHaVip(val []byte) (HaVip, error) {
 	}
 	var sec, nanos int64
 	var dated bool
-	err := fields(val, func(n protowire.Number, v []byte, x uint64) error {
+	err := fields(val, func(n protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		if want, known := haVipWire[n]; known && typ != want {
+			return fmt.Errorf("field %d of wire type %d, want %d", n, typ, want)
+		}
 		switch n {
 		case hvID:
 			h.ID = string(v)
@@ -115,7 +118,12 @@ func DecodeHaVip(val []byte) (HaVip, error) {
 			h.CheckAssociate = x != 0
 		case hvAssoc:
 			var a Association
-			if err := fields(v, func(n protowire.Number, v []byte, _ uint64) error {
+			if err := fields(v, func(n protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+				if n == asInstance || n == asType {
+					if typ != protowire.BytesType {
+						return fmt.Errorf("field %d of wire type %d, want %d", n, typ, protowire.BytesType)
+					}
+				}
 				switch n {
 				case asInstance:
 					a.InstanceID = string(v)
@@ -145,14 +153,23 @@ func DecodeHaVip(val []byte) (HaVip, error) {
 	return h, nil
 }
 
+// haVipWire is the wire type of each field of the HaVip message; fields it does not name (of
+// later versions) are skipped.
+var haVipWire = map[protowire.Number]protowire.Type{
+	hvID: protowire.BytesType, hvAccount: protowire.BytesType, hvName: protowire.BytesType, hvVpc: protowire.BytesType,
+	hvSubnet: protowire.BytesType, hvVIP: protowire.BytesType, hvCheck: protowire.VarintType, hvAssoc: protowire.BytesType,
+	hvToken: protowire.BytesType, hvSec: protowire.VarintType, hvNanos: protowire.VarintType,
+}
+
 // DecodeHaVipAt is DecodeHaVip as a cache's decode function.
 func DecodeHaVipAt(_ string, val []byte) (HaVip, error) { return DecodeHaVip(val) }
 
 var errWire = errors.New("malformed protocol-buffer record")
 
-// fields calls fn with each field of a protocol-buffer message: a length-delimited field's bytes,
-// or a varint's value (fixed-width fields are passed as their bits); other wire types are refused.
-func fields(b []byte, fn func(n protowire.Number, v []byte, x uint64) error) error {
+// fields calls fn with each field of a protocol-buffer message and its wire type: a
+// length-delimited field's bytes, or a varint's value (fixed-width fields are passed as their
+// bits); other wire types are refused.
+func fields(b []byte, fn func(n protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		n, typ, k := protowire.ConsumeTag(b)
 		if k < 0 {
@@ -179,7 +196,7 @@ func fields(b []byte, fn func(n protowire.Number, v []byte, x uint64) error) err
 			return errWire
 		}
 		b = b[k:]
-		if err := fn(n, v, x); err != nil {
+		if err := fn(n, typ, v, x); err != nil {
 			return err
 		}
 	}

@@ -46,7 +46,9 @@ func TestHaVipWire(t *testing.T) {
 			t.Fatalf("JSON of %+v: %+v, %v", h, got, err)
 		}
 	}
-	for _, bad := range []string{"\x0a\x05ab", "\x32\x03abc", "\x0b", "\xff"} {
+	// Truncated, a VIP of 3 bytes, a group, a bad tag, an ID as a varint, a time as bytes, a
+	// check as bytes, an association's instance as a varint.
+	for _, bad := range []string{"\x0a\x05ab", "\x32\x03abc", "\x0b", "\xff", "\x08\x01", "\x52\x01a", "\x3a\x00", "\x42\x02\x08\x01"} {
 		if h, err := records.DecodeHaVip([]byte(bad)); err == nil {
 			t.Errorf("%q decoded as %+v", bad, h)
 		}

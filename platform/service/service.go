@@ -166,7 +166,7 @@ type Config struct {
 	// Without it, an http:// endpoint stops the process at start.
 	InsecureEtcd bool
 	// Metrics is where the process serves Prometheus /metrics (-metrics-addr,
-	// HAVIP_METRICS_ADDR; default metrics.DefaultAddr, "off" for none).
+	// HAVIP_METRICS_ADDR; default metrics.DefaultAddrOf the binary, "off" for none).
 	Metrics metrics.Config
 }
 
@@ -204,7 +204,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 	config.String(fs, &c.KeysFile, keysSetting, "API keys file (\"<account> sha256:<hex>\" lines) accepted as Bearer credentials on tenant calls; empty: none")
 	c.TLS.RegisterFlags(fs, name)
 	c.Log.RegisterFlags(fs)
-	c.Metrics.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs, name)
 }
 
 // Validate reports the first setting that is not valid.

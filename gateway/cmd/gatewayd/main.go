@@ -104,7 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.HTTPKey, httpKeySetting, "key (PEM) of -http-cert")
 	c.TLS.RegisterFlags(fs, "gateway")
 	c.Log.RegisterFlags(fs)
-	c.Metrics.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs, "gatewayd")
 }
 
 // Validate reports the first setting that is not valid.

@@ -179,7 +179,11 @@ func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev != nil {
-		delete(b.byVIP, prev.Value.ref())
+		// Only if it still names prev: a reload tells of creates before deletes, so another
+		// HAVIP may already hold this VIP.
+		if ref := prev.Value.ref(); b.byVIP[ref] == havipID(prev.Key) {
+			delete(b.byVIP, ref)
+		}
 	}
 	if cur != nil {
 		id := havipID(cur.Key) // shares the key's bytes
@@ -188,7 +192,7 @@ func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
 	}
 }
 
-// publish tells watchers of every owner change (a kvcache hook, in revision order).
+// publish tells watchers of every owner change (a kvcache hook).
 func (b *Broker) publish(prev, cur *kvcache.Item[records.Owner], rev int64) {
 	it := cur
 	if it == nil {

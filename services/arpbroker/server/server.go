@@ -127,6 +127,10 @@ var results = map[broker.Result]arpbrokerv1.ClaimResult{
 	broker.Deferred:  arpbrokerv1.ClaimResult_CLAIM_RESULT_DEFERRED,
 }
 
+// maxSeenAge bounds the age of a GARP an agent reports: an agent queues reports for seconds at
+// most (a longer age is a wrong clock or a lie).
+const maxSeenAge = 30 * time.Second
+
 // ReportArpAnnouncement judges one announcement; a follower forwards it to the leader.
 func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
 	return s.report(ctx, req, time.Now())
@@ -134,8 +138,9 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 
 // report judges an announcement that arrived at received.
 func (s *Server) report(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
-	// When the agent saw the packet, on this clock: the report's arrival less the age it gives.
-	seen := received.Add(-max(0, req.GetSeenAge().AsDuration()))
+	// When the agent saw the packet, on this clock: the report's arrival less the age it gives
+	// (at most maxSeenAge: an agent's word must not skew the latency measured by much).
+	seen := received.Add(-min(max(0, req.GetSeenAge().AsDuration()), maxSeenAge))
 	if err := validate.ID("network_interface_id", ids.NetworkInterface, req.GetNetworkInterfaceId()); err != nil {
 		return nil, err
 	}

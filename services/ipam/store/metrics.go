@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -43,7 +44,7 @@ func (s *Store) observeSubnets(ctx context.Context) error {
 		return nil
 	}, freeGauge, totalGauge)
 	if err != nil {
-		return err
+		return fmt.Errorf("subnet gauges: %w", err)
 	}
 	context.AfterFunc(ctx, func() { _ = reg.Unregister() })
 	return nil
