@@ -3,12 +3,12 @@ package driver
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/bits"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc"
 
@@ -21,6 +21,7 @@ import (
 	"github.com/openhavip/havip/loadtest/ghz"
 	"github.com/openhavip/havip/loadtest/report"
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/mtls"
 )
 
@@ -234,13 +235,5 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity keeps the key off plaintext connections.
 func (bearer) RequireTransportSecurity() bool { return true }
 
-// runID names a run's resources: 6 lowercase letters and digits.
-func runID() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
+// runID names a run's resources: 6 lowercase letters and digits (of a fresh resource ID).
+func runID() string { return strings.TrimPrefix(ids.New("run"), "run-")[:6] }

@@ -91,6 +91,14 @@ func HTTP(ctx context.Context, url, caFile string) error {
 	return nil
 }
 
+// Args splits a leading "health" subcommand off a binary's arguments.
+func Args(args []string) (rest []string, health bool) {
+	if len(args) > 0 && args[0] == "health" {
+		return args[1:], true
+	}
+	return args, false
+}
+
 // Exit is the end of a health subcommand: it prints "SERVING" and exits 0 when err is nil, and
 // prints err and exits 1 otherwise (a container healthcheck's convention).
 func Exit(name string, err error) {

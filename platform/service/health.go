@@ -9,14 +9,6 @@ import (
 	"github.com/openhavip/havip/platform/mtls"
 )
 
-// healthArgs splits a leading "health" subcommand off a binary's arguments.
-func healthArgs(args []string) (rest []string, health bool) {
-	if len(args) > 0 && args[0] == "health" {
-		return args[1:], true
-	}
-	return args, false
-}
-
 // Health asks the process that serves at cfg's -grpc-addr (reached on 127.0.0.1 when it listens
 // on every address) for its gRPC health, over mTLS with cfg's certificate, the process's own: nil
 // when it answers SERVING. The certificate must be valid for that host (havip-cert's default

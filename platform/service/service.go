@@ -312,7 +312,7 @@ func Main(name, summary string, build func() (Module, error), settings ...Settin
 	for _, s := range settings {
 		checks = append(checks, s)
 	}
-	args, health := healthArgs(os.Args[1:])
+	args, health := healthcheck.Args(os.Args[1:])
 	config.Load(fs, args, checks...)
 	if health {
 		healthcheck.Exit(name, Health(context.Background(), common))

@@ -186,10 +186,7 @@ func main() {
 	fs := config.NewFlagSet("gatewayd", "gatewayd serves the REST/JSON API of the HAVIP control plane in front of its gRPC services.\n`gatewayd new-key <account>` prints a new API key and the keys file line for it.\n`gatewayd health` exits 0 when the gateway serving at -http-addr answers /healthz with 200 (a container healthcheck).", tracing.EnvHelp)
 	var cfg Config
 	cfg.RegisterFlags(fs)
-	args, health := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "health"
-	if health {
-		args = args[1:]
-	}
+	args, health := healthcheck.Args(os.Args[1:])
 	config.Load(fs, args, &cfg)
 	if health {
 		healthcheck.Exit("gatewayd", cfg.health(context.Background()))
