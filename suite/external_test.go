@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/logging/logtest"
 	"github.com/openhavip/havip/platform/pki"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/suite"
@@ -49,7 +50,7 @@ func createVpc(t *testing.T, conn *grpc.ClientConn, name string) string {
 func TestExternalEtcd(t *testing.T) {
 	endpoint := externalEtcd(t, nil)
 	dir := t.TempDir()
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	r, conn, stop := run(t, suite.Config{DataDir: dir, Etcd: []string{endpoint}, InsecureEtcd: true}, out)
 	if r.EtcdEndpoint != endpoint || !strings.Contains(out.String(), "etcd at "+endpoint) {
 		t.Errorf("the suite does not say it uses %s: %q, %q", endpoint, r.EtcdEndpoint, out.String())
@@ -72,7 +73,7 @@ func TestExternalEtcd(t *testing.T) {
 		t.Errorf("no key of %s in the external etcd (%d keys)", vpc, len(resp.Kvs))
 	}
 
-	_, conn, _ = run(t, suite.Config{DataDir: t.TempDir(), Etcd: []string{endpoint}, InsecureEtcd: true}, &syncBuffer{})
+	_, conn, _ = run(t, suite.Config{DataDir: t.TempDir(), Etcd: []string{endpoint}, InsecureEtcd: true}, &logtest.Buffer{})
 	list, err := ipamv1.NewIpamServiceClient(conn).DescribeVpcs(tenant.Outgoing(context.Background(), "acct-external"), &ipamv1.DescribeVpcsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +113,6 @@ func TestExternalEtcdOverTLS(t *testing.T) {
 		t.Fatal("the etcd answers a client without a certificate")
 	}
 
-	_, conn, _ := run(t, suite.Config{DataDir: dir, Etcd: []string{endpoint}}, &syncBuffer{})
+	_, conn, _ := run(t, suite.Config{DataDir: dir, Etcd: []string{endpoint}}, &logtest.Buffer{})
 	createVpc(t, conn, "over-tls")
 }

@@ -7,6 +7,7 @@ import (
 
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/platform/logging/logtest"
 	"github.com/openhavip/havip/platform/metrics"
 	"github.com/openhavip/havip/platform/metrics/metricstest"
 	"github.com/openhavip/havip/platform/tenant"
@@ -16,7 +17,7 @@ import (
 // TestMetrics: with -metrics-addr, the suite serves every service's metrics on one listener and
 // says where: calls by method and code, and the broker's leadership.
 func TestMetrics(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	r, conn, _ := run(t, suite.Config{DataDir: t.TempDir(), Metrics: metrics.Config{Addr: "127.0.0.1:0"}}, out)
 	if r.MetricsAddr == "" || !strings.Contains(out.String(), "Prometheus metrics on http://"+r.MetricsAddr+"/metrics") {
 		t.Fatalf("metrics address %q not printed:\n%s", r.MetricsAddr, out.String())

@@ -1,7 +1,6 @@
 package suite_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"path/filepath"
@@ -18,29 +17,12 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/etcdx"
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/logging/logtest"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/pki"
 	"github.com/openhavip/havip/platform/tenant"
 	"github.com/openhavip/havip/suite"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the suite and read from the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // run starts the suite with cfg, every address on 127.0.0.1:0, until stop is called or the
 // test ends, and connects to its gRPC address.
@@ -108,9 +90,9 @@ func sourceAs(tb testing.TB, certsDir string, id identity.ID) *mtls.Source {
 }
 
 // start runs the suite on dir until the returned stop is called.
-func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *syncBuffer, func()) {
+func start(t *testing.T, dir string) (ipamv1.IpamServiceClient, *grpc.ClientConn, *logtest.Buffer, func()) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	_, conn, stop := run(t, suite.Config{DataDir: dir}, out)
 	return ipamv1.NewIpamServiceClient(conn), conn, out, stop
 }

@@ -14,10 +14,8 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/etcdx"
-	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
-	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
@@ -34,16 +32,11 @@ var (
 //
 //	make bench-churn CHURN=100000
 func BenchmarkChurn(b *testing.B) {
-	e, err := etcdx.StartEmbedded(context.Background(), etcdx.EmbeddedOptions{Dir: b.TempDir(), CompactionRetention: *churnRetention})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	c := &cluster{tb: b, endpoint: e.Endpoint, cli: etcdtest.Client(b, e.Endpoint)}
-	svc := func(name string) []string { return mtlstest.Env(b, identity.ID{Kind: identity.Service, Name: name}) }
-	ipamd := &daemon{name: "ipamd", bin: proctest.Build(b, "../../services/ipam/cmd/ipamd"), env: svc("ipamd")}
+	c := newCluster(b, etcdx.EmbeddedOptions{CompactionRetention: *churnRetention})
+	ipamd := c.service("ipamd", "../../services/ipam/cmd/ipamd")
 	c.start(ipamd)
-	havipd := &daemon{name: "havipd", bin: proctest.Build(b, "../../services/havip/cmd/havipd"), env: append(svc("havipd"), "HAVIP_IPAM_ADDR="+ipamd.proc.Addr)}
+	havipd := c.service("havipd", "../../services/havip/cmd/havipd")
+	havipd.ipam = ipamd
 	c.start(havipd)
 	ipamc := ipamv1.NewIpamServiceClient(etcdtest.DialAs(b, ipamd.proc.Addr, mtlstest.Operator))
 	havipc := havipv1.NewHaVipServiceClient(etcdtest.DialAs(b, havipd.proc.Addr, mtlstest.Operator))
@@ -83,12 +76,9 @@ func BenchmarkChurn(b *testing.B) {
 			_, err := havipc.DeleteHaVip(ctx, &havipv1.DeleteHaVipRequest{HavipId: made[i]})
 			return err
 		})
-		st, err := c.cli.Status(context.Background(), e.Endpoint)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rounds = append(rounds, round{st.DbSize, st.DbSizeInUse, time.Since(t0)})
-		b.Logf("round %d: database %d MB (%d MB in use) after %v", len(rounds), st.DbSize>>20, st.DbSizeInUse>>20, time.Since(t0).Round(time.Second))
+		db, inUse := c.dbSize()
+		rounds = append(rounds, round{db, inUse, time.Since(t0)})
+		b.Logf("round %d: database %d MB (%d MB in use) after %v", len(rounds), db>>20, inUse>>20, time.Since(t0).Round(time.Second))
 	}
 	fmt.Printf("\nchurn: %d HAVIPs created and deleted per round, etcd auto-compaction every %v\n", *churnN, *churnRetention)
 	fmt.Printf("%-8s %14s %14s %12s %10s\n", "round", "database", "in use", "vs round 1", "took")

@@ -43,6 +43,7 @@ var (
 type daemon struct {
 	name, bin string
 	env       []string
+	ipam      *daemon // the ipamd it calls (havipd), at its address of the time it starts
 	proc      *proctest.Proc
 }
 
@@ -53,9 +54,39 @@ type cluster struct {
 	cli      *clientv3.Client
 }
 
+// newCluster starts an embedded etcd with opts (fsync on, as users run it), closed when the
+// benchmark ends.
+func newCluster(b *testing.B, opts etcdx.EmbeddedOptions) *cluster {
+	opts.Dir = b.TempDir()
+	e, err := etcdx.StartEmbedded(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.Close)
+	return &cluster{tb: b, endpoint: e.Endpoint, cli: etcdtest.Client(b, e.Endpoint)}
+}
+
+// service builds the service binary of the main package in dir, to run as the service name.
+func (c *cluster) service(name, dir string) *daemon {
+	return &daemon{name: name, bin: proctest.Build(c.tb, dir), env: mtlstest.Env(c.tb, identity.ID{Kind: identity.Service, Name: name})}
+}
+
+// dbSize is etcd's database size and the part of it in use.
+func (c *cluster) dbSize() (size, inUse int64) {
+	st, err := c.cli.Status(context.Background(), c.endpoint)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return st.DbSize, st.DbSizeInUse
+}
+
 func (c *cluster) start(d *daemon) time.Duration {
+	env := append(slices.Clip(d.env), "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+c.endpoint, "HAVIP_INSECURE_ETCD=true")
+	if d.ipam != nil {
+		env = append(env, "HAVIP_IPAM_ADDR="+d.ipam.proc.Addr)
+	}
 	t0 := time.Now()
-	d.proc = proctest.Start(c.tb, d.bin, append(d.env, "HAVIP_GRPC_ADDR=127.0.0.1:0", "HAVIP_ETCD_ENDPOINTS="+c.endpoint, "HAVIP_INSECURE_ETCD=true")...)
+	d.proc = proctest.Start(c.tb, d.bin, env...)
 	return time.Since(t0)
 }
 
@@ -130,23 +161,16 @@ type account struct {
 }
 
 func BenchmarkScale(b *testing.B) {
-	dir := b.TempDir()
-	e, err := etcdx.StartEmbedded(context.Background(), etcdx.EmbeddedOptions{Dir: dir}) // fsync on, as users run it
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	c := &cluster{tb: b, endpoint: e.Endpoint, cli: etcdtest.Client(b, e.Endpoint)}
-	svc := func(name string) []string { return mtlstest.Env(b, identity.ID{Kind: identity.Service, Name: name}) }
-	ipamd := &daemon{name: "ipamd", bin: proctest.Build(b, "../../services/ipam/cmd/ipamd"), env: svc("ipamd")}
-	c.start(ipamd)
-	havipd := &daemon{name: "havipd", bin: proctest.Build(b, "../../services/havip/cmd/havipd"), env: append(svc("havipd"), "HAVIP_IPAM_ADDR="+ipamd.proc.Addr)}
-	arpbrokerd := &daemon{name: "arpbrokerd", bin: proctest.Build(b, "../../services/arpbroker/cmd/arpbrokerd"), env: svc("arpbrokerd")}
-	eipd := &daemon{name: "eipd", bin: proctest.Build(b, "../../services/eip/cmd/eipd"), env: svc("eipd")}
-	for _, d := range []*daemon{havipd, arpbrokerd, eipd} {
+	c := newCluster(b, etcdx.EmbeddedOptions{})
+	ipamd := c.service("ipamd", "../../services/ipam/cmd/ipamd")
+	havipd := c.service("havipd", "../../services/havip/cmd/havipd")
+	havipd.ipam = ipamd
+	arpbrokerd := c.service("arpbrokerd", "../../services/arpbroker/cmd/arpbrokerd")
+	eipd := c.service("eipd", "../../services/eip/cmd/eipd")
+	order := []*daemon{ipamd, havipd, arpbrokerd, eipd} // ipamd first: havipd calls it
+	for _, d := range order {
 		c.start(d)
 	}
-	order := []*daemon{ipamd, havipd, arpbrokerd, eipd}
 	suiteBin := proctest.Build(b, "../../suite/cmd/havip-suite")
 	dial := func(d *daemon) (ipamv1.IpamServiceClient, havipv1.HaVipServiceClient) {
 		conn := etcdtest.DialAs(b, d.proc.Addr, mtlstest.Operator)
@@ -204,11 +228,8 @@ func BenchmarkScale(b *testing.B) {
 		for _, d := range order {
 			r.rssMB[d.name] = float64(rss(b, d.proc.Cmd.Process.Pid)) / (1 << 20)
 		}
-		for _, d := range order {
+		for _, d := range order { // havipd after ipamd: it follows ipamd's new address
 			r.restart[d.name] = c.restart(d)
-			if d == ipamd { // havipd follows ipamd's new address
-				havipd.env = append(svc("havipd"), "HAVIP_IPAM_ADDR="+ipamd.proc.Addr)
-			}
 		}
 		for _, d := range order {
 			r.restartedRSSMB[d.name] = settledRSS(b, d.proc.Cmd.Process.Pid)
@@ -219,11 +240,7 @@ func BenchmarkScale(b *testing.B) {
 		r.suiteRestart = c.start(suited)
 		r.suiteRSSMB = settledRSS(b, suited.proc.Cmd.Process.Pid)
 		c.stop(suited)
-		st, err := c.cli.Status(context.Background(), e.Endpoint)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.dbBytes = st.DbSize
+		r.dbBytes, _ = c.dbSize()
 		rows = append(rows, r)
 		b.Logf("%d HAVIPs (%d in %s): loaded at %.0f/s", total, bigWant, big.name, loadRate)
 	}

@@ -1,10 +1,10 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/openhavip/havip/platform/logging/logtest"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -40,24 +39,6 @@ func tool(t *testing.T, name string) string {
 type prom struct {
 	t    *testing.T
 	base string // http://127.0.0.1:port
-}
-
-// syncBuffer is the server's log, written by the process and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startPrometheus runs Prometheus scraping each job's target (host:port) every second and
@@ -104,7 +85,7 @@ func startPrometheus(t *testing.T, jobs map[string]string, rules ...string) *pro
 		}
 		addr := lis.Addr().String()
 		_ = lis.Close()
-		log := &syncBuffer{}
+		log := &logtest.Buffer{}
 		cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data-%d", attempt)),
 			"--web.listen-address="+addr, "--log.level=warn")
 		cmd.Stdout, cmd.Stderr = log, log

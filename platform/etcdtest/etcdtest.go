@@ -67,6 +67,18 @@ func StartClient() (cli *clientv3.Client, stop func(), err error) {
 	return cli, func() { _ = cli.Close(); stopEtcd() }, nil
 }
 
+// Fresh starts an etcd of the test's own (as Start) and a client of it; both stop when the test
+// ends.
+func Fresh(tb testing.TB) (endpoint string, cli *clientv3.Client) {
+	tb.Helper()
+	endpoint, stop, err := Start()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return endpoint, Client(tb, endpoint)
+}
+
 // Client connects to etcd at endpoint and closes the client when the test ends.
 func Client(tb testing.TB, endpoint string) *clientv3.Client {
 	tb.Helper()

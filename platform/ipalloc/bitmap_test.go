@@ -302,12 +302,7 @@ func TestAllocateOutsideRanges(t *testing.T) {
 // panicking in the allocator's goroutine).
 func TestAllocateUntilFull(t *testing.T) {
 	t.Parallel()
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	a := New(cli, kvcache.NewRevisions(cli), "/test/ipalloc/", etcdtest.Quiet)

@@ -209,12 +209,7 @@ func (h *countingHandler) count() int {
 // revision cannot resume its watch (ErrCompacted): it reloads, and ends with etcd's exact
 // contents, its hooks told of every difference with the prev they last saw. Three rounds.
 func TestCacheReloadsWhenItsWatchIsCompacted(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	direct := etcdtest.Client(t, endpoint)
+	endpoint, direct := etcdtest.Fresh(t)
 	p := startProxy(t, strings.TrimPrefix(endpoint, "http://"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -307,12 +302,7 @@ func TestCacheReloadsWhenItsWatchIsCompacted(t *testing.T) {
 // on: the cache ends up with etcd's exact contents at the revision it reports, and its hooks
 // are told the differences with what they saw before.
 func TestLoadIsOneRevision(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const prefix = "/pl/"

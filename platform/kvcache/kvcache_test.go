@@ -16,12 +16,7 @@ import (
 // a linearizable read, and a compaction of the revisions it follows (which cuts its watch when
 // the watch is behind; then it reloads) leaves it exact, its hooks told of every difference.
 func TestCacheFollowsThroughCompaction(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seen := map[string]string{} // what the hooks say the contents are
@@ -68,6 +63,7 @@ func TestCacheFollowsThroughCompaction(t *testing.T) {
 
 	// Writes, then a compaction right behind them, possibly before the watch delivered them.
 	var last *clientv3.PutResponse
+	var err error
 	for i := range 50 {
 		if last, err = cli.Put(ctx, fmt.Sprintf("/t/k%d", i), "x"); err != nil {
 			t.Fatal(err)

@@ -50,12 +50,7 @@ func putIDs(tb testing.TB, cli *clientv3.Client, prefix string, n, size int) []s
 // prefix (none of a neighbouring prefix, none twice), in several pages per range, and so does a
 // reload; a split at keys outside the prefix changes nothing.
 func TestSplitLoad(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer kvcache.SetPageSize(7)()
@@ -107,12 +102,7 @@ func TestSplitLoad(t *testing.T) {
 //
 //	cd platform && go test ./kvcache -run '^$' -bench SplitLoad -benchtime 1x
 func BenchmarkSplitLoad(b *testing.B) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(b, endpoint)
+	_, cli := etcdtest.Fresh(b)
 	const n = 100000
 	putIDs(b, cli, "/b/", n, 250)
 	decode := func(_ string, v []byte) ([]byte, error) { return v, nil }

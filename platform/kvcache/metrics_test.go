@@ -16,12 +16,7 @@ import (
 // context ends.
 func TestCacheMetrics(t *testing.T) {
 	addr := metricstest.Start(t)
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const prefix = "/metrics-test/"

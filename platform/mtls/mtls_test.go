@@ -1,7 +1,6 @@
 package mtls_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,31 +27,14 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/logging/logtest"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/pki"
 )
 
-// logBuffer is a logger's output, safe for the server's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serveHealth serves gRPC health over mTLS with src on 127.0.0.1:0, logging to log.
-func serveHealth(t *testing.T, src *mtls.Source, log *logBuffer) string {
+func serveHealth(t *testing.T, src *mtls.Source, log *logtest.Buffer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,7 +89,7 @@ func writeCert(t *testing.T, ca *pki.CA, tmpl *x509.Certificate) mtls.Files {
 // handshake, and the server logs it with the peer's address; a client refuses a server whose
 // certificate is of another CA or not valid for the name dialed. A good client gets through.
 func TestRefusedConnections(t *testing.T) {
-	var log logBuffer
+	var log logtest.Buffer
 	addr := serveHealth(t, mtlstest.Source(t, mtlstest.Service), &log)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -198,7 +179,7 @@ func TestRefusedConnections(t *testing.T) {
 		}())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var badLog logBuffer
+			var badLog logtest.Buffer
 			bad := serveHealth(t, loadUnchecked(t, tc.server), &badLog)
 			err := checkHealth(ctx, bad, mtls.DialOption(mtlstest.Source(t, mtlstest.Operator)))
 			if err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -231,7 +212,7 @@ func clientWithoutCert(t *testing.T) *mtls.Source {
 
 // TestPeerIdentity: a client reads the server's identity from its verified certificate.
 func TestPeerIdentity(t *testing.T) {
-	var log logBuffer
+	var log logtest.Buffer
 	addr := serveHealth(t, mtlstest.Source(t, mtlstest.Service), &log)
 	conn, err := grpc.NewClient(addr, mtls.DialOption(mtlstest.Source(t, mtlstest.Agent("h7"))))
 	if err != nil {

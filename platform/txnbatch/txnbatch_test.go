@@ -15,12 +15,7 @@ import (
 // TestEachGetsItsOwnVerdict: concurrent transactions share round trips, yet each one whose
 // comparison fails fails alone (with its Else read), and each one that can succeed does.
 func TestEachGetsItsOwnVerdict(t *testing.T) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(t, endpoint)
+	_, cli := etcdtest.Fresh(t)
 	ctx := context.Background()
 	for i := 0; i < 64; i += 2 { // every even key exists already
 		if _, err := cli.Put(ctx, fmt.Sprintf("/k/%d", i), "old"); err != nil {

@@ -105,12 +105,7 @@ func startStore(b *testing.B, cli *clientv3.Client, account string, n int) (time
 //
 //	cd services/havip && go test ./store -run '^$' -bench StoreLoad -benchtime 1x
 func BenchmarkStoreLoad(b *testing.B) {
-	endpoint, stop, err := etcdtest.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stop()
-	cli := etcdtest.Client(b, endpoint)
+	_, cli := etcdtest.Fresh(b)
 	for range b.N {
 		ctx := context.Background()
 		account := "acct-load" + ids.New("")
