@@ -55,14 +55,9 @@ func TestOptionsSpreadCalls(t *testing.T) {
 		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 		return err
 	}
-	for range 20 {
-		if err := call(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if a, b := replicas[0].n.Load(), replicas[1].n.Load(); a == 0 || b == 0 || a+b != 20 {
-		t.Fatalf("calls per replica: %d and %d, want both > 0", a, b)
-	}
+	// round_robin picks among the connections that are ready, so the first calls may all go to
+	// the replica that connected first; within a few seconds both must be taking calls.
+	bothCalled(t, replicas, call)
 	// A call that races the stop may fail (Unavailable: the request was sent, so it is not
 	// retried); once the client has seen the connection close, every call goes to the live one.
 	servers[0].Stop()
@@ -104,15 +99,26 @@ func TestNewClientList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	for range 10 {
-		if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if a, b := replicas[0].n.Load(), replicas[1].n.Load(); a == 0 || b == 0 {
-		t.Fatalf("calls per address: %d and %d, want both > 0", a, b)
-	}
+	bothCalled(t, replicas, func() error {
+		_, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		return err
+	})
 	if _, err := grpcclient.NewClient("127.0.0.1:1,nope", grpcclient.Options(nil)...); err == nil {
 		t.Fatal("a list with an address that is not host:port: no error")
+	}
+}
+
+// bothCalled makes calls until each replica has answered one, failing on an error or if that
+// takes more than 5 seconds.
+func bothCalled(t *testing.T, replicas [2]*counted, call func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for replicas[0].n.Load() == 0 || replicas[1].n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls per replica: %d and %d, want both > 0", replicas[0].n.Load(), replicas[1].n.Load())
+		}
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
