@@ -27,6 +27,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/integration/invariant"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
@@ -881,12 +882,12 @@ func (w *world) rangeEntries(t *rapid.T) []*havipv1.HaVipAssociation {
 // (revoking an owner that lost its right) and what the NAT stream shows follow within a
 // second, so a violation must last that long to count.
 func (w *world) check(t *rapid.T) {
-	s, err := readState(w.e.cli)
+	s, err := invariant.Read(context.Background(), w.e.cli)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// What one transaction keeps holds at every revision: checked at once.
-	if err := s.strict(); err != nil {
+	if err := s.Strict(); err != nil {
 		t.Fatalf("invariant broken: %v", err)
 	}
 	// What follows a change — the broker revoking an owner, the NAT stream, a count that a lapsing
@@ -900,7 +901,7 @@ func (w *world) check(t *rapid.T) {
 			t.Fatalf("invariant broken: %v", last)
 		}
 		time.Sleep(20 * time.Millisecond) // awaiting the broker, the NAT stream or a lease
-		if s, err = readState(w.e.cli); err != nil {
+		if s, err = invariant.Read(context.Background(), w.e.cli); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -908,8 +909,8 @@ func (w *world) check(t *rapid.T) {
 
 // eventually returns the first of the invariants that follow a change that s breaks: owners,
 // and the services' own answers (counts, NAT rules) against s.
-func (w *world) eventually(s *state) error {
-	if err := s.owners(); err != nil {
+func (w *world) eventually(s *invariant.State) error {
+	if err := s.Owners(); err != nil {
 		return err
 	}
 	// (c) each subnet's available count = usable − held, as the service answers it.
@@ -919,14 +920,14 @@ func (w *world) eventually(s *state) error {
 			return fmt.Errorf("DescribeSubnets: %w", err)
 		}
 		for _, sn := range resp.GetSubnetSet() {
-			held := uint64(s.heldIn[sn.GetSubnetId()])
+			held := uint64(s.HeldIn(sn.GetSubnetId()))
 			if sn.GetAvailableIpAddressCount() != sn.GetTotalIpAddressCount()-held {
 				return fmt.Errorf("(c) subnet %s: available %d, but %d usable and %d held in etcd", sn.GetSubnetId(), sn.GetAvailableIpAddressCount(), sn.GetTotalIpAddressCount(), held)
 			}
 		}
 	}
 	// (f) the NAT rule stream equals what the state implies.
-	want := s.natRules()
+	want := s.NatRules()
 	got := w.e.nat.rules()
 	for ip, r := range want {
 		if got[ip] != r {
@@ -947,9 +948,6 @@ type natFollower struct {
 	mu  sync.Mutex
 	cur map[string]*eipv1.NatRule
 }
-
-// rule is the part of a NAT rule the state decides.
-type rule struct{ private, havip, eni, instance, host string }
 
 func followNat(t *testing.T, c eipv1.NatRuleServiceClient) *natFollower {
 	f := &natFollower{cur: map[string]*eipv1.NatRule{}}
@@ -1003,13 +1001,13 @@ func newer(r, old *eipv1.NatRule) bool {
 	return r.GetOwnerRevision() >= old.GetOwnerRevision()
 }
 
-func (f *natFollower) rules() map[string]rule {
+func (f *natFollower) rules() map[string]invariant.Rule {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]rule{}
+	out := map[string]invariant.Rule{}
 	for ip, r := range f.cur {
 		if !r.GetRemoved() {
-			out[ip] = rule{r.GetPrivateIp(), r.GetHavipId(), r.GetNetworkInterfaceId(), r.GetInstanceId(), r.GetHostId()}
+			out[ip] = invariant.Rule{Private: r.GetPrivateIp(), HaVip: r.GetHavipId(), ENI: r.GetNetworkInterfaceId(), Instance: r.GetInstanceId(), Host: r.GetHostId()}
 		}
 	}
 	return out
