@@ -16,8 +16,7 @@ var bins = chaos.Binaries{}
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
 		if os.Geteuid() != 0 {
-			fmt.Println("chaos: skipped: the fault suite needs root (network namespaces)")
-			return 0
+			return m.Run() // the models' tests; the fault suite skips
 		}
 		dir, err := os.MkdirTemp("", "havip-chaos-")
 		if err != nil {
@@ -46,9 +45,4 @@ func TestMain(m *testing.M) {
 		}
 		return m.Run()
 	}())
-}
-
-func TestStackStarts(t *testing.T) {
-	s := chaos.NewStack(t, bins, chaos.Timings{ReservationTTL: 3e9, ElectionTTL: 2e9, HoldDown: 2e8})
-	t.Logf("leader %d", s.EtcdLeader(t.Context()))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -82,7 +83,7 @@ func NewStack(t testing.TB, bins Binaries, tm Timings) *Stack {
 			"--log-level", "warn"}
 		s.Etcd = append(s.Etcd, n.Start(t, n.Name, bins["etcd"], args, nil))
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints, DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +91,17 @@ func NewStack(t testing.TB, bins Binaries, tm Timings) *Stack {
 	s.Cli = cli
 	s.await(t, "etcd", func(ctx context.Context) error { _, err := cli.Put(ctx, "/chaos/ready", "1"); return err })
 
+	ips := map[string][]string{} // service → its replicas' addresses, which its certificate is valid for
 	for _, name := range Services {
 		n := s.Lab.Node(name)
+		ips[ServiceOf(name)] = append(ips[ServiceOf(name)], n.IP.String())
+	}
+	for _, name := range Services {
+		n := s.Lab.nodes[s.nodeIndex(name)]
 		svc := ServiceOf(name)
-		f := s.issue(t, identity.ID{Kind: identity.Service, Name: svc}, name, n.IP.String())
+		// A list of addresses dials each replica under the first one's name (grpcclient.NewClient),
+		// as a DNS name of every replica would: the certificate of a service names all of them.
+		f := s.issue(t, identity.ID{Kind: identity.Service, Name: svc}, name, ips[svc]...)
 		env := []string{"HAVIP_GRPC_ADDR=" + s.addr(n), "HAVIP_ETCD_ENDPOINTS=" + strings.Join(s.Endpoints, ","), "HAVIP_INSECURE_ETCD=true",
 			"HAVIP_METRICS_ADDR=off", "HAVIP_TLS_CA=" + f.CA, "HAVIP_TLS_CERT=" + f.Cert, "HAVIP_TLS_KEY=" + f.Key}
 		switch svc {
