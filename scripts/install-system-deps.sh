@@ -9,6 +9,7 @@ command -v keepalived >/dev/null || need+=(keepalived)
 command -v ip >/dev/null || need+=(iproute2)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
+command -v strace >/dev/null || need+=(strace) # the fault suite's slow disk (syscall delay injection)
 # Debian 12's Prometheus 2.42 (the tests start their own, on free loopback ports; none of the
 # recommended exporters).
 lean=()

@@ -163,7 +163,8 @@ func cmpString(a, b string) int {
 }
 
 // CheckInvariants reads etcd directly and checks the integrity invariants: what one transaction
-// keeps at once, what follows a change (owners, subnet counts) within settle.
+// keeps at once, what follows a change (owners, subnet counts, the NAT rules eipd streams)
+// within settle.
 func (l *Load) CheckInvariants(ctx context.Context, settle time.Duration) error {
 	st, err := invariant.Read(ctx, l.s.Cli)
 	if err != nil {
@@ -177,6 +178,9 @@ func (l *Load) CheckInvariants(ctx context.Context, settle time.Duration) error 
 		err := st.Owners()
 		if err == nil {
 			err = l.counts(ctx, st)
+		}
+		if err == nil {
+			err = l.nat.Check(st)
 		}
 		if err == nil || time.Now().After(deadline) {
 			return err

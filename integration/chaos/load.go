@@ -20,6 +20,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/integration/invariant"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/tenant"
 )
@@ -47,6 +48,7 @@ type Load struct {
 	tracked     []*tracked
 	hosts       []*host
 	watchers    []arpbrokerv1.ArpBrokerServiceClient // one per broker replica
+	nat         *invariant.NatFollower                // the NAT rules, as a data plane follows them from eipd
 
 	mu      sync.Mutex
 	hist    []porcupine.Operation // HAVIP calls
@@ -159,6 +161,7 @@ func NewLoad(t testing.TB, s *Stack) *Load {
 		conn := s.Dial(t, mtlstest.Agent("host-a"), s.Addr(fmt.Sprintf("arpbrokerd-%d", i+1)))
 		l.watchers = append(l.watchers, arpbrokerv1.NewArpBrokerServiceClient(conn))
 	}
+	l.nat = invariant.FollowNat(t, eipv1.NewNatRuleServiceClient(s.Dial(t, mtlstest.DataPlane, s.Addrs("eipd"))))
 	for _, h := range l.hosts {
 		r, err := h.broker.OpenSession(t.Context(), &arpbrokerv1.OpenSessionRequest{AgentId: "agent-" + h.name, HostId: h.name, TtlSeconds: 10})
 		must(err)
@@ -377,6 +380,7 @@ func (l *Load) claimStep(r *rand.Rand, h *host) {
 		AgentId: "agent-" + h.name, SessionId: h.session.Load(), NetworkInterfaceId: h.eni,
 		EthernetSourceMac: h.mac, SenderMac: h.mac, SenderIp: tr.vip, TargetIp: tr.vip, Operation: arpbrokerv1.ArpOperation_ARP_OPERATION_REQUEST})
 	c := claim{havip: tr.id, eni: h.eni, call: call, ret: l.now(), err: err, result: resp.GetResult(), rev: resp.GetRevision()}
+	l.count(OutcomeOf(err) != Unknown)
 	l.mu.Lock()
 	l.claims = append(l.claims, c)
 	l.mu.Unlock()

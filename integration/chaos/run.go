@@ -13,7 +13,8 @@ import (
 // Row is what one fault did to the load.
 type Row struct {
 	Fault string
-	// Errors are the calls that failed from the fault's start until throughput was back.
+	// Errors are the calls (HAVIP calls and claims) that failed with an unknown outcome from
+	// the fault's start until throughput was back.
 	Errors int
 	// Recovery is the time from the heal until a second with full throughput (at least 80%
 	// of the 3 s before the fault); Takeover (broker faults) from the fault's start until a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -70,7 +69,7 @@ type replica struct {
 type env struct {
 	replicas [2]replica
 	cli      *clientv3.Client
-	nat      *natFollower
+	nat      *invariant.NatFollower
 	steps    atomic.Int64
 	seqs     atomic.Int64
 }
@@ -90,7 +89,7 @@ func newEnv(t *testing.T) *env {
 		e.replicas[i] = replica{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn),
 			[2]arpbrokerv1.ArpBrokerServiceClient{agent("host-0"), agent("host-1")}, agent("h"), conn}
 	}
-	e.nat = followNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
+	e.nat = invariant.FollowNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
 	return e
 }
 
@@ -927,88 +926,6 @@ func (w *world) eventually(s *invariant.State) error {
 		}
 	}
 	// (f) the NAT rule stream equals what the state implies.
-	want := s.NatRules()
-	got := w.e.nat.rules()
-	for ip, r := range want {
-		if got[ip] != r {
-			return fmt.Errorf("(f) NAT rule of %s: stream %+v, state %+v", ip, got[ip], r)
-		}
-	}
-	for ip, r := range got {
-		if _, ok := want[ip]; !ok {
-			return fmt.Errorf("(f) NAT rule of unbound %s still streamed: %+v", ip, r)
-		}
-	}
-	return nil
+	return w.e.nat.Check(s)
 }
 
-// natFollower keeps the newest NAT rule of every public IP from WatchNatRules, as a data plane
-// does (fenced by binding and owner revision); it resubscribes when cut off.
-type natFollower struct {
-	mu  sync.Mutex
-	cur map[string]*eipv1.NatRule
-}
-
-func followNat(t *testing.T, c eipv1.NatRuleServiceClient) *natFollower {
-	f := &natFollower{cur: map[string]*eipv1.NatRule{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	ready := make(chan struct{})
-	go func() {
-		defer close(done)
-		first := true
-		for ctx.Err() == nil {
-			stream, err := c.WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{})
-			if err != nil {
-				time.Sleep(50 * time.Millisecond) // reconnecting
-				continue
-			}
-			for {
-				m, err := stream.Recv()
-				if err != nil {
-					if !errors.Is(err, io.EOF) && status.Code(err) != codes.Canceled && status.Code(err) != codes.Unavailable {
-						t.Logf("NAT stream: %v", err)
-					}
-					break
-				}
-				f.mu.Lock()
-				if m.GetSnapshot() {
-					f.cur = map[string]*eipv1.NatRule{}
-				}
-				for _, r := range m.GetRules() {
-					old, ok := f.cur[r.GetPublicIp()]
-					if !ok || newer(r, old) {
-						f.cur[r.GetPublicIp()] = r
-					}
-				}
-				f.mu.Unlock()
-				if first {
-					first = false
-					close(ready)
-				}
-			}
-		}
-	}()
-	<-ready
-	return f
-}
-
-func newer(r, old *eipv1.NatRule) bool {
-	if r.GetBindingRevision() != old.GetBindingRevision() {
-		return r.GetBindingRevision() > old.GetBindingRevision()
-	}
-	return r.GetOwnerRevision() >= old.GetOwnerRevision()
-}
-
-func (f *natFollower) rules() map[string]invariant.Rule {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]invariant.Rule{}
-	for ip, r := range f.cur {
-		if !r.GetRemoved() {
-			out[ip] = invariant.Rule{Private: r.GetPrivateIp(), HaVip: r.GetHavipId(), ENI: r.GetNetworkInterfaceId(), Instance: r.GetInstanceId(), Host: r.GetHostId()}
-		}
-	}
-	return out
-}
