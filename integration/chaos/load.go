@@ -48,7 +48,7 @@ type Load struct {
 	tracked     []*tracked
 	hosts       []*host
 	watchers    []arpbrokerv1.ArpBrokerServiceClient // one per broker replica
-	nat         *invariant.NatFollower                // the NAT rules, as a data plane follows them from eipd
+	nat         *invariant.NatFollower               // the NAT rules, as a data plane follows them from eipd
 
 	mu      sync.Mutex
 	hist    []porcupine.Operation // HAVIP calls
