@@ -928,4 +928,3 @@ func (w *world) eventually(s *invariant.State) error {
 	// (f) the NAT rule stream equals what the state implies.
 	return w.e.nat.Check(s)
 }
-
