@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use (keepalived for the ARP end-to-end test, iproute2 for
 # network namespaces, nftables to split VRRP between them, prometheus and its promtool for the
-# metrics test and the alerting rules' tests), when they are missing and this is a Debian machine
+# metrics test and the alerting rules' tests, chromium for the web console's browser test), when they are missing and this is a Debian machine
 # where we are root.
 set -euo pipefail
 need=()
@@ -13,6 +13,8 @@ command -v nft >/dev/null || need+=(nftables)
 # recommended exporters).
 lean=()
 { command -v prometheus && command -v promtool; } >/dev/null || lean+=(prometheus)
+# Debian's chromium, driven headless by the console's browser test (suite/console_test.go).
+command -v chromium >/dev/null || lean+=(chromium)
 [ $((${#need[@]} + ${#lean[@]})) -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 	echo "missing ${need[*]} ${lean[*]}: install them (Debian: apt-get install ${need[*]} ${lean[*]})" >&2; exit 1
