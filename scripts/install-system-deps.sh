@@ -13,8 +13,10 @@ command -v nft >/dev/null || need+=(nftables)
 # recommended exporters).
 lean=()
 { command -v prometheus && command -v promtool; } >/dev/null || lean+=(prometheus)
-# Debian's chromium, driven headless by the console's browser test (suite/console_test.go).
+# Debian's chromium, driven headless by the console's browser test (suite/console_test.go), and
+# a Chinese font for its screenshots of the 简体中文 pages.
 command -v chromium >/dev/null || lean+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || lean+=(fonts-wqy-zenhei)
 [ $((${#need[@]} + ${#lean[@]})) -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 	echo "missing ${need[*]} ${lean[*]}: install them (Debian: apt-get install ${need[*]} ${lean[*]})" >&2; exit 1

@@ -24,8 +24,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -93,6 +91,8 @@ require github.com/openhavip/havip/services/eip v0.0.0
 replace github.com/openhavip/havip/services/eip => ../services/eip
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/openhavip/havip/services/arpbroker v0.0.0
 	github.com/openhavip/havip/services/havip v0.0.0
 	go.etcd.io/etcd/client/v3 v3.6.16

@@ -9,7 +9,7 @@ export function h(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') {
       el.addEventListener(k.slice(2), v);
-    } else if (k === 'class' || k === 'for' || k === 'role' || k.startsWith('aria-') || k.startsWith('data-') || k === 'scope' || k === 'tabindex' || k === 'colspan') {
+    } else if (k === 'class' || k === 'for' || k === 'role' || k.startsWith('aria-') || k.startsWith('data-') || k === 'scope' || k === 'tabindex' || k === 'colspan' || k === 'lang') {
       el.setAttribute(k, v === true ? '' : String(v));
     } else {
       el[k] = v;

@@ -17,7 +17,9 @@ function stateCell(v) {
   if (v.state !== 'BIND') return h('span', { class: 'state unbound', 'data-state': 'UNBIND' }, t('state.unbound'));
   return h('span', { class: 'state bound', 'data-state': 'BIND' },
     h('span', { class: 'state-label' }, t('state.bound')),
-    h('span', { class: 'state-owner' }, t('state.owner', { eni: v.network_interface_id, instance: v.instance_id, host: v.host_id })));
+    h('span', { class: 'state-owner' }, t('state.ownerEni', { eni: v.network_interface_id })),
+    h('span', { class: 'state-owner' }, t('state.ownerCvm', { instance: v.instance_id })),
+    h('span', { class: 'state-owner' }, t('state.ownerHost', { host: v.host_id })));
 }
 
 // havipList is the HAVIP list page.
@@ -272,7 +274,7 @@ export function havipDetails(main, havipId) {
       h('h2', { id: 'sec-range' }, t('range.title')),
       h('ul', { class: 'rules' }, h('li', {}, t('range.rule1')), h('li', {}, t('range.rule2', { n: maxRange })), h('li', {}, t('range.rule3')), h('li', {}, t('range.rule4'))),
       h('p', { class: 'current-range' }, current.length
-        ? t('range.current', { list: current.map((a) => `${a.instance_id} (${a.instance_type})`).join(', ') })
+        ? t('range.current', { list: current.map((a) => t(a.instance_type === 'ENI' ? 'range.itemEni' : 'range.itemCvm', { id: a.instance_id })).join(', ') })
         : t('range.none')),
       h('form', {
         class: 'range-editor',
@@ -359,7 +361,7 @@ export function havipDetails(main, havipId) {
       try {
         const r = await call('GET', `/havips/${havipId}/keepalived-config${query({ interface: iface.value.trim() })}`);
         fill(out, (r.config_set || []).map((c) => {
-          const pre = h('pre', { tabindex: 0 }, h('code', {}, c.config));
+          const pre = h('pre', { tabindex: 0, lang: 'en' }, h('code', {}, c.config));
           pre.id = id('conf');
           const copy = h('button', {
             type: 'button',
@@ -398,7 +400,7 @@ export function havipDetails(main, havipId) {
     shown.rejections = text;
     const rows = (r.rejection_set || []).map((x) => h('tr', {},
       h('td', {}, time(x.time)), h('td', {}, x.network_interface_id), h('td', {}, x.vip),
-      h('td', {}, h('code', {}, x.reason)), h('td', {}, x.message)));
+      h('td', {}, h('code', {}, x.reason)), h('td', { lang: 'en' }, x.message))); // the broker's words
     fill(rejections,
       h('h2', { id: 'sec-rejections' }, t('rejections.title')),
       h('p', {}, t('rejections.intro')),

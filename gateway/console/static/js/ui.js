@@ -15,7 +15,9 @@ export function announce(text) {
 export function errorBox(err) {
   if (err instanceof ApiError) {
     return h('div', { class: 'error', role: 'alert' },
-      h('p', { class: 'error-message' }, err.status === 401 ? t('error.unauthorized') : err.message),
+      err.status === 401
+        ? h('p', { class: 'error-message' }, t('error.unauthorized'))
+        : h('p', { class: 'error-message', lang: 'en' }, err.message), // the server's words, in English
       h('p', { class: 'error-meta' },
         err.reason ? h('span', { class: 'error-reason', 'data-reason': err.reason }, t('error.reason', { reason: err.reason })) : null,
         err.requestId ? h('span', { class: 'error-request' }, t('error.requestId', { id: err.requestId })) : null));
@@ -73,6 +75,22 @@ export function modal(titleText, build) {
     if (opener && opener.isConnected) opener.focus();
   });
   fill(dlg, h('h2', { id: titleId }, titleText), build(close));
+  // Tab and Shift+Tab cycle through the dialog's controls and never leave it.
+  dlg.addEventListener('keydown', (e) => {
+    if (e.key !== 'Tab') return;
+    const stops = [...dlg.querySelectorAll('button, input, select, textarea, a[href], [tabindex]:not([tabindex="-1"])')]
+      .filter((el) => !el.disabled && el.getClientRects().length > 0);
+    if (stops.length === 0) return;
+    const first = stops[0];
+    const last = stops[stops.length - 1];
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
   document.body.append(dlg);
   dlg.showModal();
   return dlg;
