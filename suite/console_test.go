@@ -460,9 +460,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.wait("the list in Chinese", `document.documentElement.lang === 'zh-CN' && document.querySelector('main h1')?.innerText === `+js(zh["havips.title"])+` && document.querySelector('tr[data-havip-id] [data-state]')?.innerText === `+js(zh["state.unbound"]), 5*time.Second)
 	// Every text node outside data the API returned (elements marked lang=en, pre, code) must
 	// hold no English word but the product's names and the test's data.
+	names, _ := json.Marshal([]string{"web-vip", "db-vip", "prod", "web-1", "web-2", "web-3", "web", "extra", "host-1", "host-2"})
 	english := `(() => {
 		const allowed = new Set(['HAVIP', 'IP', 'ID', 'ARP', 'HA', 'keepalived', 'Pacemaker', 'Heartbeat', 'English', 'MAC', 'conf']);
-		const data = ` + func() string { q, _ := json.Marshal([]string{"web-vip", "db-vip", "prod", "web-1", "web-2", "web-3", "web", "extra", "host-1", "host-2"}); return string(q) }() + `;
+		const data = ` + string(names) + `;
 		const words = [];
 		const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
 		for (let n = walk.nextNode(); n; n = walk.nextNode()) {
