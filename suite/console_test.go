@@ -409,6 +409,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the HAVIP's rejections over REST (no agent identity wanted): %s", r.raw)
 	}
 	refused(t, "another account's rejections", s.do(t, s.keyB, "GET", "/v1/havips/"+havip+"/arp-rejections", nil), 404, "ResourceNotFound")
+	refused(t, "the rejections of a malformed ID", s.do(t, key, "GET", "/v1/havips/havip-NOT/arp-rejections", nil), 400, "InvalidParameterValue.Malformed")
 
 	// An ARP report through the broker turns the row to "Bound with CVM" within 1 s, with no reload.
 	b.do("back to the list", chromedp.Click(chromedp.CSS(`nav.sidebar a[data-route=havips]`)))
