@@ -293,7 +293,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	eni := ok(t, s.do(t, key, "POST", "/v1/network-interfaces", map[string]any{"subnet_id": subnet, "network_interface_name": "extra"})).str("network_interface", "network_interface_id")
 	ok(t, s.do(t, key, "POST", "/v1/network-interfaces/"+eni+":attach", map[string]any{"instance_id": cvm1.id}))
 	eipIP := ok(t, s.do(t, key, "POST", "/v1/addresses", map[string]any{"address_name": "web"})).str("address_set", 0, "address_ip")
-	host1 := newAgent(t, s, "host-1")
+	host1, host2 := newAgent(t, s, "host-1"), newAgent(t, s, "host-2")
 
 	b := startBrowser(t, s.local)
 	start := time.Now()
@@ -435,6 +435,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do("bind", chromedp.Click(chromedp.CSS(`section[aria-labelledby=sec-eip] button[type=submit]`)))
 	b.wait("the EIP bound", `document.querySelector('.eip-bound')?.innerText.includes(`+js(eipIP)+`)`, 5*time.Second)
 	b.screenshot("eip-bound")
+
+	// The details page follows an owner change within 1 s too: the HAVIP moves to the second
+	// CVM (applied at once, or when the broker's hold-down since the last change ends).
+	var changed time.Time
+	switch r := host2.announce(t, cvm2.eni, cvm2.mac, vip); r.GetResult() {
+	case arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED:
+		changed = time.Now()
+	case arpbrokerv1.ClaimResult_CLAIM_RESULT_DEFERRED:
+		deadline := time.Now().Add(10 * time.Second)
+		for ok(t, s.do(t, key, "GET", "/v1/havips/"+havip, nil)).str("havip_set", 0, "network_interface_id") != cvm2.eni {
+			if time.Now().After(deadline) {
+				t.Fatal("the deferred claim of the second CVM was never applied")
+			}
+			time.Sleep(10 * time.Millisecond) // polling the API for the broker's change
+		}
+		changed = time.Now()
+	default:
+		t.Fatalf("the claim of %s: %v", cvm2.eni, r)
+	}
+	b.wait("the details page shows the new owner within 1 s", `document.querySelector('.facts [data-state=BIND]')?.innerText.includes(`+js(cvm2.eni)+`)`, time.Second-time.Since(changed))
+	t.Logf("the details page showed the new owner %v after the change", time.Since(changed).Round(time.Millisecond))
+	b.screenshot("details-follow-the-owner")
 	b.do("release", chromedp.Click(chromedp.CSS(`[data-action=delete]`)))
 	b.do("confirm", chromedp.Click(chromedp.CSS(`[data-action=confirm-delete]`)))
 	b.wait("the release refused", `document.querySelector('dialog[open] .error-reason[data-reason="UnsupportedOperation.BindEIP"]') && document.querySelector('dialog[open] .error-request')`, 5*time.Second)
@@ -457,6 +479,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	other := ok(t, s.do(t, key, "POST", "/v1/havips", map[string]any{"vpc_id": vpc, "subnet_id": subnet, "havip_name": "db-vip",
 		"havip_association_set": []map[string]string{{"instance_id": eni, "instance_type": "ENI"}}})).str("havip", "havip_id")
 	b.wait("the new HAVIP appears", `document.querySelector('tr[data-havip-id=`+js(other)+`]')`, 2*time.Second)
+	// The filters go to the API: a name of no HAVIP lists none; reset lists it again.
+	b.typeInto(`form.filters input[name=havip-name]`, "web-vip")
+	b.do("search", chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.wait("no HAVIP named web-vip", `!document.querySelector('tr[data-havip-id]') && document.querySelector('td.empty')?.innerText === `+js(en["havips.empty"]), 5*time.Second)
+	b.do("reset", chromedp.Click(chromedp.CSS(`form.filters button[type=reset]`)))
+	b.wait("the list again", `document.querySelector('tr[data-havip-id=`+js(other)+`]')`, 5*time.Second)
 	b.choose(`header select`, "zh")
 	b.wait("the list in Chinese", `document.documentElement.lang === 'zh-CN' && document.querySelector('main h1')?.innerText === `+js(zh["havips.title"])+` && document.querySelector('tr[data-havip-id] [data-state]')?.innerText === `+js(zh["state.unbound"]), 5*time.Second)
 	// Every text node outside data the API returned (elements marked lang=en, pre, code) must

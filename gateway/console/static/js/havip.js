@@ -24,7 +24,7 @@ function stateCell(v) {
 
 // havipList is the HAVIP list page.
 export function havipList(main) {
-  const filters = { 'havip-id': '', 'havip-name': '', vip: '', 'vpc-id': '' };
+  const filters = { 'havip-id': '', 'havip-name': '', vip: '', 'vpc-id': '', 'subnet-id': '', 'address-ip': '' };
   let offset = 0;
   let limit = 20;
   let shown = '';
@@ -39,6 +39,8 @@ export function havipList(main) {
     'havip-id': h('input', { type: 'search', name: 'havip-id', autocomplete: 'off' }),
     'havip-name': h('input', { type: 'search', name: 'havip-name', autocomplete: 'off' }),
     vip: h('input', { type: 'search', name: 'vip', autocomplete: 'off', inputMode: 'decimal' }),
+    'subnet-id': h('input', { type: 'search', name: 'subnet-id', autocomplete: 'off' }),
+    'address-ip': h('input', { type: 'search', name: 'address-ip', autocomplete: 'off', inputMode: 'decimal' }),
   };
   const vpcSel = h('select', { name: 'vpc-id' }, h('option', { value: '' }, t('filter.anyVpc')));
   call('GET', '/vpcs?limit=100').then((r) => {
@@ -65,6 +67,8 @@ export function havipList(main) {
   field(t('col.name'), inputs['havip-name']),
   field(t('col.vip'), inputs.vip),
   field(t('col.vpc'), vpcSel),
+  field(t('col.subnet'), inputs['subnet-id']),
+  field(t('col.eip'), inputs['address-ip']),
   field(t('pager.sizeLabel'), sizeSel),
   h('div', { class: 'filter-buttons' },
     h('button', { type: 'submit' }, t('filter.apply')),
@@ -77,14 +81,17 @@ export function havipList(main) {
       },
     }, t('filter.reset'))));
 
+  const current = () => `/havips${query({ offset, limit }, filters)}`;
   async function refresh(force) {
+    const path = current();
     let r;
     try {
-      r = await call('GET', `/havips${query({ offset, limit }, filters)}`);
+      r = await call('GET', path);
     } catch (e) {
       if (force) fill(body, errorBox(e));
       throw e;
     }
+    if (path !== current()) return; // the filters or the page changed meanwhile: a newer call draws
     const text = JSON.stringify(r);
     if (!force && text === shown) return; // nothing changed: keep the page as it is
     shown = text;
