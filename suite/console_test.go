@@ -345,6 +345,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A manual IP: the usable range is shown, the reserved .1 is refused before sending, and an
 	// address in use is refused by the server, with its reason and request ID.
 	b.do("open Apply", chromedp.Click(chromedp.CSS(`[data-action=apply]`)))
+	b.typeInto(`dialog[open] input[name=havip-name]`, "web-vip-2")
 	b.choose(`dialog[open] select[name=vpc-id]`, vpc)
 	b.choose(`dialog[open] select[name=subnet-id]`, subnet)
 	b.do("manual IP", chromedp.Click(chromedp.CSS(`dialog[open] input[value=manual]`)))
@@ -359,8 +360,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.typeInto(`dialog[open] input[name=vip]`, cvm1.ip)
 	b.do("OK", chromedp.Click(chromedp.CSS(`dialog[open] button[type=submit]`)))
 	b.wait("the server's refusal inline", `document.querySelector('dialog[open] .error-reason') && document.querySelector('dialog[open] .error-request')`, 5*time.Second)
-	if reason, req := eval[string](b, `document.querySelector('dialog[open] .error-reason').dataset.reason`), b.text(`dialog[open] .error-request`); reason == "" || !strings.Contains(req, "-") {
-		t.Errorf("server refusal without its reason (%q) or request ID (%q)", reason, req)
+	if reason, req := eval[string](b, `document.querySelector('dialog[open] .error-reason').dataset.reason`), b.text(`dialog[open] .error-request`); reason != "InvalidParameterValue.Occupied" || !strings.Contains(req, "-") {
+		t.Errorf("server refusal of an address in use: reason %q (want InvalidParameterValue.Occupied), request ID %q", reason, req)
 	}
 	b.screenshot("manual-ip-in-use-refused")
 	b.do("close with Escape", chromedp.KeyEvent(kb.Escape))

@@ -1,7 +1,7 @@
 // The console: sign-in, the shell (header, sidebar), the router and the polling that keeps the
 // page live.
 
-import { h, fill, id } from './dom.js';
+import { h, fill } from './dom.js';
 import { load, t, setLang, lang, languages } from './i18n.js';
 
 const langNames = { en: 'lang.en', zh: 'lang.zh' };
@@ -89,8 +89,7 @@ const nav = [
 
 function shell(section) {
   const main = h('main', { id: 'main', tabindex: -1 });
-  const navId = id('nav');
-  const links = h('ul', { id: navId }, nav.map(([route, label]) => h('li', {},
+  const links = h('ul', {}, nav.map(([route, label]) => h('li', {},
     h('a', { href: `#/${route}`, 'aria-current': route === section ? 'page' : undefined, 'data-route': route }, t(label)))));
   fill(app,
     h('header', { class: 'top' },

@@ -123,7 +123,7 @@ export function havipList(main) {
 // applyDialog is the Apply dialog: name, VPC, its subnets, an automatic or a manual IP.
 function applyDialog(done) {
   modal(t('apply.title'), (close) => {
-    const name = h('input', { type: 'text', name: 'havip-name', maxLength: 60, autocomplete: 'off' });
+    const name = h('input', { type: 'text', name: 'havip-name', maxLength: 60, autocomplete: 'off', required: true });
     const vpc = h('select', { name: 'vpc-id', required: true }, h('option', { value: '' }, t('apply.pickVpc')));
     const subnet = h('select', { name: 'subnet-id', required: true, disabled: true }, h('option', { value: '' }, t('apply.pickSubnet')));
     const autoId = id('ipmode');
@@ -183,6 +183,7 @@ function applyDialog(done) {
           fill(slot, h('div', { class: 'error', role: 'alert' }, h('p', { class: 'error-message' }, msg)));
           focus.focus();
         };
+        if (!name.value.trim()) return clientError(t('apply.needName'), name);
         if (!vpc.value) return clientError(t('apply.needVpc'), vpc);
         if (!subnet.value) return clientError(t('apply.needSubnet'), subnet);
         const req = { vpc_id: vpc.value, subnet_id: subnet.value, havip_name: name.value.trim() };
