@@ -169,7 +169,7 @@ func (g *Gateway) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := g.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpcclient.Options(g.cfg.TLS)...) // round-robin over the replicas the name resolves to
+	c, err := grpcclient.NewClient(addr, grpcclient.Options(g.cfg.TLS)...) // round-robin over the replicas the name (or list) gives
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -164,7 +164,8 @@ type HaVip struct {
 	FlushedTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=flushed_time,json=flushedTime,proto3" json:"flushed_time,omitempty"`
 	// When the HAVIP was created.
 	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
-	// The etcd revision of the last owner change (the fencing revision); 0 when never bound.
+	// The etcd revision of the owner change that made the current owner (the fencing revision);
+	// 0 when the HAVIP has no owner (never bound, or its owner lapsed or was revoked).
 	OwnerRevision int64 `protobuf:"varint,15,opt,name=owner_revision,json=ownerRevision,proto3" json:"owner_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
