@@ -166,8 +166,8 @@ func Together(fs ...Fault) Fault {
 			heals = append(heals, f.Inject(t, s))
 		}
 		return func() {
-			for _, h := range heals {
-				h()
+			for i := len(heals) - 1; i >= 0; i-- { // the last injected is lifted first
+				heals[i]()
 			}
 		}
 	}

@@ -16,9 +16,10 @@ type Row struct {
 	// Errors are the calls (HAVIP calls and claims) that failed with an unknown outcome from
 	// the fault's start until throughput was back.
 	Errors int
-	// Recovery is the time from the heal until a second with full throughput (at least 80%
-	// of the 3 s before the fault); Takeover (broker faults) from the fault's start until a
-	// new leader accepted a claim; Convergence from the heal until every watcher shows every
+	// Recovery is the time from the end of the heal (a killed process restarted and serving
+	// again, a partition lifted) until a second with full throughput (at least 80% of the 3 s
+	// before the fault); Takeover (broker faults) from the fault's start until a new leader
+	// accepted a claim; Convergence from the end of the heal until every watcher shows every
 	// tracked HAVIP owned by its MASTER.
 	Recovery, Takeover, Convergence time.Duration
 }
@@ -38,8 +39,8 @@ func (l *Load) Run(t testing.TB, f Fault) (Row, error) {
 	for _, tr := range l.tracked {
 		tr.flap.Store(false) // every HAVIP's MASTER stays put from now on
 	}
-	healed := time.Now()
 	heal()
+	healed := time.Now() // the fault is over: everything it stopped runs again
 	var err error
 	if row.Convergence, err = l.converge(healed); err != nil {
 		return row, err
