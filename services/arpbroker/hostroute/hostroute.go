@@ -181,7 +181,8 @@ func (r *Router) remove(havipID string, vip netip.Addr) error {
 		return nil
 	}
 	delete(r.holds, vip)
-	err := r.h.RouteDel(&netlink.Route{Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Protocol: r.cfg.Protocol, Table: r.cfg.Table})
+	// Scope "nowhere" matches the route whatever its scope, as `ip route del` does.
+	err := r.h.RouteDel(&netlink.Route{Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Protocol: r.cfg.Protocol, Table: r.cfg.Table, Scope: netlink.SCOPE_NOWHERE})
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("remove route %s of HAVIP %s: %w", vip, havipID, err)
 	}
