@@ -1,16 +1,16 @@
 // Package fabric builds a VPC fabric in network namespaces for tests: hosts on an underlay, each VM on a point-to-point port of its host, no layer 2 between VMs.
 //
-//	 internet ──(198.51.100.0/24)── gateway (natd) 192.168.100.254
-//	                                    │
-//	               underlay bridge (192.168.100.0/24, inside its own namespace)
-//	               │                                        │
-//	     host A 192.168.100.1                      host B 192.168.100.2
-//	     10.0.0.1/32 on lo, proxy ARP on ports     (the same)
-//	     10.0.0.x/32 dev pN   (its VMs)            10.0.0.y/32 dev pN
-//	     10.0.0.y/32 via B    (B's VMs)            10.0.0.x/32 via A
-//	     unreachable 10.0.0.0/16, default via the gateway
-//	     │ pN (veth)                               │ pN
-//	     VM (eth0 = ENI MAC and IP, default via 10.0.0.1)
+//	internet ──(198.51.100.0/24)── gateway (natd) 192.168.100.254
+//	                                   │
+//	              underlay bridge (192.168.100.0/24, inside its own namespace)
+//	              │                                        │
+//	    host A 192.168.100.1                      host B 192.168.100.2
+//	    10.0.0.1/32 on lo, proxy ARP on ports     (the same)
+//	    10.0.0.x/32 dev pN   (its VMs)            10.0.0.y/32 dev pN
+//	    10.0.0.y/32 via B    (B's VMs)            10.0.0.x/32 via A
+//	    unreachable 10.0.0.0/16, default via the gateway
+//	    │ pN (veth)                               │ pN
+//	    VM (eth0 = ENI MAC and IP, default via 10.0.0.1)
 //
 // Each host answers its VMs' ARP itself (proxy ARP on the port, 10.0.0.1 on its loopback) and
 // routes to them by /32 routes; a VM's frames, gratuitous ARP included, reach only its host. A
