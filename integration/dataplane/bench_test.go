@@ -55,7 +55,14 @@ func followRoutes(b *testing.B, ns string) *routeLog {
 	b.Cleanup(func() { _ = n.Close() })
 	updates, done := make(chan netlink.RouteUpdate, 4096), make(chan struct{})
 	b.Cleanup(func() { close(done) })
-	if err := netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{Namespace: &n, ReceiveBufferSize: 32 << 20, ErrorCallback: func(err error) { b.Errorf("route subscription of %s: %v", ns, err) }}); err != nil {
+	report := func(err error) {
+		select {
+		case <-done: // closing the subscription at the end
+		default:
+			b.Errorf("route subscription of %s: %v", ns, err)
+		}
+	}
+	if err := netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{Namespace: &n, ReceiveBufferSize: 32 << 20, ErrorCallback: report}); err != nil {
 		b.Fatal(err)
 	}
 	go func() {
