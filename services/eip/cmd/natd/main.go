@@ -50,7 +50,7 @@ var (
 // RegisterFlags registers every setting on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.EipAddr == "" {
-		c.EipAddr = "127.0.0.1:50053"
+		c.EipAddr = "127.0.0.1:50051"
 	}
 	if c.Underlay == nil {
 		c.Underlay = map[string]string{}
