@@ -158,7 +158,9 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	netProbe := startProber(t, f.Internet, eipIP)
 	probers := map[string]*prober{"VPC client → VIP": vpcProbe, "internet → EIP": netProbe}
 
-	// keepalived on the range, and on VM4 with VM1's configuration at priority 200.
+	// keepalived on the range: VM1 (the highest priority) first, the others once it is MASTER, so
+	// that VM1 is the MASTER, with no election among starting peers; then VM4 with VM1's
+	// configuration at priority 200.
 	dir := t.TempDir()
 	var kas []*fabric.Keepalived
 	for i, cfg := range configs {
@@ -166,6 +168,9 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 			t.Fatalf("config %d is for %s", i, cfg.GetInstanceId())
 		}
 		kas = append(kas, fabric.StartKeepalived(t, vms[i].NS, dir, names[i], cfg.GetConfig()))
+		if i == 0 {
+			await(t, 20*time.Second, "VM1 is MASTER", func() bool { return hasVIP(t, vms[0].NS, vip) })
+		}
 	}
 	outsider := strings.NewReplacer(fmt.Sprintf("priority %d\n", configs[0].GetPriority()), "priority 200\n", "state BACKUP ", "state MASTER ").Replace(configs[0].GetConfig())
 	outsider = strings.Replace(outsider, "unicast_src_ip "+vms[0].IP, "unicast_src_ip "+vms[3].IP, 1)
@@ -248,13 +253,16 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 		}
 	}
 
-	// The new MASTER's host agent dies: its session, and so the ownership, lapses. No probe sent
-	// after the platform shows the lapse (and its propagation, 100ms) reaches any VM.
-	agentStop[vms[next].Host.ID]()
+	// The host agents die: their sessions, and so the ownership, lapse (the new MASTER keeps the
+	// VIP on its interface). No probe sent after the platform shows the lapse (and its
+	// propagation, 100ms) reaches any VM.
+	for _, stop := range agentStop {
+		stop()
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for state(t, havipc, ctx, hv.GetHavipId()).GetState() == "BIND" {
 		if time.Now().After(deadline) {
-			t.Fatal("the ownership did not lapse")
+			t.Fatalf("the ownership did not lapse: %v", state(t, havipc, ctx, hv.GetHavipId()))
 		}
 		time.Sleep(50 * time.Millisecond) // polling for the session's end
 	}
@@ -286,14 +294,36 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	if got := resp[3].received(); len(got) != 0 {
 		t.Errorf("VM4, outside the switch range, received %d probes", len(got))
 	}
-	if out, err := exec.Command("ip", "-n", vms[3].NS, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput(); err != nil || !strings.Contains(string(out), " "+vip+"/") {
-		t.Errorf("VM4 does not hold the VIP, so it proves nothing (%v): %s", err, out)
+	if !hasVIP(t, vms[3].NS, vip) {
+		t.Errorf("VM4 does not hold the VIP, so it proves nothing")
 	}
 	netProbe.mu.Lock()
 	if len(netProbe.badSource) > 0 || len(netProbe.by) == 0 {
 		t.Errorf("the internet client got %d answers, %d not from the EIP %s: %v", len(netProbe.by), len(netProbe.badSource), eipIP, netProbe.badSource)
 	}
 	netProbe.mu.Unlock()
+}
+
+// await polls cond until it holds, and fails the test if it does not within the given time.
+func await(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond) // polling keepalived, which notifies nothing
+	}
+}
+
+// hasVIP reports whether the VM's eth0 carries the VIP, as keepalived's MASTER does.
+func hasVIP(t testing.TB, ns, vip string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr show: %v\n%s", err, out)
+	}
+	return strings.Contains(string(out), " "+vip+"/")
 }
 
 func state(t testing.TB, c havipv1.HaVipServiceClient, ctx context.Context, id string) *havipv1.HaVip {
