@@ -158,6 +158,11 @@ arpagent: ## Build the host agent, static, into build/bin/arpagent (it also has 
 	@mkdir -p build/bin
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/arpbroker/cmd/arpagent
 
+.PHONY: dataplane
+dataplane: ## As root: the packet test of the data plane, verbose (fabric in namespaces, keepalived, agents with routes, natd; ~15 s).
+	@bash scripts/install-system-deps.sh
+	cd integration && go test -count=1 -v -run '^TestPacketsFollowTheOwner$$' ./dataplane
+
 .PHONY: natd
 natd: ## Build the EIP gateway, static, into build/bin/natd (it also has an image: make images).
 	@mkdir -p build/bin
