@@ -156,14 +156,24 @@ SMOKE_RUNS ?= 20
 smoke: suite ## Start a suite on free ports, run scripts/smoke.sh SMOKE_RUNS (20) times, check nothing is left.
 	bash scripts/smoke-suite.sh $(BIN)/havip-suite $(SMOKE_RUNS)
 
-# The programs of the docker-compose stack (static, for FROM-scratch images), and the host agent;
-# the gateway, havip-cert (the stack's certs service), etcd and etcdctl are built apart.
-IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd arpbroker/cmd/arpagent
+# The programs of the docker-compose stack (static, for FROM-scratch images), the host agent and
+# the EIP gateway; the gateway, havip-cert (the stack's certs service), etcd and etcdctl are built apart.
+IMAGES := ipam/cmd/ipamd havip/cmd/havipd arpbroker/cmd/arpbrokerd eip/cmd/eipd arpbroker/cmd/arpagent eip/cmd/natd
 
 .PHONY: arpagent
 arpagent: ## Build the host agent, static, into build/bin/arpagent (it also has an image: make images).
 	@mkdir -p build/bin
 	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/arpbroker/cmd/arpagent
+
+.PHONY: dataplane
+dataplane: ## As root: the packet test of the data plane, verbose (fabric in namespaces, keepalived, agents with routes, natd; ~15 s).
+	@bash scripts/install-system-deps.sh
+	cd integration && go test -count=1 -v -run '^TestPacketsFollowTheOwner$$' ./dataplane
+
+.PHONY: natd
+natd: ## Build the EIP gateway, static, into build/bin/natd (it also has an image: make images).
+	@mkdir -p build/bin
+	CGO_ENABLED=0 go build -trimpath -o build/bin/ ./services/eip/cmd/natd
 
 # havip/prometheus:dev is Debian's Prometheus with the libraries it loads (scripts/prometheus-image.sh;
 # it installs the Debian package through scripts/install-system-deps.sh when it is missing).

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use (keepalived for the ARP end-to-end test, iproute2 for
-# network namespaces, nftables to split VRRP between them, prometheus and its promtool for the
-# metrics test and the alerting rules' tests, chromium for the web console's browser test), when
-# they are missing and this is a Debian machine where we are root.
+# network namespaces, nftables to split VRRP between them, procps' sysctl for the data-plane
+# fabric, prometheus and its promtool for the metrics test and the alerting rules' tests, chromium
+# for the web console's browser test), when they are missing and this is a Debian machine where we
+# are root.
 set -euo pipefail
 need=()
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v ip >/dev/null || need+=(iproute2)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
+command -v sysctl >/dev/null || need+=(procps) # the data-plane fabric's forwarding and proxy ARP
 command -v strace >/dev/null || need+=(strace) # the fault suite's slow disk (syscall delay injection)
 # Debian 12's Prometheus 2.42 (the tests start their own, on free loopback ports; none of the
 # recommended exporters).

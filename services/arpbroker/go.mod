@@ -78,6 +78,8 @@ replace (
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/mdlayher/packet v1.1.2
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	go.etcd.io/etcd/api/v3 v3.6.16
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0

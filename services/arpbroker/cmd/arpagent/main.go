@@ -5,12 +5,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
@@ -21,6 +25,7 @@ import (
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/services/arpbroker/agent"
+	"github.com/openhavip/havip/services/arpbroker/hostroute"
 )
 
 // Config is arpagent's settings.
@@ -40,6 +45,12 @@ type Config struct {
 	// TLS names the agent's certificate files (-ca, -cert, -key; default certs/ca.crt,
 	// certs/agent.crt, certs/agent.key): an agent certificate (havip-cert create-agent <host>).
 	TLS mtls.Config
+	// Routes turns on route programming (-routes, HAVIP_AGENT_ROUTES): the agent follows the
+	// ownerships and routes each VIP's /32 to the owner ENI's port on this host, or via the
+	// owner's host (-underlay) on another.
+	Routes bool
+	// Underlay gives every host's underlay address, `host-id=IP` (-underlay, HAVIP_AGENT_UNDERLAY).
+	Underlay map[string]string
 	// Log is the logging setting.
 	Log logging.Config
 }
@@ -51,6 +62,8 @@ var (
 	portsSetting      = config.Setting{Flag: "port", Env: "HAVIP_AGENT_PORTS"}
 	brokerSetting     = config.Setting{Flag: "broker", Env: "HAVIP_BROKER_ADDR"}
 	netnsSetting      = config.Setting{Flag: "netns", Env: "HAVIP_AGENT_NETNS"}
+	routesSetting     = config.Setting{Flag: "routes", Env: "HAVIP_AGENT_ROUTES"}
+	underlaySetting   = config.Setting{Flag: "underlay", Env: "HAVIP_AGENT_UNDERLAY"}
 )
 
 // RegisterFlags registers every setting on fs; the defaults name host, the machine's hostname.
@@ -64,6 +77,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	if c.Agent.Ports == nil {
 		c.Agent.Ports = map[string]string{}
 	}
+	if c.Underlay == nil {
+		c.Underlay = map[string]string{}
+	}
 	if c.BrokerAddr == "" {
 		c.BrokerAddr = "127.0.0.1:50051"
 	}
@@ -73,6 +89,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	config.Var(fs, ports(c.Agent.Ports), portsSetting, "a VM port and its ENI, `ifname=eni-id`: repeat the flag for each port, or comma-separate them")
 	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd, or a comma-separated list of its replicas' addresses (called round-robin)")
 	config.String(fs, &c.Netns, netnsSetting, "network namespace of the VM ports (a name under /var/run/netns, or a path), for a simulated host; empty: the agent's own")
+	config.Bool(fs, &c.Routes, routesSetting, "program the VIP routes: each VIP's /32 to the owner's port on this host, via the owner's host (-underlay) on another")
+	config.Var(fs, underlay(c.Underlay), underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
 	c.TLS.RegisterFlags(fs, "agent")
 	c.Log.RegisterFlags(fs)
 }
@@ -86,6 +104,11 @@ func (c Config) Validate() error {
 		return sessionTTLSetting.Errorf(c.Agent.SessionTTL, "want whole seconds, at least 1s")
 	case c.BrokerAddr == "":
 		return brokerSetting.Errorf(c.BrokerAddr, "required")
+	}
+	for host, ip := range c.Underlay {
+		if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
+			return underlaySetting.Errorf(underlay(c.Underlay).String(), "host %s: %q is not an IPv4 address", host, ip)
+		}
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
@@ -121,6 +144,19 @@ func netnsPath(netns string) string {
 	return "/var/run/netns/" + netns
 }
 
+// netlinkHandle is a netlink handle in the namespace -netns names, or in the agent's own.
+func netlinkHandle(netns string) (*netlink.Handle, error) {
+	if netns == "" {
+		return netlink.NewHandle()
+	}
+	ns, err := vnetns.GetFromPath(netnsPath(netns))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = ns.Close() }()
+	return netlink.NewHandleAt(ns)
+}
+
 // ports collects -port ifname=eni-id flags.
 type ports map[string]string
 
@@ -146,8 +182,33 @@ func (p ports) Set(v string) error {
 
 func (p ports) Get() any { return map[string]string(p) }
 
+// underlay collects -underlay host-id=IP flags.
+type underlay map[string]string
+
+func (u underlay) String() string {
+	var out []string
+	for host, a := range u {
+		out = append(out, host+"="+a)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func (u underlay) Set(v string) error {
+	for _, part := range config.Split(v) {
+		host, ip, ok := strings.Cut(part, "=")
+		if !ok || host == "" || ip == "" {
+			return fmt.Errorf("want host-id=IP, got %q", part)
+		}
+		u[host] = ip
+	}
+	return nil
+}
+
+func (u underlay) Get() any { return map[string]string(u) }
+
 func main() {
-	fs := config.NewFlagSet("arpagent", "arpagent is the host agent: it reports the gratuitous ARP of the host's VM ports to arpbrokerd\nand holds the host's session.", tracing.EnvHelp)
+	fs := config.NewFlagSet("arpagent", "arpagent is the host agent: it reports the gratuitous ARP of the host's VM ports to arpbrokerd,\nholds the host's session and, with -routes, routes each VIP to its owner.", tracing.EnvHelp)
 	var cfg Config
 	host, _ := os.Hostname()
 	cfg.RegisterFlags(fs, host)
@@ -176,6 +237,20 @@ func main() {
 			log.Error("ports", "netns", cfg.Netns, "err", err)
 			os.Exit(1)
 		}
+	}
+	if cfg.Routes {
+		h, err := netlinkHandle(cfg.Netns)
+		if err != nil {
+			log.Error("routes", "netns", cfg.Netns, "err", err)
+			os.Exit(1)
+		}
+		defer h.Close()
+		hosts := map[string]netip.Addr{}
+		for host, a := range cfg.Underlay {
+			hosts[host] = netip.MustParseAddr(a) // checked by Validate
+		}
+		r := hostroute.New(hostroute.Config{HostID: cfg.Agent.HostID, Ports: cfg.Agent.Ports, Hosts: hosts}, h, log)
+		go func() { _ = r.Run(ctx, arpbrokerv1.NewArpBrokerServiceClient(conn)) }()
 	}
 	if err := ag.Run(ctx); err != nil {
 		log.Error("exiting", "err", err)

@@ -70,6 +70,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no certificate", change: func(c *Config) { c.TLS.Cert = "" }, want: `-cert (HAVIP_TLS_CERT) = "": required (or -insecure-plaintext for development)`},
 		{name: "session TTL in part seconds", change: func(c *Config) { c.Agent.SessionTTL = 1500 * time.Millisecond }, want: "-session-ttl (HAVIP_AGENT_SESSION_TTL) = 1.5s: want whole seconds, at least 1s"},
 		{name: "no broker", change: func(c *Config) { c.BrokerAddr = "" }, want: `-broker (HAVIP_BROKER_ADDR) = "": required`},
+		{name: "underlay", change: func(c *Config) { c.Underlay = map[string]string{"h2": "192.168.0.2"} }},
+		{name: "underlay not an address", change: func(c *Config) { c.Underlay = map[string]string{"h2": "h2.example"} }, want: `-underlay (HAVIP_AGENT_UNDERLAY) = "h2=h2.example": host h2: "h2.example" is not an IPv4 address`},
 		{name: "log level", change: func(c *Config) { c.Log.Level = "all" }, want: `-log-level (HAVIP_LOG_LEVEL) = "all": want debug, info, warn or error`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,275 @@
+// Package hostroute programs a host's VIP routes from the broker's ownerships: a VIP's /32 to the owner ENI's port on the owner's host, via the owner's host everywhere else.
+package hostroute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+)
+
+// DefaultProtocol is the rtnetlink protocol number that marks the routes hostroute programs, so
+// that a restarted router finds its own routes and leaves every other route alone. It is not
+// one of those iproute2 names in rt_protos.
+const DefaultProtocol netlink.RouteProtocol = 118
+
+// Config describes the host.
+type Config struct {
+	// HostID is this host, as ownerships name it.
+	HostID string
+	// Ports maps each VM-facing interface of the host to the ENI behind it.
+	Ports map[string]string
+	// Hosts maps every other host to its underlay address, where VIPs owned there are routed.
+	Hosts map[string]netip.Addr
+	// Protocol marks the router's routes; 0 means DefaultProtocol.
+	Protocol netlink.RouteProtocol
+	// Table is the routing table of the routes; 0 means the main table.
+	Table int
+}
+
+// Router follows ownerships and keeps the host's VIP routes where the owners are.
+type Router struct {
+	cfg    Config
+	h      *netlink.Handle
+	log    *slog.Logger
+	portOf map[string]string // ENI → port
+
+	mu    sync.Mutex
+	vips  map[string]entry      // HAVIP → the newest ownership applied (fencing), and its VIP
+	holds map[netip.Addr]string // VIP → the HAVIP whose route it is
+}
+
+// entry is what the router knows of one HAVIP.
+type entry struct {
+	rev int64
+	vip netip.Addr // invalid when the HAVIP never had an owner here
+}
+
+// New returns a router that programs routes through h (a handle in the host's network namespace).
+func New(cfg Config, h *netlink.Handle, log *slog.Logger) *Router {
+	if cfg.Protocol == 0 {
+		cfg.Protocol = DefaultProtocol
+	}
+	if cfg.Table == 0 {
+		cfg.Table = unix.RT_TABLE_MAIN
+	}
+	portOf := make(map[string]string, len(cfg.Ports))
+	for port, eni := range cfg.Ports {
+		portOf[eni] = port
+	}
+	return &Router{cfg: cfg, h: h, log: log, portOf: portOf, vips: map[string]entry{}, holds: map[netip.Addr]string{}}
+}
+
+// Run follows the broker's ownerships until ctx ends, watching again (and reconciling from the
+// new snapshot) whenever the stream breaks.
+func (r *Router) Run(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceClient) error {
+	for ctx.Err() == nil {
+		err := r.follow(ctx, broker)
+		if ctx.Err() != nil {
+			break
+		}
+		r.log.Warn("ownership watch broke; watching again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond): // the broker is away: try again
+		}
+	}
+	return nil
+}
+
+func (r *Router) follow(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceClient) error {
+	stream, err := broker.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if m.GetSnapshot() {
+			err = r.Sync(m.GetOwnerships())
+		} else {
+			err = r.Apply(m.GetOwnerships())
+		}
+		if err != nil {
+			r.log.Warn("routes", "err", err)
+		}
+	}
+}
+
+// want is the route an ownership asks of this host, nil for none.
+func (r *Router) want(o *arpbrokerv1.Ownership, vip netip.Addr) (*netlink.Route, error) {
+	if o.GetNetworkInterfaceId() == "" {
+		return nil, nil
+	}
+	rt := &netlink.Route{Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Protocol: r.cfg.Protocol, Table: r.cfg.Table}
+	if o.GetHostId() == r.cfg.HostID {
+		port, ok := r.portOf[o.GetNetworkInterfaceId()]
+		if !ok {
+			return nil, fmt.Errorf("HAVIP %s: the owner %s has no port on this host", o.GetHavipId(), o.GetNetworkInterfaceId())
+		}
+		link, err := r.h.LinkByName(port)
+		if err != nil {
+			return nil, fmt.Errorf("port %s: %w", port, err)
+		}
+		rt.LinkIndex, rt.Scope = link.Attrs().Index, netlink.SCOPE_LINK
+		return rt, nil
+	}
+	gw, ok := r.cfg.Hosts[o.GetHostId()]
+	if !ok {
+		return nil, fmt.Errorf("HAVIP %s: the owner's host %q has no underlay address", o.GetHavipId(), o.GetHostId())
+	}
+	rt.Gw = gw.AsSlice()
+	return rt, nil
+}
+
+// Apply programs ownership changes, ignoring any older than what the router has for its HAVIP.
+func (r *Router) Apply(os []*arpbrokerv1.Ownership) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, o := range os {
+		cur, ok := r.vips[o.GetHavipId()]
+		if ok && cur.rev >= o.GetRevision() {
+			continue // stale: fencing
+		}
+		vip := cur.vip
+		if a, err := netip.ParseAddr(o.GetVip()); err == nil && a.Is4() {
+			vip = a // a lapse names no VIP: the route to remove is the one the router has
+		}
+		r.vips[o.GetHavipId()] = entry{rev: o.GetRevision(), vip: vip}
+		if cur.vip.IsValid() && cur.vip != vip {
+			errs = append(errs, r.remove(o.GetHavipId(), cur.vip))
+		}
+		if !vip.IsValid() {
+			continue
+		}
+		rt, err := r.want(o, vip)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if rt == nil {
+			errs = append(errs, r.remove(o.GetHavipId(), vip))
+			continue
+		}
+		errs = append(errs, r.replace(o.GetHavipId(), vip, rt))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Router) replace(havipID string, vip netip.Addr, rt *netlink.Route) error {
+	if err := r.h.RouteReplace(rt); err != nil {
+		return fmt.Errorf("route %s of HAVIP %s: %w", vip, havipID, err)
+	}
+	r.holds[vip] = havipID
+	return nil
+}
+
+// remove deletes the route of vip if havipID holds it.
+func (r *Router) remove(havipID string, vip netip.Addr) error {
+	if r.holds[vip] != havipID {
+		return nil
+	}
+	delete(r.holds, vip)
+	// Scope "nowhere" matches the route whatever its scope, as `ip route del` does.
+	err := r.h.RouteDel(&netlink.Route{Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Protocol: r.cfg.Protocol, Table: r.cfg.Table, Scope: netlink.SCOPE_NOWHERE})
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("remove route %s of HAVIP %s: %w", vip, havipID, err)
+	}
+	return nil
+}
+
+// Sync makes the host's routes those of a snapshot of every owner: it replaces only the routes
+// that differ (so traffic to an unchanged VIP never stops), adds the missing and deletes those
+// of HAVIPs the snapshot no longer has an owner for. A snapshot entry older than what the router
+// has applied is ignored, as in Apply.
+func (r *Router) Sync(os []*arpbrokerv1.Ownership) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	wanted := map[netip.Addr]*netlink.Route{}
+	holds := map[netip.Addr]string{}
+	vips := make(map[string]entry, len(os))
+	for _, o := range os {
+		vip, err := netip.ParseAddr(o.GetVip())
+		if err != nil || !vip.Is4() {
+			errs = append(errs, fmt.Errorf("HAVIP %s: VIP %q", o.GetHavipId(), o.GetVip()))
+			continue
+		}
+		if cur, ok := r.vips[o.GetHavipId()]; ok && cur.rev > o.GetRevision() {
+			vips[o.GetHavipId()] = cur // fencing: a change newer than the snapshot stays
+			if h, ok := r.holds[cur.vip]; ok && h == o.GetHavipId() {
+				holds[cur.vip] = h
+			}
+			continue
+		}
+		vips[o.GetHavipId()] = entry{rev: o.GetRevision(), vip: vip}
+		rt, err := r.want(o, vip)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if rt != nil {
+			wanted[vip], holds[vip] = rt, o.GetHavipId()
+		}
+	}
+	have, err := r.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: r.cfg.Protocol, Table: r.cfg.Table}, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	for _, rt := range have {
+		vip, ok := dst32(rt)
+		if ok {
+			if w := wanted[vip]; w != nil && same(rt, w) {
+				delete(wanted, vip) // unchanged: left as it is
+				continue
+			}
+			if _, kept := holds[vip]; kept && wanted[vip] == nil {
+				continue // a newer change's route
+			}
+			if wanted[vip] != nil {
+				continue // replaced below
+			}
+		}
+		if err := r.h.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("remove route %s: %w", rt.Dst, err))
+		}
+	}
+	for vip, rt := range wanted {
+		if err := r.h.RouteReplace(rt); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", vip, err))
+			delete(holds, vip)
+		}
+	}
+	r.vips, r.holds = vips, holds
+	return errors.Join(errs...)
+}
+
+// dst32 is the address of a /32 route.
+func dst32(rt netlink.Route) (netip.Addr, bool) {
+	if rt.Dst == nil {
+		return netip.Addr{}, false
+	}
+	if ones, bits := rt.Dst.Mask.Size(); ones != 32 || bits != 32 {
+		return netip.Addr{}, false
+	}
+	a, ok := netip.AddrFromSlice(rt.Dst.IP.To4())
+	return a, ok
+}
+
+// same reports whether the kernel's route have goes where want does.
+func same(have netlink.Route, want *netlink.Route) bool {
+	if want.Gw != nil {
+		return have.Gw.Equal(want.Gw)
+	}
+	return have.Gw == nil && have.LinkIndex == want.LinkIndex
+}
