@@ -62,7 +62,6 @@ type Load struct {
 	deleted map[string]bool // definitely deleted
 	unknown int             // creates without an ID whose effect is unknown
 	second  []counts        // per second since start: calls that succeeded and failed
-	clients atomic.Int64
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
