@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 )
 
 // Row is what one fault did to the load.
@@ -18,9 +16,9 @@ type Row struct {
 	Errors int
 	// Recovery is the time from the end of the heal (a killed process restarted and serving
 	// again, a partition lifted) until a second with full throughput (at least 80% of the 3 s
-	// before the fault); Takeover (broker faults) from the fault's start until a new leader
-	// accepted a claim; Convergence from the end of the heal until every watcher shows every
-	// tracked HAVIP owned by its MASTER.
+	// before the fault); Takeover (broker faults) from the fault's start until another
+	// replica holds the election key; Convergence from the end of the heal until every
+	// watcher shows every tracked HAVIP owned by its MASTER.
 	Recovery, Takeover, Convergence time.Duration
 }
 
@@ -32,6 +30,10 @@ func (l *Load) Run(t testing.TB, f Fault) (Row, error) {
 	t.Helper()
 	row := Row{Fault: f.Name}
 	l.pause(baseline)
+	var took chan time.Duration
+	if f.Broker {
+		took = l.awaitTakeover()
+	}
 	injected := time.Now()
 	base := l.rate(injected.Add(-baseline), injected)
 	heal := f.Inject(t, l.s)
@@ -53,7 +55,7 @@ func (l *Load) Run(t testing.TB, f Fault) (Row, error) {
 	}
 	row.Errors = l.failed(injected, healed.Add(row.Recovery+time.Second))
 	if f.Broker {
-		row.Takeover = l.takeover(injected)
+		row.Takeover = <-took
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -138,18 +140,28 @@ func (l *Load) converge(healed time.Time) (time.Duration, error) {
 	}
 }
 
-// takeover is the time from injected until the first claim a leader accepted after it (0:
-// none yet).
-func (l *Load) takeover(injected time.Time) time.Duration {
-	at := int64(injected.Sub(l.start))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range l.claims {
-		if c.call >= at && c.result == arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
-			return time.Duration(c.ret - at)
+// awaitTakeover notes the broker's leader now, and delivers how long after its return another
+// replica leads (0: none within 60 s).
+func (l *Load) awaitTakeover() chan time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	old := l.s.BrokerLeader(ctx)
+	cancel()
+	start := time.Now()
+	out := make(chan time.Duration, 1)
+	go func() {
+		for time.Since(start) < 60*time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			now := l.s.BrokerLeader(ctx)
+			cancel()
+			if now != "" && now != old {
+				out <- time.Since(start)
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // polling the election key
 		}
-	}
-	return 0
+		out <- 0
+	}()
+	return out
 }
 
 // Table is rows as a Markdown table.
