@@ -184,3 +184,22 @@ func TestSyncKeepsUnchangedRoutes(t *testing.T) {
 		t.Errorf("route events during the sync %v; want .11, .12 and .13, never .10", seen)
 	}
 }
+
+// TestSyncIsFenced: a snapshot replaces the router's state but not a change newer than its entry
+// for a HAVIP: the newer route stays, and a change older than it is still ignored afterwards.
+func TestSyncIsFenced(t *testing.T) {
+	h, _ := host(t)
+	r := hostroute.New(cfg, h, etcdtest.Quiet)
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-2", "h1", 20), own("havip-c", "10.0.0.12", "eni-1", "h1", 21)}); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot has havip-a at an older revision (on p1), havip-b new, and no havip-c.
+	if err := r.Sync([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-1", "h1", 10), own("havip-b", "10.0.0.11", "eni-9", "h2", 11)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p2", "10.0.0.11": "via 192.168.50.2"})
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-1", "h1", 15)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p2", "10.0.0.11": "via 192.168.50.2"})
+}
