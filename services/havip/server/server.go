@@ -536,9 +536,9 @@ func (s *Server) DescribeHaVipArpRejections(ctx context.Context, req *havipv1.De
 func tenantMessage(r records.Rejection) string {
 	switch r.Reason {
 	case "NoSession":
-		return "the host agent that saw this announcement had no live session with the ARP broker: it was not judged"
+		return "the host that saw this announcement had no live session with the ARP broker: it was not judged"
 	case "WrongHost":
-		return r.NetworkInterfaceID + " is not on the host whose agent reported this announcement: it was not judged"
+		return r.NetworkInterfaceID + " is not on the host that reported this announcement: it was not judged"
 	}
 	return r.Message
 }
