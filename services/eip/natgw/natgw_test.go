@@ -181,3 +181,33 @@ func TestSyncIsFenced(t *testing.T) {
 	}
 	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.2", "203.0.113.2 dark")
 }
+
+// TestRetry: a route the kernel refuses (the underlay link down) is programmed by Retry once
+// the link is back, with the rules newest by then.
+func TestRetry(t *testing.T) {
+	g, nft, h := gatewayNS(t)
+	if err := g.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	ul, err := h.LinkByName("ul0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetDown(ul); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Apply([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h1", 5, 6)}); err == nil {
+		t.Fatal("no error for a route via an unreachable host")
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via ")
+	if err := g.Retry(); err == nil {
+		t.Error("no error while the host is still out of reach")
+	}
+	if err := h.LinkSetUp(ul); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Retry(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.1")
+}
