@@ -292,7 +292,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	cvm1, cvm2, cvm3 := mkCVM("web-1", "host-1"), mkCVM("web-2", "host-2"), mkCVM("web-3", "host-1")
 	eni := ok(t, s.do(t, key, "POST", "/v1/network-interfaces", map[string]any{"subnet_id": subnet, "network_interface_name": "extra"})).str("network_interface", "network_interface_id")
 	ok(t, s.do(t, key, "POST", "/v1/network-interfaces/"+eni+":attach", map[string]any{"instance_id": cvm1.id}))
-	eipIP := ok(t, s.do(t, key, "POST", "/v1/addresses", map[string]any{"address_name": "web"})).str("address_set", 0, "address_ip")
+	eipResp := ok(t, s.do(t, key, "POST", "/v1/addresses", map[string]any{"address_name": "web"}))
+	eipIP, eipID := eipResp.str("address_set", 0, "address_ip"), eipResp.str("address_set", 0, "address_id")
 	host1, host2 := newAgent(t, s, "host-1"), newAgent(t, s, "host-2")
 
 	b := startBrowser(t, s.local)
@@ -474,6 +475,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the released HAVIP: %d %s", r.status, r.raw)
 	}
 	b.screenshot("released")
+
+	// A hostile name: a HAVIP named with markup shows as text, in the list and on its page, and
+	// runs nothing (the pages build the DOM from text nodes).
+	hostile := `<img src=x onerror="window.pwned=1"><b>bold</b>`
+	evil := ok(t, s.do(t, key, "POST", "/v1/havips", map[string]any{"vpc_id": vpc, "subnet_id": subnet, "havip_name": hostile})).str("havip", "havip_id")
+	evilRow := `tr[data-havip-id=` + js(evil) + `]`
+	b.wait("the hostile name listed", `document.querySelector(`+js(evilRow)+`)`, 2*time.Second)
+	if got := b.text(evilRow + ` td:nth-child(2)`); got != hostile {
+		t.Errorf("the hostile name shows as %q, want the text %q", got, hostile)
+	}
+	b.do("open its page", chromedp.Click(chromedp.CSS(evilRow+` a`)))
+	b.wait("its page", `document.querySelector('main h1')?.innerText === `+js(hostile+" ("+evil+")"), 5*time.Second)
+	if n := eval[int](b, `document.querySelectorAll('#app img, #app b, #app script').length`); n != 0 || eval[bool](b, `window.pwned === 1`) {
+		t.Errorf("the hostile name became markup: %d elements, pwned %v", n, eval[bool](b, `window.pwned === 1`))
+	}
+	b.screenshot("hostile-name-as-text")
+	if r := s.do(t, key, "DELETE", "/v1/havips/"+evil, nil); r.status != 200 {
+		t.Fatalf("delete the hostile HAVIP: %d %s", r.status, r.raw)
+	}
+	// A crafted link whose HAVIP ID climbs out of /v1/havips/: what the page sends stays under
+	// it (the ID is one path segment), so confirming the release releases no EIP.
+	b.do("a crafted link", chromedp.Evaluate[chromedp.Void](`location.hash = '#/havips/..%2Faddresses%2F' + `+js(eipID)))
+	b.wait("the crafted page", `document.querySelector('[data-action=delete]') && document.querySelector('section[aria-labelledby=sec-info] .error')`, 5*time.Second)
+	b.do("release", chromedp.Click(chromedp.CSS(`[data-action=delete]`)))
+	b.do("confirm", chromedp.Click(chromedp.CSS(`[data-action=confirm-delete]`)))
+	b.wait("the release refused", `document.querySelector('dialog[open] .error')`, 5*time.Second)
+	b.do("cancel", chromedp.KeyEvent(kb.Escape))
+	if r := s.do(t, key, "GET", "/v1/addresses/"+eipID, nil); r.status != 200 || !strings.Contains(r.raw, eipIP) {
+		t.Errorf("a crafted link released the EIP %s: %d %s", eipID, r.status, r.raw)
+	}
+	b.do("back to the list", chromedp.Click(chromedp.CSS(`nav.sidebar a[data-route=havips]`)))
 
 	// 中文: another HAVIP (made over REST: it appears by itself), then the list and its page in
 	// Chinese, with no English left but data and names.

@@ -135,8 +135,8 @@ func TestNoInlineCodeOrText(t *testing.T) {
 	}
 }
 
-// TestServed: the console is served under /console/ with a strict CSP and the right types;
-// /console redirects to it.
+// TestServed: the console is served under /console/ with a strict CSP and the right types; its
+// folders are not listed; /console redirects to it.
 func TestServed(t *testing.T) {
 	srv := httptest.NewServer(console.Handler())
 	defer srv.Close()
@@ -154,11 +154,22 @@ func TestServed(t *testing.T) {
 			t.Errorf("%s: %d %s", c.path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 		csp := resp.Header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") {
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") ||
+			!strings.Contains(csp, "require-trusted-types-for 'script'") {
 			t.Errorf("%s: CSP %q", c.path, csp)
 		}
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: no nosniff", c.path)
+		}
+	}
+	for _, folder := range []string{"/console/js/", "/console/i18n/"} {
+		resp, err := client.Get(srv.URL + folder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want the folder not listed (404)", folder, resp.StatusCode)
 		}
 	}
 	resp, err := client.Get(srv.URL + "/console")

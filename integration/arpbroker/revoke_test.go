@@ -3,6 +3,8 @@ package arpbroker_test
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +160,21 @@ func TestClaimsNeedTheAgentsSession(t *testing.T) {
 	r := etcdtest.Must[*arpbrokerv1.ReportArpAnnouncementResponse](t)(c.broker.ReportArpAnnouncement(w.ctx, otherHost))
 	if r.GetResult() != arpbrokerv1.ClaimResult_CLAIM_RESULT_REJECTED || r.GetReason() != broker.ReasonWrongHost {
 		t.Fatalf("a claim by another host's agent: %v", r)
+	}
+	// The tenant sees both refusals on its HAVIP, told in its terms: no agent's session number,
+	// agent ID or host (platform details) in what it reads.
+	mine := etcdtest.Must[*havipv1.DescribeHaVipArpRejectionsResponse](t)(c.havip.DescribeHaVipArpRejections(w.ctx, &havipv1.DescribeHaVipArpRejectionsRequest{HavipId: w.eniRange.GetHavipId()}))
+	seen := map[string]bool{}
+	for _, x := range mine.GetRejectionSet() {
+		seen[x.GetReason()] = true
+		for _, secret := range []string{"another-agent", agentOf(w.s1.host), agentOf(w.p2.host), w.p2.host, strconv.FormatInt(ended.of(w.s1.host), 10), strconv.FormatInt(0x7fff0000aaaa, 10)} {
+			if strings.Contains(x.GetMessage(), secret) {
+				t.Errorf("the tenant reads %q in the %s rejection: %q", secret, x.GetReason(), x.GetMessage())
+			}
+		}
+	}
+	if !seen[broker.ReasonNoSession] || !seen[broker.ReasonWrongHost] {
+		t.Errorf("the tenant's rejections: %v, want %s and %s", mine.GetRejectionSet(), broker.ReasonNoSession, broker.ReasonWrongHost)
 	}
 	// And renews only its own session.
 	if _, err := c.broker.KeepAliveSession(context.Background(), &arpbrokerv1.KeepAliveSessionRequest{SessionId: sess.of(w.s1.host), AgentId: "another-agent"}); status.Code(err) != codes.NotFound {

@@ -44,8 +44,9 @@ type Router struct {
 	portOf map[string]string // ENI → port
 
 	mu    sync.Mutex
-	vips  map[string]entry      // HAVIP → the newest ownership applied (fencing), and its VIP
-	holds map[netip.Addr]string // VIP → the HAVIP whose route it is
+	vips  map[string]entry                  // HAVIP → the newest ownership applied (fencing), and its VIP
+	holds map[netip.Addr]string             // VIP → the HAVIP whose route it is
+	retry map[string]*arpbrokerv1.Ownership // HAVIP → its newest ownership, not programmed yet (an error)
 }
 
 // entry is what the router knows of one HAVIP.
@@ -66,12 +67,13 @@ func New(cfg Config, h *netlink.Handle, log *slog.Logger) *Router {
 	for port, eni := range cfg.Ports {
 		portOf[eni] = port
 	}
-	return &Router{cfg: cfg, h: h, log: log, portOf: portOf, vips: map[string]entry{}, holds: map[netip.Addr]string{}}
+	return &Router{cfg: cfg, h: h, log: log, portOf: portOf, vips: map[string]entry{}, holds: map[netip.Addr]string{}, retry: map[string]*arpbrokerv1.Ownership{}}
 }
 
 // Run follows the broker's ownerships until ctx ends, watching again (and reconciling from the
 // new snapshot) whenever the stream breaks.
 func (r *Router) Run(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceClient) error {
+	go r.retryEvery(ctx, RetryInterval)
 	for ctx.Err() == nil {
 		err := r.follow(ctx, broker)
 		if ctx.Err() != nil {
@@ -148,21 +150,68 @@ func (r *Router) Apply(os []*arpbrokerv1.Ownership) error {
 			vip = a // a lapse names no VIP: the route to remove is the one the router has
 		}
 		r.vips[o.GetHavipId()] = entry{rev: o.GetRevision(), vip: vip}
+		delete(r.retry, o.GetHavipId())
 		if cur.vip.IsValid() && cur.vip != vip {
 			errs = append(errs, r.remove(o.GetHavipId(), cur.vip))
 		}
 		if !vip.IsValid() {
 			continue
 		}
-		rt, err := r.want(o, vip)
-		if err != nil {
+		if err := r.program(o, vip); err != nil {
+			r.retry[o.GetHavipId()] = o
 			errs = append(errs, err)
 		}
-		if rt == nil {
-			errs = append(errs, r.remove(o.GetHavipId(), vip))
+	}
+	return errors.Join(errs...)
+}
+
+// program routes vip as the ownership o asks, or removes its route when o asks none of this
+// host (a lapse) or cannot be routed (then with the error).
+func (r *Router) program(o *arpbrokerv1.Ownership, vip netip.Addr) error {
+	rt, err := r.want(o, vip)
+	if rt == nil {
+		return errors.Join(err, r.remove(o.GetHavipId(), vip))
+	}
+	return errors.Join(err, r.replace(o.GetHavipId(), vip, rt))
+}
+
+// RetryInterval is how often Run programs again the ownerships whose routes failed (a link
+// down, a port not there yet, an owner's host with no underlay address).
+const RetryInterval = time.Second
+
+func (r *Router) retryEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Retry(); err != nil {
+				r.log.Debug("routes, again", "err", err)
+			}
+		}
+	}
+}
+
+// Retry programs again the newest ownership of each HAVIP whose route failed, until it
+// succeeds or a newer ownership replaces it; it returns the errors of those that fail again.
+func (r *Router) Retry() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for havip, o := range r.retry {
+		cur, ok := r.vips[havip]
+		if !ok || cur.rev != o.GetRevision() || !cur.vip.IsValid() {
+			delete(r.retry, havip) // superseded (fencing), or forgotten by a snapshot
 			continue
 		}
-		errs = append(errs, r.replace(o.GetHavipId(), vip, rt))
+		if err := r.program(o, cur.vip); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(r.retry, havip)
+		r.log.Info("route programmed after an error", "havip", havip, "vip", cur.vip)
 	}
 	return errors.Join(errs...)
 }
@@ -200,6 +249,8 @@ func (r *Router) Sync(os []*arpbrokerv1.Ownership) error {
 	wanted := map[netip.Addr]*netlink.Route{}
 	holds := map[netip.Addr]string{}
 	vips := make(map[string]entry, len(os))
+	retry := map[string]*arpbrokerv1.Ownership{}
+	of := map[netip.Addr]*arpbrokerv1.Ownership{} // the ownership of each wanted route
 	for _, o := range os {
 		vip, err := netip.ParseAddr(o.GetVip())
 		if err != nil || !vip.Is4() {
@@ -211,15 +262,19 @@ func (r *Router) Sync(os []*arpbrokerv1.Ownership) error {
 			if h, ok := r.holds[cur.vip]; ok && h == o.GetHavipId() {
 				holds[cur.vip] = h
 			}
+			if f, ok := r.retry[o.GetHavipId()]; ok {
+				retry[o.GetHavipId()] = f
+			}
 			continue
 		}
 		vips[o.GetHavipId()] = entry{rev: o.GetRevision(), vip: vip}
 		rt, err := r.want(o, vip)
 		if err != nil {
 			errs = append(errs, err)
+			retry[o.GetHavipId()] = o
 		}
 		if rt != nil {
-			wanted[vip], holds[vip] = rt, o.GetHavipId()
+			wanted[vip], holds[vip], of[vip] = rt, o.GetHavipId(), o
 		}
 	}
 	have, err := r.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: r.cfg.Protocol, Table: r.cfg.Table}, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
@@ -248,9 +303,10 @@ func (r *Router) Sync(os []*arpbrokerv1.Ownership) error {
 		if err := r.h.RouteReplace(rt); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", vip, err))
 			delete(holds, vip)
+			retry[of[vip].GetHavipId()] = of[vip]
 		}
 	}
-	r.vips, r.holds = vips, holds
+	r.vips, r.holds, r.retry = vips, holds, retry
 	return errors.Join(errs...)
 }
 

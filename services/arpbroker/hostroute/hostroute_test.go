@@ -184,3 +184,65 @@ func TestSyncKeepsUnchangedRoutes(t *testing.T) {
 		t.Errorf("route events during the sync %v; want .11, .12 and .13, never .10", seen)
 	}
 }
+
+// TestSyncIsFenced: a snapshot replaces the router's state but not a change newer than its entry
+// for a HAVIP: the newer route stays, and a change older than it is still ignored afterwards.
+func TestSyncIsFenced(t *testing.T) {
+	h, _ := host(t)
+	r := hostroute.New(cfg, h, etcdtest.Quiet)
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-2", "h1", 20), own("havip-c", "10.0.0.12", "eni-1", "h1", 21)}); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot has havip-a at an older revision (on p1), havip-b new, and no havip-c.
+	if err := r.Sync([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-1", "h1", 10), own("havip-b", "10.0.0.11", "eni-9", "h2", 11)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p2", "10.0.0.11": "via 192.168.50.2"})
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-1", "h1", 15)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p2", "10.0.0.11": "via 192.168.50.2"})
+}
+
+// TestRetry: a route the kernel refuses (the underlay link down, so the owner's host is out of
+// reach) is programmed again once it can be, and a newer ownership is never undone by it.
+func TestRetry(t *testing.T) {
+	h, name := host(t)
+	r := hostroute.New(cfg, h, etcdtest.Quiet)
+	run(t, "ip", "-n", name, "link", "set", "ul0", "down")
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-b", "10.0.0.11", "eni-9", "h2", 11), own("havip-c", "10.0.0.12", "eni-9", "h2", 12)}); err == nil {
+		t.Fatal("no error for a route via an unreachable host")
+	}
+	check(t, h, map[string]string{})
+	if err := r.Retry(); err == nil {
+		t.Error("no error while the host is still out of reach")
+	}
+	// havip-c moves to this host meanwhile: its failed route is not retried.
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-c", "10.0.0.12", "eni-2", "h1", 13)}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "-n", name, "link", "set", "ul0", "up")
+	if err := r.Retry(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.11": "via 192.168.50.2", "10.0.0.12": "dev p2"})
+	// Nothing is left to retry: a lapse of havip-b stays a lapse.
+	if err := r.Apply([]*arpbrokerv1.Ownership{{HavipId: "havip-b", Revision: 14}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Retry(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.12": "dev p2"})
+	// The same for a snapshot's route.
+	run(t, "ip", "-n", name, "link", "set", "ul0", "down")
+	if err := r.Sync([]*arpbrokerv1.Ownership{own("havip-c", "10.0.0.12", "eni-2", "h1", 13), own("havip-d", "10.0.0.13", "eni-9", "h2", 15)}); err == nil {
+		t.Fatal("no error for a snapshot's route via an unreachable host")
+	}
+	check(t, h, map[string]string{"10.0.0.12": "dev p2"})
+	run(t, "ip", "-n", name, "link", "set", "ul0", "up")
+	if err := r.Retry(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.12": "dev p2", "10.0.0.13": "via 192.168.50.2"})
+}

@@ -46,6 +46,7 @@ type Gateway struct {
 	mu    sync.Mutex
 	rules map[netip.Addr]*eipv1.NatRule // by public IP: the newest rule (removed ones too, for fencing)
 	prog  map[netip.Addr]target         // by public IP: what the kernel has
+	dirty bool                          // the kernel refused a change: Retry rebuilds from rules
 
 	table      *nftables.Table
 	dark, dnat *nftables.Set
@@ -77,6 +78,7 @@ func New(cfg Config, nft *nftables.Conn, h *netlink.Handle, log *slog.Logger) *G
 // Run follows the NAT rules until ctx ends, watching again (and rebuilding from the new
 // snapshot) whenever the stream breaks.
 func (g *Gateway) Run(ctx context.Context, rules eipv1.NatRuleServiceClient) error {
+	go g.retryEvery(ctx, RetryInterval)
 	for ctx.Err() == nil {
 		err := g.follow(ctx, rules)
 		if ctx.Err() != nil {
@@ -110,6 +112,48 @@ func (g *Gateway) follow(ctx context.Context, rules eipv1.NatRuleServiceClient) 
 			g.log.Warn("NAT", "err", err)
 		}
 	}
+}
+
+// RetryInterval is how often Run rebuilds the gateway's state after the kernel refused a change
+// (a route via an underlay link that was down, say), until the kernel takes it.
+const RetryInterval = time.Second
+
+func (g *Gateway) retryEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := g.Retry(); err != nil {
+				g.log.Debug("NAT, again", "err", err)
+			}
+		}
+	}
+}
+
+// Retry rebuilds the whole state from the newest rules if the kernel refused a change since
+// the last rebuild; it returns the rebuild's errors.
+func (g *Gateway) Retry() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.dirty {
+		return nil
+	}
+	if err := g.rebuildLocked(); err != nil {
+		return err
+	}
+	g.log.Info("NAT programmed after an error")
+	return nil
+}
+
+// kernel marks the state dirty when the kernel refused a change (err not nil), and returns err.
+func (g *Gateway) kernel(err error) error {
+	if err != nil {
+		g.dirty = true
+	}
+	return err
 }
 
 // newer reports whether a supersedes b, rules for the same public IP.
@@ -199,7 +243,7 @@ func (g *Gateway) Apply(rules []*eipv1.NatRule) error {
 	}{{g.nft.SetDeleteElements, g.dnat, del}, {g.nft.SetDeleteElements, g.dark, delDark}, {g.nft.SetAddElements, g.dnat, add}, {g.nft.SetAddElements, g.dark, addDark}} {
 		if len(batch.elem) > 0 {
 			if err := batch.f(batch.set, batch.elem); err != nil {
-				return errors.Join(append(errs, err)...)
+				return errors.Join(append(errs, g.kernel(err))...)
 			}
 		}
 	}
@@ -235,7 +279,7 @@ func host32(a netip.Addr) *net.IPNet { return &net.IPNet{IP: a.AsSlice(), Mask: 
 
 func (g *Gateway) route(t target) error {
 	if err := g.h.RouteReplace(&netlink.Route{Dst: host32(t.private), Gw: t.gw.AsSlice(), Protocol: g.cfg.Protocol, Table: unix.RT_TABLE_MAIN}); err != nil {
-		return fmt.Errorf("route %s via %s: %w", t.private, t.gw, err)
+		return g.kernel(fmt.Errorf("route %s via %s: %w", t.private, t.gw, err))
 	}
 	return nil
 }
@@ -243,7 +287,7 @@ func (g *Gateway) route(t target) error {
 func (g *Gateway) unroute(private netip.Addr) error {
 	err := g.h.RouteDel(&netlink.Route{Dst: host32(private), Protocol: g.cfg.Protocol, Table: unix.RT_TABLE_MAIN, Scope: netlink.SCOPE_NOWHERE})
 	if err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("remove route %s: %w", private, err)
+		return g.kernel(fmt.Errorf("remove route %s: %w", private, err))
 	}
 	return nil
 }
@@ -275,6 +319,7 @@ func (g *Gateway) Sync(rules []*eipv1.NatRule) error {
 
 // rebuildLocked programs the whole state from g.rules: the table in one transaction, then the routes.
 func (g *Gateway) rebuildLocked() error {
+	g.dirty = false
 	var errs []error
 	prog := map[netip.Addr]target{}
 	var dnat, dark []nftables.SetElement
@@ -296,7 +341,7 @@ func (g *Gateway) rebuildLocked() error {
 	// Routes first: a new DNAT must find its host.
 	have, err := g.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: g.cfg.Protocol, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("list routes: %w", err))...)
+		return errors.Join(append(errs, g.kernel(fmt.Errorf("list routes: %w", err)))...)
 	}
 	for private, gw := range wanted {
 		if !routeIn(have, private, gw) {
@@ -307,10 +352,10 @@ func (g *Gateway) rebuildLocked() error {
 	g.nft.DelTable(g.table)
 	g.nft.AddTable(g.table)
 	if err := g.nft.AddSet(g.dark, dark); err != nil {
-		return errors.Join(append(errs, err)...)
+		return errors.Join(append(errs, g.kernel(err))...)
 	}
 	if err := g.nft.AddSet(g.dnat, dnat); err != nil {
-		return errors.Join(append(errs, err)...)
+		return errors.Join(append(errs, g.kernel(err))...)
 	}
 	daddr := &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}
 	// Before conntrack (raw): a flow DNATed before the backend went away is dropped too.
@@ -323,7 +368,7 @@ func (g *Gateway) rebuildLocked() error {
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
 	}})
 	if err := g.nft.Flush(); err != nil {
-		return errors.Join(append(errs, fmt.Errorf("nftables table %s: %w", g.cfg.Table, err))...)
+		return errors.Join(append(errs, g.kernel(fmt.Errorf("nftables table %s: %w", g.cfg.Table, err)))...)
 	}
 	g.prog = prog
 	for _, rt := range have {
@@ -335,7 +380,7 @@ func (g *Gateway) rebuildLocked() error {
 			continue
 		}
 		if err := g.h.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("remove route %s: %w", rt.Dst, err))
+			errs = append(errs, g.kernel(fmt.Errorf("remove route %s: %w", rt.Dst, err)))
 		}
 	}
 	return errors.Join(errs...)

@@ -159,3 +159,55 @@ func TestGateway(t *testing.T) {
 	}
 	check(t, nft, h, "203.0.113.2>10.0.0.11 via 192.168.60.1", "203.0.113.3 dark")
 }
+
+// TestSyncIsFenced: a snapshot replaces the gateway's state but not a rule newer than its entry
+// for a public IP; an EIP the snapshot does not name is gone.
+func TestSyncIsFenced(t *testing.T) {
+	g, nft, h := gatewayNS(t)
+	if err := g.Sync(nil); err != nil { // a stream starts with its snapshot
+		t.Fatal(err)
+	}
+	if err := g.Apply([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h2", 5, 9), rule("203.0.113.4", "10.0.0.14", "h1", 6, 9)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.2", "203.0.113.4>10.0.0.14 via 192.168.60.1")
+	// The snapshot has .1 at an older owner revision (on h1), .2 dark, and no .4.
+	if err := g.Sync([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h1", 5, 6), rule("203.0.113.2", "10.0.0.11", "", 7, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.2", "203.0.113.2 dark")
+	if err := g.Apply([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h1", 5, 8)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.2", "203.0.113.2 dark")
+}
+
+// TestRetry: a route the kernel refuses (the underlay link down) is programmed by Retry once
+// the link is back, with the rules newest by then.
+func TestRetry(t *testing.T) {
+	g, nft, h := gatewayNS(t)
+	if err := g.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	ul, err := h.LinkByName("ul0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetDown(ul); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Apply([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h1", 5, 6)}); err == nil {
+		t.Fatal("no error for a route via an unreachable host")
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via ")
+	if err := g.Retry(); err == nil {
+		t.Error("no error while the host is still out of reach")
+	}
+	if err := h.LinkSetUp(ul); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Retry(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.1")
+}

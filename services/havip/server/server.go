@@ -524,10 +524,23 @@ func (s *Server) DescribeHaVipArpRejections(ctx context.Context, req *havipv1.De
 	out := &havipv1.DescribeHaVipArpRejectionsResponse{}
 	for _, r := range rs {
 		out.RejectionSet = append(out.RejectionSet, &havipv1.HaVipArpRejection{
-			Time: ts(r.Time), NetworkInterfaceId: r.NetworkInterfaceID, Vip: r.VIP, Reason: r.Reason, Message: r.Message,
+			Time: ts(r.Time), NetworkInterfaceId: r.NetworkInterfaceID, Vip: r.VIP, Reason: r.Reason, Message: tenantMessage(r),
 		})
 	}
 	return out, nil
+}
+
+// tenantMessage is a rejection's sentence for the HAVIP's tenant. The broker's sentences for a
+// report refused for its agent's sake (no live session, or an agent of another host) name the
+// agent's session or host, platform details: the tenant reads what it means for its ENI instead.
+func tenantMessage(r records.Rejection) string {
+	switch r.Reason {
+	case "NoSession":
+		return "the host that saw this announcement had no live session with the ARP broker: it was not judged"
+	case "WrongHost":
+		return r.NetworkInterfaceID + " is not on the host that reported this announcement: it was not judged"
+	}
+	return r.Message
 }
 
 // members resolves switch-range entries to the ENI and address that speak VRRP: a CVM's primary

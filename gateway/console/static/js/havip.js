@@ -232,6 +232,9 @@ export function havipDetails(main, havipId) {
   const rejections = h('section', { class: 'card', 'aria-labelledby': 'sec-rejections' });
   const danger = h('section', { class: 'card', 'aria-labelledby': 'sec-delete' });
   const title = h('h1', {}, havipId);
+  // The HAVIP's API path: its ID (from the address bar, so anyone's link) is one encoded path
+  // segment, never a way out of /v1/havips/ ("..%2Faddresses%2F...").
+  const at = `/havips/${encodeURIComponent(havipId)}`;
   let v = null;
   let shown = { info: '', range: '', eip: '', rejections: '' };
   let tick = 0;
@@ -300,8 +303,8 @@ export function havipDetails(main, havipId) {
           const remove = current.filter((a) => !chosen.some((c) => c.instance_id === a.instance_id));
           save.disabled = true;
           try {
-            if (remove.length) await call('POST', `/havips/${havipId}:disassociateInstance`, { havip_association_set: remove });
-            if (add.length) await call('POST', `/havips/${havipId}:associateInstance`, { havip_association_set: add });
+            if (remove.length) await call('POST', `${at}:disassociateInstance`, { havip_association_set: remove });
+            if (add.length) await call('POST', `${at}:associateInstance`, { havip_association_set: add });
             fill(slot);
             announce(t('range.saved'));
             await refresh(true);
@@ -325,7 +328,7 @@ export function havipDetails(main, havipId) {
         onclick: async () => {
           unbind.disabled = true;
           try {
-            await call('POST', `/havips/${havipId}:disassociateAddressIp`, {});
+            await call('POST', `${at}:disassociateAddressIp`, {});
             announce(t('eip.unbound', { ip: v.address_ip }));
             await refresh(true);
           } catch (err) {
@@ -350,7 +353,7 @@ export function havipDetails(main, havipId) {
           e.preventDefault();
           bind.disabled = true;
           try {
-            await call('POST', `/havips/${havipId}:associateAddressIp`, { address_ip: sel.value });
+            await call('POST', `${at}:associateAddressIp`, { address_ip: sel.value });
             announce(t('eip.bound', { ip: sel.value }));
             await refresh(true);
           } catch (err) {
@@ -367,7 +370,7 @@ export function havipDetails(main, havipId) {
     const out = h('div', {});
     const load = async () => {
       try {
-        const r = await call('GET', `/havips/${havipId}/keepalived-config${query({ interface: iface.value.trim() })}`);
+        const r = await call('GET', `${at}/keepalived-config${query({ interface: iface.value.trim() })}`);
         fill(out, (r.config_set || []).map((c) => {
           const pre = h('pre', { tabindex: 0, lang: 'en' }, h('code', {}, c.config));
           pre.id = id('conf');
@@ -402,7 +405,7 @@ export function havipDetails(main, havipId) {
   }
 
   async function drawRejections(force) {
-    const r = await call('GET', `/havips/${havipId}/arp-rejections`);
+    const r = await call('GET', `${at}/arp-rejections`);
     const text = JSON.stringify(r);
     if (!force && text === shown.rejections) return;
     shown.rejections = text;
@@ -430,7 +433,7 @@ export function havipDetails(main, havipId) {
         onclick: async () => {
           ok.disabled = true;
           try {
-            await call('DELETE', `/havips/${havipId}`);
+            await call('DELETE', at);
             pendingNotice = t('delete.released', { id: havipId, vip: v?.vip ?? '' });
             close();
             location.hash = '#/havips';
@@ -451,7 +454,7 @@ export function havipDetails(main, havipId) {
   async function refresh(force) {
     let r;
     try {
-      r = await call('GET', `/havips/${encodeURIComponent(havipId)}`);
+      r = await call('GET', at);
     } catch (e) {
       if (force) fill(info, errorBox(e));
       throw e;

@@ -175,6 +175,14 @@ func (p ports) Set(v string) error {
 		if !ok || ifname == "" || eni == "" {
 			return fmt.Errorf("want ifname=eni-id, got %q", part)
 		}
+		if _, dup := p[ifname]; dup {
+			return fmt.Errorf("port %s given twice", ifname)
+		}
+		for other, e := range p {
+			if e == eni {
+				return fmt.Errorf("%s is behind both %s and %s: an ENI has one port", eni, other, ifname)
+			}
+		}
 		p[ifname] = eni
 	}
 	return nil
@@ -199,6 +207,9 @@ func (u underlay) Set(v string) error {
 		host, ip, ok := strings.Cut(part, "=")
 		if !ok || host == "" || ip == "" {
 			return fmt.Errorf("want host-id=IP, got %q", part)
+		}
+		if _, dup := u[host]; dup {
+			return fmt.Errorf("host %s given twice", host)
 		}
 		u[host] = ip
 	}

@@ -38,6 +38,8 @@ func TestPorts(t *testing.T) {
 		{name: "flag wins", args: []string{"-port=tap3=eni-c"}, env: map[string]string{"HAVIP_AGENT_PORTS": "tap1=eni-a"}, want: map[string]string{"tap3": "eni-c"}},
 		{name: "no ENI", args: []string{"-port", "tap1"}, err: true},
 		{name: "no ENI in the variable", env: map[string]string{"HAVIP_AGENT_PORTS": "tap1=eni-a,tap2="}, err: true},
+		{name: "a port twice", args: []string{"-port", "tap1=eni-a", "-port", "tap1=eni-b"}, err: true},
+		{name: "an ENI on two ports", args: []string{"-port", "tap1=eni-a,tap2=eni-a"}, err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
@@ -50,6 +52,37 @@ func TestPorts(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, cfg.Agent.Ports); err == nil && diff != "" {
 				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUnderlay: -underlay takes host-id=IP, repeated or comma-separated; a host given twice is
+// refused rather than one of its addresses silently kept.
+func TestUnderlay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]string
+		err  bool
+	}{
+		{name: "repeated", args: []string{"-underlay", "h1=192.168.0.1", "-underlay", "h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
+		{name: "comma-separated", args: []string{"-underlay", "h1=192.168.0.1,h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
+		{name: "no address", args: []string{"-underlay", "h1"}, err: true},
+		{name: "no host", args: []string{"-underlay", "=192.168.0.1"}, err: true},
+		{name: "a host twice", args: []string{"-underlay", "h1=192.168.0.1,h1=192.168.0.9"}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			fs := flag.NewFlagSet("arpagent", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.RegisterFlags(fs, "h1")
+			err := config.Parse(fs, tc.args, func(string) (string, bool) { return "", false })
+			if (err != nil) != tc.err {
+				t.Fatalf("error: %v, want one: %v", err, tc.err)
+			}
+			if diff := cmp.Diff(tc.want, cfg.Underlay); err == nil && diff != "" {
+				t.Errorf("underlay (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -113,6 +113,9 @@ func (u underlay) Set(v string) error {
 		if !ok || host == "" || ip == "" {
 			return fmt.Errorf("want host-id=IP, got %q", part)
 		}
+		if _, dup := u[host]; dup {
+			return fmt.Errorf("host %s given twice", host)
+		}
 		u[host] = ip
 	}
 	return nil
