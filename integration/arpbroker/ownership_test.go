@@ -63,7 +63,7 @@ func TestOwnershipFollowsSession(t *testing.T) {
 	awaitState(t, c, w, id, "", 10*time.Second)
 
 	var revs []int64
-	var owners []string
+	var owners, vpcs []string
 	for len(revs) < 2 {
 		m, err := watch.Recv()
 		if err != nil {
@@ -71,12 +71,15 @@ func TestOwnershipFollowsSession(t *testing.T) {
 		}
 		for _, o := range m.GetOwnerships() {
 			if o.GetHavipId() == id {
-				revs, owners = append(revs, o.GetRevision()), append(owners, o.GetNetworkInterfaceId())
+				revs, owners, vpcs = append(revs, o.GetRevision()), append(owners, o.GetNetworkInterfaceId()), append(vpcs, o.GetVpcId())
 			}
 		}
 	}
 	if owners[0] != w.s1.id || owners[1] != "" || revs[0] != claim.GetRevision() || revs[1] <= revs[0] {
 		t.Errorf("watched %v at revisions %v; want %s then none, rising from %d", owners, revs, w.s1.id, claim.GetRevision())
+	}
+	if vpcs[0] != w.eniRange.GetVpcId() || vpcs[1] != "" { // a data plane of one VPC applies only its own
+		t.Errorf("watched VPCs %q; want the HAVIP's %s, then none in the lapse", vpcs, w.eniRange.GetVpcId())
 	}
 	if err := sess.keepAlive(); err == nil {
 		t.Error("an expired session was renewed")

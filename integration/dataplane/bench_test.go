@@ -179,7 +179,7 @@ func BenchmarkRoutes(b *testing.B) {
 		logs := make([]*routeLog, 3)
 		startRouter := func(h int) {
 			logs[h] = followRoutes(b, f.Hosts[h].NS)
-			r := hostroute.New(hostroute.Config{HostID: f.Hosts[h].ID, Ports: f.Hosts[h].Ports, Hosts: f.Underlays()}, handleIn(b, f.Hosts[h].NS), etcdtest.Quiet)
+			r := hostroute.New(hostroute.Config{HostID: f.Hosts[h].ID, VPC: vpc, Ports: f.Hosts[h].Ports, Hosts: f.Underlays()}, handleIn(b, f.Hosts[h].NS), etcdtest.Quiet)
 			client := arpbrokerv1.NewArpBrokerServiceClient(etcdtest.DialAs(b, conn.Target(), mtlstest.Agent(f.Hosts[h].ID)))
 			background(b, func(ctx context.Context) error { return r.Run(ctx, client) })
 		}

@@ -125,7 +125,7 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	agentStop := map[string]func(){}
 	routerStop := map[string]func(){}
 	startRouter := func(h *fabric.Host, client arpbrokerv1.ArpBrokerServiceClient) {
-		r := hostroute.New(hostroute.Config{HostID: h.ID, Ports: h.Ports, Hosts: f.Underlays()}, handleIn(t, h.NS), etcdtest.Quiet)
+		r := hostroute.New(hostroute.Config{HostID: h.ID, VPC: vpc, Ports: h.Ports, Hosts: f.Underlays()}, handleIn(t, h.NS), etcdtest.Quiet)
 		routerStop[h.ID] = background(t, func(ctx context.Context) error { return r.Run(ctx, client) })
 	}
 	clients := map[string]arpbrokerv1.ArpBrokerServiceClient{}
@@ -148,7 +148,7 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	natd := natgw.New(natgw.Config{Hosts: f.Underlays()}, nft, handleIn(t, f.Gateway), etcdtest.Quiet)
+	natd := natgw.New(natgw.Config{VPC: vpc, Hosts: f.Underlays()}, nft, handleIn(t, f.Gateway), etcdtest.Quiet)
 	rules := eipv1.NewNatRuleServiceClient(etcdtest.DialAs(t, conn.Target(), identity.ID{Kind: identity.DataPlane, Name: "natd"}))
 	background(t, func(ctx context.Context) error { return natd.Run(ctx, rules) })
 

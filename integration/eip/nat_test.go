@@ -127,7 +127,7 @@ func TestWatchNatRulesFollowsOwner(t *testing.T) {
 	sessA := openSession(t, c, "agent-a", "host-9", 30)
 	claim(t, c, sessA, "agent-a", w.eni, w.hv1.GetVip())
 	r := nw.await("the first owner", func(r *eipv1.NatRule) bool { return r.GetNetworkInterfaceId() == w.eni.GetNetworkInterfaceId() })
-	if r.GetHostId() != "host-9" || r.GetOwnerRevision() == 0 {
+	if r.GetHostId() != "host-9" || r.GetOwnerRevision() == 0 || r.GetVpcId() != w.vpc {
 		t.Errorf("rule after the first owner: %v", r)
 	}
 	agree(r)
@@ -141,7 +141,7 @@ func TestWatchNatRulesFollowsOwner(t *testing.T) {
 	agree(r)
 
 	r = nw.await("the lapse of the owner", func(r *eipv1.NatRule) bool { return r.GetNetworkInterfaceId() == "" })
-	if r.GetHostId() != "" || r.GetRemoved() {
+	if r.GetHostId() != "" || r.GetRemoved() || r.GetVpcId() != "" {
 		t.Errorf("rule after the lapse: %v", r)
 	}
 	agree(r)
@@ -173,7 +173,7 @@ func TestWatchNatRulesENIBinding(t *testing.T) {
 		t.Errorf("AssociateAddress answered %v", a)
 	}
 	r := nw.await("the ENI binding", func(r *eipv1.NatRule) bool { return r.GetNetworkInterfaceId() != "" })
-	if r.GetPrivateIp() != w.eni.GetPrimaryIpAddress() || r.GetHostId() != "host-9" || r.GetPublicIp() != w.eip2.GetAddressIp() {
+	if r.GetPrivateIp() != w.eni.GetPrimaryIpAddress() || r.GetHostId() != "host-9" || r.GetPublicIp() != w.eip2.GetAddressIp() || r.GetVpcId() != w.vpc {
 		t.Errorf("ENI rule: %v", r)
 	}
 	etcdtest.Must[*eipv1.DisassociateAddressResponse](t)(c.eip.DisassociateAddress(w.ctx, &eipv1.DisassociateAddressRequest{AddressId: w.eip2.GetAddressId()}))

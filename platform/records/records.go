@@ -168,9 +168,11 @@ type Owner struct {
 	NetworkInterfaceID string     `json:"network_interface_id"`
 	InstanceID         string     `json:"instance_id"`
 	HostID             string     `json:"host_id"`
-	AgentID            string     `json:"agent_id"`
-	Session            int64      `json:"session"`
-	Changed            time.Time  `json:"changed"`
+	// VpcID is the HAVIP's VPC (empty in records written before it was kept).
+	VpcID   string    `json:"vpc_id,omitempty"`
+	AgentID string    `json:"agent_id"`
+	Session int64     `json:"session"`
+	Changed time.Time `json:"changed"`
 }
 
 // Rejection is the ARP broker's record of a rejected claim, or of an owner it revoked

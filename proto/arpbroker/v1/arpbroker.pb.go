@@ -717,7 +717,10 @@ type Ownership struct {
 	// The fencing revision: etcd's revision of this change. Ignore anything older than what you have.
 	Revision int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
 	// When the owner changed.
-	ChangedTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_time,json=changedTime,proto3" json:"changed_time,omitempty"`
+	ChangedTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_time,json=changedTime,proto3" json:"changed_time,omitempty"`
+	// The HAVIP's VPC: a VIP is unique only within its VPC, so a data plane that serves one VPC
+	// applies only its own VPC's ownerships. Empty in a lapse (apply it to the HAVIP you have).
+	VpcId         string `protobuf:"bytes,8,opt,name=vpc_id,json=vpcId,proto3" json:"vpc_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +802,13 @@ func (x *Ownership) GetChangedTime() *timestamppb.Timestamp {
 		return x.ChangedTime
 	}
 	return nil
+}
+
+func (x *Ownership) GetVpcId() string {
+	if x != nil {
+		return x.VpcId
+	}
+	return ""
 }
 
 // WatchOwnershipResponse carries ownership changes.
@@ -1122,7 +1132,7 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x02 \x01(\x05R\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x17\n" +
-	"\x15WatchOwnershipRequest\"\xff\x01\n" +
+	"\x15WatchOwnershipRequest\"\x96\x02\n" +
 	"\tOwnership\x12\x19\n" +
 	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\x12\x10\n" +
 	"\x03vip\x18\x02 \x01(\tR\x03vip\x120\n" +
@@ -1131,7 +1141,8 @@ const file_arpbroker_v1_arpbroker_proto_rawDesc = "" +
 	"instanceId\x12\x17\n" +
 	"\ahost_id\x18\x05 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\brevision\x18\x06 \x01(\x03R\brevision\x12=\n" +
-	"\fchanged_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vchangedTime\"m\n" +
+	"\fchanged_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vchangedTime\x12\x15\n" +
+	"\x06vpc_id\x18\b \x01(\tR\x05vpcId\"m\n" +
 	"\x16WatchOwnershipResponse\x127\n" +
 	"\n" +
 	"ownerships\x18\x01 \x03(\v2\x17.arpbroker.v1.OwnershipR\n" +

@@ -44,7 +44,10 @@ type NatRule struct {
 	// revision of the broker's owner record, or of its removal when the owner lapsed.
 	OwnerRevision int64 `protobuf:"varint,9,opt,name=owner_revision,json=ownerRevision,proto3" json:"owner_revision,omitempty"`
 	// The EIP is no longer bound (or no longer exists): remove the rule.
-	Removed       bool `protobuf:"varint,10,opt,name=removed,proto3" json:"removed,omitempty"`
+	Removed bool `protobuf:"varint,10,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The VPC of the backend ENI (empty without a backend): a private IP is unique only within
+	// its VPC, so a gateway that serves one VPC forwards only its own VPC's rules.
+	VpcId         string `protobuf:"bytes,11,opt,name=vpc_id,json=vpcId,proto3" json:"vpc_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +152,13 @@ func (x *NatRule) GetRemoved() bool {
 	return false
 }
 
+func (x *NatRule) GetVpcId() string {
+	if x != nil {
+		return x.VpcId
+	}
+	return ""
+}
+
 // WatchNatRulesRequest is the input of WatchNatRules.
 type WatchNatRulesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -245,7 +255,7 @@ var File_eip_v1_nat_proto protoreflect.FileDescriptor
 
 const file_eip_v1_nat_proto_rawDesc = "" +
 	"\n" +
-	"\x10eip/v1/nat.proto\x12\x06eip.v1\"\xd7\x02\n" +
+	"\x10eip/v1/nat.proto\x12\x06eip.v1\"\xee\x02\n" +
 	"\aNatRule\x12\x1d\n" +
 	"\n" +
 	"address_id\x18\x01 \x01(\tR\taddressId\x12\x1b\n" +
@@ -260,7 +270,8 @@ const file_eip_v1_nat_proto_rawDesc = "" +
 	"\x10binding_revision\x18\b \x01(\x03R\x0fbindingRevision\x12%\n" +
 	"\x0eowner_revision\x18\t \x01(\x03R\rownerRevision\x12\x18\n" +
 	"\aremoved\x18\n" +
-	" \x01(\bR\aremoved\"\x16\n" +
+	" \x01(\bR\aremoved\x12\x15\n" +
+	"\x06vpc_id\x18\v \x01(\tR\x05vpcId\"\x16\n" +
 	"\x14WatchNatRulesRequest\"Z\n" +
 	"\x15WatchNatRulesResponse\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x12%\n" +

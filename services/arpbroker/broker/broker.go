@@ -469,7 +469,7 @@ func (b *Broker) write(ctx context.Context, h records.HaVip, e records.NetworkIn
 	if !ok {
 		return 0, errConflict // deleted since it was judged: judge again
 	}
-	rec := records.Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, HostID: b.hostOf(e.InstanceID), AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
+	rec := records.Owner{HaVipID: h.ID, VIP: h.VIP, NetworkInterfaceID: e.ID, InstanceID: e.InstanceID, HostID: b.hostOf(e.InstanceID), VpcID: h.VpcID, AgentID: r.AgentID, Session: r.Session, Changed: time.Now().UTC()}
 	var curRev int64
 	if hasOwner {
 		curRev = cur.ModRevision

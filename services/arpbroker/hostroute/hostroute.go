@@ -26,6 +26,10 @@ const DefaultProtocol netlink.RouteProtocol = 118
 type Config struct {
 	// HostID is this host, as ownerships name it.
 	HostID string
+	// VPC is the VPC whose fabric the host's routes serve: a VIP is unique only within its VPC,
+	// so the ownerships of other VPCs' HAVIPs are ignored (another tenant's HAVIP with the same
+	// VIP must never take this VPC's route).
+	VPC string
 	// Ports maps each VM-facing interface of the host to the ENI behind it.
 	Ports map[string]string
 	// Hosts maps every other host to its underlay address, where VIPs owned there are routed.
@@ -141,6 +145,9 @@ func (r *Router) Apply(os []*arpbrokerv1.Ownership) error {
 	defer r.mu.Unlock()
 	var errs []error
 	for _, o := range os {
+		if !r.oursLocked(o) {
+			continue
+		}
 		cur, ok := r.vips[o.GetHavipId()]
 		if ok && cur.rev >= o.GetRevision() {
 			continue // stale: fencing
@@ -163,6 +170,16 @@ func (r *Router) Apply(os []*arpbrokerv1.Ownership) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// oursLocked reports whether o concerns the router's VPC: an owner in it, or a lapse (which
+// names no VPC) of a HAVIP the router has.
+func (r *Router) oursLocked(o *arpbrokerv1.Ownership) bool {
+	if o.GetNetworkInterfaceId() == "" {
+		_, ok := r.vips[o.GetHavipId()]
+		return ok
+	}
+	return o.GetVpcId() == r.cfg.VPC
 }
 
 // program routes vip as the ownership o asks, or removes its route when o asks none of this
@@ -252,6 +269,9 @@ func (r *Router) Sync(os []*arpbrokerv1.Ownership) error {
 	retry := map[string]*arpbrokerv1.Ownership{}
 	of := map[netip.Addr]*arpbrokerv1.Ownership{} // the ownership of each wanted route
 	for _, o := range os {
+		if o.GetVpcId() != r.cfg.VPC {
+			continue // another VPC's HAVIP: as if it had no owner here
+		}
 		vip, err := netip.ParseAddr(o.GetVip())
 		if err != nil || !vip.Is4() {
 			errs = append(errs, fmt.Errorf("HAVIP %s: VIP %q", o.GetHavipId(), o.GetVip()))

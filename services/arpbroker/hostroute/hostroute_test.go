@@ -91,11 +91,14 @@ func check(t *testing.T, h *netlink.Handle, want map[string]string) {
 	}
 }
 
+// vpc is the VPC the router serves.
+const vpc = "vpc-11111111"
+
 func own(havip, vip, eni, host string, rev int64) *arpbrokerv1.Ownership {
-	return &arpbrokerv1.Ownership{HavipId: havip, Vip: vip, NetworkInterfaceId: eni, HostId: host, Revision: rev}
+	return &arpbrokerv1.Ownership{HavipId: havip, Vip: vip, NetworkInterfaceId: eni, HostId: host, Revision: rev, VpcId: vpc}
 }
 
-var cfg = hostroute.Config{HostID: "h1", Ports: map[string]string{"p1": "eni-1", "p2": "eni-2"}, Hosts: map[string]netip.Addr{"h2": netip.MustParseAddr("192.168.50.2")}}
+var cfg = hostroute.Config{HostID: "h1", VPC: vpc, Ports: map[string]string{"p1": "eni-1", "p2": "eni-2"}, Hosts: map[string]netip.Addr{"h2": netip.MustParseAddr("192.168.50.2")}}
 
 // TestApply: a VIP owned on this host goes to its owner's port, one owned on another host via
 // that host; a stale change is ignored; a lapse removes the route.
@@ -245,4 +248,28 @@ func TestRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, h, map[string]string{"10.0.0.12": "dev p2", "10.0.0.13": "via 192.168.50.2"})
+}
+
+// TestOtherVPCs: a HAVIP of another VPC with the same VIP (VPCs may overlap) never takes the
+// VPC's route, nor removes it when it lapses; nor does a snapshot with it.
+func TestOtherVPCs(t *testing.T) {
+	h, _ := host(t)
+	r := hostroute.New(cfg, h, etcdtest.Quiet)
+	if err := r.Apply([]*arpbrokerv1.Ownership{own("havip-a", "10.0.0.10", "eni-1", "h1", 10)}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := own("havip-x", "10.0.0.10", "eni-9", "h2", 11)
+	theirs.VpcId = "vpc-22222222"
+	if err := r.Apply([]*arpbrokerv1.Ownership{theirs, {HavipId: "havip-x", Revision: 12}}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p1"})
+	if err := r.Sync([]*arpbrokerv1.Ownership{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{})
+	if err := r.Sync([]*arpbrokerv1.Ownership{theirs, own("havip-a", "10.0.0.10", "eni-2", "h1", 13)}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, h, map[string]string{"10.0.0.10": "dev p2"})
 }

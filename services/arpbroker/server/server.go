@@ -246,7 +246,7 @@ func ownershipPB(c broker.OwnerChange) *arpbrokerv1.Ownership {
 	if c.Owner != nil {
 		o.Vip = c.Owner.VIP.String()
 		o.NetworkInterfaceId, o.InstanceId, o.HostId = c.Owner.NetworkInterfaceID, c.Owner.InstanceID, c.Owner.HostID
-		o.ChangedTime = timestamppb.New(c.Owner.Changed)
+		o.ChangedTime, o.VpcId = timestamppb.New(c.Owner.Changed), c.Owner.VpcID
 	}
 	return o
 }

@@ -28,6 +28,10 @@ const DefaultProtocol netlink.RouteProtocol = 119
 
 // Config describes the gateway.
 type Config struct {
+	// VPC is the VPC whose fabric the gateway forwards to: a private IP is unique only within
+	// its VPC, so an EIP whose backend is in another VPC is dropped here, never routed into
+	// this fabric to whatever holds the same private IP.
+	VPC string
 	// Hosts maps every host to its underlay address, where a private IP owned there is routed.
 	Hosts map[string]netip.Addr
 	// Table is the nftables table; empty means DefaultTable.
@@ -170,7 +174,7 @@ func (g *Gateway) targetOf(r *eipv1.NatRule) (target, bool, error) {
 	if r.GetRemoved() {
 		return target{}, false, nil
 	}
-	if r.GetNetworkInterfaceId() == "" || r.GetInstanceId() == "" || r.GetHostId() == "" {
+	if r.GetNetworkInterfaceId() == "" || r.GetInstanceId() == "" || r.GetHostId() == "" || r.GetVpcId() != g.cfg.VPC {
 		return target{dark: true}, true, nil
 	}
 	private, err := netip.ParseAddr(r.GetPrivateIp())

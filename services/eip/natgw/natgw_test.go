@@ -56,7 +56,7 @@ func gatewayNS(t *testing.T) (*natgw.Gateway, *nftables.Conn, *netlink.Handle) {
 	}
 	t.Cleanup(h.Close)
 	hosts := map[string]netip.Addr{"h1": netip.MustParseAddr("192.168.60.1"), "h2": netip.MustParseAddr("192.168.60.2")}
-	return natgw.New(natgw.Config{Hosts: hosts}, nft, h, etcdtest.Quiet), nft, h
+	return natgw.New(natgw.Config{VPC: vpc, Hosts: hosts}, nft, h, etcdtest.Quiet), nft, h
 }
 
 // state is what the kernel has: "pub>private via gw" per DNAT, "pub dark" per drop.
@@ -109,10 +109,13 @@ func check(t *testing.T, nft *nftables.Conn, h *netlink.Handle, want ...string) 
 	}
 }
 
+// vpc is the VPC the gateway serves.
+const vpc = "vpc-11111111"
+
 func rule(pub, priv, host string, binding, owner int64) *eipv1.NatRule {
 	r := &eipv1.NatRule{AddressId: "eip-" + pub, PublicIp: pub, PrivateIp: priv, HostId: host, BindingRevision: binding, OwnerRevision: owner}
 	if host != "" {
-		r.NetworkInterfaceId, r.InstanceId = "eni-1", "ins-1"
+		r.NetworkInterfaceId, r.InstanceId, r.VpcId = "eni-1", "ins-1", vpc
 	}
 	return r
 }
@@ -147,7 +150,7 @@ func TestGateway(t *testing.T) {
 	check(t, nft, h, "203.0.113.2>10.0.0.11 via 192.168.60.1")
 
 	// A restart: a new gateway, a snapshot where .2 is as it was and .3 is new.
-	g2 := natgw.New(natgw.Config{Hosts: map[string]netip.Addr{"h1": netip.MustParseAddr("192.168.60.1")}}, nft, h, etcdtest.Quiet)
+	g2 := natgw.New(natgw.Config{VPC: vpc, Hosts: map[string]netip.Addr{"h1": netip.MustParseAddr("192.168.60.1")}}, nft, h, etcdtest.Quiet)
 	if err := g2.Sync([]*eipv1.NatRule{rule("203.0.113.2", "10.0.0.11", "h1", 7, 11), rule("203.0.113.3", "10.0.0.12", "h1", 14, 15)}); err != nil {
 		t.Fatal(err)
 	}
@@ -210,4 +213,16 @@ func TestRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.1")
+}
+
+// TestOtherVPCs: an EIP whose backend is in another VPC (whose private IPs may be this VPC's
+// too) is dropped, never routed into this fabric, and takes no route of this VPC's EIPs.
+func TestOtherVPCs(t *testing.T) {
+	g, nft, h := gatewayNS(t)
+	theirs := rule("203.0.113.9", "10.0.0.10", "h2", 3, 4)
+	theirs.VpcId = "vpc-22222222"
+	if err := g.Sync([]*eipv1.NatRule{rule("203.0.113.1", "10.0.0.10", "h1", 5, 6), theirs}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, nft, h, "203.0.113.1>10.0.0.10 via 192.168.60.1", "203.0.113.9 dark")
 }

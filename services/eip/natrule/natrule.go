@@ -15,6 +15,8 @@ import (
 type Rule struct {
 	AddressID, PublicIP, PrivateIP, HaVipID string
 	NetworkInterfaceID, InstanceID, HostID  string
+	// VpcID is the backend ENI's VPC (empty without a backend).
+	VpcID string
 	// BindingRevision is the etcd revision at which the EIP's binding last changed.
 	BindingRevision int64
 	// OwnerRevision is, for a HAVIP-bound EIP, the fencing revision of the ownership the
@@ -47,8 +49,8 @@ type owner struct {
 
 // attachment is where an ENI is now: its CVM (none when detached) as of a revision of its record.
 type attachment struct {
-	instanceID string
-	rev        int64
+	instanceID, vpcID string
+	rev               int64
 }
 
 // Table holds the rule of every bound EIP, fed by the hooks of the EIP, owner and ENI caches.
@@ -156,9 +158,9 @@ func unindex(m map[string]map[string]struct{}, k, id string) {
 // fenced by the revision of the ENI record it reflects (the OwnerRevision of such a rule).
 func (t *Table) withENILocked(r Rule) Rule {
 	a := t.enis[r.NetworkInterfaceID]
-	r.InstanceID, r.HostID, r.OwnerRevision = a.instanceID, "", a.rev
+	r.InstanceID, r.HostID, r.VpcID, r.OwnerRevision = a.instanceID, "", "", a.rev
 	if a.instanceID != "" {
-		r.HostID = t.hostOf(a.instanceID)
+		r.HostID, r.VpcID = t.hostOf(a.instanceID), a.vpcID
 	}
 	return r
 }
@@ -169,7 +171,7 @@ func (t *Table) ENIHook(prev, cur *kvcache.Item[records.NetworkInterface], rev i
 	a := attachment{rev: rev}
 	var id string
 	if cur != nil {
-		id, a.instanceID = cur.Value.ID, cur.Value.InstanceID
+		id, a.instanceID, a.vpcID = cur.Value.ID, cur.Value.InstanceID, cur.Value.VpcID
 	} else if prev != nil {
 		id = prev.Value.ID
 	}
@@ -192,9 +194,9 @@ func (t *Table) ENIHook(prev, cur *kvcache.Item[records.NetworkInterface], rev i
 
 func (t *Table) withOwnerLocked(r Rule) Rule {
 	o := t.owners[r.HaVipID]
-	r.NetworkInterfaceID, r.InstanceID, r.HostID, r.OwnerRevision = "", "", "", o.rev
+	r.NetworkInterfaceID, r.InstanceID, r.HostID, r.VpcID, r.OwnerRevision = "", "", "", "", o.rev
 	if o.present {
-		r.NetworkInterfaceID, r.InstanceID, r.HostID = o.NetworkInterfaceID, o.InstanceID, o.HostID
+		r.NetworkInterfaceID, r.InstanceID, r.HostID, r.VpcID = o.NetworkInterfaceID, o.InstanceID, o.HostID, o.VpcID
 	}
 	return r
 }

@@ -33,7 +33,7 @@ func natRulePB(r natrule.Rule) *eipv1.NatRule {
 	return &eipv1.NatRule{
 		AddressId: r.AddressID, PublicIp: r.PublicIP, PrivateIp: r.PrivateIP, HavipId: r.HaVipID,
 		NetworkInterfaceId: r.NetworkInterfaceID, InstanceId: r.InstanceID, HostId: r.HostID,
-		BindingRevision: r.BindingRevision, OwnerRevision: r.OwnerRevision, Removed: r.Removed,
+		BindingRevision: r.BindingRevision, OwnerRevision: r.OwnerRevision, Removed: r.Removed, VpcId: r.VpcID,
 	}
 }
 

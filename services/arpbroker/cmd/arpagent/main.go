@@ -21,6 +21,7 @@ import (
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/identity"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
@@ -51,6 +52,9 @@ type Config struct {
 	Routes bool
 	// Underlay gives every host's underlay address, `host-id=IP` (-underlay, HAVIP_AGENT_UNDERLAY).
 	Underlay map[string]string
+	// VPC is the VPC whose fabric the routes serve (-vpc, HAVIP_AGENT_VPC; required with
+	// -routes): other VPCs' ownerships are ignored, since their VIPs may be the same addresses.
+	VPC string
 	// Log is the logging setting.
 	Log logging.Config
 }
@@ -64,6 +68,7 @@ var (
 	netnsSetting      = config.Setting{Flag: "netns", Env: "HAVIP_AGENT_NETNS"}
 	routesSetting     = config.Setting{Flag: "routes", Env: "HAVIP_AGENT_ROUTES"}
 	underlaySetting   = config.Setting{Flag: "underlay", Env: "HAVIP_AGENT_UNDERLAY"}
+	vpcSetting        = config.Setting{Flag: "vpc", Env: "HAVIP_AGENT_VPC"}
 )
 
 // RegisterFlags registers every setting on fs; the defaults name host, the machine's hostname.
@@ -91,6 +96,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	config.String(fs, &c.Netns, netnsSetting, "network namespace of the VM ports (a name under /var/run/netns, or a path), for a simulated host; empty: the agent's own")
 	config.Bool(fs, &c.Routes, routesSetting, "program the VIP routes: each VIP's /32 to the owner's port on this host, via the owner's host (-underlay) on another")
 	config.Var(fs, underlay(c.Underlay), underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
+	config.String(fs, &c.VPC, vpcSetting, "the VPC whose VIPs -routes programs (required with -routes): other VPCs' HAVIPs may use the same addresses")
 	c.TLS.RegisterFlags(fs, "agent")
 	c.Log.RegisterFlags(fs)
 }
@@ -104,6 +110,10 @@ func (c Config) Validate() error {
 		return sessionTTLSetting.Errorf(c.Agent.SessionTTL, "want whole seconds, at least 1s")
 	case c.BrokerAddr == "":
 		return brokerSetting.Errorf(c.BrokerAddr, "required")
+	case c.Routes && c.VPC == "":
+		return vpcSetting.Errorf(c.VPC, "required with -routes: the routes serve one VPC's fabric")
+	case c.VPC != "" && !ids.Valid(ids.Vpc, c.VPC):
+		return vpcSetting.Errorf(c.VPC, "not a VPC ID (vpc-xxxxxxxx)")
 	}
 	for host, ip := range c.Underlay {
 		if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
@@ -260,7 +270,7 @@ func main() {
 		for host, a := range cfg.Underlay {
 			hosts[host] = netip.MustParseAddr(a) // checked by Validate
 		}
-		r := hostroute.New(hostroute.Config{HostID: cfg.Agent.HostID, Ports: cfg.Agent.Ports, Hosts: hosts}, h, log)
+		r := hostroute.New(hostroute.Config{HostID: cfg.Agent.HostID, VPC: cfg.VPC, Ports: cfg.Agent.Ports, Hosts: hosts}, h, log)
 		go func() { _ = r.Run(ctx, arpbrokerv1.NewArpBrokerServiceClient(conn)) }()
 	}
 	if err := ag.Run(ctx); err != nil {

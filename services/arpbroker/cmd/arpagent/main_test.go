@@ -104,6 +104,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "session TTL in part seconds", change: func(c *Config) { c.Agent.SessionTTL = 1500 * time.Millisecond }, want: "-session-ttl (HAVIP_AGENT_SESSION_TTL) = 1.5s: want whole seconds, at least 1s"},
 		{name: "no broker", change: func(c *Config) { c.BrokerAddr = "" }, want: `-broker (HAVIP_BROKER_ADDR) = "": required`},
 		{name: "underlay", change: func(c *Config) { c.Underlay = map[string]string{"h2": "192.168.0.2"} }},
+		{name: "routes", change: func(c *Config) { c.Routes, c.VPC = true, "vpc-11111111" }},
+		{name: "routes without a VPC", change: func(c *Config) { c.Routes = true }, want: `-vpc (HAVIP_AGENT_VPC) = "": required with -routes: the routes serve one VPC's fabric`},
+		{name: "not a VPC", change: func(c *Config) { c.Routes, c.VPC = true, "vpc-1" }, want: `-vpc (HAVIP_AGENT_VPC) = "vpc-1": not a VPC ID (vpc-xxxxxxxx)`},
 		{name: "underlay not an address", change: func(c *Config) { c.Underlay = map[string]string{"h2": "h2.example"} }, want: `-underlay (HAVIP_AGENT_UNDERLAY) = "h2=h2.example": host h2: "h2.example" is not an IPv4 address`},
 		{name: "log level", change: func(c *Config) { c.Log.Level = "all" }, want: `-log-level (HAVIP_LOG_LEVEL) = "all": want debug, info, warn or error`},
 	} {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/grpcclient"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/tracing"
@@ -34,6 +35,9 @@ type Config struct {
 	Underlay map[string]string
 	// Table is the nftables table natd owns (-table, HAVIP_NATD_TABLE).
 	Table string
+	// VPC is the VPC whose fabric natd forwards to (-vpc, HAVIP_NATD_VPC; required): an EIP
+	// whose backend is in another VPC is dropped, since private IPs repeat across VPCs.
+	VPC string
 	// TLS names natd's certificate files (-ca, -cert, -key; default certs/ca.crt,
 	// certs/dataplane-natd.crt, certs/dataplane-natd.key): havip-cert create-dataplane natd.
 	TLS mtls.Config
@@ -45,6 +49,7 @@ var (
 	eipSetting      = config.Setting{Flag: "eip", Env: "HAVIP_EIP_ADDR"}
 	underlaySetting = config.Setting{Flag: "underlay", Env: "HAVIP_NATD_UNDERLAY"}
 	tableSetting    = config.Setting{Flag: "table", Env: "HAVIP_NATD_TABLE"}
+	vpcSetting      = config.Setting{Flag: "vpc", Env: "HAVIP_NATD_VPC"}
 )
 
 // RegisterFlags registers every setting on fs.
@@ -61,6 +66,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.String(fs, &c.EipAddr, eipSetting, "gRPC address of eipd, or a comma-separated list of its replicas' addresses (called round-robin)")
 	config.Var(fs, underlay(c.Underlay), underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
 	config.String(fs, &c.Table, tableSetting, "the nftables table (family ip) natd owns and replaces")
+	config.String(fs, &c.VPC, vpcSetting, "the VPC whose fabric natd forwards to (required): an EIP whose backend is in another VPC is dropped")
 	c.TLS.RegisterFlags(fs, "dataplane-natd")
 	c.Log.RegisterFlags(fs)
 }
@@ -72,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.Table == "" {
 		return tableSetting.Errorf(c.Table, "required")
+	}
+	if !ids.Valid(ids.Vpc, c.VPC) {
+		return vpcSetting.Errorf(c.VPC, "required: a VPC ID (vpc-xxxxxxxx)")
 	}
 	if _, err := c.hosts(); err != nil {
 		return err
@@ -154,7 +163,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer h.Close()
-	g := natgw.New(natgw.Config{Hosts: hosts, Table: cfg.Table}, nft, h, log)
+	g := natgw.New(natgw.Config{VPC: cfg.VPC, Hosts: hosts, Table: cfg.Table}, nft, h, log)
 	if err := g.Run(ctx, eipv1.NewNatRuleServiceClient(conn)); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)

@@ -49,7 +49,7 @@ func TestUnderlay(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	valid := func() Config {
-		return Config{EipAddr: "e:1", Table: "t", Underlay: map[string]string{"h1": "192.168.0.1"}, TLS: mtls.Config{CA: "ca.crt", Cert: "n.crt", Key: "n.key"}}
+		return Config{EipAddr: "e:1", Table: "t", VPC: "vpc-11111111", Underlay: map[string]string{"h1": "192.168.0.1"}, TLS: mtls.Config{CA: "ca.crt", Cert: "n.crt", Key: "n.key"}}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -59,6 +59,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "valid", change: func(*Config) {}},
 		{name: "no eipd", change: func(c *Config) { c.EipAddr = "" }, want: `-eip (HAVIP_EIP_ADDR) = "": required`},
 		{name: "no table", change: func(c *Config) { c.Table = "" }, want: `-table (HAVIP_NATD_TABLE) = "": required`},
+		{name: "no VPC", change: func(c *Config) { c.VPC = "" }, want: `-vpc (HAVIP_NATD_VPC) = "": required: a VPC ID (vpc-xxxxxxxx)`},
+		{name: "not a VPC", change: func(c *Config) { c.VPC = "subnet-11111111" }, want: `-vpc (HAVIP_NATD_VPC) = "subnet-11111111": required: a VPC ID (vpc-xxxxxxxx)`},
 		{name: "underlay not an address", change: func(c *Config) { c.Underlay = map[string]string{"h2": "x"} }, want: `-underlay (HAVIP_NATD_UNDERLAY) = "h2=x": host h2: "x" is not an IPv4 address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
