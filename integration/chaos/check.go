@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/openhavip/havip/integration/invariant"
 )
 
-// Report is what the checks of a run found.
+// Report counts what the checks of a run read: HAVIP calls (Ops; Unknown of them with an
+// unknown outcome), claims (Accepted of them), ownerships the watchers saw (Sightings),
+// ownership reads through Describe (Reads), and the fencing revisions they span (Revisions).
 type Report struct {
 	Ops, Unknown, Claims, Accepted, Sightings, Reads, Revisions int
 }
@@ -128,9 +131,9 @@ func (l *Load) CheckOwnership(dir string) (Report, error) {
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if a.havip != b.havip {
-			return cmpString(a.havip, b.havip)
+			return cmp.Compare(a.havip, b.havip)
 		}
-		return int(a.rev - b.rev)
+		return cmp.Compare(a.rev, b.rev)
 	})
 	hist := slices.Clone(reads)
 	var prevCall int64
@@ -150,16 +153,6 @@ func (l *Load) CheckOwnership(dir string) (Report, error) {
 	}
 	res, info := porcupine.CheckOperationsVerbose(OwnModel, hist, checkTimeout)
 	return r, verdict("ownership", res, OwnModel, info, dir)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CheckInvariants reads etcd directly and checks the integrity invariants: what one transaction
