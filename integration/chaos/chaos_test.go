@@ -10,6 +10,9 @@ import (
 	"github.com/openhavip/havip/integration/chaos"
 )
 
+// runs are the rows of every run of TestFaults in this process (-count), summed up at the end.
+var runs [][]chaos.Row
+
 var (
 	full      = flag.Bool("chaos.full", false, "run every fault and every combination (make chaos), not CI's bounded set")
 	tableFile = flag.String("chaos.table", "", "append each run's table of faults (Markdown) to this file")
@@ -47,6 +50,7 @@ func TestFaults(t *testing.T) {
 		t.Logf("%s: %d errors, throughput back %v after the heal, takeover %v, converged %v", row.Fault, row.Errors, row.Recovery, row.Takeover, row.Convergence)
 	}
 	l.Stop()
+	runs = append(runs, rows)
 	table := chaos.Table(rows)
 	t.Logf("faults:\n%s", table)
 	if *tableFile != "" {

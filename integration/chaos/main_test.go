@@ -43,6 +43,17 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build etcd: %v\n%s", err, out)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		if len(runs) > 1 {
+			summary := chaos.Summary(runs)
+			fmt.Printf("the faults over %d runs:\n%s", len(runs), summary)
+			if *tableFile != "" {
+				if f, err := os.OpenFile(*tableFile, os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+					_, _ = f.WriteString(summary)
+					_ = f.Close()
+				}
+			}
+		}
+		return code
 	}())
 }

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,46 @@ func Table(rows []Row) string {
 			take = r.Takeover.Round(10 * time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %d | %v | %s | %v |\n", r.Fault, r.Errors, r.Recovery.Round(10*time.Millisecond), take, r.Convergence.Round(10*time.Millisecond))
+	}
+	return b.String()
+}
+
+// Summary is the rows of several runs as one Markdown table: per fault, the median and the
+// largest figure of each column over the runs.
+func Summary(runs [][]Row) string {
+	var order []string
+	by := map[string][]Row{}
+	for _, rows := range runs {
+		for _, r := range rows {
+			if _, ok := by[r.Fault]; !ok {
+				order = append(order, r.Fault)
+			}
+			by[r.Fault] = append(by[r.Fault], r)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| fault (%d runs: median / max) | client errors | full throughput after heal | broker takeover | ownership converged after heal |\n|---|---|---|---|---|\n", len(runs))
+	for _, f := range order {
+		rs := by[f]
+		col := func(v func(Row) time.Duration) string {
+			ds := make([]time.Duration, len(rs))
+			for i, r := range rs {
+				ds[i] = v(r)
+			}
+			slices.Sort(ds)
+			if ds[len(ds)-1] == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%v / %v", ds[len(ds)/2].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond))
+		}
+		errs := make([]int, len(rs))
+		for i, r := range rs {
+			errs[i] = r.Errors
+		}
+		slices.Sort(errs)
+		fmt.Fprintf(&b, "| %s | %d / %d | %s | %s | %s |\n", f, errs[len(errs)/2], errs[len(errs)-1],
+			col(func(r Row) time.Duration { return r.Recovery }), col(func(r Row) time.Duration { return r.Takeover }),
+			col(func(r Row) time.Duration { return r.Convergence }))
 	}
 	return b.String()
 }

@@ -1,0 +1,22 @@
+package chaos
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSummary: per fault, the median and the largest figure over the runs; a column no run
+// measured is a dash.
+func TestSummary(t *testing.T) {
+	s := Summary([][]Row{
+		{{Fault: "f", Errors: 1, Recovery: time.Second}, {Fault: "g", Takeover: 2 * time.Second}},
+		{{Fault: "f", Errors: 5, Recovery: 3 * time.Second}, {Fault: "g", Takeover: time.Second}},
+		{{Fault: "f", Errors: 2, Recovery: 2 * time.Second}, {Fault: "g", Takeover: 3 * time.Second}},
+	})
+	for _, want := range []string{"| f | 2 / 5 | 2s / 3s | — | — |", "| g | 0 / 0 | — | 2s / 3s | — |", "3 runs"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+}
