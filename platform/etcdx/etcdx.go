@@ -30,8 +30,9 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 		// Keep the connection alive through idle periods so watches notice a dead server.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
-		// Every transaction's latency and result (havip_etcd_txn_duration_seconds).
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(measureTxns)},
+		// Every transaction's latency and result (havip_etcd_txn_duration_seconds), and no call
+		// waiting on a member without a leader.
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(measureTxns, requireLeader)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
@@ -43,6 +44,15 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 		return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
 	}
 	return cli, nil
+}
+
+// requireLeader is clientv3.WithRequireLeader on every unary call of a client: a member that
+// has no leader (etcd lost its quorum) answers at once with etcd's "no leader", which
+// apierr.StoreUnavailable takes for a 503, rather than hold a write until etcd's request
+// timeout (7 s by default), past most callers' deadlines. Etcd's client itself retries reads
+// that fail so for a few seconds, and a write is never applied by a member that refused it.
+func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return invoker(clientv3.WithRequireLeader(ctx), method, req, reply, cc, opts...)
 }
 
 // Embedded is an etcd server running inside this process.
