@@ -51,7 +51,7 @@ func TestStoreTimeout(t *testing.T) {
 	live, cancelLive := apierr.StoreTimeout(context.Background(), time.Minute)
 	defer cancelLive()
 	other := errors.New("disk")
-	if got := apierr.StoreErr(live, other); got != other {
+	if got := apierr.StoreErr(live, other); !errors.Is(got, other) || apierr.Reason(got) != "" {
 		t.Errorf("StoreErr changed an error before the timeout: %v", got)
 	}
 }
