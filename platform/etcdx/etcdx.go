@@ -13,6 +13,9 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // Connect dials etcd at endpoints and checks it answers.
@@ -39,11 +42,17 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Get(sctx, "health-check-probe"); err != nil {
-		_ = cli.Close()
-		return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
+	// A cluster that is still electing its leader answers "no leader" (requireLeader): wait.
+	for n := 1; ; n++ {
+		_, err := cli.Get(sctx, "health-check-probe")
+		if err == nil {
+			return cli, nil
+		}
+		if !apierr.StoreUnavailable(err) || !retry.DefaultBackoff.Wait(sctx, n) {
+			_ = cli.Close()
+			return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
+		}
 	}
-	return cli, nil
 }
 
 // requireLeader is clientv3.WithRequireLeader on every unary call of a client: a member that
