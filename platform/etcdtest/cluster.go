@@ -48,11 +48,7 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	for _, m := range c.members {
 		m.initial = strings.Join(initial, ",")
 	}
-	tb.Cleanup(func() {
-		for i := range c.members {
-			c.Stop(i)
-		}
-	})
+	tb.Cleanup(func() { c.Stop(c.all()...) })
 	for i := range c.members {
 		c.start(i)
 	}
@@ -60,6 +56,15 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 		c.waitReady(i)
 	}
 	return c
+}
+
+// all are the indexes of every member.
+func (c *Cluster) all() []int {
+	is := make([]int, len(c.members))
+	for i := range is {
+		is[i] = i
+	}
+	return is
 }
 
 // freeURL returns http://127.0.0.1:<a port free now>.
@@ -108,15 +113,21 @@ func (c *Cluster) waitReady(i int) {
 	}
 }
 
-// Stop stops member i (a no-op when it is stopped).
-func (c *Cluster) Stop(i int) {
-	c.mu.Lock()
-	e := c.members[i].e
-	c.members[i].e = nil
-	c.mu.Unlock()
-	if e != nil {
-		e.Close()
+// Stop stops the members in is, together (a no-op for those stopped). A member stops
+// gracefully: it waits for its clients' streams (watches) to end, for at most etcd's request
+// timeout (7 s).
+func (c *Cluster) Stop(is ...int) {
+	var wg sync.WaitGroup
+	for _, i := range is {
+		c.mu.Lock()
+		e := c.members[i].e
+		c.members[i].e = nil
+		c.mu.Unlock()
+		if e != nil {
+			wg.Go(e.Close)
+		}
 	}
+	wg.Wait()
 }
 
 // Restart starts the stopped members in is, on their data and ports, and waits until each is
@@ -137,4 +148,16 @@ func (c *Cluster) HasLeader(i int) bool {
 	e := c.members[i].e
 	c.mu.Unlock()
 	return e != nil && e.Server.Leader() != 0
+}
+
+// Leader returns the index of the member that leads, or -1 when no running member does.
+func (c *Cluster) Leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, m := range c.members {
+		if m.e != nil && m.e.Server.Leader() == m.e.Server.MemberID() {
+			return i
+		}
+	}
+	return -1
 }
