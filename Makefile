@@ -103,6 +103,13 @@ SCALE_MAX ?= 100000
 bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons as processes, etcd fsync on) and print the growth table.
 	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
 
+RUNS ?= 1
+.PHONY: chaos
+chaos: ## Run the whole fault suite RUNS times (root: network namespaces); each run's table is appended to build/chaos.md.
+	@bash scripts/install-system-deps.sh
+	@mkdir -p build
+	cd integration && go test -run '^TestFaults$$' -count $(RUNS) -v -timeout 0 ./chaos -chaos.full -chaos.table $(CURDIR)/build/chaos.md
+
 CHURN ?= 100000
 .PHONY: bench-churn
 bench-churn: ## Create and delete CHURN HAVIPs three times (etcd fsync on, the suite's auto-compaction) and print etcd's database size per round.

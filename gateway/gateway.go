@@ -22,6 +22,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/gateway/console"
 	"github.com/openhavip/havip/gateway/openapi"
 	"github.com/openhavip/havip/platform/apikey"
 	"github.com/openhavip/havip/platform/grpcclient"
@@ -148,6 +149,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
 	})
+	// The web console: static files, calling the /v1/ routes above with the user's key.
+	routes.Handle("GET /console/", console.Handler())
+	routes.Handle("GET /console", console.Handler())
 	routes.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.routingError(r.Context(), mux, nil, w, r, http.StatusNotFound)
 	})
@@ -165,7 +169,7 @@ func (g *Gateway) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := g.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpcclient.Options(g.cfg.TLS)...) // round-robin over the replicas the name resolves to
+	c, err := grpcclient.NewClient(addr, grpcclient.Options(g.cfg.TLS)...) // round-robin over the replicas the name (or list) gives
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -32,6 +32,7 @@ type stack struct {
 	keyA, keyB string
 	grpc       *grpc.ClientConn
 	client     *http.Client
+	ready      suite.Ready // the suite's addresses and certificates
 }
 
 // startStack runs a suite; with remote, the stack is reached through a gateway of its own
@@ -46,7 +47,7 @@ func startStack(tb testing.TB, remote bool) *stack {
 		tb.Fatal(err)
 	}
 	r, conn, _ := run(tb, suite.Config{DataDir: dir, UnsafeNoFsync: true, KeysFile: keys}, io.Discard)
-	s.local, s.grpc = "http://"+r.HTTPAddr, conn
+	s.local, s.grpc, s.ready = "http://"+r.HTTPAddr, conn, r
 	{
 		k, err := apikey.Load(keys)
 		if err != nil {

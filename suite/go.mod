@@ -27,6 +27,7 @@ require (
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
@@ -90,6 +91,8 @@ require github.com/openhavip/havip/services/eip v0.0.0
 replace github.com/openhavip/havip/services/eip => ../services/eip
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/openhavip/havip/services/arpbroker v0.0.0
 	github.com/openhavip/havip/services/havip v0.0.0
 	go.etcd.io/etcd/client/v3 v3.6.16

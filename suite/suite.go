@@ -299,6 +299,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	for _, m := range mods {
 		fmt.Fprintf(out, "  service %s\n", m.Name)
 	}
+	fmt.Fprintf(out, "  web console on http://%s/console/ (sign in with an API key)\n", hlis.Addr())
 	if ms != nil {
 		fmt.Fprintf(out, "  Prometheus metrics on http://%s/metrics\n", ms.Addr())
 	}

@@ -4,8 +4,11 @@ import (
 	"testing"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
+	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 )
@@ -70,6 +73,14 @@ func TestClaimRules(t *testing.T) {
 				rs := etcdtest.Must[*arpbrokerv1.ListArpRejectionsResponse](t)(c.broker.ListArpRejections(w.ctx, &arpbrokerv1.ListArpRejectionsRequest{HavipId: tc.havip}))
 				if len(rs.GetRejectionSet()) == 0 || rs.GetRejectionSet()[0].GetReason() != tc.reason {
 					t.Errorf("rejection not listed: %v", rs)
+				}
+				// The tenant sees it on its HAVIP (without the agent's identity); no other account does.
+				mine := etcdtest.Must[*havipv1.DescribeHaVipArpRejectionsResponse](t)(c.havip.DescribeHaVipArpRejections(w.ctx, &havipv1.DescribeHaVipArpRejectionsRequest{HavipId: tc.havip}))
+				if len(mine.GetRejectionSet()) == 0 || mine.GetRejectionSet()[0].GetReason() != tc.reason || mine.GetRejectionSet()[0].GetNetworkInterfaceId() != tc.req.GetNetworkInterfaceId() {
+					t.Errorf("the tenant's rejections: %v", mine)
+				}
+				if _, err := c.havip.DescribeHaVipArpRejections(as("acct-other"+ids.New("")), &havipv1.DescribeHaVipArpRejectionsRequest{HavipId: tc.havip}); apierr.Reason(err) != apierr.ReasonResourceNotFound {
+					t.Errorf("another account's call: %v, want %s", err, apierr.ReasonResourceNotFound)
 				}
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -27,6 +26,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/integration/invariant"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
@@ -69,7 +69,7 @@ type replica struct {
 type env struct {
 	replicas [2]replica
 	cli      *clientv3.Client
-	nat      *natFollower
+	nat      *invariant.NatFollower
 	steps    atomic.Int64
 	seqs     atomic.Int64
 }
@@ -89,7 +89,7 @@ func newEnv(t *testing.T) *env {
 		e.replicas[i] = replica{ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), eipv1.NewEipServiceClient(conn),
 			[2]arpbrokerv1.ArpBrokerServiceClient{agent("host-0"), agent("host-1")}, agent("h"), conn}
 	}
-	e.nat = followNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
+	e.nat = invariant.FollowNat(t, eipv1.NewNatRuleServiceClient(e.replicas[0].conn))
 	return e
 }
 
@@ -881,12 +881,12 @@ func (w *world) rangeEntries(t *rapid.T) []*havipv1.HaVipAssociation {
 // (revoking an owner that lost its right) and what the NAT stream shows follow within a
 // second, so a violation must last that long to count.
 func (w *world) check(t *rapid.T) {
-	s, err := readState(w.e.cli)
+	s, err := invariant.Read(context.Background(), w.e.cli)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// What one transaction keeps holds at every revision: checked at once.
-	if err := s.strict(); err != nil {
+	if err := s.Strict(); err != nil {
 		t.Fatalf("invariant broken: %v", err)
 	}
 	// What follows a change — the broker revoking an owner, the NAT stream, a count that a lapsing
@@ -900,7 +900,7 @@ func (w *world) check(t *rapid.T) {
 			t.Fatalf("invariant broken: %v", last)
 		}
 		time.Sleep(20 * time.Millisecond) // awaiting the broker, the NAT stream or a lease
-		if s, err = readState(w.e.cli); err != nil {
+		if s, err = invariant.Read(context.Background(), w.e.cli); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -908,8 +908,8 @@ func (w *world) check(t *rapid.T) {
 
 // eventually returns the first of the invariants that follow a change that s breaks: owners,
 // and the services' own answers (counts, NAT rules) against s.
-func (w *world) eventually(s *state) error {
-	if err := s.owners(); err != nil {
+func (w *world) eventually(s *invariant.State) error {
+	if err := s.Owners(); err != nil {
 		return err
 	}
 	// (c) each subnet's available count = usable − held, as the service answers it.
@@ -919,98 +919,12 @@ func (w *world) eventually(s *state) error {
 			return fmt.Errorf("DescribeSubnets: %w", err)
 		}
 		for _, sn := range resp.GetSubnetSet() {
-			held := uint64(s.heldIn[sn.GetSubnetId()])
+			held := uint64(s.HeldIn(sn.GetSubnetId()))
 			if sn.GetAvailableIpAddressCount() != sn.GetTotalIpAddressCount()-held {
 				return fmt.Errorf("(c) subnet %s: available %d, but %d usable and %d held in etcd", sn.GetSubnetId(), sn.GetAvailableIpAddressCount(), sn.GetTotalIpAddressCount(), held)
 			}
 		}
 	}
 	// (f) the NAT rule stream equals what the state implies.
-	want := s.natRules()
-	got := w.e.nat.rules()
-	for ip, r := range want {
-		if got[ip] != r {
-			return fmt.Errorf("(f) NAT rule of %s: stream %+v, state %+v", ip, got[ip], r)
-		}
-	}
-	for ip, r := range got {
-		if _, ok := want[ip]; !ok {
-			return fmt.Errorf("(f) NAT rule of unbound %s still streamed: %+v", ip, r)
-		}
-	}
-	return nil
-}
-
-// natFollower keeps the newest NAT rule of every public IP from WatchNatRules, as a data plane
-// does (fenced by binding and owner revision); it resubscribes when cut off.
-type natFollower struct {
-	mu  sync.Mutex
-	cur map[string]*eipv1.NatRule
-}
-
-// rule is the part of a NAT rule the state decides.
-type rule struct{ private, havip, eni, instance, host string }
-
-func followNat(t *testing.T, c eipv1.NatRuleServiceClient) *natFollower {
-	f := &natFollower{cur: map[string]*eipv1.NatRule{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	ready := make(chan struct{})
-	go func() {
-		defer close(done)
-		first := true
-		for ctx.Err() == nil {
-			stream, err := c.WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{})
-			if err != nil {
-				time.Sleep(50 * time.Millisecond) // reconnecting
-				continue
-			}
-			for {
-				m, err := stream.Recv()
-				if err != nil {
-					if !errors.Is(err, io.EOF) && status.Code(err) != codes.Canceled && status.Code(err) != codes.Unavailable {
-						t.Logf("NAT stream: %v", err)
-					}
-					break
-				}
-				f.mu.Lock()
-				if m.GetSnapshot() {
-					f.cur = map[string]*eipv1.NatRule{}
-				}
-				for _, r := range m.GetRules() {
-					old, ok := f.cur[r.GetPublicIp()]
-					if !ok || newer(r, old) {
-						f.cur[r.GetPublicIp()] = r
-					}
-				}
-				f.mu.Unlock()
-				if first {
-					first = false
-					close(ready)
-				}
-			}
-		}
-	}()
-	<-ready
-	return f
-}
-
-func newer(r, old *eipv1.NatRule) bool {
-	if r.GetBindingRevision() != old.GetBindingRevision() {
-		return r.GetBindingRevision() > old.GetBindingRevision()
-	}
-	return r.GetOwnerRevision() >= old.GetOwnerRevision()
-}
-
-func (f *natFollower) rules() map[string]rule {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]rule{}
-	for ip, r := range f.cur {
-		if !r.GetRemoved() {
-			out[ip] = rule{r.GetPrivateIp(), r.GetHavipId(), r.GetNetworkInterfaceId(), r.GetInstanceId(), r.GetHostId()}
-		}
-	}
-	return out
+	return w.e.nat.Check(s)
 }

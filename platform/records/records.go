@@ -173,6 +173,32 @@ type Owner struct {
 	Changed            time.Time  `json:"changed"`
 }
 
+// Rejection is the ARP broker's record of a rejected claim, or of an owner it revoked
+// (Rejections), read by arpbrokerd for operators and by havipd for the HAVIP's tenant.
+type Rejection struct {
+	Time               time.Time `json:"time"`
+	AgentID            string    `json:"agent_id"`
+	Identity           string    `json:"identity,omitempty"`
+	NetworkInterfaceID string    `json:"network_interface_id"`
+	HaVipID            string    `json:"havip_id,omitempty"`
+	VIP                string    `json:"vip,omitempty"`
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message"`
+}
+
+// The indexes of Rejections: each rejection is listed under its HAVIP, its VIP and its ENI.
+const (
+	RejectionByHaVip = "havip"
+	RejectionByVIP   = "vip"
+	RejectionByENI   = "eni"
+)
+
+// RejectionPrefix is the prefix of the rejections listed under value (a HAVIP ID, a VIP or an
+// ENI ID) in index; their keys sort by time.
+func RejectionPrefix(index, value string) string {
+	return Rejections + index + "/" + value + "/"
+}
+
 // Eip is an EIP (written by eipd, its binding by havipd too), kept at its address's allocation
 // key: its JSON is an ipalloc.Record as well (owner is the EIP ID). At most one of HaVipID and
 // NetworkInterfaceID is set.

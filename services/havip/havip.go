@@ -12,6 +12,7 @@ import (
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/havip/inventory"
 	"github.com/openhavip/havip/services/havip/server"
@@ -46,7 +47,7 @@ func (c Config) withDefaults() Config {
 // RegisterFlags registers every setting on fs, for havipd.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.RegisterSuiteFlags(fs)
-	config.String(fs, &c.IpamAddr, ipamAddrSetting, "gRPC address of ipamd (required)")
+	config.String(fs, &c.IpamAddr, ipamAddrSetting, "gRPC address of ipamd, or a comma-separated list of its replicas' addresses (called round-robin; required)")
 }
 
 // RegisterSuiteFlags registers the settings that also apply when ipamd runs in the same process
@@ -85,7 +86,7 @@ func NewModule(cfg Config) (service.Module, error) {
 		Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
 			conn := deps.Local // without IpamAddr, ipamd must run in this process
 			if cfg.IpamAddr != "" {
-				cc, err := grpc.NewClient(cfg.IpamAddr, deps.Dial...)
+				cc, err := grpcclient.NewClient(cfg.IpamAddr, deps.Dial...) // a name (round-robin over what it resolves to) or a list
 				if err != nil {
 					return nil, fmt.Errorf("ipamd at %s: %w", cfg.IpamAddr, err)
 				}

@@ -93,7 +93,7 @@ func (c Config) withDefaults() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	*c = c.withDefaults()
 	config.String(fs, &c.HTTPAddr, httpAddrSetting, "address to serve HTTP on, host:port")
-	config.String(fs, &c.Backend, backendSetting, "gRPC address of the services (each overridable below)")
+	config.String(fs, &c.Backend, backendSetting, "gRPC address of the services, or a comma-separated list of replicas' addresses (each overridable below)")
 	config.String(fs, &c.IpamAddr, ipamAddrSetting, "gRPC address of ipam.v1.IpamService (empty: -backend)")
 	config.String(fs, &c.HaVipAddr, havipAddrSetting, "gRPC address of havip.v1.HaVipService (empty: -backend)")
 	config.String(fs, &c.EipAddr, eipAddrSetting, "gRPC address of eip.v1.EipService (empty: -backend)")

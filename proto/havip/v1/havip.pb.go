@@ -164,7 +164,8 @@ type HaVip struct {
 	FlushedTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=flushed_time,json=flushedTime,proto3" json:"flushed_time,omitempty"`
 	// When the HAVIP was created.
 	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
-	// The etcd revision of the last owner change (the fencing revision); 0 when never bound.
+	// The etcd revision of the owner change that made the current owner (the fencing revision);
+	// 0 when the HAVIP has no owner (never bound, or its owner lapsed or was revoked).
 	OwnerRevision int64 `protobuf:"varint,15,opt,name=owner_revision,json=ownerRevision,proto3" json:"owner_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1360,6 +1361,181 @@ func (x *DescribeHaVipKeepalivedConfigResponse) GetConfigSet() []*KeepalivedConf
 	return nil
 }
 
+// DescribeHaVipArpRejectionsRequest is the input of DescribeHaVipArpRejections.
+type DescribeHaVipArpRejectionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HAVIP.
+	HavipId       string `protobuf:"bytes,1,opt,name=havip_id,json=havipId,proto3" json:"havip_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeHaVipArpRejectionsRequest) Reset() {
+	*x = DescribeHaVipArpRejectionsRequest{}
+	mi := &file_havip_v1_havip_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeHaVipArpRejectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeHaVipArpRejectionsRequest) ProtoMessage() {}
+
+func (x *DescribeHaVipArpRejectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeHaVipArpRejectionsRequest.ProtoReflect.Descriptor instead.
+func (*DescribeHaVipArpRejectionsRequest) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DescribeHaVipArpRejectionsRequest) GetHavipId() string {
+	if x != nil {
+		return x.HavipId
+	}
+	return ""
+}
+
+// HaVipArpRejection is one announcement of the HAVIP's address the ARP broker refused, or an
+// owner it revoked.
+type HaVipArpRejection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it was refused.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The ENI that announced (or the owner revoked).
+	NetworkInterfaceId string `protobuf:"bytes,2,opt,name=network_interface_id,json=networkInterfaceId,proto3" json:"network_interface_id,omitempty"`
+	// The address announced.
+	Vip string `protobuf:"bytes,3,opt,name=vip,proto3" json:"vip,omitempty"`
+	// The rule it broke (OutsideSwitchRange, NotAttached, WrongHost, OwnerRevoked, ...).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A human sentence.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaVipArpRejection) Reset() {
+	*x = HaVipArpRejection{}
+	mi := &file_havip_v1_havip_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaVipArpRejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaVipArpRejection) ProtoMessage() {}
+
+func (x *HaVipArpRejection) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaVipArpRejection.ProtoReflect.Descriptor instead.
+func (*HaVipArpRejection) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *HaVipArpRejection) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *HaVipArpRejection) GetNetworkInterfaceId() string {
+	if x != nil {
+		return x.NetworkInterfaceId
+	}
+	return ""
+}
+
+func (x *HaVipArpRejection) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *HaVipArpRejection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HaVipArpRejection) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// DescribeHaVipArpRejectionsResponse is the output of DescribeHaVipArpRejections.
+type DescribeHaVipArpRejectionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recent rejections (the last hour, at most 50), newest first.
+	RejectionSet  []*HaVipArpRejection `protobuf:"bytes,1,rep,name=rejection_set,json=rejectionSet,proto3" json:"rejection_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeHaVipArpRejectionsResponse) Reset() {
+	*x = DescribeHaVipArpRejectionsResponse{}
+	mi := &file_havip_v1_havip_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeHaVipArpRejectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeHaVipArpRejectionsResponse) ProtoMessage() {}
+
+func (x *DescribeHaVipArpRejectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_havip_v1_havip_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeHaVipArpRejectionsResponse.ProtoReflect.Descriptor instead.
+func (*DescribeHaVipArpRejectionsResponse) Descriptor() ([]byte, []int) {
+	return file_havip_v1_havip_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DescribeHaVipArpRejectionsResponse) GetRejectionSet() []*HaVipArpRejection {
+	if x != nil {
+		return x.RejectionSet
+	}
+	return nil
+}
+
 var File_havip_v1_havip_proto protoreflect.FileDescriptor
 
 const file_havip_v1_havip_proto_rawDesc = "" +
@@ -1458,7 +1634,17 @@ const file_havip_v1_havip_proto_rawDesc = "" +
 	"\x06config\x18\x05 \x01(\tR\x06config\"b\n" +
 	"%DescribeHaVipKeepalivedConfigResponse\x129\n" +
 	"\n" +
-	"config_set\x18\x01 \x03(\v2\x1a.havip.v1.KeepalivedConfigR\tconfigSet2\xb1\a\n" +
+	"config_set\x18\x01 \x03(\v2\x1a.havip.v1.KeepalivedConfigR\tconfigSet\">\n" +
+	"!DescribeHaVipArpRejectionsRequest\x12\x19\n" +
+	"\bhavip_id\x18\x01 \x01(\tR\ahavipId\"\xb9\x01\n" +
+	"\x11HaVipArpRejection\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x120\n" +
+	"\x14network_interface_id\x18\x02 \x01(\tR\x12networkInterfaceId\x12\x10\n" +
+	"\x03vip\x18\x03 \x01(\tR\x03vip\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"f\n" +
+	"\"DescribeHaVipArpRejectionsResponse\x12@\n" +
+	"\rrejection_set\x18\x01 \x03(\v2\x1b.havip.v1.HaVipArpRejectionR\frejectionSet2\xaa\b\n" +
 	"\fHaVipService\x12J\n" +
 	"\vCreateHaVip\x12\x1c.havip.v1.CreateHaVipRequest\x1a\x1d.havip.v1.CreateHaVipResponse\x12S\n" +
 	"\x0eDescribeHaVips\x12\x1f.havip.v1.DescribeHaVipsRequest\x1a .havip.v1.DescribeHaVipsResponse\x12e\n" +
@@ -1468,7 +1654,8 @@ const file_havip_v1_havip_proto_rawDesc = "" +
 	"\x19DisassociateHaVipInstance\x12*.havip.v1.DisassociateHaVipInstanceRequest\x1a+.havip.v1.DisassociateHaVipInstanceResponse\x12n\n" +
 	"\x17HaVipAssociateAddressIp\x12(.havip.v1.HaVipAssociateAddressIpRequest\x1a).havip.v1.HaVipAssociateAddressIpResponse\x12w\n" +
 	"\x1aHaVipDisassociateAddressIp\x12+.havip.v1.HaVipDisassociateAddressIpRequest\x1a,.havip.v1.HaVipDisassociateAddressIpResponse\x12\x80\x01\n" +
-	"\x1dDescribeHaVipKeepalivedConfig\x12..havip.v1.DescribeHaVipKeepalivedConfigRequest\x1a/.havip.v1.DescribeHaVipKeepalivedConfigResponseB3Z1github.com/openhavip/havip/proto/havip/v1;havipv1b\x06proto3"
+	"\x1dDescribeHaVipKeepalivedConfig\x12..havip.v1.DescribeHaVipKeepalivedConfigRequest\x1a/.havip.v1.DescribeHaVipKeepalivedConfigResponse\x12w\n" +
+	"\x1aDescribeHaVipArpRejections\x12+.havip.v1.DescribeHaVipArpRejectionsRequest\x1a,.havip.v1.DescribeHaVipArpRejectionsResponseB3Z1github.com/openhavip/havip/proto/havip/v1;havipv1b\x06proto3"
 
 var (
 	file_havip_v1_havip_proto_rawDescOnce sync.Once
@@ -1482,7 +1669,7 @@ func file_havip_v1_havip_proto_rawDescGZIP() []byte {
 	return file_havip_v1_havip_proto_rawDescData
 }
 
-var file_havip_v1_havip_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_havip_v1_havip_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_havip_v1_havip_proto_goTypes = []any{
 	(*Filter)(nil),                                // 0: havip.v1.Filter
 	(*HaVipAssociation)(nil),                      // 1: havip.v1.HaVipAssociation
@@ -1506,12 +1693,15 @@ var file_havip_v1_havip_proto_goTypes = []any{
 	(*DescribeHaVipKeepalivedConfigRequest)(nil),  // 19: havip.v1.DescribeHaVipKeepalivedConfigRequest
 	(*KeepalivedConfig)(nil),                      // 20: havip.v1.KeepalivedConfig
 	(*DescribeHaVipKeepalivedConfigResponse)(nil), // 21: havip.v1.DescribeHaVipKeepalivedConfigResponse
-	(*timestamppb.Timestamp)(nil),                 // 22: google.protobuf.Timestamp
+	(*DescribeHaVipArpRejectionsRequest)(nil),     // 22: havip.v1.DescribeHaVipArpRejectionsRequest
+	(*HaVipArpRejection)(nil),                     // 23: havip.v1.HaVipArpRejection
+	(*DescribeHaVipArpRejectionsResponse)(nil),    // 24: havip.v1.DescribeHaVipArpRejectionsResponse
+	(*timestamppb.Timestamp)(nil),                 // 25: google.protobuf.Timestamp
 }
 var file_havip_v1_havip_proto_depIdxs = []int32{
 	1,  // 0: havip.v1.HaVip.havip_association_set:type_name -> havip.v1.HaVipAssociation
-	22, // 1: havip.v1.HaVip.flushed_time:type_name -> google.protobuf.Timestamp
-	22, // 2: havip.v1.HaVip.created_time:type_name -> google.protobuf.Timestamp
+	25, // 1: havip.v1.HaVip.flushed_time:type_name -> google.protobuf.Timestamp
+	25, // 2: havip.v1.HaVip.created_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: havip.v1.CreateHaVipRequest.havip_association_set:type_name -> havip.v1.HaVipAssociation
 	2,  // 4: havip.v1.CreateHaVipResponse.havip:type_name -> havip.v1.HaVip
 	0,  // 5: havip.v1.DescribeHaVipsRequest.filters:type_name -> havip.v1.Filter
@@ -1524,29 +1714,33 @@ var file_havip_v1_havip_proto_depIdxs = []int32{
 	2,  // 12: havip.v1.HaVipAssociateAddressIpResponse.havip:type_name -> havip.v1.HaVip
 	2,  // 13: havip.v1.HaVipDisassociateAddressIpResponse.havip:type_name -> havip.v1.HaVip
 	20, // 14: havip.v1.DescribeHaVipKeepalivedConfigResponse.config_set:type_name -> havip.v1.KeepalivedConfig
-	3,  // 15: havip.v1.HaVipService.CreateHaVip:input_type -> havip.v1.CreateHaVipRequest
-	5,  // 16: havip.v1.HaVipService.DescribeHaVips:input_type -> havip.v1.DescribeHaVipsRequest
-	7,  // 17: havip.v1.HaVipService.ModifyHaVipAttribute:input_type -> havip.v1.ModifyHaVipAttributeRequest
-	9,  // 18: havip.v1.HaVipService.DeleteHaVip:input_type -> havip.v1.DeleteHaVipRequest
-	11, // 19: havip.v1.HaVipService.AssociateHaVipInstance:input_type -> havip.v1.AssociateHaVipInstanceRequest
-	13, // 20: havip.v1.HaVipService.DisassociateHaVipInstance:input_type -> havip.v1.DisassociateHaVipInstanceRequest
-	15, // 21: havip.v1.HaVipService.HaVipAssociateAddressIp:input_type -> havip.v1.HaVipAssociateAddressIpRequest
-	17, // 22: havip.v1.HaVipService.HaVipDisassociateAddressIp:input_type -> havip.v1.HaVipDisassociateAddressIpRequest
-	19, // 23: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:input_type -> havip.v1.DescribeHaVipKeepalivedConfigRequest
-	4,  // 24: havip.v1.HaVipService.CreateHaVip:output_type -> havip.v1.CreateHaVipResponse
-	6,  // 25: havip.v1.HaVipService.DescribeHaVips:output_type -> havip.v1.DescribeHaVipsResponse
-	8,  // 26: havip.v1.HaVipService.ModifyHaVipAttribute:output_type -> havip.v1.ModifyHaVipAttributeResponse
-	10, // 27: havip.v1.HaVipService.DeleteHaVip:output_type -> havip.v1.DeleteHaVipResponse
-	12, // 28: havip.v1.HaVipService.AssociateHaVipInstance:output_type -> havip.v1.AssociateHaVipInstanceResponse
-	14, // 29: havip.v1.HaVipService.DisassociateHaVipInstance:output_type -> havip.v1.DisassociateHaVipInstanceResponse
-	16, // 30: havip.v1.HaVipService.HaVipAssociateAddressIp:output_type -> havip.v1.HaVipAssociateAddressIpResponse
-	18, // 31: havip.v1.HaVipService.HaVipDisassociateAddressIp:output_type -> havip.v1.HaVipDisassociateAddressIpResponse
-	21, // 32: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:output_type -> havip.v1.DescribeHaVipKeepalivedConfigResponse
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	25, // 15: havip.v1.HaVipArpRejection.time:type_name -> google.protobuf.Timestamp
+	23, // 16: havip.v1.DescribeHaVipArpRejectionsResponse.rejection_set:type_name -> havip.v1.HaVipArpRejection
+	3,  // 17: havip.v1.HaVipService.CreateHaVip:input_type -> havip.v1.CreateHaVipRequest
+	5,  // 18: havip.v1.HaVipService.DescribeHaVips:input_type -> havip.v1.DescribeHaVipsRequest
+	7,  // 19: havip.v1.HaVipService.ModifyHaVipAttribute:input_type -> havip.v1.ModifyHaVipAttributeRequest
+	9,  // 20: havip.v1.HaVipService.DeleteHaVip:input_type -> havip.v1.DeleteHaVipRequest
+	11, // 21: havip.v1.HaVipService.AssociateHaVipInstance:input_type -> havip.v1.AssociateHaVipInstanceRequest
+	13, // 22: havip.v1.HaVipService.DisassociateHaVipInstance:input_type -> havip.v1.DisassociateHaVipInstanceRequest
+	15, // 23: havip.v1.HaVipService.HaVipAssociateAddressIp:input_type -> havip.v1.HaVipAssociateAddressIpRequest
+	17, // 24: havip.v1.HaVipService.HaVipDisassociateAddressIp:input_type -> havip.v1.HaVipDisassociateAddressIpRequest
+	19, // 25: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:input_type -> havip.v1.DescribeHaVipKeepalivedConfigRequest
+	22, // 26: havip.v1.HaVipService.DescribeHaVipArpRejections:input_type -> havip.v1.DescribeHaVipArpRejectionsRequest
+	4,  // 27: havip.v1.HaVipService.CreateHaVip:output_type -> havip.v1.CreateHaVipResponse
+	6,  // 28: havip.v1.HaVipService.DescribeHaVips:output_type -> havip.v1.DescribeHaVipsResponse
+	8,  // 29: havip.v1.HaVipService.ModifyHaVipAttribute:output_type -> havip.v1.ModifyHaVipAttributeResponse
+	10, // 30: havip.v1.HaVipService.DeleteHaVip:output_type -> havip.v1.DeleteHaVipResponse
+	12, // 31: havip.v1.HaVipService.AssociateHaVipInstance:output_type -> havip.v1.AssociateHaVipInstanceResponse
+	14, // 32: havip.v1.HaVipService.DisassociateHaVipInstance:output_type -> havip.v1.DisassociateHaVipInstanceResponse
+	16, // 33: havip.v1.HaVipService.HaVipAssociateAddressIp:output_type -> havip.v1.HaVipAssociateAddressIpResponse
+	18, // 34: havip.v1.HaVipService.HaVipDisassociateAddressIp:output_type -> havip.v1.HaVipDisassociateAddressIpResponse
+	21, // 35: havip.v1.HaVipService.DescribeHaVipKeepalivedConfig:output_type -> havip.v1.DescribeHaVipKeepalivedConfigResponse
+	24, // 36: havip.v1.HaVipService.DescribeHaVipArpRejections:output_type -> havip.v1.DescribeHaVipArpRejectionsResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_havip_v1_havip_proto_init() }
@@ -1562,7 +1756,7 @@ func file_havip_v1_havip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_havip_v1_havip_proto_rawDesc), len(file_havip_v1_havip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -467,6 +467,45 @@ func local_request_HaVipService_DescribeHaVipKeepalivedConfig_0(ctx context.Cont
 	return msg, metadata, err
 }
 
+func request_HaVipService_DescribeHaVipArpRejections_0(ctx context.Context, marshaler runtime.Marshaler, client HaVipServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeHaVipArpRejectionsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["havip_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "havip_id")
+	}
+	protoReq.HavipId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "havip_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DescribeHaVipArpRejections(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_HaVipService_DescribeHaVipArpRejections_0(ctx context.Context, marshaler runtime.Marshaler, server HaVipServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeHaVipArpRejectionsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["havip_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "havip_id")
+	}
+	protoReq.HavipId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "havip_id", err)
+	}
+	msg, err := server.DescribeHaVipArpRejections(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterHaVipServiceHandlerServer registers the http handlers for service HaVipService to "mux".
 // UnaryRPC     :call HaVipServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -672,6 +711,26 @@ func RegisterHaVipServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_HaVipService_DescribeHaVipKeepalivedConfig_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_HaVipService_DescribeHaVipArpRejections_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/havip.v1.HaVipService/DescribeHaVipArpRejections", runtime.WithHTTPPathPattern("/v1/havips/{havip_id}/arp-rejections"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_HaVipService_DescribeHaVipArpRejections_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_HaVipService_DescribeHaVipArpRejections_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -883,6 +942,23 @@ func RegisterHaVipServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_HaVipService_DescribeHaVipKeepalivedConfig_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_HaVipService_DescribeHaVipArpRejections_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/havip.v1.HaVipService/DescribeHaVipArpRejections", runtime.WithHTTPPathPattern("/v1/havips/{havip_id}/arp-rejections"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_HaVipService_DescribeHaVipArpRejections_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_HaVipService_DescribeHaVipArpRejections_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -897,6 +973,7 @@ var (
 	pattern_HaVipService_HaVipAssociateAddressIp_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "havips", "havip_id"}, "associateAddressIp"))
 	pattern_HaVipService_HaVipDisassociateAddressIp_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "havips", "havip_id"}, "disassociateAddressIp"))
 	pattern_HaVipService_DescribeHaVipKeepalivedConfig_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "havips", "havip_id", "keepalived-config"}, ""))
+	pattern_HaVipService_DescribeHaVipArpRejections_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "havips", "havip_id", "arp-rejections"}, ""))
 )
 
 var (
@@ -910,4 +987,5 @@ var (
 	forward_HaVipService_HaVipAssociateAddressIp_0       = runtime.ForwardResponseMessage
 	forward_HaVipService_HaVipDisassociateAddressIp_0    = runtime.ForwardResponseMessage
 	forward_HaVipService_DescribeHaVipKeepalivedConfig_0 = runtime.ForwardResponseMessage
+	forward_HaVipService_DescribeHaVipArpRejections_0    = runtime.ForwardResponseMessage
 )

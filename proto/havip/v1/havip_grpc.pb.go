@@ -28,6 +28,7 @@ const (
 	HaVipService_HaVipAssociateAddressIp_FullMethodName       = "/havip.v1.HaVipService/HaVipAssociateAddressIp"
 	HaVipService_HaVipDisassociateAddressIp_FullMethodName    = "/havip.v1.HaVipService/HaVipDisassociateAddressIp"
 	HaVipService_DescribeHaVipKeepalivedConfig_FullMethodName = "/havip.v1.HaVipService/DescribeHaVipKeepalivedConfig"
+	HaVipService_DescribeHaVipArpRejections_FullMethodName    = "/havip.v1.HaVipService/DescribeHaVipArpRejections"
 )
 
 // HaVipServiceClient is the client API for HaVipService service.
@@ -63,6 +64,10 @@ type HaVipServiceClient interface {
 	// DescribeHaVipKeepalivedConfig returns, for each instance of the switch range, the keepalived
 	// vrrp_instance block that makes the HAVIP float between them.
 	DescribeHaVipKeepalivedConfig(ctx context.Context, in *DescribeHaVipKeepalivedConfigRequest, opts ...grpc.CallOption) (*DescribeHaVipKeepalivedConfigResponse, error)
+	// DescribeHaVipArpRejections lists the recent announcements of a HAVIP's address that the ARP
+	// broker refused (and owners it revoked), newest first, with the rule each broke: why a
+	// server that announces the HAVIP does not get it.
+	DescribeHaVipArpRejections(ctx context.Context, in *DescribeHaVipArpRejectionsRequest, opts ...grpc.CallOption) (*DescribeHaVipArpRejectionsResponse, error)
 }
 
 type haVipServiceClient struct {
@@ -163,6 +168,16 @@ func (c *haVipServiceClient) DescribeHaVipKeepalivedConfig(ctx context.Context, 
 	return out, nil
 }
 
+func (c *haVipServiceClient) DescribeHaVipArpRejections(ctx context.Context, in *DescribeHaVipArpRejectionsRequest, opts ...grpc.CallOption) (*DescribeHaVipArpRejectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeHaVipArpRejectionsResponse)
+	err := c.cc.Invoke(ctx, HaVipService_DescribeHaVipArpRejections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HaVipServiceServer is the server API for HaVipService service.
 // All implementations must embed UnimplementedHaVipServiceServer
 // for forward compatibility.
@@ -196,6 +211,10 @@ type HaVipServiceServer interface {
 	// DescribeHaVipKeepalivedConfig returns, for each instance of the switch range, the keepalived
 	// vrrp_instance block that makes the HAVIP float between them.
 	DescribeHaVipKeepalivedConfig(context.Context, *DescribeHaVipKeepalivedConfigRequest) (*DescribeHaVipKeepalivedConfigResponse, error)
+	// DescribeHaVipArpRejections lists the recent announcements of a HAVIP's address that the ARP
+	// broker refused (and owners it revoked), newest first, with the rule each broke: why a
+	// server that announces the HAVIP does not get it.
+	DescribeHaVipArpRejections(context.Context, *DescribeHaVipArpRejectionsRequest) (*DescribeHaVipArpRejectionsResponse, error)
 	mustEmbedUnimplementedHaVipServiceServer()
 }
 
@@ -232,6 +251,9 @@ func (UnimplementedHaVipServiceServer) HaVipDisassociateAddressIp(context.Contex
 }
 func (UnimplementedHaVipServiceServer) DescribeHaVipKeepalivedConfig(context.Context, *DescribeHaVipKeepalivedConfigRequest) (*DescribeHaVipKeepalivedConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeHaVipKeepalivedConfig not implemented")
+}
+func (UnimplementedHaVipServiceServer) DescribeHaVipArpRejections(context.Context, *DescribeHaVipArpRejectionsRequest) (*DescribeHaVipArpRejectionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeHaVipArpRejections not implemented")
 }
 func (UnimplementedHaVipServiceServer) mustEmbedUnimplementedHaVipServiceServer() {}
 func (UnimplementedHaVipServiceServer) testEmbeddedByValue()                      {}
@@ -416,6 +438,24 @@ func _HaVipService_DescribeHaVipKeepalivedConfig_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HaVipService_DescribeHaVipArpRejections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeHaVipArpRejectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HaVipServiceServer).DescribeHaVipArpRejections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HaVipService_DescribeHaVipArpRejections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HaVipServiceServer).DescribeHaVipArpRejections(ctx, req.(*DescribeHaVipArpRejectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HaVipService_ServiceDesc is the grpc.ServiceDesc for HaVipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -458,6 +498,10 @@ var HaVipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DescribeHaVipKeepalivedConfig",
 			Handler:    _HaVipService_DescribeHaVipKeepalivedConfig_Handler,
+		},
+		{
+			MethodName: "DescribeHaVipArpRejections",
+			Handler:    _HaVipService_DescribeHaVipArpRejections_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

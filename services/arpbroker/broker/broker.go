@@ -580,9 +580,9 @@ const rejectionTTL = time.Hour
 
 // Rejection indexes: a rejection is listed under its HAVIP, its VIP and its ENI.
 const (
-	ByHaVip = "havip"
-	ByVIP   = "vip"
-	ByENI   = "eni"
+	ByHaVip = records.RejectionByHaVip
+	ByVIP   = records.RejectionByVIP
+	ByENI   = records.RejectionByENI
 )
 
 // recordRejection keeps a rejected claim (or a revocation) for tenants and operators, best
@@ -639,13 +639,13 @@ func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report,
 		b.rejectLease, b.rejectLeaseAt = lease, now
 		b.mu.Unlock()
 	}
-	rec := Rejection{Time: now.UTC(), AgentID: r.AgentID, Identity: r.Identity, NetworkInterfaceID: r.NetworkInterfaceID, HaVipID: h.ID, VIP: vip, Reason: rej.Reason, Message: rej.Message}
+	rec := records.Rejection{Time: now.UTC(), AgentID: r.AgentID, Identity: r.Identity, NetworkInterfaceID: r.NetworkInterfaceID, HaVipID: h.ID, VIP: vip, Reason: rej.Reason, Message: rej.Message}
 	val := kvcache.EncodeJSON(rec)
 	id := strconv.FormatInt(rec.Time.UnixNano(), 10) + "-" + strconv.FormatUint(uint64(rand.Uint32()), 36)
 	var ops []clientv3.Op
 	for _, ix := range [][2]string{{ByHaVip, h.ID}, {ByVIP, vip}, {ByENI, r.NetworkInterfaceID}} {
 		if ix[1] != "" {
-			ops = append(ops, clientv3.OpPut(rejectionPrefix(ix[0], ix[1])+id, val, clientv3.WithLease(lease)))
+			ops = append(ops, clientv3.OpPut(records.RejectionPrefix(ix[0], ix[1])+id, val, clientv3.WithLease(lease)))
 		}
 	}
 	if len(ops) == 0 {
@@ -656,20 +656,16 @@ func (b *Broker) recordRejection(ctx context.Context, h records.HaVip, r Report,
 	}
 }
 
-func rejectionPrefix(index, value string) string {
-	return records.Rejections + index + "/" + value + "/"
-}
-
 // Rejections lists the recent rejected claims (and revocations) of a HAVIP, a VIP or an ENI
 // (index ByHaVip, ByVIP or ByENI), newest first.
-func (b *Broker) Rejections(ctx context.Context, index, value string, limit int) ([]Rejection, error) {
-	resp, err := b.cli.Get(ctx, rejectionPrefix(index, value), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
+func (b *Broker) Rejections(ctx context.Context, index, value string, limit int) ([]records.Rejection, error) {
+	resp, err := b.cli.Get(ctx, records.RejectionPrefix(index, value), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("read rejections: %w", err)
 	}
-	out := make([]Rejection, 0, len(resp.Kvs))
+	out := make([]records.Rejection, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		if r, err := kvcache.DecodeJSON[Rejection]("", kv.Value); err == nil {
+		if r, err := kvcache.DecodeJSON[records.Rejection]("", kv.Value); err == nil {
 			out = append(out, r)
 		}
 	}

@@ -136,8 +136,25 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 	return s.report(ctx, req, time.Now())
 }
 
+// claimTimeout bounds the judging of one report, forwarding included: a replica cut off from
+// etcd (or from the leader) answers Unavailable within it rather than holding the agent's
+// stream for as long as the partition lasts, and the agent reports to another replica.
+const claimTimeout = 3 * time.Second
+
 // report judges an announcement that arrived at received.
 func (s *Server) report(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
+	resp, err := s.judge(ctx, req, received)
+	if err != nil && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, apierr.New(apierr.ReasonUnavailable, "no decision within %v: this replica cannot reach etcd or the leader now; report to another", claimTimeout)
+	}
+	return resp, err
+}
+
+// judge decides a report here (as the leader) or forwards it to the leader.
+func (s *Server) judge(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
 	// When the agent saw the packet, on this clock: the report's arrival less the age it gives
 	// (at most maxSeenAge: an agent's word must not skew the latency measured by much).
 	seen := received.Add(-min(max(0, req.GetSeenAge().AsDuration()), maxSeenAge))

@@ -499,6 +499,37 @@ func (s *Server) DescribeHaVipKeepalivedConfig(ctx context.Context, req *havipv1
 	return out, nil
 }
 
+// MaxRejections is how many rejections DescribeHaVipArpRejections returns at most.
+const MaxRejections = 50
+
+// DescribeHaVipArpRejections lists the ARP broker's recent rejections of claims on a HAVIP of
+// the caller. The broker files a claim under a HAVIP only when the announcing ENI is in the
+// HAVIP's VPC, so every ENI listed is the caller's; the reporting agent's identity, a platform
+// detail, is left out.
+func (s *Server) DescribeHaVipArpRejections(ctx context.Context, req *havipv1.DescribeHaVipArpRejectionsRequest) (*havipv1.DescribeHaVipArpRejectionsResponse, error) {
+	acct, err := tenant.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	if _, err := s.current(ctx, acct, req.GetHavipId()); err != nil {
+		return nil, err
+	}
+	rs, err := s.store.Rejections(ctx, req.GetHavipId(), MaxRejections)
+	if err != nil {
+		return nil, err
+	}
+	out := &havipv1.DescribeHaVipArpRejectionsResponse{}
+	for _, r := range rs {
+		out.RejectionSet = append(out.RejectionSet, &havipv1.HaVipArpRejection{
+			Time: ts(r.Time), NetworkInterfaceId: r.NetworkInterfaceID, Vip: r.VIP, Reason: r.Reason, Message: r.Message,
+		})
+	}
+	return out, nil
+}
+
 // members resolves switch-range entries to the ENI and address that speak VRRP: a CVM's primary
 // ENI, or the ENI itself.
 func (s *Server) members(ctx context.Context, account string, assoc []records.Association) ([]keepalived.Member, error) {

@@ -223,3 +223,20 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 		return false, nil
 	})
 }
+
+// Rejections returns the ARP broker's recent rejections of a HAVIP's claims (records.Rejections,
+// under the HAVIP's index), newest first, at most limit.
+func (s *Store) Rejections(ctx context.Context, havipID string, limit int) ([]records.Rejection, error) {
+	resp, err := s.cli.Get(ctx, records.RejectionPrefix(records.RejectionByHaVip, havipID), clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("read the rejections of %s: %w", havipID, err)
+	}
+	out := make([]records.Rejection, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if r, err := kvcache.DecodeJSON[records.Rejection]("", kv.Value); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -1,4 +1,6 @@
-package model_test
+// Package invariant reads the control plane's records from etcd at one revision and checks the
+// integrity invariants on them, for the tests that drive the services (the model test, the fault suite).
+package invariant
 
 import (
 	"context"
@@ -24,8 +26,8 @@ type address struct {
 	lease  int64
 }
 
-// state is every record of the control plane, read from etcd at one revision.
-type state struct {
+// State is every record of the control plane, read from etcd at one revision.
+type State struct {
 	subnets   map[string]ipamstore.Subnet
 	vpcs      map[string]ipamstore.Vpc
 	instances map[string]records.Instance
@@ -41,18 +43,19 @@ type state struct {
 	heldIn    map[string]int // subnet → allocated addresses
 }
 
-func readState(cli *clientv3.Client) (*state, error) {
+// Read reads every record of the control plane from etcd at one revision.
+func Read(ctx context.Context, cli *clientv3.Client) (*State, error) {
 	prefixes := []string{ipamstore.Root + "vpc/", records.Subnets, records.Instances, records.NetworkInterfaces, records.Addresses,
 		records.HaVips, records.HaVipAddresses, records.Owners, records.EipIPs, records.EipENIBindings, records.Sessions}
 	ops := make([]clientv3.Op, len(prefixes))
 	for i, p := range prefixes {
 		ops[i] = clientv3.OpGet(p, clientv3.WithPrefix())
 	}
-	resp, err := cli.Txn(context.Background()).Then(ops...).Commit() // one revision for all
+	resp, err := cli.Txn(ctx).Then(ops...).Commit() // one revision for all
 	if err != nil {
 		return nil, err
 	}
-	s := &state{subnets: map[string]ipamstore.Subnet{}, vpcs: map[string]ipamstore.Vpc{}, instances: map[string]records.Instance{}, enis: map[string]records.NetworkInterface{},
+	s := &State{subnets: map[string]ipamstore.Subnet{}, vpcs: map[string]ipamstore.Vpc{}, instances: map[string]records.Instance{}, enis: map[string]records.NetworkInterface{},
 		havips: map[string]records.HaVip{}, ownersOf: map[string]records.Owner{}, ownerKeys: map[string]int64{}, bindings: map[string]records.AddressBinding{},
 		eips: map[string]records.Eip{}, eniBinds: map[string]string{}, sessions: map[int64]broker.Session{}, heldIn: map[string]int{}}
 	for i, r := range resp.Responses {
@@ -110,9 +113,11 @@ func into[T any](m map[string]T, k, key string, val []byte) error {
 	return err
 }
 
-// strict checks (a), (b), (e) and (g) of issue 12: what the transactions of one call keep, so it
-// holds at every revision.
-func (s *state) strict() error {
+// Strict checks (a) no address held twice, (b) every held address has a live holder and every
+// resource holds its address, (e) EIP bindings agree on both sides and (g) no record refers to
+// another account's resource: what the transactions of one call keep, so it holds at every
+// revision.
+func (s *State) Strict() error {
 	// (a) no address is held by two resources.
 	holders := map[string]string{}
 	hold := func(subnet string, ip netip.Addr, who string) error {
@@ -226,11 +231,11 @@ func (s *state) strict() error {
 	return nil
 }
 
-// owners checks (d) of issue 12: every BIND owner is an attached ENI of the HAVIP's subnet and
+// Owners checks (d): every BIND owner is an attached ENI of the HAVIP's subnet and
 // account, in its range when check_associate is on, as it was when it announced (same CVM),
 // held by a live session of the agent that reported it, on that CVM's host. The broker revokes
 // an owner whose right ended shortly after the change, so this holds within a moment.
-func (s *state) owners() error {
+func (s *State) Owners() error {
 	for id, o := range s.ownersOf {
 		h, ok := s.havips[id]
 		if !ok {
@@ -264,25 +269,52 @@ func (s *state) owners() error {
 	return nil
 }
 
-// natRules is the NAT rule of every bound EIP that the state implies: its private IP, and
+// NatRules is the NAT rule of every bound EIP that the state implies: its private IP, and
 // the ENI behind it now with its CVM and host (a HAVIP's owner, or none; a bound ENI where it
 // is attached now, or nowhere).
-func (s *state) natRules() map[string]rule {
-	out := map[string]rule{}
+func (s *State) NatRules() map[string]Rule {
+	out := map[string]Rule{}
 	for ip, x := range s.eips {
 		switch {
 		case x.HaVipID != "":
-			r := rule{private: x.PrivateIP, havip: x.HaVipID}
+			r := Rule{Private: x.PrivateIP, HaVip: x.HaVipID}
 			if o, ok := s.ownersOf[x.HaVipID]; ok {
-				r.eni, r.instance, r.host = o.NetworkInterfaceID, o.InstanceID, o.HostID
+				r.ENI, r.Instance, r.Host = o.NetworkInterfaceID, o.InstanceID, o.HostID
 			}
 			out[ip] = r
 		case x.NetworkInterfaceID != "":
-			r := rule{private: x.PrivateIP, eni: x.NetworkInterfaceID, instance: s.enis[x.NetworkInterfaceID].InstanceID}
-			if r.instance != "" {
-				r.host = s.instances[r.instance].HostID
+			r := Rule{Private: x.PrivateIP, ENI: x.NetworkInterfaceID, Instance: s.enis[x.NetworkInterfaceID].InstanceID}
+			if r.Instance != "" {
+				r.Host = s.instances[r.Instance].HostID
 			}
 			out[ip] = r
+		}
+	}
+	return out
+}
+
+// Rule is the part of a NAT rule the state decides.
+type Rule struct{ Private, HaVip, ENI, Instance, Host string }
+
+// HeldIn is how many addresses of subnet are allocated (held or reserved).
+func (s *State) HeldIn(subnet string) int { return s.heldIn[subnet] }
+
+// HaVips are the HAVIPs, by ID.
+func (s *State) HaVips() map[string]records.HaVip { return s.havips }
+
+// OwnerOf is the owner record of HAVIP id, if it has one.
+func (s *State) OwnerOf(id string) (records.Owner, bool) {
+	o, ok := s.ownersOf[id]
+	return o, ok
+}
+
+// Reservations are the addresses reserved (for a create under way) rather than held, as
+// "subnet/ip".
+func (s *State) Reservations() []string {
+	var out []string
+	for _, a := range s.addresses {
+		if a.rec.Reservation != "" {
+			out = append(out, a.subnet+"/"+a.ip.String())
 		}
 	}
 	return out

@@ -1,0 +1,167 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+)
+
+// Row is what one fault did to the load.
+type Row struct {
+	Fault string
+	// Errors are the calls (HAVIP calls and claims) that failed with an unknown outcome from
+	// the fault's start until throughput was back.
+	Errors int
+	// Recovery is the time from the end of the heal (a killed process restarted and serving
+	// again, a partition lifted) until a second with full throughput (at least 80% of the 3 s
+	// before the fault); Takeover (broker faults) from the fault's start until a new leader
+	// accepted a claim; Convergence from the end of the heal until every watcher shows every
+	// tracked HAVIP owned by its MASTER.
+	Recovery, Takeover, Convergence time.Duration
+}
+
+// baseline is how long the load runs before each fault to measure its normal throughput.
+const baseline = 3 * time.Second
+
+// Run applies f under the load, heals it, measures the row and checks the invariants on etcd.
+func (l *Load) Run(t testing.TB, f Fault) (Row, error) {
+	t.Helper()
+	row := Row{Fault: f.Name}
+	l.pause(baseline)
+	injected := time.Now()
+	base := l.rate(injected.Add(-baseline), injected)
+	heal := f.Inject(t, l.s)
+	time.Sleep(f.hold(l.s)) // the fault's own duration
+	for _, tr := range l.tracked {
+		tr.flap.Store(false) // every HAVIP's MASTER stays put from now on
+	}
+	heal()
+	healed := time.Now() // the fault is over: everything it stopped runs again
+	var err error
+	if row.Convergence, err = l.converge(healed); err != nil {
+		return row, err
+	}
+	if row.Recovery, err = l.recover(healed, base); err != nil {
+		return row, err
+	}
+	for _, tr := range l.tracked {
+		tr.flap.Store(true)
+	}
+	row.Errors = l.failed(injected, healed.Add(row.Recovery+time.Second))
+	if f.Broker {
+		row.Takeover = l.takeover(injected)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.CheckInvariants(ctx, 3*time.Second); err != nil {
+		return row, fmt.Errorf("after %s: invariant broken: %w", f.Name, err)
+	}
+	return row, nil
+}
+
+// rate is the calls per second that succeeded in the whole seconds of [from, to).
+func (l *Load) rate(from, to time.Time) float64 {
+	a, b := l.sec(from), l.sec(to)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ok := 0
+	for i := a; i < b && i < len(l.second); i++ {
+		ok += l.second[i].ok
+	}
+	if b <= a {
+		return 0
+	}
+	return float64(ok) / float64(b-a)
+}
+
+func (l *Load) sec(at time.Time) int { return int(at.Sub(l.start) / time.Second) }
+
+// failed counts the failed calls in the seconds of [from, to].
+func (l *Load) failed(from, to time.Time) int {
+	a, b := l.sec(from), l.sec(to)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for i := a; i <= b && i < len(l.second); i++ {
+		n += l.second[i].failed
+	}
+	return n
+}
+
+// recover waits for the first whole second after healed with 80% of base's throughput.
+func (l *Load) recover(healed time.Time, base float64) (time.Duration, error) {
+	for s := l.sec(healed); ; s++ {
+		end := l.start.Add(time.Duration(s+1) * time.Second)
+		for time.Now().Before(end) {
+			l.pause(time.Until(end)) // the second must be over to be counted
+		}
+		l.mu.Lock()
+		ok := 0
+		if s < len(l.second) {
+			ok = l.second[s].ok
+		}
+		l.mu.Unlock()
+		if float64(ok) >= 0.8*base {
+			return max(0, l.start.Add(time.Duration(s)*time.Second).Sub(healed)), nil
+		}
+		if time.Since(healed) > 60*time.Second {
+			return 0, fmt.Errorf("throughput still under 80%% of %.0f/s a minute after the heal", base)
+		}
+	}
+}
+
+// converge waits until every watcher shows each tracked HAVIP owned by its MASTER's ENI.
+func (l *Load) converge(healed time.Time) (time.Duration, error) {
+	for {
+		var missing []string
+		l.mu.Lock()
+		for _, tr := range l.tracked {
+			want := l.hosts[tr.master.Load()].eni
+			for i := range l.latest {
+				if got := l.latest[i][tr.id]; got.eni != want {
+					missing = append(missing, fmt.Sprintf("watcher %d: %s owned by %q, MASTER %s", i, tr.id, got.eni, want))
+				}
+			}
+		}
+		l.mu.Unlock()
+		if len(missing) == 0 {
+			return time.Since(healed), nil
+		}
+		if time.Since(healed) > 60*time.Second {
+			return 0, fmt.Errorf("ownership not converged a minute after the heal: %s", strings.Join(missing, "; "))
+		}
+		time.Sleep(20 * time.Millisecond) // awaiting the watchers
+	}
+}
+
+// takeover is the time from injected until the first claim a leader accepted after it (0:
+// none yet).
+func (l *Load) takeover(injected time.Time) time.Duration {
+	at := int64(injected.Sub(l.start))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.claims {
+		if c.call >= at && c.result == arpbrokerv1.ClaimResult_CLAIM_RESULT_ACCEPTED {
+			return time.Duration(c.ret - at)
+		}
+	}
+	return 0
+}
+
+// Table is rows as a Markdown table.
+func Table(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| fault | client errors | full throughput after heal | broker takeover | ownership converged after heal |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		take := "—"
+		if r.Takeover > 0 {
+			take = r.Takeover.Round(10 * time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %d | %v | %s | %v |\n", r.Fault, r.Errors, r.Recovery.Round(10*time.Millisecond), take, r.Convergence.Round(10*time.Millisecond))
+	}
+	return b.String()
+}
