@@ -9,12 +9,12 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// StoreUnavailable reports whether err is etcd failing to answer for want of a quorum: no
-// leader, a leader change, a request that timed out in raft, a stopped or unhealthy member
-// (etcd's errors of code Unavailable, as its client returns them).
+// StoreUnavailable reports whether err is etcd failing to answer for now: no leader, a leader
+// change, a request that timed out in raft, a stopped or unhealthy member (etcd's errors of code
+// Unavailable, as its client returns them), or too many requests waiting for raft to apply.
 func StoreUnavailable(err error) bool {
 	var ee rpctypes.EtcdError
-	return errors.As(err, &ee) && ee.Code() == codes.Unavailable
+	return errors.As(err, &ee) && (ee.Code() == codes.Unavailable || errors.Is(err, rpctypes.ErrTooManyRequests))
 }
 
 // StoreTimeout is context.WithTimeout for etcd calls the platform makes on its own behalf, not

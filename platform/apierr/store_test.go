@@ -18,7 +18,7 @@ import (
 // own deadline stays DeadlineExceeded.
 func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
-	for _, err := range []error{rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrStopped, rpctypes.ErrUnhealthy} {
+	for _, err := range []error{rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrStopped, rpctypes.ErrUnhealthy, rpctypes.ErrTooManyRequests} {
 		st := apierr.ToStatus(fmt.Errorf("etcd transaction: %w", err))
 		if st.Code() != codes.Unavailable || apierr.Reason(st.Err()) != apierr.ReasonStoreUnavailable {
 			t.Errorf("%v → %v %q, want Unavailable %s", err, st.Code(), apierr.Reason(st.Err()), apierr.ReasonStoreUnavailable)

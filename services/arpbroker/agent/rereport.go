@@ -42,8 +42,9 @@ type memory struct {
 // vipMemory is what the agent remembers of one VIP.
 type vipMemory struct {
 	last *queued // the last announcement seen (its request a copy of the one queued)
-	// owners maps each ENI that owned the VIP within rememberFor to when the agent last
-	// applied an ownership by it; owner is the latest one applied ("" for none).
+	// owners maps each ENI that owned the VIP within rememberFor, since the VIP was first
+	// announced here, to when the agent last applied an ownership by it; owner is the latest
+	// one applied ("" for none).
 	owners  map[string]time.Time
 	owner   string
 	ownerAt time.Time
@@ -53,28 +54,28 @@ func newMemory() *memory {
 	return &memory{vips: map[string]*vipMemory{}, synced: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
-func (m *memory) vip(ip string) *vipMemory {
-	v := m.vips[ip]
-	if v == nil {
-		v = &vipMemory{owners: map[string]time.Time{}}
-		m.vips[ip] = v
-	}
-	return v
-}
-
 // seen remembers an announcement the agent is about to report.
 func (m *memory) seen(q queued) {
 	c := queued{req: proto.CloneOf(q.req), seen: q.seen}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.vip(q.req.GetSenderIp()).last = &c
+	v := m.vips[q.req.GetSenderIp()]
+	if v == nil {
+		v = &vipMemory{owners: map[string]time.Time{}}
+		m.vips[q.req.GetSenderIp()] = v
+	}
+	v.last = &c
 }
 
-// applied records an ownership the agent applied at now.
+// applied records an ownership the agent applied at now, of a VIP its ports announced (only
+// what comes after an announcement can decide or supersede it).
 func (m *memory) applied(o *arpbrokerv1.Ownership, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v := m.vip(o.GetVip())
+	v := m.vips[o.GetVip()]
+	if v == nil {
+		return
+	}
 	v.owner, v.ownerAt = o.GetNetworkInterfaceId(), now
 	if v.owner != "" {
 		v.owners[v.owner] = now
@@ -90,9 +91,6 @@ func (m *memory) applied(o *arpbrokerv1.Ownership, now time.Time) {
 // whether it is to be forgotten (too old, or superseded).
 func (v *vipMemory) resend(now time.Time) (send, forget bool) {
 	q := v.last
-	if q == nil {
-		return false, false
-	}
 	if now.Sub(q.seen) > rememberFor {
 		return false, true
 	}
@@ -114,15 +112,12 @@ func (m *memory) due(now time.Time, session int64) []queued {
 	for ip, v := range m.vips {
 		send, forget := v.resend(now)
 		if forget {
-			v.last = nil
+			delete(m.vips, ip)
 		}
 		if send {
 			req := proto.CloneOf(v.last.req)
 			req.SessionId = session
 			out = append(out, queued{req: req, seen: v.last.seen})
-		}
-		if v.last == nil && len(v.owners) == 0 {
-			delete(m.vips, ip)
 		}
 	}
 	return out
