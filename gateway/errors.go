@@ -42,6 +42,11 @@ var defaultReasons = map[codes.Code]string{
 	codes.Aborted:            apierr.ReasonConflict,
 }
 
+// RetryAfter is the Retry-After header (in seconds) of every 503: long enough for etcd to elect
+// a leader or a replica to come back, short enough that a client's next try sees it. Clients
+// that retry sooner get 503 again, which costs nothing.
+const RetryAfter = "1"
+
 // writeProblem answers with a reason of the error table: the code is the table's for that
 // reason, so the gateway's own refusals keep the rule the services keep (one reason, one code).
 func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatus int, reason, msg string) {
@@ -49,6 +54,9 @@ func (g *Gateway) writeProblem(w http.ResponseWriter, r *http.Request, httpStatu
 	trace.SpanFromContext(r.Context()).SetAttributes(tracing.Reason.String(reason)) // a no-op without a span
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if httpStatus == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
 	w.WriteHeader(httpStatus)
 	_ = json.NewEncoder(w).Encode(Problem{Code: code.String(), HTTPStatus: httpStatus, Reason: reason, Message: msg, RequestID: RequestIDOf(r.Context())})
 }

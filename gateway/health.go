@@ -37,6 +37,7 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if h.Status != "SERVING" {
+		w.Header().Set("Retry-After", RetryAfter)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(h)

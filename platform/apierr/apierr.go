@@ -53,6 +53,7 @@ const (
 	ReasonConflict                  = "FailedOperation.Conflict"
 	ReasonReservationLost           = "FailedOperation.ReservationLost"
 	ReasonUnavailable               = "ResourceUnavailable"
+	ReasonStoreUnavailable          = "ResourceUnavailable.Store"
 	ReasonTimeout                   = "FailedOperation.Timeout"
 	ReasonCanceled                  = "FailedOperation.Canceled"
 	ReasonUnknownRoute              = "UnknownRoute"

@@ -62,6 +62,7 @@ func init() {
 		{ReasonConflict, codes.Aborted, "concurrent changes won every attempt: retry the call", "every write, after losing to concurrent changes on every attempt"},
 		{ReasonReservationLost, codes.Aborted, "a reservation expired before the create was recorded: retry the call", "CreateHaVip, AllocateAddresses"},
 		{ReasonUnavailable, codes.Unavailable, "the service cannot answer now (a watcher fell behind, no leader): retry", "WatchOwnership, WatchNatRules, ReportArpAnnouncement (no leader)"},
+		{ReasonStoreUnavailable, codes.Unavailable, "the store (etcd) cannot answer now: it has no quorum or no leader, or did not answer in time; a write may or may not have been applied: retry (with the same client token), or read back (REST: after Retry-After)", "every call that reads or writes etcd, while etcd has no quorum"},
 		{ReasonTimeout, codes.DeadlineExceeded, "the call did not finish within its deadline", "any call"},
 		{ReasonCanceled, codes.Canceled, "the caller canceled the call", "any call"},
 		{ReasonUnknownRoute, codes.NotFound, "no REST route takes the method and path", "REST: an unknown path (the gateway)"},
@@ -93,7 +94,8 @@ func Code(reason string) codes.Code {
 
 // ToStatus converts any error a handler returns into the gRPC status a client sees.
 // Domain errors get their reason's code and an ErrorInfo with the reason; context errors map
-// to Canceled / DeadlineExceeded; statuses pass through; anything else is Internal.
+// to Canceled / DeadlineExceeded; etcd's failures to answer (StoreUnavailable) are Unavailable;
+// statuses pass through; anything else is Internal.
 func ToStatus(err error) *status.Status {
 	if err == nil {
 		return nil
@@ -102,6 +104,8 @@ func ToStatus(err error) *status.Status {
 	switch {
 	case errors.As(err, &de):
 		return withInfo(status.New(Code(de.Reason), de.Message), de.Reason, de.Metadata)
+	case StoreUnavailable(err):
+		return withInfo(status.New(codes.Unavailable, "the store cannot answer now: "+err.Error()), ReasonStoreUnavailable, nil)
 	case errors.Is(err, context.Canceled):
 		return withInfo(status.New(codes.Canceled, err.Error()), ReasonCanceled, nil)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -4,15 +4,20 @@ package etcdx
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // Connect dials etcd at endpoints and checks it answers.
@@ -30,20 +35,56 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 		// Keep the connection alive through idle periods so watches notice a dead server.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
-		// Every transaction's latency and result (havip_etcd_txn_duration_seconds).
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(measureTxns)},
+		// Every transaction's latency and result (havip_etcd_txn_duration_seconds), and no call
+		// waiting on a member without a leader.
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(measureTxns, requireLeader)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Get(sctx, "health-check-probe"); err != nil {
-		_ = cli.Close()
-		return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
+	// A cluster that is still electing its leader answers "no leader" (requireLeader): wait.
+	for n := 1; ; n++ {
+		_, err := cli.Get(sctx, "health-check-probe")
+		if err == nil {
+			return cli, nil
+		}
+		if !apierr.StoreUnavailable(err) || !retry.DefaultBackoff.Wait(sctx, n) {
+			_ = cli.Close()
+			return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
+		}
 	}
-	return cli, nil
 }
+
+// requireLeader is clientv3.WithRequireLeader on every unary call of a client: a member that
+// has no leader answers at once with etcd's "no leader" (apierr.StoreUnavailable: a 503), rather
+// than hold a write until etcd's request timeout (7 s by default), past most callers' deadlines.
+// A member refuses so before it handles the call, so a refused write was never proposed and may
+// be sent again: it is, for up to LeaderWait (an election's length), so that a leader change
+// costs writes a wait rather than an error; reads etcd's client retries itself, for as long.
+func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	ctx = clientv3.WithRequireLeader(ctx)
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if method == rangeMethod {
+		return err
+	}
+	start := time.Now()
+	for n := 1; errors.Is(err, rpctypes.ErrGRPCNoLeader) && time.Since(start) < LeaderWait && leaderBackoff.Wait(ctx, n); n++ {
+		err = invoker(ctx, method, req, reply, cc, opts...)
+	}
+	return err
+}
+
+// LeaderWait is how long a write refused for want of a leader is sent again: etcd elects a
+// leader within about two election timeouts (1 s each by default) of losing one.
+const LeaderWait = 2 * time.Second
+
+// leaderBackoff paces those tries.
+var leaderBackoff = retry.Backoff{Base: 25 * time.Millisecond, Cap: 250 * time.Millisecond}
+
+// rangeMethod is etcd's gRPC method of a read.
+const rangeMethod = "/etcdserverpb.KV/Range"
 
 // Embedded is an etcd server running inside this process.
 type Embedded struct {

@@ -1,4 +1,4 @@
-// Package grpcclient dials the platform's services: mTLS, tracing, and calls spread over every replica a name resolves to.
+// Package grpcclient dials the platform's services: mTLS, tracing, calls spread over every replica a name resolves to, and retries of safe calls.
 package grpcclient
 
 import (
@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/openhavip/havip/platform/mtls"
+	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/platform/tracing"
 )
 
@@ -26,9 +27,11 @@ const RoundRobinConfig = `{"loadBalancingConfig": [{"round_robin": {}}]}`
 func RoundRobin() grpc.DialOption { return grpc.WithDefaultServiceConfig(RoundRobinConfig) }
 
 // Options are the options of a connection to a service as src's identity (nil: plaintext,
-// development only): its client certificate, tracing, and round-robin over the replicas.
+// development only): its client certificate, tracing, round-robin over the replicas, and the
+// retries of safe calls (Retry, with retry.DefaultBackoff and RetryAttempts).
 func Options(src *mtls.Source) []grpc.DialOption {
-	return append(tracing.ClientOptions(), mtls.DialOption(src), RoundRobin())
+	return append(tracing.ClientOptions(), mtls.DialOption(src), RoundRobin(),
+		grpc.WithChainUnaryInterceptor(Retry(retry.DefaultBackoff, RetryAttempts)))
 }
 
 // listScheme is the resolver scheme of a target given as a list of addresses.

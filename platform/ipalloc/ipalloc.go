@@ -346,7 +346,7 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 	cmps := make([]clientv3.Cmp, 0, len(batch[0].p.Guard)+len(batch))
 	puts := make([]clientv3.Op, 0, len(batch))
 	cmps = append(cmps, batch[0].p.Guard...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := apierr.StoreTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, c := range batch {
 		addr := ps.layout.addr(c.off)
@@ -357,7 +357,7 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 			if lease == 0 {
 				l, err := a.leases.get(ctx, c.req.TTL)
 				if err != nil {
-					a.retry(ps, batch, nil, 0, fmt.Errorf("reservation lease: %w", err))
+					a.retry(ps, batch, nil, 0, fmt.Errorf("reservation lease: %w", apierr.StoreErr(ctx, err)))
 					return
 				}
 				lease = l
@@ -377,7 +377,7 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 	}
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
 	if err != nil {
-		a.retry(ps, batch, nil, 0, fmt.Errorf("allocation transaction: %w", err))
+		a.retry(ps, batch, nil, 0, fmt.Errorf("allocation transaction: %w", apierr.StoreErr(ctx, err)))
 		return
 	}
 	rev := resp.Header.Revision
@@ -398,7 +398,7 @@ func (a *Allocator) commit(ps *pool, batch []*call) {
 	}
 	resp, err = a.cli.Txn(ctx).If(batch[0].p.Guard...).Then(gets...).Commit()
 	if err != nil {
-		a.retry(ps, batch, nil, 0, fmt.Errorf("read lost addresses: %w", err))
+		a.retry(ps, batch, nil, 0, fmt.Errorf("read lost addresses: %w", apierr.StoreErr(ctx, err)))
 		return
 	}
 	if !resp.Succeeded {

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/groupcommit"
 	"github.com/openhavip/havip/platform/metrics"
 )
@@ -98,7 +99,7 @@ func take(pending []*call) (batch, keep []*call) {
 }
 
 func (b *Batcher) commit(batch []*call) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := apierr.StoreTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if len(batch) > 1 {
 		var cmps []clientv3.Cmp
@@ -127,7 +128,7 @@ func (b *Batcher) commit(batch []*call) {
 			defer close(c.done)
 			resp, err := b.cli.Txn(ctx).If(c.txn.Cmps...).Then(c.txn.Ops...).Else(c.txn.Else...).Commit()
 			if err != nil {
-				c.err = fmt.Errorf("etcd transaction: %w", err)
+				c.err = fmt.Errorf("etcd transaction: %w", apierr.StoreErr(ctx, err))
 				return
 			}
 			c.res = Result{Succeeded: resp.Succeeded, Revision: resp.Header.Revision}

@@ -16,11 +16,13 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/services/arpbroker/garp"
 )
 
@@ -47,6 +49,7 @@ type Agent struct {
 	owners  map[string]*arpbrokerv1.Ownership // HAVIP → the newest ownership seen (fenced by revision)
 	applied chan *arpbrokerv1.Ownership
 	reports chan queued
+	mem     *memory // what to report again after a broker failover
 }
 
 // queued is a report waiting to be sent, with when its packet was seen.
@@ -61,7 +64,7 @@ func New(cfg Config, broker arpbrokerv1.ArpBrokerServiceClient, log *slog.Logger
 		cfg.SessionTTL = 10 * time.Second
 	}
 	return &Agent{cfg: cfg, broker: broker, log: log, owners: map[string]*arpbrokerv1.Ownership{},
-		applied: make(chan *arpbrokerv1.Ownership, 1024), reports: make(chan queued, 1024)}
+		applied: make(chan *arpbrokerv1.Ownership, 1024), reports: make(chan queued, 1024), mem: newMemory()}
 }
 
 // Applied delivers every ownership the agent applies, in order (for tests and tools); it
@@ -130,8 +133,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.readPort(ctx, ifname, c) }()
 	}
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.report(ctx) }()
+	go func() { defer wg.Done(); a.rereport(ctx) }()
 	go func() { defer wg.Done(); a.keepAlive(ctx) }()
 	go func() { defer wg.Done(); a.follow(ctx) }()
 	<-ctx.Done()
@@ -196,6 +200,7 @@ func (a *Agent) openSession(ctx context.Context) error {
 	a.mu.Lock()
 	a.session = resp.GetSessionId()
 	a.mu.Unlock()
+	a.mem.trigger() // a new session: what the old one reported may be lost
 	a.log.Info("session open", "session", resp.GetSessionId(), "ttl", resp.GetTtlSeconds())
 	return nil
 }
@@ -229,7 +234,7 @@ func (a *Agent) keepAlive(ctx context.Context) {
 func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 	eni := a.cfg.Ports[ifname]
 	buf := make([]byte, 1600)
-	for ctx.Err() == nil {
+	for fails := 0; ctx.Err() == nil; {
 		n, _, err := c.ReadFrom(buf)
 		seen := time.Now()
 		if err != nil {
@@ -237,9 +242,11 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 				return
 			}
 			a.log.Warn("read", "port", ifname, "err", err)
-			time.Sleep(100 * time.Millisecond) // a port in trouble must not spin
+			fails++
+			retry.DefaultBackoff.Wait(ctx, fails) // a port in trouble must not spin
 			continue
 		}
+		fails = 0
 		p, err := garp.Parse(buf[:n])
 		if err != nil || !p.Gratuitous() {
 			continue
@@ -252,6 +259,7 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 			EthernetSourceMac: p.EthernetSource.String(), SenderMac: p.SenderMAC.String(),
 			SenderIp: p.SenderIP.String(), TargetIp: p.TargetIP.String(), Operation: arpbrokerv1.ArpOperation(p.Operation),
 		}
+		a.mem.seen(queued{req: req, seen: seen})
 		select {
 		case a.reports <- queued{req: req, seen: seen}:
 		default:
@@ -262,12 +270,15 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 
 // report sends the queued reports on one stream to the broker, reopening it when it breaks.
 func (a *Agent) report(ctx context.Context) {
-	for ctx.Err() == nil {
+	for fails := 0; ctx.Err() == nil; {
 		stream, err := a.broker.StreamArpAnnouncements(ctx)
 		if err != nil {
-			time.Sleep(200 * time.Millisecond) // the broker is away: try again
+			fails++
+			retry.DefaultBackoff.Wait(ctx, fails) // the broker is away: try again
 			continue
 		}
+		fails = 0
+		a.mem.trigger() // a new stream: what the last one carried may never have been decided
 		broken := make(chan struct{})
 		go func() {
 			defer close(broken)
@@ -280,6 +291,9 @@ func (a *Agent) report(ctx context.Context) {
 					a.log.Debug("reported", "havip", r.GetHavipId(), "result", r.GetResult().String(), "reason", r.GetReason())
 				} else {
 					a.log.Warn("report failed", "code", resp.GetErrorCode(), "err", resp.GetErrorMessage())
+					if codes.Code(resp.GetErrorCode()) == codes.Unavailable { // no leader: report again once there is one
+						a.mem.trigger()
+					}
 				}
 			}
 		}()
@@ -306,21 +320,24 @@ func (a *Agent) report(ctx context.Context) {
 
 // follow applies the broker's ownerships, ignoring anything older than what it has.
 func (a *Agent) follow(ctx context.Context) {
-	for ctx.Err() == nil {
+	for fails := 0; ctx.Err() == nil; {
 		stream, err := a.broker.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
-		if err != nil {
-			time.Sleep(time.Second) // the broker is away: try again
-			continue
-		}
-		for {
-			m, err := stream.Recv()
-			if err != nil {
+		for err == nil {
+			var m *arpbrokerv1.WatchOwnershipResponse
+			if m, err = stream.Recv(); err != nil {
 				break
 			}
+			fails = 0
 			for _, o := range m.GetOwnerships() {
 				a.apply(o)
 			}
+			if m.GetSnapshot() {
+				a.mem.watching(true)
+			}
 		}
+		a.mem.watching(false)
+		fails++
+		retry.DefaultBackoff.Wait(ctx, fails) // the broker is away: try again
 	}
 }
 
@@ -331,6 +348,7 @@ func (a *Agent) apply(o *arpbrokerv1.Ownership) {
 		return // stale: fencing
 	}
 	a.owners[o.GetHavipId()] = o
+	a.mem.applied(o, time.Now())
 	select {
 	case a.applied <- o:
 	default:
