@@ -42,9 +42,11 @@ func ByIP(ctx context.Context, cli *clientv3.Client, account, ip string) (record
 }
 
 // BindHaVip binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction:
-// the HAVIP must exist and have no EIP, the EIP must be bound to nothing.
-func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addressIP string) (records.Eip, error) {
+// the HAVIP must exist and have no EIP, the EIP must be bound to nothing. It returns the EIP as
+// bound and the HAVIP as the transaction found it.
+func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addressIP string) (records.Eip, records.HaVip, error) {
 	var out records.Eip
+	var outH records.HaVip
 	err := retry.OnConflict(ctx, "the EIP or the HAVIP", func(ctx context.Context) (bool, error) {
 		e, eRev, err := ByIP(ctx, cli, account, addressIP)
 		if err != nil {
@@ -76,16 +78,18 @@ func BindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID, addr
 		case !resp.Succeeded && resp.Responses[0].GetResponseRange().GetCount() > 0:
 			return false, apierr.New(apierr.ReasonHaVipBound, "HAVIP %s already has an EIP", havipID)
 		}
-		out = e
+		out, outH = e, h
 		return resp.Succeeded, nil
 	})
-	return out, err
+	return out, outH, err
 }
 
-// UnbindHaVip removes the EIP of an account's HAVIP, both sides in one transaction.
-func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID string) (records.Eip, error) {
+// UnbindHaVip removes the EIP of an account's HAVIP, both sides in one transaction. It returns
+// the EIP as unbound and the HAVIP as the transaction found it.
+func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID string) (records.Eip, records.HaVip, error) {
 	bkey := records.HaVipAddressKey(havipID)
 	var out records.Eip
+	var outH records.HaVip
 	err := retry.OnConflict(ctx, "the EIP or the HAVIP", func(ctx context.Context) (bool, error) {
 		h, _, _, ok, err := get(ctx, cli, records.HaVipKey(havipID), records.DecodeHaVipAt)
 		if err != nil {
@@ -116,8 +120,8 @@ func UnbindHaVip(ctx context.Context, cli *clientv3.Client, account, havipID str
 		if err != nil {
 			return false, fmt.Errorf("unbind transaction: %w", err)
 		}
-		out = e
+		out, outH = e, h
 		return resp.Succeeded, nil
 	})
-	return out, err
+	return out, outH, err
 }

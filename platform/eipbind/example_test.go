@@ -46,7 +46,7 @@ func ExampleBindHaVip() {
 		}
 	}
 
-	bound, err := eipbind.BindHaVip(ctx, cli, account, h.ID, e.IP)
+	bound, _, err := eipbind.BindHaVip(ctx, cli, account, h.ID, e.IP)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -55,10 +55,10 @@ func ExampleBindHaVip() {
 	show()
 
 	// The EIP is bound now: a second bind is refused with the reason the API returns.
-	_, err = eipbind.BindHaVip(ctx, cli, account, h.ID, e.IP)
+	_, _, err = eipbind.BindHaVip(ctx, cli, account, h.ID, e.IP)
 	fmt.Println("bind again:", apierr.Reason(err))
 
-	unbound, err := eipbind.UnbindHaVip(ctx, cli, account, h.ID)
+	unbound, _, err := eipbind.UnbindHaVip(ctx, cli, account, h.ID)
 	if err != nil {
 		fmt.Println(err)
 		return

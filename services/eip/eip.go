@@ -85,7 +85,7 @@ func NewModule(cfg Config) (service.Module, error) {
 
 func unbinder(cli *clientv3.Client) func(ctx context.Context, account, havipID string) error {
 	return func(ctx context.Context, account, havipID string) error {
-		_, err := eipbind.UnbindHaVip(ctx, cli, account, havipID)
+		_, _, err := eipbind.UnbindHaVip(ctx, cli, account, havipID)
 		return err
 	}
 }

@@ -268,11 +268,15 @@ func (a *Agent) readPort(ctx context.Context, ifname string, c *packet.Conn) {
 	}
 }
 
-// report sends the queued reports on one stream to the broker, reopening it when it breaks.
+// report sends the queued reports on one stream to the broker, reopening it when it breaks,
+// or when the broker answers a report Unavailable: that replica cannot decide now (it has no
+// leader to forward to, or it is cut off from etcd), and a new stream goes to the next replica.
 func (a *Agent) report(ctx context.Context) {
 	for fails := 0; ctx.Err() == nil; {
-		stream, err := a.broker.StreamArpAnnouncements(ctx)
+		sctx, cancel := context.WithCancel(ctx)
+		stream, err := a.broker.StreamArpAnnouncements(sctx)
 		if err != nil {
+			cancel()
 			fails++
 			retry.DefaultBackoff.Wait(ctx, fails) // the broker is away: try again
 			continue
@@ -291,8 +295,9 @@ func (a *Agent) report(ctx context.Context) {
 					a.log.Debug("reported", "havip", r.GetHavipId(), "result", r.GetResult().String(), "reason", r.GetReason())
 				} else {
 					a.log.Warn("report failed", "code", resp.GetErrorCode(), "err", resp.GetErrorMessage())
-					if codes.Code(resp.GetErrorCode()) == codes.Unavailable { // no leader: report again once there is one
+					if codes.Code(resp.GetErrorCode()) == codes.Unavailable { // report again, to another replica
 						a.mem.trigger()
+						return
 					}
 				}
 			}
@@ -302,6 +307,7 @@ func (a *Agent) report(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				_ = stream.CloseSend()
+				cancel()
 				return
 			case <-broken:
 				break send
@@ -315,6 +321,7 @@ func (a *Agent) report(ctx context.Context) {
 				}
 			}
 		}
+		cancel() // the broken stream's end, on both sides
 	}
 }
 

@@ -417,14 +417,11 @@ func (s *Server) HaVipAssociateAddressIp(ctx context.Context, req *havipv1.HaVip
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.BindAddress(ctx, acct, req.GetHavipId(), ip.String()); err != nil {
-		return nil, err
-	}
-	v, err := s.current(ctx, acct, req.GetHavipId())
+	v, err := s.store.BindAddress(ctx, acct, req.GetHavipId(), ip.String())
 	if err != nil {
 		return nil, err
 	}
-	return &havipv1.HaVipAssociateAddressIpResponse{Havip: v}, nil
+	return &havipv1.HaVipAssociateAddressIpResponse{Havip: havipPB(v)}, nil
 }
 
 // HaVipDisassociateAddressIp unbinds a HAVIP's EIP.
@@ -436,14 +433,11 @@ func (s *Server) HaVipDisassociateAddressIp(ctx context.Context, req *havipv1.Ha
 	if err := validate.ID("havip_id", ids.HaVip, req.GetHavipId()); err != nil {
 		return nil, err
 	}
-	if err := s.store.UnbindAddress(ctx, acct, req.GetHavipId()); err != nil {
-		return nil, err
-	}
-	v, err := s.current(ctx, acct, req.GetHavipId())
+	v, err := s.store.UnbindAddress(ctx, acct, req.GetHavipId())
 	if err != nil {
 		return nil, err
 	}
-	return &havipv1.HaVipDisassociateAddressIpResponse{Havip: v}, nil
+	return &havipv1.HaVipDisassociateAddressIpResponse{Havip: havipPB(v)}, nil
 }
 
 // current reads a HAVIP as it is now.

@@ -171,16 +171,29 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*records
 	return out, err
 }
 
-// BindAddress binds an account's EIP (by public IP) to its HAVIP, both sides in one transaction.
-func (s *Store) BindAddress(ctx context.Context, account, id, addressIP string) error {
-	_, err := eipbind.BindHaVip(ctx, s.cli, account, id, addressIP)
-	return err
+// BindAddress binds the EIP at addressIP to the account's HAVIP id, and returns the HAVIP as
+// the bind found it, with that EIP (not read back: a delete right after the bind must not turn
+// a bind that happened into a NotFound).
+func (s *Store) BindAddress(ctx context.Context, account, id, addressIP string) (View, error) {
+	e, h, err := eipbind.BindHaVip(ctx, s.cli, account, id, addressIP)
+	if err != nil {
+		return View{}, err
+	}
+	v := s.view(h)
+	v.Address = &records.AddressBinding{AddressID: e.ID, AddressIP: e.IP}
+	return v, nil
 }
 
-// UnbindAddress unbinds a HAVIP's EIP, both sides in one transaction.
-func (s *Store) UnbindAddress(ctx context.Context, account, id string) error {
-	_, err := eipbind.UnbindHaVip(ctx, s.cli, account, id)
-	return err
+// UnbindAddress unbinds the EIP of the account's HAVIP id, and returns the HAVIP as the unbind
+// found it, without the EIP.
+func (s *Store) UnbindAddress(ctx context.Context, account, id string) (View, error) {
+	_, h, err := eipbind.UnbindHaVip(ctx, s.cli, account, id)
+	if err != nil {
+		return View{}, err
+	}
+	v := s.view(h)
+	v.Address = nil
+	return v, nil
 }
 
 // Delete removes an account's HAVIP, returns its VIP to the subnet and ends its ownership, in
