@@ -13,8 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -346,3 +348,50 @@ func typeName(v flag.Value) string {
 		return "value"
 	}
 }
+
+// Hosts registers the setting s on fs for m: hosts and their addresses, `host-id=IP`, the flag
+// repeated or comma-separated; a host given twice is refused. HostAddrs checks the addresses.
+func Hosts(fs *flag.FlagSet, m map[string]string, s Setting, usage string) {
+	Var(fs, hostsValue(m), s, usage)
+}
+
+// HostAddrs is what Hosts collected in m, each address an IPv4 address, or an error naming s.
+func HostAddrs(m map[string]string, s Setting) (map[string]netip.Addr, error) {
+	out := make(map[string]netip.Addr, len(m))
+	for host, ip := range m {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !a.Is4() {
+			return nil, s.Errorf(hostsValue(m).String(), "host %s: %q is not an IPv4 address", host, ip)
+		}
+		out[host] = a
+	}
+	return out, nil
+}
+
+// hostsValue collects host-id=IP pairs.
+type hostsValue map[string]string
+
+func (h hostsValue) String() string {
+	out := make([]string, 0, len(h))
+	for host, a := range h {
+		out = append(out, host+"="+a)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func (h hostsValue) Set(v string) error {
+	for _, part := range Split(v) {
+		host, ip, ok := strings.Cut(part, "=")
+		if !ok || host == "" || ip == "" {
+			return fmt.Errorf("want host-id=IP, got %q", part)
+		}
+		if _, dup := h[host]; dup {
+			return fmt.Errorf("host %s given twice", host)
+		}
+		h[host] = ip
+	}
+	return nil
+}
+
+func (h hostsValue) Get() any { return map[string]string(h) }

@@ -54,3 +54,18 @@ func (b Backoff) Wait(ctx context.Context, n int) bool {
 		return true
 	}
 }
+
+// Every calls f every d until ctx ends: the steady retry of a state kept in step with another
+// (routes, a packet filter) after a change was refused.
+func Every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
+
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // DefaultProtocol is the rtnetlink protocol number that marks the routes hostroute programs, so
@@ -77,7 +79,11 @@ func New(cfg Config, h *netlink.Handle, log *slog.Logger) *Router {
 // Run follows the broker's ownerships until ctx ends, watching again (and reconciling from the
 // new snapshot) whenever the stream breaks.
 func (r *Router) Run(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceClient) error {
-	go r.retryEvery(ctx, RetryInterval)
+	go retry.Every(ctx, RetryInterval, func() {
+		if err := r.Retry(); err != nil {
+			r.log.Debug("routes, again", "err", err)
+		}
+	})
 	for ctx.Err() == nil {
 		err := r.follow(ctx, broker)
 		if ctx.Err() != nil {
@@ -195,21 +201,6 @@ func (r *Router) program(o *arpbrokerv1.Ownership, vip netip.Addr) error {
 // RetryInterval is how often Run programs again the ownerships whose routes failed (a link
 // down, a port not there yet, an owner's host with no underlay address).
 const RetryInterval = time.Second
-
-func (r *Router) retryEvery(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.Retry(); err != nil {
-				r.log.Debug("routes, again", "err", err)
-			}
-		}
-	}
-}
 
 // Retry programs again the newest ownership of each HAVIP whose route failed, until it
 // succeeds or a newer ownership replaces it; it returns the errors of those that fail again.

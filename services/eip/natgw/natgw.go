@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	eipv1 "github.com/openhavip/havip/proto/eip/v1"
+
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // DefaultTable is the nftables table (family ip) the gateway owns.
@@ -82,7 +84,11 @@ func New(cfg Config, nft *nftables.Conn, h *netlink.Handle, log *slog.Logger) *G
 // Run follows the NAT rules until ctx ends, watching again (and rebuilding from the new
 // snapshot) whenever the stream breaks.
 func (g *Gateway) Run(ctx context.Context, rules eipv1.NatRuleServiceClient) error {
-	go g.retryEvery(ctx, RetryInterval)
+	go retry.Every(ctx, RetryInterval, func() {
+		if err := g.Retry(); err != nil {
+			g.log.Debug("NAT, again", "err", err)
+		}
+	})
 	for ctx.Err() == nil {
 		err := g.follow(ctx, rules)
 		if ctx.Err() != nil {
@@ -121,21 +127,6 @@ func (g *Gateway) follow(ctx context.Context, rules eipv1.NatRuleServiceClient) 
 // RetryInterval is how often Run rebuilds the gateway's state after the kernel refused a change
 // (a route via an underlay link that was down, say), until the kernel takes it.
 const RetryInterval = time.Second
-
-func (g *Gateway) retryEvery(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := g.Retry(); err != nil {
-				g.log.Debug("NAT, again", "err", err)
-			}
-		}
-	}
-}
 
 // Retry rebuilds the whole state from the newest rules if the kernel refused a change since
 // the last rebuild; it returns the rebuild's errors.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
@@ -95,7 +94,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, host string) {
 	config.String(fs, &c.BrokerAddr, brokerSetting, "gRPC address of arpbrokerd, or a comma-separated list of its replicas' addresses (called round-robin)")
 	config.String(fs, &c.Netns, netnsSetting, "network namespace of the VM ports (a name under /var/run/netns, or a path), for a simulated host; empty: the agent's own")
 	config.Bool(fs, &c.Routes, routesSetting, "program the VIP routes: each VIP's /32 to the owner's port on this host, via the owner's host (-underlay) on another")
-	config.Var(fs, underlay(c.Underlay), underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
+	config.Hosts(fs, c.Underlay, underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
 	config.String(fs, &c.VPC, vpcSetting, "the VPC whose VIPs -routes programs (required with -routes): other VPCs' HAVIPs may use the same addresses")
 	c.TLS.RegisterFlags(fs, "agent")
 	c.Log.RegisterFlags(fs)
@@ -115,10 +114,8 @@ func (c Config) Validate() error {
 	case c.VPC != "" && !ids.Valid(ids.Vpc, c.VPC):
 		return vpcSetting.Errorf(c.VPC, "not a VPC ID (vpc-xxxxxxxx)")
 	}
-	for host, ip := range c.Underlay {
-		if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
-			return underlaySetting.Errorf(underlay(c.Underlay).String(), "host %s: %q is not an IPv4 address", host, ip)
-		}
+	if _, err := config.HostAddrs(c.Underlay, underlaySetting); err != nil {
+		return err
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
@@ -200,34 +197,6 @@ func (p ports) Set(v string) error {
 
 func (p ports) Get() any { return map[string]string(p) }
 
-// underlay collects -underlay host-id=IP flags.
-type underlay map[string]string
-
-func (u underlay) String() string {
-	var out []string
-	for host, a := range u {
-		out = append(out, host+"="+a)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
-}
-
-func (u underlay) Set(v string) error {
-	for _, part := range config.Split(v) {
-		host, ip, ok := strings.Cut(part, "=")
-		if !ok || host == "" || ip == "" {
-			return fmt.Errorf("want host-id=IP, got %q", part)
-		}
-		if _, dup := u[host]; dup {
-			return fmt.Errorf("host %s given twice", host)
-		}
-		u[host] = ip
-	}
-	return nil
-}
-
-func (u underlay) Get() any { return map[string]string(u) }
-
 func main() {
 	fs := config.NewFlagSet("arpagent", "arpagent is the host agent: it reports the gratuitous ARP of the host's VM ports to arpbrokerd,\nholds the host's session and, with -routes, routes each VIP to its owner.", tracing.EnvHelp)
 	var cfg Config
@@ -266,10 +235,7 @@ func main() {
 			os.Exit(1)
 		}
 		defer h.Close()
-		hosts := map[string]netip.Addr{}
-		for host, a := range cfg.Underlay {
-			hosts[host] = netip.MustParseAddr(a) // checked by Validate
-		}
+		hosts, _ := config.HostAddrs(cfg.Underlay, underlaySetting) // checked by Validate
 		r := hostroute.New(hostroute.Config{HostID: cfg.Agent.HostID, VPC: cfg.VPC, Ports: cfg.Agent.Ports, Hosts: hosts}, h, log)
 		go func() { _ = r.Run(ctx, arpbrokerv1.NewArpBrokerServiceClient(conn)) }()
 	}

@@ -4,12 +4,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -64,7 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.Table = natgw.DefaultTable
 	}
 	config.String(fs, &c.EipAddr, eipSetting, "gRPC address of eipd, or a comma-separated list of its replicas' addresses (called round-robin)")
-	config.Var(fs, underlay(c.Underlay), underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
+	config.Hosts(fs, c.Underlay, underlaySetting, "a host and its underlay address, `host-id=IP`: repeat the flag for each host, or comma-separate them")
 	config.String(fs, &c.Table, tableSetting, "the nftables table (family ip) natd owns and replaces")
 	config.String(fs, &c.VPC, vpcSetting, "the VPC whose fabric natd forwards to (required): an EIP whose backend is in another VPC is dropped")
 	c.TLS.RegisterFlags(fs, "dataplane-natd")
@@ -82,7 +78,7 @@ func (c Config) Validate() error {
 	if !ids.Valid(ids.Vpc, c.VPC) {
 		return vpcSetting.Errorf(c.VPC, "required: a VPC ID (vpc-xxxxxxxx)")
 	}
-	if _, err := c.hosts(); err != nil {
+	if _, err := config.HostAddrs(c.Underlay, underlaySetting); err != nil {
 		return err
 	}
 	if err := c.TLS.Validate(); err != nil {
@@ -90,47 +86,6 @@ func (c Config) Validate() error {
 	}
 	return c.Log.Validate()
 }
-
-// hosts is -underlay parsed.
-func (c Config) hosts() (map[string]netip.Addr, error) {
-	out := make(map[string]netip.Addr, len(c.Underlay))
-	for host, ip := range c.Underlay {
-		a, err := netip.ParseAddr(ip)
-		if err != nil || !a.Is4() {
-			return nil, underlaySetting.Errorf(underlay(c.Underlay).String(), "host %s: %q is not an IPv4 address", host, ip)
-		}
-		out[host] = a
-	}
-	return out, nil
-}
-
-// underlay collects -underlay host-id=IP flags.
-type underlay map[string]string
-
-func (u underlay) String() string {
-	var out []string
-	for host, a := range u {
-		out = append(out, host+"="+a)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
-}
-
-func (u underlay) Set(v string) error {
-	for _, part := range config.Split(v) {
-		host, ip, ok := strings.Cut(part, "=")
-		if !ok || host == "" || ip == "" {
-			return fmt.Errorf("want host-id=IP, got %q", part)
-		}
-		if _, dup := u[host]; dup {
-			return fmt.Errorf("host %s given twice", host)
-		}
-		u[host] = ip
-	}
-	return nil
-}
-
-func (u underlay) Get() any { return map[string]string(u) }
 
 func main() {
 	fs := config.NewFlagSet("natd", "natd is the EIP gateway: it follows eipd's NAT rules and programs, in this host's network namespace,\nDNAT of each EIP to the private IP behind it (replies translated back), a route to the owner's\nhost, and a drop for an EIP with no backend.", tracing.EnvHelp)
@@ -140,7 +95,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := logging.New(os.Stderr, cfg.Log.Level, "natd")
-	hosts, _ := cfg.hosts() // checked by Validate
+	hosts, _ := config.HostAddrs(cfg.Underlay, underlaySetting) // checked by Validate
 	src, err := cfg.TLS.Load(log)
 	if err != nil {
 		log.Error("certificate", "err", err)
