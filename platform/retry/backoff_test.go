@@ -52,3 +52,24 @@ func TestBackoffWaitBoundedByContext(t *testing.T) {
 		t.Error("Wait with a minute left refused to wait 1 ms")
 	}
 }
+
+// TestEvery: f runs every d until the context ends, and Every returns then.
+func TestEvery(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		retry.Every(ctx, time.Millisecond, func() {
+			select {
+			case calls <- struct{}{}:
+			default: // the test has what it needs
+			}
+		})
+	}()
+	for range 3 {
+		<-calls
+	}
+	cancel()
+	<-done
+}
