@@ -84,39 +84,15 @@ func (r *Router) Run(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceCli
 			r.log.Debug("routes, again", "err", err)
 		}
 	})
-	for ctx.Err() == nil {
-		err := r.follow(ctx, broker)
-		if ctx.Err() != nil {
-			break
-		}
-		r.log.Warn("ownership watch broke; watching again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond): // the broker is away: try again
-		}
-	}
-	return nil
-}
-
-func (r *Router) follow(ctx context.Context, broker arpbrokerv1.ArpBrokerServiceClient) error {
-	stream, err := broker.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
-	if err != nil {
-		return err
-	}
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			return err
-		}
+	retry.Follow(ctx, r.log, "ownership watch", func(ctx context.Context) (retry.Stream[*arpbrokerv1.WatchOwnershipResponse], error) {
+		return broker.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
+	}, func(m *arpbrokerv1.WatchOwnershipResponse) error {
 		if m.GetSnapshot() {
-			err = r.Sync(m.GetOwnerships())
-		} else {
-			err = r.Apply(m.GetOwnerships())
+			return r.Sync(m.GetOwnerships())
 		}
-		if err != nil {
-			r.log.Warn("routes", "err", err)
-		}
-	}
+		return r.Apply(m.GetOwnerships())
+	})
+	return nil
 }
 
 // want is the route an ownership asks of this host, nil for none.

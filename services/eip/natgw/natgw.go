@@ -89,39 +89,15 @@ func (g *Gateway) Run(ctx context.Context, rules eipv1.NatRuleServiceClient) err
 			g.log.Debug("NAT, again", "err", err)
 		}
 	})
-	for ctx.Err() == nil {
-		err := g.follow(ctx, rules)
-		if ctx.Err() != nil {
-			break
-		}
-		g.log.Warn("NAT rule watch broke; watching again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond): // eipd is away: try again
-		}
-	}
-	return nil
-}
-
-func (g *Gateway) follow(ctx context.Context, rules eipv1.NatRuleServiceClient) error {
-	stream, err := rules.WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{})
-	if err != nil {
-		return err
-	}
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			return err
-		}
+	retry.Follow(ctx, g.log, "NAT rule watch", func(ctx context.Context) (retry.Stream[*eipv1.WatchNatRulesResponse], error) {
+		return rules.WatchNatRules(ctx, &eipv1.WatchNatRulesRequest{})
+	}, func(m *eipv1.WatchNatRulesResponse) error {
 		if m.GetSnapshot() {
-			err = g.Sync(m.GetRules())
-		} else {
-			err = g.Apply(m.GetRules())
+			return g.Sync(m.GetRules())
 		}
-		if err != nil {
-			g.log.Warn("NAT", "err", err)
-		}
-	}
+		return g.Apply(m.GetRules())
+	})
+	return nil
 }
 
 // RetryInterval is how often Run rebuilds the gateway's state after the kernel refused a change
