@@ -83,7 +83,8 @@ func background(t testing.TB, fn func(ctx context.Context) error) (stop func()) 
 // The probes reach the MASTER only; when its keepalived is killed they reach the new MASTER
 // within keepalived's takeover (seen on the wire) + 300 ms, and no more are lost while every
 // host's router restarts; VM4 never gets one; replies to the internet come from the EIP; when
-// the ownership lapses no VM gets one any more.
+// the owner's host agent dies (its router with it, as in arpagent -routes) and the ownership
+// lapses, no probe from another host or the internet reaches any VM any more.
 func TestPacketsFollowTheOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
@@ -97,7 +98,9 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	// The tenant's network: VM1..VM4 and the client, the HAVIP on VM1..VM3, its EIP.
 	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](t)(ipamc.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/16"})).GetVpc().GetVpcId()
 	subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](t)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{VpcId: vpc, SubnetName: "s", CidrBlock: "10.0.0.0/24"})).GetSubnet()
-	hostOf := []string{hostA, hostB, hostA, hostB, hostB} // VM1, VM2, VM3, VM4, the client
+	// The client is on host A, so that its probes cross the underlay to a MASTER on host B (VM2,
+	// the range's second priority, takes over from VM1): the path a lapse must close.
+	hostOf := []string{hostA, hostB, hostA, hostB, hostA} // VM1, VM2, VM3, VM4, the client
 	names := []string{"vm1", "vm2", "vm3", "vm4", "client"}
 	var cvms []*ipamv1.CreateInstanceResponse
 	for i, name := range names {
@@ -267,12 +270,22 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 		}
 	}
 
-	// The host agents die: their sessions, and so the ownership, lapse (the new MASTER keeps the
-	// VIP on its interface). No probe sent after the platform shows the lapse (and its
-	// propagation, 250ms) reaches any VM.
-	for _, stop := range agentStop {
-		stop()
+	// The new MASTER's host agent dies, its router with it (one process in arpagent -routes):
+	// its session, and so the ownership, lapses (the new MASTER keeps the VIP on its
+	// interface). No probe from another host or the internet sent after the platform shows the
+	// lapse (and its propagation, 250ms) reaches any VM. (The dead router's own host keeps the
+	// route it had, as the kernel does: VMs on that host are not checked here; README.)
+	// Every other VM of the range stops its keepalived first: none may take the VIP over (a
+	// BACKUP that misses a few adverts on this busy machine would, and rightly own it), so the
+	// lapse stands while it is checked.
+	for i := range 3 {
+		if i != next && i != master {
+			kas[i].Kill()
+		}
 	}
+	owner := vms[next].Host.ID
+	agentStop[owner]()
+	routerStop[owner]()
 	deadline := time.Now().Add(15 * time.Second)
 	for state(t, havipc, ctx, hv.GetHavipId()).GetState() == "BIND" {
 		if time.Now().After(deadline) {
@@ -283,11 +296,19 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 	lapsed := time.Now().Add(250 * time.Millisecond)
 	vpcProbe.awaitProbes(t, 200)
 	bySource := map[string]*prober{vms[4].IP: vpcProbe, fabric.InternetClient: netProbe}
+	sameHost := vms[4].Host.ID == owner
+	if sameHost {
+		delete(probers, "VPC client → VIP")
+		t.Logf("the new MASTER is on the client's host: only the internet's probes are checked after the lapse")
+	}
 	for _, r := range resp {
 		for _, got := range r.received() {
 			p := bySource[got.from]
 			if p == nil {
 				t.Errorf("%s received a probe from %s", r.name, got.from)
+				continue
+			}
+			if sameHost && got.from == vms[4].IP {
 				continue
 			}
 			if got.seq < p.next() && p.sentAt(got.seq).After(lapsed) {
