@@ -518,6 +518,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.wait("no HAVIP named web-vip", `!document.querySelector('tr[data-havip-id]') && document.querySelector('td.empty')?.innerText === `+js(en["havips.empty"]), 5*time.Second)
 	b.do("reset", chromedp.Click(chromedp.CSS(`form.filters button[type=reset]`)))
 	b.wait("the list again", `document.querySelector('tr[data-havip-id=`+js(other)+`]')`, 5*time.Second)
+	// The switch range filter: of two HAVIPs, the one whose range holds the ENI.
+	filler := ok(t, s.do(t, key, "POST", "/v1/havips", map[string]any{"vpc_id": vpc, "subnet_id": subnet, "havip_name": "web"})).str("havip", "havip_id")
+	b.wait("two HAVIPs", `document.querySelectorAll('tr[data-havip-id]').length === 2`, 2*time.Second)
+	b.typeInto(`form.filters input[name="havip-association.instance-id"]`, eni)
+	b.do("search by range", chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.wait("the HAVIP whose range holds the ENI", `document.querySelectorAll('tr[data-havip-id]').length === 1 && document.querySelector('tr[data-havip-id=`+js(other)+`]')`, 5*time.Second)
+	b.do("reset", chromedp.Click(chromedp.CSS(`form.filters button[type=reset]`)))
+	if r := s.do(t, key, "DELETE", "/v1/havips/"+filler, nil); r.status != 200 {
+		t.Fatalf("delete the second HAVIP: %d %s", r.status, r.raw)
+	}
+	b.wait("the one HAVIP again", `document.querySelectorAll('tr[data-havip-id]').length === 1 && document.querySelector('tr[data-havip-id=`+js(other)+`]')`, 5*time.Second)
 	b.choose(`header select`, "zh")
 	b.wait("the list in Chinese", `document.documentElement.lang === 'zh-CN' && document.querySelector('main h1')?.innerText === `+js(zh["havips.title"])+` && document.querySelector('tr[data-havip-id] [data-state]')?.innerText === `+js(zh["state.unbound"]), 5*time.Second)
 	// Every text node outside data the API returned (elements marked lang=en, pre, code) must

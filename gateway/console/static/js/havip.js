@@ -24,7 +24,10 @@ function stateCell(v) {
 
 // havipList is the HAVIP list page.
 export function havipList(main) {
-  const filters = { 'havip-id': '', 'havip-name': '', vip: '', 'vpc-id': '', 'subnet-id': '', 'address-ip': '' };
+  const filters = {
+    'havip-id': '', 'havip-name': '', vip: '', 'vpc-id': '', 'subnet-id': '', 'address-ip': '',
+    'check-associate': '', 'havip-association.instance-id': '',
+  };
   let offset = 0;
   let limit = 20;
   let shown = '';
@@ -41,7 +44,12 @@ export function havipList(main) {
     vip: h('input', { type: 'search', name: 'vip', autocomplete: 'off', inputMode: 'decimal' }),
     'subnet-id': h('input', { type: 'search', name: 'subnet-id', autocomplete: 'off' }),
     'address-ip': h('input', { type: 'search', name: 'address-ip', autocomplete: 'off', inputMode: 'decimal' }),
+    'havip-association.instance-id': h('input', { type: 'search', name: 'havip-association.instance-id', autocomplete: 'off' }),
   };
+  const checkSel = h('select', { name: 'check-associate' },
+    h('option', { value: '' }, t('filter.anyCheck')),
+    h('option', { value: 'true' }, t('details.on')),
+    h('option', { value: 'false' }, t('details.off')));
   const vpcSel = h('select', { name: 'vpc-id' }, h('option', { value: '' }, t('filter.anyVpc')));
   call('GET', '/vpcs?limit=100').then((r) => {
     for (const v of r.vpc_set || []) vpcSel.append(h('option', { value: v.vpc_id }, `${v.vpc_id} (${v.vpc_name})`));
@@ -59,6 +67,7 @@ export function havipList(main) {
       e.preventDefault();
       for (const k of Object.keys(inputs)) filters[k] = inputs[k].value.trim();
       filters['vpc-id'] = vpcSel.value;
+      filters['check-associate'] = checkSel.value;
       offset = 0;
       refresh(true);
     },
@@ -69,6 +78,8 @@ export function havipList(main) {
   field(t('col.vpc'), vpcSel),
   field(t('col.subnet'), inputs['subnet-id']),
   field(t('col.eip'), inputs['address-ip']),
+  field(t('details.checkAssociate'), checkSel),
+  field(t('filter.rangeMember'), inputs['havip-association.instance-id']),
   field(t('pager.sizeLabel'), sizeSel),
   h('div', { class: 'filter-buttons' },
     h('button', { type: 'submit' }, t('filter.apply')),
