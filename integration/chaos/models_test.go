@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/openhavip/havip/platform/records"
 )
 
 func op(client int, call, ret int64, in, out any) porcupine.Operation {
@@ -66,6 +68,28 @@ func TestOwnModel(t *testing.T) {
 	} {
 		if got := porcupine.CheckOperations(OwnModel, c.h); got != c.ok {
 			t.Errorf("%s: linearizable %v, want %v", c.name, got, c.ok)
+		}
+	}
+}
+
+// TestCheckTokens: a token on two HAVIPs, or on another HAVIP than its answer named, is a
+// duplicate create; a token whose HAVIP was deleted, or another account's same token, is not.
+func TestCheckTokens(t *testing.T) {
+	hv := func(account, token string) records.HaVip { return records.HaVip{Account: account, ClientToken: token} }
+	for _, c := range []struct {
+		name     string
+		havips   map[string]records.HaVip
+		answered map[string]string
+		ok       bool
+	}{
+		{"one each", map[string]records.HaVip{"h1": hv(Account, "t1"), "h2": hv(Account, ""), "h3": hv(Account, "t3")}, map[string]string{"t1": "h1", "t3": "h3"}, true},
+		{"deleted since", map[string]records.HaVip{"h2": hv(Account, "")}, map[string]string{"t1": "h1"}, true},
+		{"another account's token", map[string]records.HaVip{"h1": hv(Account, "t1"), "h9": hv("acct-other", "t1")}, map[string]string{"t1": "h1"}, true},
+		{"two HAVIPs of one token", map[string]records.HaVip{"h1": hv(Account, "t1"), "h2": hv(Account, "t1")}, map[string]string{"t1": "h1"}, false},
+		{"the answer named another", map[string]records.HaVip{"h2": hv(Account, "t1")}, map[string]string{"t1": "h1"}, false},
+	} {
+		if err := checkTokens(c.havips, c.answered); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
 		}
 	}
 }
