@@ -442,7 +442,13 @@ func (l *Load) watch(i int) {
 	client := l.watchers[i]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { <-l.stop; cancel() }()
+	go func() { // ends with this stream: one per reconnection would pile up until Stop
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	stream, err := client.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
 	if err != nil {
 		l.pause(200 * time.Millisecond)
