@@ -129,7 +129,9 @@ var (
 			}
 		}
 	}}
-	// SlowDisk makes the etcd leader's fsyncs take 100 ms more (strace's syscall fault injection).
+	// SlowDisk makes the etcd leader's fsyncs take 100 ms more (strace's syscall fault injection;
+	// strace attached to a running process stops it at every system call, not only those it
+	// injects into, so the member is somewhat slower at everything as well).
 	SlowDisk = Fault{Name: "etcd leader's disk slow (fdatasync +100 ms)", Hold: 8 * time.Second, Inject: func(t testing.TB, s *Stack) func() {
 		return slowDisk(t, etcdMember(t, s, true), 100*time.Millisecond)
 	}}
