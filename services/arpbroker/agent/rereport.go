@@ -31,6 +31,8 @@ const rememberFor = 30 * time.Second
 type memory struct {
 	mu   sync.Mutex
 	vips map[string]*vipMemory
+	// swept is when vips was last rid of what is too old to send again (seen).
+	swept time.Time
 	// synced is closed while the ownership watch is current (its snapshot applied, the stream
 	// not broken since): announcements are judged only against a current view.
 	synced chan struct{}
@@ -54,6 +56,13 @@ func newMemory() *memory {
 	return &memory{vips: map[string]*vipMemory{}, synced: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
+// maxRemembered bounds the VIPs remembered: a VM may announce any number of addresses (a
+// scan, a hostile tenant), and entries are otherwise dropped only by a round of sending again.
+// Past it, those too old to send again are dropped (at most once a second); while that is not
+// enough, a new VIP is not remembered: it is still reported, only not sent again after a
+// failover.
+const maxRemembered = 4096
+
 // seen remembers an announcement the agent is about to report.
 func (m *memory) seen(q queued) {
 	c := queued{req: proto.CloneOf(q.req), seen: q.seen}
@@ -61,6 +70,17 @@ func (m *memory) seen(q queued) {
 	defer m.mu.Unlock()
 	v := m.vips[q.req.GetSenderIp()]
 	if v == nil {
+		if len(m.vips) >= maxRemembered && q.seen.Sub(m.swept) >= time.Second {
+			m.swept = q.seen
+			for ip, old := range m.vips {
+				if q.seen.Sub(old.last.seen) > rememberFor {
+					delete(m.vips, ip)
+				}
+			}
+		}
+		if len(m.vips) >= maxRemembered {
+			return
+		}
 		v = &vipMemory{owners: map[string]time.Time{}}
 		m.vips[q.req.GetSenderIp()] = v
 	}

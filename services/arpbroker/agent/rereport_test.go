@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -123,5 +124,26 @@ func TestWatching(t *testing.T) {
 	m.watching(false)
 	if closed() {
 		t.Fatal("current after the watch broke")
+	}
+}
+
+// TestRememberedBounded: a VM announcing ever new addresses fills the memory up to
+// maxRemembered and no further; once the old entries are too old to send again, they make room.
+func TestRememberedBounded(t *testing.T) {
+	m := newMemory()
+	t0 := time.Now()
+	for i := range maxRemembered + 100 {
+		m.seen(announce(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "eni-a", t0))
+	}
+	if n := len(m.vips); n != maxRemembered {
+		t.Fatalf("%d VIPs remembered, want the bound %d", n, maxRemembered)
+	}
+	later := t0.Add(rememberFor + time.Second)
+	m.seen(announce("10.255.0.1", "eni-a", later))
+	if n := len(m.vips); n != 1 {
+		t.Fatalf("%d VIPs remembered after the old ones lapsed, want only the new one", n)
+	}
+	if due := m.due(later, 1); len(due) != 1 || due[0].req.GetSenderIp() != "10.255.0.1" {
+		t.Fatalf("due %v", due)
 	}
 }
