@@ -358,11 +358,16 @@ func (a *Agent) follow(ctx context.Context) {
 func (a *Agent) apply(o *arpbrokerv1.Ownership) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if cur := a.owners[o.GetHavipId()]; cur != nil && cur.GetRevision() >= o.GetRevision() {
+	cur := a.owners[o.GetHavipId()]
+	if cur != nil && cur.GetRevision() >= o.GetRevision() {
 		return // stale: fencing
 	}
 	a.owners[o.GetHavipId()] = o
-	a.mem.applied(o, time.Now())
+	vip := o.GetVip()
+	if vip == "" && cur != nil {
+		vip = cur.GetVip() // a lapse names no VIP: it is the VIP of the ownership it ends
+	}
+	a.mem.applied(vip, o.GetNetworkInterfaceId(), time.Now())
 	select {
 	case a.applied <- o:
 	default:

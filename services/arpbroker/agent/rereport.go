@@ -7,8 +7,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
-
 	"github.com/openhavip/havip/platform/retry"
 )
 
@@ -87,16 +85,17 @@ func (m *memory) seen(q queued) {
 	v.last = &c
 }
 
-// applied records an ownership the agent applied at now, of a VIP its ports announced (only
-// what comes after an announcement can decide or supersede it).
-func (m *memory) applied(o *arpbrokerv1.Ownership, now time.Time) {
+// applied records an ownership of vip by eni ("": none, a lapse) that the agent applied at
+// now, if its ports announced vip (only what comes after an announcement can decide or
+// supersede it).
+func (m *memory) applied(vip, eni string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v := m.vips[o.GetVip()]
+	v := m.vips[vip]
 	if v == nil {
 		return
 	}
-	v.owner, v.ownerAt = o.GetNetworkInterfaceId(), now
+	v.owner, v.ownerAt = eni, now
 	if v.owner != "" {
 		v.owners[v.owner] = now
 	}
