@@ -13,7 +13,8 @@ func op(client int, call, ret int64, in, out any) porcupine.Operation {
 }
 
 // TestHaVipModel: the model accepts what may happen and rejects a lost write, a read of a
-// deleted HAVIP, a second create and a delete of a bound one.
+// deleted HAVIP, a second create, a delete of a bound one, and a refusal the state does not
+// explain.
 func TestHaVipModel(t *testing.T) {
 	create := op(0, 0, 1, HaVipInput{"h", OpCreate, "a"}, HaVipOutput{Outcome: OK})
 	for _, c := range []struct {
@@ -38,6 +39,20 @@ func TestHaVipModel(t *testing.T) {
 			op(0, 4, 5, HaVipInput{"h", OpDelete, ""}, HaVipOutput{Outcome: Refused}),
 			op(0, 6, 7, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a", EIP: "e"})}},
 		{"created twice", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpCreate, "a"}, HaVipOutput{Outcome: OK})}},
+		{"a rename refused", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRename, "b"}, HaVipOutput{Outcome: Refused})}},
+		{"a rename that lost to every concurrent change", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRename, "b"}, HaVipOutput{Outcome: Conflict}),
+			op(1, 4, 5, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a"})}},
+		{"a delete that lost to every concurrent change", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpDelete, ""}, HaVipOutput{Outcome: Conflict}),
+			op(1, 4, 5, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a"})}},
+		{"a CVM added twice", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: OK}),
+			op(0, 4, 5, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: Refused})}},
+		{"a CVM refused though not in the range", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: Refused})}},
+		{"removing a CVM not in the range", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind of an unbound HAVIP", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind refused though bound", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpBind, "e"}, HaVipOutput{Outcome: OK}),
+			op(0, 4, 5, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind refused, bound concurrently", true, []porcupine.Operation{create, op(0, 2, 5, HaVipInput{"h", OpBind, "e"}, HaVipOutput{Outcome: OK}),
+			op(1, 3, 4, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
 	} {
 		if got := porcupine.CheckOperations(HaVipModel, c.h); got != c.ok {
 			t.Errorf("%s: linearizable %v, want %v", c.name, got, c.ok)
