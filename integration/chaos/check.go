@@ -15,6 +15,7 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/integration/invariant"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // Report counts what the checks of a run read: HAVIP calls (Ops; Unknown of them with an
@@ -203,7 +204,7 @@ func (l *Load) counts(ctx context.Context, st *invariant.State) error {
 
 // CheckFinal runs once the load has stopped: within the reservation TTL and a margin no
 // reservation is left, no HAVIP exists that no create could have made, none definitely
-// deleted is back, and every client token made one HAVIP.
+// deleted is back, and every client token made one HAVIP (checkTokens).
 func (l *Load) CheckFinal(ctx context.Context) error {
 	deadline := time.Now().Add(l.s.Timings.ReservationTTL + 5*time.Second)
 	for {
@@ -246,6 +247,30 @@ func (l *Load) checkMade(st *invariant.State) error {
 			return fmt.Errorf("tokens %s and %s made the same HAVIP %s", prev, tok, id)
 		}
 		ids[id] = tok
+	}
+	return checkTokens(st.HaVips(), l.tokens)
+}
+
+// checkTokens checks the client tokens the HAVIPs in etcd carry: none on two HAVIPs, and an
+// answered create's token on the HAVIP its answer named, if on any (it may have been deleted
+// since). A count of HAVIPs no answer named cannot tell a second HAVIP of one token from a
+// create without a token whose answer was lost; the tokens can.
+func checkTokens(havips map[string]records.HaVip, answered map[string]string) error {
+	byToken := map[string]string{}
+	for id, h := range havips {
+		if h.ClientToken == "" {
+			continue
+		}
+		k := h.Account + "/" + h.ClientToken
+		if prev, ok := byToken[k]; ok {
+			return fmt.Errorf("client token %s made two HAVIPs: %s and %s", h.ClientToken, min(prev, id), max(prev, id))
+		}
+		byToken[k] = id
+	}
+	for tok, id := range answered {
+		if got, ok := byToken[Account+"/"+tok]; ok && got != id {
+			return fmt.Errorf("client token %s was answered with HAVIP %s, but made %s", tok, id, got)
+		}
 	}
 	return nil
 }

@@ -109,8 +109,9 @@ var (
 		s.Lab.Partition(p.Node, s.IPs("etcd-1", "etcd-2", "etcd-3")...)
 		return func() { s.Lab.Heal(p.Node) }
 	}}
-	// HavipdPause stops a havipd replica (SIGSTOP) for longer than the reservation TTL and
-	// its etcd client's keepalive, then lets it go on with whatever it held in flight.
+	// HavipdPause stops a havipd replica (SIGSTOP) for twice the reservation TTL and a second
+	// (havipd holds no other lease; its etcd client's keepalive, 10 s + 5 s, does not lapse),
+	// then lets it go on with whatever it held in flight.
 	HavipdPause = Fault{Name: "SIGSTOP havipd-1 past the TTLs", Inject: func(t testing.TB, s *Stack) func() {
 		p := s.Procs["havipd-1"]
 		p.Signal(syscall.SIGSTOP)
@@ -128,7 +129,9 @@ var (
 			}
 		}
 	}}
-	// SlowDisk makes the etcd leader's fsyncs take 100 ms more (strace's syscall fault injection).
+	// SlowDisk makes the etcd leader's fsyncs take 100 ms more (strace's syscall fault injection;
+	// strace attached to a running process stops it at every system call, not only those it
+	// injects into, so the member is somewhat slower at everything as well).
 	SlowDisk = Fault{Name: "etcd leader's disk slow (fdatasync +100 ms)", Hold: 8 * time.Second, Inject: func(t testing.TB, s *Stack) func() {
 		return slowDisk(t, etcdMember(t, s, true), 100*time.Millisecond)
 	}}

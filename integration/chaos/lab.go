@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/openhavip/havip/integration/fabric"
 )
 
 // Lab is a set of network namespaces, one per process, on one bridge inside a namespace of
@@ -35,14 +37,6 @@ type Node struct {
 	IP   netip.Addr
 }
 
-// sh runs a command (ip, nft, tc: the test's tools, never the product's) and fails the test on error.
-func sh(tb testing.TB, args ...string) {
-	tb.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 // NewLab builds the switch namespace and the root namespace's link to it. It is removed when
 // the test ends.
 func NewLab(t testing.TB) *Lab {
@@ -58,15 +52,15 @@ func NewLab(t testing.TB) *Lab {
 	l.Root = l.prefix.Addr().Next()
 	sw := l.ns("sw")
 	t.Cleanup(l.remove)
-	sh(t, "ip", "netns", "add", sw)
-	sh(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", sw, "link", "set", "br0", "up")
-	sh(t, "ip", "-n", sw, "link", "set", "lo", "up")
+	fabric.Run(t, "ip", "netns", "add", sw)
+	fabric.Run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+	fabric.Run(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	fabric.Run(t, "ip", "-n", sw, "link", "set", "lo", "up")
 	root := "hc" + l.id + "r"
-	sh(t, "ip", "link", "add", root, "type", "veth", "peer", "name", "up0", "netns", sw)
-	sh(t, "ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
-	sh(t, "ip", "addr", "add", netip.PrefixFrom(l.Root, 24).String(), "dev", root)
-	sh(t, "ip", "link", "set", root, "up")
+	fabric.Run(t, "ip", "link", "add", root, "type", "veth", "peer", "name", "up0", "netns", sw)
+	fabric.Run(t, "ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
+	fabric.Run(t, "ip", "addr", "add", netip.PrefixFrom(l.Root, 24).String(), "dev", root)
+	fabric.Run(t, "ip", "link", "set", root, "up")
 	return l
 }
 
@@ -84,12 +78,12 @@ func (l *Lab) Node(name string) *Node {
 	idx := len(l.nodes)
 	l.mu.Unlock()
 	sw, port := l.ns("sw"), fmt.Sprintf("p%d", idx)
-	sh(l.t, "ip", "netns", "add", n.NS)
-	sh(l.t, "ip", "-n", n.NS, "link", "set", "lo", "up")
-	sh(l.t, "ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.NS)
-	sh(l.t, "ip", "-n", sw, "link", "set", port, "master", "br0", "up")
-	sh(l.t, "ip", "-n", n.NS, "addr", "add", netip.PrefixFrom(n.IP, 24).String(), "dev", "eth0")
-	sh(l.t, "ip", "-n", n.NS, "link", "set", "eth0", "up")
+	fabric.Run(l.t, "ip", "netns", "add", n.NS)
+	fabric.Run(l.t, "ip", "-n", n.NS, "link", "set", "lo", "up")
+	fabric.Run(l.t, "ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.NS)
+	fabric.Run(l.t, "ip", "-n", sw, "link", "set", port, "master", "br0", "up")
+	fabric.Run(l.t, "ip", "-n", n.NS, "addr", "add", netip.PrefixFrom(n.IP, 24).String(), "dev", "eth0")
+	fabric.Run(l.t, "ip", "-n", n.NS, "link", "set", "eth0", "up")
 	return n
 }
 
@@ -115,7 +109,7 @@ func (l *Lab) Partition(n *Node, to ...netip.Addr) {
 // Heal removes n's partition.
 func (l *Lab) Heal(n *Node) {
 	l.t.Helper()
-	sh(l.t, "ip", "netns", "exec", n.NS, "nft", "delete", "table", "inet", "chaos")
+	fabric.Run(l.t, "ip", "netns", "exec", n.NS, "nft", "delete", "table", "inet", "chaos")
 }
 
 // remove deletes every namespace of the lab (their veths go with them) and the root's veth.

@@ -31,6 +31,11 @@ const Account = "acct-chaos"
 // callTimeout bounds each call of the load.
 const callTimeout = 5 * time.Second
 
+// maxLive bounds the HAVIPs the load keeps: past it, creates wait for deletes, so they go on
+// for the whole run (about one call in twenty: a create for each delete) rather than stop once
+// the subnet (a /22, 1,014 addresses for them) is full and refuses every one, halfway through.
+const maxLive = 64
+
 // Load is a mixed load on a stack and the history it records: HAVIP calls (creates with and
 // without a client token, describes, renames, range edits, EIP binds and unbinds, deletes),
 // and ARP claims from three hosts on the tracked HAVIPs, whose ownership three watchers (one
@@ -238,7 +243,7 @@ func (l *Load) step(r *rand.Rand, w int) {
 	l.mu.Lock()
 	live := slices.Clone(l.live)
 	l.mu.Unlock()
-	if len(live) < 6 || r.IntN(100) < 12 {
+	if len(live) < 6 || len(live) < maxLive && r.IntN(100) < 12 {
 		l.create(r, w, r.IntN(3) > 0)
 		return
 	}
@@ -292,9 +297,12 @@ func (l *Load) step(r *rand.Rand, w int) {
 		return // a read that failed says nothing
 	}
 	l.record(w, call, in, out)
-	if in.Op == OpDelete && out.Outcome == OK {
+	if in.Op == OpDelete && out.Outcome == OK || out.Outcome == NotFound {
+		// Gone for good (an ID is never made again): deleted, or by a delete whose answer was lost.
 		l.mu.Lock()
-		l.deleted[id] = true
+		if in.Op == OpDelete && out.Outcome == OK {
+			l.deleted[id] = true
+		}
 		l.live = slices.DeleteFunc(l.live, func(x string) bool { return x == id })
 		l.mu.Unlock()
 	}
@@ -442,7 +450,13 @@ func (l *Load) watch(i int) {
 	client := l.watchers[i]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { <-l.stop; cancel() }()
+	go func() { // ends with this stream: one per reconnection would pile up until Stop
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	stream, err := client.WatchOwnership(ctx, &arpbrokerv1.WatchOwnershipRequest{})
 	if err != nil {
 		l.pause(200 * time.Millisecond)

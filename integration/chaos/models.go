@@ -21,9 +21,14 @@ const (
 	NotFound
 	// Unknown: it may or may not have taken effect (a timeout, a replica or etcd unreachable).
 	Unknown
+	// Conflict: concurrent changes won every attempt (Aborted); it changed nothing, whatever
+	// the state.
+	Conflict
 )
 
-func (o Outcome) String() string { return [...]string{"ok", "refused", "not-found", "unknown"}[o] }
+func (o Outcome) String() string {
+	return [...]string{"ok", "refused", "not-found", "unknown", "conflict"}[o]
+}
 
 // OutcomeOf classifies a call's error. Only codes that promise nothing was done are definite.
 func OutcomeOf(err error) Outcome {
@@ -32,7 +37,9 @@ func OutcomeOf(err error) Outcome {
 		return OK
 	case codes.NotFound:
 		return NotFound
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted, codes.OutOfRange,
+	case codes.Aborted:
+		return Conflict
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.OutOfRange,
 		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
 		return Refused
 	default:
@@ -92,6 +99,24 @@ func (in HaVipInput) apply(s HaVipState) (HaVipState, bool) {
 	return s, s.Exists
 }
 
+// refusable reports whether the service may refuse op on s, an existing HAVIP: a rename
+// never; a range edit that is already done (the CVM in the range twice, or not in it); a bind
+// always (the EIP may be bound elsewhere, which this HAVIP's history does not show); an unbind
+// of a HAVIP without an EIP; a delete of one with an EIP.
+func (in HaVipInput) refusable(s HaVipState) bool {
+	switch in.Op {
+	case OpRange:
+		return s.Range == in.Arg
+	case OpBind:
+		return true
+	case OpUnbind:
+		return s.EIP == ""
+	case OpDelete:
+		return s.EIP != ""
+	}
+	return false
+}
+
 func stepHaVip(state, input, output any) []any {
 	s, in, out := state.(HaVipState), input.(HaVipInput), output.(HaVipOutput)
 	if in.Op == OpDescribe {
@@ -118,9 +143,11 @@ func stepHaVip(state, input, output any) []any {
 			return []any{s}
 		}
 	case Refused:
-		if s.Exists && (in.Op != OpDelete || s.EIP != "") {
+		if s.Exists && in.refusable(s) {
 			return []any{s}
 		}
+	case Conflict:
+		return []any{s}
 	case Unknown:
 		if can {
 			return []any{s, next}

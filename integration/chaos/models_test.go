@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/openhavip/havip/platform/records"
 )
 
 func op(client int, call, ret int64, in, out any) porcupine.Operation {
@@ -11,7 +13,8 @@ func op(client int, call, ret int64, in, out any) porcupine.Operation {
 }
 
 // TestHaVipModel: the model accepts what may happen and rejects a lost write, a read of a
-// deleted HAVIP, a second create and a delete of a bound one.
+// deleted HAVIP, a second create, a delete of a bound one, and a refusal the state does not
+// explain.
 func TestHaVipModel(t *testing.T) {
 	create := op(0, 0, 1, HaVipInput{"h", OpCreate, "a"}, HaVipOutput{Outcome: OK})
 	for _, c := range []struct {
@@ -36,6 +39,20 @@ func TestHaVipModel(t *testing.T) {
 			op(0, 4, 5, HaVipInput{"h", OpDelete, ""}, HaVipOutput{Outcome: Refused}),
 			op(0, 6, 7, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a", EIP: "e"})}},
 		{"created twice", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpCreate, "a"}, HaVipOutput{Outcome: OK})}},
+		{"a rename refused", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRename, "b"}, HaVipOutput{Outcome: Refused})}},
+		{"a rename that lost to every concurrent change", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRename, "b"}, HaVipOutput{Outcome: Conflict}),
+			op(1, 4, 5, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a"})}},
+		{"a delete that lost to every concurrent change", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpDelete, ""}, HaVipOutput{Outcome: Conflict}),
+			op(1, 4, 5, HaVipInput{"h", OpDescribe, ""}, HaVipOutput{Outcome: OK, Name: "a"})}},
+		{"a CVM added twice", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: OK}),
+			op(0, 4, 5, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: Refused})}},
+		{"a CVM refused though not in the range", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, "x"}, HaVipOutput{Outcome: Refused})}},
+		{"removing a CVM not in the range", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpRange, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind of an unbound HAVIP", true, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind refused though bound", false, []porcupine.Operation{create, op(0, 2, 3, HaVipInput{"h", OpBind, "e"}, HaVipOutput{Outcome: OK}),
+			op(0, 4, 5, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
+		{"an unbind refused, bound concurrently", true, []porcupine.Operation{create, op(0, 2, 5, HaVipInput{"h", OpBind, "e"}, HaVipOutput{Outcome: OK}),
+			op(1, 3, 4, HaVipInput{"h", OpUnbind, ""}, HaVipOutput{Outcome: Refused})}},
 	} {
 		if got := porcupine.CheckOperations(HaVipModel, c.h); got != c.ok {
 			t.Errorf("%s: linearizable %v, want %v", c.name, got, c.ok)
@@ -66,6 +83,28 @@ func TestOwnModel(t *testing.T) {
 	} {
 		if got := porcupine.CheckOperations(OwnModel, c.h); got != c.ok {
 			t.Errorf("%s: linearizable %v, want %v", c.name, got, c.ok)
+		}
+	}
+}
+
+// TestCheckTokens: a token on two HAVIPs, or on another HAVIP than its answer named, is a
+// duplicate create; a token whose HAVIP was deleted, or another account's same token, is not.
+func TestCheckTokens(t *testing.T) {
+	hv := func(account, token string) records.HaVip { return records.HaVip{Account: account, ClientToken: token} }
+	for _, c := range []struct {
+		name     string
+		havips   map[string]records.HaVip
+		answered map[string]string
+		ok       bool
+	}{
+		{"one each", map[string]records.HaVip{"h1": hv(Account, "t1"), "h2": hv(Account, ""), "h3": hv(Account, "t3")}, map[string]string{"t1": "h1", "t3": "h3"}, true},
+		{"deleted since", map[string]records.HaVip{"h2": hv(Account, "")}, map[string]string{"t1": "h1"}, true},
+		{"another account's token", map[string]records.HaVip{"h1": hv(Account, "t1"), "h9": hv("acct-other", "t1")}, map[string]string{"t1": "h1"}, true},
+		{"two HAVIPs of one token", map[string]records.HaVip{"h1": hv(Account, "t1"), "h2": hv(Account, "t1")}, map[string]string{"t1": "h1"}, false},
+		{"the answer named another", map[string]records.HaVip{"h2": hv(Account, "t1")}, map[string]string{"t1": "h1"}, false},
+	} {
+		if err := checkTokens(c.havips, c.answered); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (p *Proc) Pid() int {
 	return p.cmd.Process.Pid
 }
 
-// Kill kills the program with SIGKILL (a continued one first, if paused) and waits for it to exit.
+// Kill kills the program with SIGKILL (which ends a stopped one too) and waits for it to exit.
 func (p *Proc) Kill() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done

@@ -302,12 +302,6 @@ func (s *State) HeldIn(subnet string) int { return s.heldIn[subnet] }
 // HaVips are the HAVIPs, by ID.
 func (s *State) HaVips() map[string]records.HaVip { return s.havips }
 
-// OwnerOf is the owner record of HAVIP id, if it has one.
-func (s *State) OwnerOf(id string) (records.Owner, bool) {
-	o, ok := s.ownersOf[id]
-	return o, ok
-}
-
 // Reservations are the addresses reserved (for a create under way) rather than held, as
 // "subnet/ip".
 func (s *State) Reservations() []string {

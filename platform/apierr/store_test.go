@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/openhavip/havip/platform/apierr"
 )
 
 // TestStoreUnavailable: etcd's failures to answer, as its client returns them (wrapped), are
-// Unavailable with ReasonStoreUnavailable; etcd's other errors stay Internal, and the caller's
-// own deadline stays DeadlineExceeded.
+// Unavailable with ReasonStoreUnavailable, and so is a write raft dropped; etcd's other errors
+// stay Internal, and the caller's own deadline stays DeadlineExceeded.
 func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	for _, err := range []error{rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrStopped, rpctypes.ErrUnhealthy, rpctypes.ErrTooManyRequests} {
@@ -24,7 +26,13 @@ func TestStoreUnavailable(t *testing.T) {
 			t.Errorf("%v → %v %q, want Unavailable %s", err, st.Code(), apierr.Reason(st.Err()), apierr.ReasonStoreUnavailable)
 		}
 	}
-	for _, err := range []error{rpctypes.ErrNoSpace, rpctypes.ErrCompacted, errors.New("etcdserver: no leader")} {
+	// A write raft dropped: etcd answers Unknown with raft's message (its client passes it on).
+	dropped := status.Error(codes.Unknown, raft.ErrProposalDropped.Error())
+	if st := apierr.ToStatus(fmt.Errorf("etcd transaction: %w", dropped)); st.Code() != codes.Unavailable || apierr.Reason(st.Err()) != apierr.ReasonStoreUnavailable {
+		t.Errorf("%v → %v %q, want Unavailable %s", dropped, st.Code(), apierr.Reason(st.Err()), apierr.ReasonStoreUnavailable)
+	}
+	for _, err := range []error{rpctypes.ErrNoSpace, rpctypes.ErrCompacted, errors.New("etcdserver: no leader"),
+		status.Error(codes.Unknown, "something else"), status.Error(codes.Internal, raft.ErrProposalDropped.Error())} {
 		if got := apierr.ToStatus(fmt.Errorf("etcd: %w", err)).Code(); got == codes.Unavailable {
 			t.Errorf("%v → Unavailable", err)
 		}

@@ -62,7 +62,9 @@ func ConnectTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*c
 // than hold a write until etcd's request timeout (7 s by default), past most callers' deadlines.
 // A member refuses so before it handles the call, so a refused write was never proposed and may
 // be sent again: it is, for up to LeaderWait (an election's length), so that a leader change
-// costs writes a wait rather than an error; reads etcd's client retries itself, for as long.
+// costs writes a wait rather than an error; so is a write raft dropped (the member lost its
+// leader after it took the call: apierr.ProposalDropped); reads etcd's client retries itself,
+// for as long.
 func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	ctx = clientv3.WithRequireLeader(ctx)
 	err := invoker(ctx, method, req, reply, cc, opts...)
@@ -70,7 +72,7 @@ func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.
 		return err
 	}
 	start := time.Now()
-	for n := 1; errors.Is(err, rpctypes.ErrGRPCNoLeader) && time.Since(start) < LeaderWait && leaderBackoff.Wait(ctx, n); n++ {
+	for n := 1; (errors.Is(err, rpctypes.ErrGRPCNoLeader) || apierr.ProposalDropped(err)) && time.Since(start) < LeaderWait && leaderBackoff.Wait(ctx, n); n++ {
 		err = invoker(ctx, method, req, reply, cc, opts...)
 	}
 	return err

@@ -7,7 +7,7 @@ import (
 )
 
 // Backoff is a capped exponential backoff with full jitter: the wait before retry n (from 1) is
-// uniform in [0, min(Cap, Base·2^(n-1))), so that clients that failed together do not come back
+// uniform in (0, min(Cap, Base·2^(n-1))], so that clients that failed together do not come back
 // together (AWS's "Exponential Backoff And Jitter", gRPC's retry policy).
 type Backoff struct {
 	// Base is the bound of the first wait.

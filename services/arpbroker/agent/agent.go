@@ -316,7 +316,14 @@ func (a *Agent) report(ctx context.Context) {
 				// owner changes from it without comparing clocks.
 				q.req.SeenAge = durationpb.New(time.Since(q.seen))
 				if err := stream.Send(&arpbrokerv1.StreamArpAnnouncementsRequest{Report: q.req}); err != nil {
-					a.reports <- q // try it again on the next stream
+					// Try it again on the next stream. This goroutine alone reads the queue, so it
+					// must not wait for room: when the ports filled it meanwhile, the new stream's
+					// re-report (memory) sends the VIP's last announcement again.
+					select {
+					case a.reports <- q:
+					default:
+						a.log.Warn("report queue full; dropping an announcement the stream could not send", "vip", q.req.GetSenderIp())
+					}
 					break send
 				}
 			}
@@ -351,11 +358,16 @@ func (a *Agent) follow(ctx context.Context) {
 func (a *Agent) apply(o *arpbrokerv1.Ownership) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if cur := a.owners[o.GetHavipId()]; cur != nil && cur.GetRevision() >= o.GetRevision() {
+	cur := a.owners[o.GetHavipId()]
+	if cur != nil && cur.GetRevision() >= o.GetRevision() {
 		return // stale: fencing
 	}
 	a.owners[o.GetHavipId()] = o
-	a.mem.applied(o, time.Now())
+	vip := o.GetVip()
+	if vip == "" && cur != nil {
+		vip = cur.GetVip() // a lapse names no VIP: it is the VIP of the ownership it ends
+	}
+	a.mem.applied(vip, o.GetNetworkInterfaceId(), time.Now())
 	select {
 	case a.applied <- o:
 	default:

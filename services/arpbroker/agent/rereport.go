@@ -7,8 +7,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
-
 	"github.com/openhavip/havip/platform/retry"
 )
 
@@ -31,6 +29,8 @@ const rememberFor = 30 * time.Second
 type memory struct {
 	mu   sync.Mutex
 	vips map[string]*vipMemory
+	// swept is when vips was last rid of what is too old to send again (seen).
+	swept time.Time
 	// synced is closed while the ownership watch is current (its snapshot applied, the stream
 	// not broken since): announcements are judged only against a current view.
 	synced chan struct{}
@@ -54,6 +54,13 @@ func newMemory() *memory {
 	return &memory{vips: map[string]*vipMemory{}, synced: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
+// maxRemembered bounds the VIPs remembered: a VM may announce any number of addresses (a
+// scan, a hostile tenant), and entries are otherwise dropped only by a round of sending again.
+// Past it, those too old to send again are dropped (at most once a second); while that is not
+// enough, a new VIP is not remembered: it is still reported, only not sent again after a
+// failover.
+const maxRemembered = 4096
+
 // seen remembers an announcement the agent is about to report.
 func (m *memory) seen(q queued) {
 	c := queued{req: proto.CloneOf(q.req), seen: q.seen}
@@ -61,22 +68,34 @@ func (m *memory) seen(q queued) {
 	defer m.mu.Unlock()
 	v := m.vips[q.req.GetSenderIp()]
 	if v == nil {
+		if len(m.vips) >= maxRemembered && q.seen.Sub(m.swept) >= time.Second {
+			m.swept = q.seen
+			for ip, old := range m.vips {
+				if q.seen.Sub(old.last.seen) > rememberFor {
+					delete(m.vips, ip)
+				}
+			}
+		}
+		if len(m.vips) >= maxRemembered {
+			return
+		}
 		v = &vipMemory{owners: map[string]time.Time{}}
 		m.vips[q.req.GetSenderIp()] = v
 	}
 	v.last = &c
 }
 
-// applied records an ownership the agent applied at now, of a VIP its ports announced (only
-// what comes after an announcement can decide or supersede it).
-func (m *memory) applied(o *arpbrokerv1.Ownership, now time.Time) {
+// applied records an ownership of vip by eni ("": none, a lapse) that the agent applied at
+// now, if its ports announced vip (only what comes after an announcement can decide or
+// supersede it).
+func (m *memory) applied(vip, eni string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v := m.vips[o.GetVip()]
+	v := m.vips[vip]
 	if v == nil {
 		return
 	}
-	v.owner, v.ownerAt = o.GetNetworkInterfaceId(), now
+	v.owner, v.ownerAt = eni, now
 	if v.owner != "" {
 		v.owners[v.owner] = now
 	}

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -10,10 +12,6 @@ import (
 // announce is a gratuitous ARP for vip from eni, under session 1, seen at seen.
 func announce(vip, eni string, seen time.Time) queued {
 	return queued{req: &arpbrokerv1.ReportArpAnnouncementRequest{AgentId: "a", SessionId: 1, NetworkInterfaceId: eni, SenderIp: vip, TargetIp: vip}, seen: seen}
-}
-
-func owned(vip, eni string) *arpbrokerv1.Ownership {
-	return &arpbrokerv1.Ownership{HavipId: "havip-1", Vip: vip, NetworkInterfaceId: eni}
 }
 
 // TestRememberedAnnouncements: which remembered announcement is reported again, and as what.
@@ -31,29 +29,29 @@ func TestRememberedAnnouncements(t *testing.T) {
 		{"too old: not", func(m *memory) { m.seen(announce(vip, "eni-a", t0)) }, rememberFor + time.Second, ""},
 		{"another owner after it: superseded", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
-			m.applied(owned(vip, "eni-b"), at(500*time.Millisecond))
+			m.applied(vip, "eni-b", at(500*time.Millisecond))
 		}, time.Second, ""},
 		{"another owner after it, then none: still superseded", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
-			m.applied(owned(vip, "eni-b"), at(500*time.Millisecond))
-			m.applied(owned(vip, ""), at(700*time.Millisecond))
+			m.applied(vip, "eni-b", at(500*time.Millisecond))
+			m.applied(vip, "", at(700*time.Millisecond))
 		}, time.Second, ""},
 		{"another owner before it: sent again (a takeover)", func(m *memory) {
-			m.applied(owned(vip, "eni-b"), at(-time.Second))
+			m.applied(vip, "eni-b", at(-time.Second))
 			m.seen(announce(vip, "eni-a", t0))
 		}, time.Second, "eni-a"},
 		{"its own ENI owns it since: decided", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
-			m.applied(owned(vip, "eni-a"), at(100*time.Millisecond))
+			m.applied(vip, "eni-a", at(100*time.Millisecond))
 		}, time.Second, ""},
 		{"decided, then the ownership lapsed (session lost): sent again", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
-			m.applied(owned(vip, "eni-a"), at(100*time.Millisecond))
-			m.applied(owned(vip, ""), at(200*time.Millisecond))
+			m.applied(vip, "eni-a", at(100*time.Millisecond))
+			m.applied(vip, "", at(200*time.Millisecond))
 		}, time.Second, "eni-a"},
 		{"another VIP's owner changes nothing", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
-			m.applied(owned("10.0.0.10", "eni-b"), at(100*time.Millisecond))
+			m.applied("10.0.0.10", "eni-b", at(100*time.Millisecond))
 		}, time.Second, "eni-a"},
 		{"a newer announcement of another ENI replaces it", func(m *memory) {
 			m.seen(announce(vip, "eni-a", t0))
@@ -123,5 +121,43 @@ func TestWatching(t *testing.T) {
 	m.watching(false)
 	if closed() {
 		t.Fatal("current after the watch broke")
+	}
+}
+
+// TestRememberedBounded: a VM announcing ever new addresses fills the memory up to
+// maxRemembered and no further; once the old entries are too old to send again, they make room.
+func TestRememberedBounded(t *testing.T) {
+	m := newMemory()
+	t0 := time.Now()
+	for i := range maxRemembered + 100 {
+		m.seen(announce(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "eni-a", t0))
+	}
+	if n := len(m.vips); n != maxRemembered {
+		t.Fatalf("%d VIPs remembered, want the bound %d", n, maxRemembered)
+	}
+	later := t0.Add(rememberFor + time.Second)
+	m.seen(announce("10.255.0.1", "eni-a", later))
+	if n := len(m.vips); n != 1 {
+		t.Fatalf("%d VIPs remembered after the old ones lapsed, want only the new one", n)
+	}
+	if due := m.due(later, 1); len(due) != 1 || due[0].req.GetSenderIp() != "10.255.0.1" {
+		t.Fatalf("due %v", due)
+	}
+}
+
+// TestLapseNamesNoVIP: the broker's lapse of an ownership (its session ended) names no VIP; the
+// agent takes it as the end of the VIP it had, so the announcement its ENI won before is sent
+// again (on the new session) rather than taken as still decided.
+func TestLapseNamesNoVIP(t *testing.T) {
+	const vip = "10.0.0.9"
+	a := New(Config{AgentID: "a", HostID: "h"}, nil, slog.New(slog.DiscardHandler))
+	a.mem.seen(announce(vip, "eni-a", time.Now().Add(-time.Second)))
+	a.apply(&arpbrokerv1.Ownership{HavipId: "havip-1", Vip: vip, NetworkInterfaceId: "eni-a", Revision: 10})
+	if due := a.mem.due(time.Now(), 1); len(due) != 0 {
+		t.Fatalf("sent again while decided: %v", due)
+	}
+	a.apply(&arpbrokerv1.Ownership{HavipId: "havip-1", Revision: 11}) // as ownershipPB makes a lapse
+	if due := a.mem.due(time.Now(), 2); len(due) != 1 || due[0].req.GetNetworkInterfaceId() != "eni-a" {
+		t.Fatalf("after the lapse, due %v, want eni-a's announcement", due)
 	}
 }
