@@ -29,7 +29,7 @@ type hookCheck struct {
 	mu      sync.Mutex
 	last    map[string]kvcache.Item[string]
 	rev     int64
-	loaded  bool // the first load is over: revisions must rise
+	loaded  bool                     // the first load is over: revisions must rise
 	waiting map[string]chan struct{} // closed when a key appears
 }
 
