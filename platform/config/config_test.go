@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -227,4 +228,53 @@ func ExampleParse() {
 	}
 	fmt.Println(cfg.TTL, cfg.Peers)
 	// Output: 5s [a b]
+}
+
+// TestHosts: a Hosts flag takes host-id=IP, repeated or comma-separated; a host given twice is
+// refused rather than one of its addresses silently kept; HostAddrs refuses what is not an
+// IPv4 address, naming the setting.
+func TestHosts(t *testing.T) {
+	s := config.Setting{Flag: "underlay", Env: "HAVIP_TEST_UNDERLAY"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]string
+		err  string
+	}{
+		{name: "repeated", args: []string{"-underlay", "h1=192.168.0.1", "-underlay", "h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
+		{name: "comma-separated", args: []string{"-underlay", "h1=192.168.0.1,h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
+		{name: "no address", args: []string{"-underlay", "h1"}, err: `want host-id=IP, got "h1"`},
+		{name: "no host", args: []string{"-underlay", "=192.168.0.1"}, err: `want host-id=IP, got "=192.168.0.1"`},
+		{name: "a host twice", args: []string{"-underlay", "h1=192.168.0.1,h1=192.168.0.9"}, err: "host h1 given twice"},
+		{name: "not an address", args: []string{"-underlay", "h2=h2.example"}, err: `-underlay (HAVIP_TEST_UNDERLAY) = "h2=h2.example": host h2: "h2.example" is not an IPv4 address`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{}
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			config.Hosts(fs, m, s, "hosts")
+			err := config.Parse(fs, tc.args, func(string) (string, bool) { return "", false })
+			var addrs map[string]netip.Addr
+			if err == nil {
+				addrs, err = config.HostAddrs(m, s)
+			}
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, m); diff != "" {
+				t.Errorf("hosts (-want +got):\n%s", diff)
+			}
+			for h, a := range tc.want {
+				if addrs[h].String() != a {
+					t.Errorf("HostAddrs[%s] = %v, want %s", h, addrs[h], a)
+				}
+			}
+		})
+	}
 }

@@ -57,37 +57,6 @@ func TestPorts(t *testing.T) {
 	}
 }
 
-// TestUnderlay: -underlay takes host-id=IP, repeated or comma-separated; a host given twice is
-// refused rather than one of its addresses silently kept.
-func TestUnderlay(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		want map[string]string
-		err  bool
-	}{
-		{name: "repeated", args: []string{"-underlay", "h1=192.168.0.1", "-underlay", "h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
-		{name: "comma-separated", args: []string{"-underlay", "h1=192.168.0.1,h2=192.168.0.2"}, want: map[string]string{"h1": "192.168.0.1", "h2": "192.168.0.2"}},
-		{name: "no address", args: []string{"-underlay", "h1"}, err: true},
-		{name: "no host", args: []string{"-underlay", "=192.168.0.1"}, err: true},
-		{name: "a host twice", args: []string{"-underlay", "h1=192.168.0.1,h1=192.168.0.9"}, err: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var cfg Config
-			fs := flag.NewFlagSet("arpagent", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			cfg.RegisterFlags(fs, "h1")
-			err := config.Parse(fs, tc.args, func(string) (string, bool) { return "", false })
-			if (err != nil) != tc.err {
-				t.Fatalf("error: %v, want one: %v", err, tc.err)
-			}
-			if diff := cmp.Diff(tc.want, cfg.Underlay); err == nil && diff != "" {
-				t.Errorf("underlay (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	valid := func() Config {
 		return Config{Agent: agent.Config{AgentID: "a", HostID: "h", SessionTTL: 10 * time.Second}, BrokerAddr: "b:1", TLS: mtls.Config{CA: "ca.crt", Cert: "agent.crt", Key: "agent.key"}}

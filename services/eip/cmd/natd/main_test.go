@@ -2,10 +2,8 @@ package main
 
 import (
 	"flag"
-	"io"
 	"testing"
 
-	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/config/configtest"
 	"github.com/openhavip/havip/platform/mtls"
 )
@@ -16,35 +14,6 @@ func TestFlags(t *testing.T) {
 	fs := flag.NewFlagSet("natd", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
 	configtest.Check(t, fs, nil, &cfg)
-}
-
-// TestUnderlay: -underlay takes host-id=IP, repeated or comma-separated; a host given twice is
-// refused rather than one of its addresses silently kept.
-func TestUnderlay(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		want int
-		err  bool
-	}{
-		{name: "repeated", args: []string{"-underlay", "h1=192.168.0.1", "-underlay", "h2=192.168.0.2"}, want: 2},
-		{name: "no address", args: []string{"-underlay", "h1="}, err: true},
-		{name: "a host twice", args: []string{"-underlay", "h1=192.168.0.1", "-underlay", "h1=192.168.0.9"}, err: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var cfg Config
-			fs := flag.NewFlagSet("natd", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			cfg.RegisterFlags(fs)
-			err := config.Parse(fs, tc.args, func(string) (string, bool) { return "", false })
-			if (err != nil) != tc.err {
-				t.Fatalf("error: %v, want one: %v", err, tc.err)
-			}
-			if err == nil && len(cfg.Underlay) != tc.want {
-				t.Errorf("underlay %v, want %d hosts", cfg.Underlay, tc.want)
-			}
-		})
-	}
 }
 
 func TestConfigValidate(t *testing.T) {
