@@ -47,6 +47,9 @@ func TestFaults(t *testing.T) {
 			l.Stop()
 			t.Fatalf("%v\n%s", err, chaos.Table(rows))
 		}
+		if row.Slow {
+			t.Logf("%s: throughput still under 80%% of its level before the fault %v after the heal", row.Fault, row.Recovery)
+		}
 		t.Logf("%s: %d errors, throughput back %v after the heal, takeover %v, converged %v", row.Fault, row.Errors, row.Recovery, row.Takeover, row.Convergence)
 	}
 	l.Stop()

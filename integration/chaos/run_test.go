@@ -20,3 +20,13 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestTableSlow: a fault after which throughput never came back within the bound says so.
+func TestTableSlow(t *testing.T) {
+	s := Table([]Row{{Fault: "f", Recovery: recoveryBound, Slow: true}, {Fault: "g", Recovery: time.Second}})
+	for _, want := range []string{"| f | 0 | > 1m0s |", "| g | 0 | 1s |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
