@@ -206,14 +206,14 @@ func Summary(runs [][]Row) string {
 	fmt.Fprintf(&b, "| fault (%d runs: median / max) | client errors | full throughput after heal | broker takeover | ownership converged after heal |\n|---|---|---|---|---|\n", len(runs))
 	for _, f := range order {
 		rs := by[f]
-		col := func(v func(Row) time.Duration) string {
+		col := func(v func(Row) time.Duration, measured bool) string {
 			ds := make([]time.Duration, len(rs))
 			for i, r := range rs {
 				ds[i] = v(r)
 			}
 			slices.Sort(ds)
-			if ds[len(ds)-1] == 0 {
-				return "—"
+			if !measured {
+				return "—" // not a broker fault: no takeover
 			}
 			return fmt.Sprintf("%v / %v", ds[len(ds)/2].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond))
 		}
@@ -223,8 +223,8 @@ func Summary(runs [][]Row) string {
 		}
 		slices.Sort(errs)
 		fmt.Fprintf(&b, "| %s | %d / %d | %s | %s | %s |\n", f, errs[len(errs)/2], errs[len(errs)-1],
-			col(func(r Row) time.Duration { return r.Recovery }), col(func(r Row) time.Duration { return r.Takeover }),
-			col(func(r Row) time.Duration { return r.Convergence }))
+			col(func(r Row) time.Duration { return r.Recovery }, true), col(func(r Row) time.Duration { return r.Takeover }, slices.ContainsFunc(rs, func(r Row) bool { return r.Takeover > 0 })),
+			col(func(r Row) time.Duration { return r.Convergence }, true))
 	}
 	return b.String()
 }
