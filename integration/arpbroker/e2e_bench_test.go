@@ -12,6 +12,7 @@ import (
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
+	"github.com/openhavip/havip/integration/fabric"
 	"github.com/openhavip/havip/services/arpbroker"
 	"github.com/openhavip/havip/services/arpbroker/agent"
 	garpparse "github.com/openhavip/havip/services/arpbroker/garp"
@@ -65,7 +66,7 @@ func BenchmarkKeepalivedFailover(b *testing.B) {
 	garps := make(chan seen, 64)
 	for _, port := range []string{"p1", "p2"} {
 		var c *packet.Conn
-		inNetns(b, l.host, func() (err error) { c, err = agent.Listen(port); return err })
+		fabric.In(b, l.host, func() (err error) { c, err = agent.Listen(port); return err })
 		defer c.Close()
 		go sniff(ctx, port, vip, c, garps)
 	}
@@ -99,10 +100,10 @@ func BenchmarkKeepalivedFailover(b *testing.B) {
 			}
 		}
 	}
-	kas := make([]*keepalived, 2)
+	kas := make([]*fabric.Keepalived, 2)
 	start := func(i int, round int) {
 		name := fmt.Sprintf("vm%d-%d", i+1, round)
-		kas[i] = startKeepalived(b, l.vms[i], l.dir, name, l.configs[i].GetConfig())
+		kas[i] = fabric.StartKeepalived(b, l.vms[i], l.dir, name, l.configs[i].GetConfig())
 		awaitLog(b, l.dir+"/"+name+".log", "Entering BACKUP STATE")
 	}
 	start(0, 0)
@@ -116,8 +117,8 @@ func BenchmarkKeepalivedFailover(b *testing.B) {
 			<-garps
 		}
 		killed := time.Now()
-		kas[master].kill()
-		run(b, "ip", "-n", l.vms[master], "addr", "flush", "dev", "eth0", "to", vip+"/32")
+		kas[master].Kill()
+		fabric.Run(b, "ip", "-n", l.vms[master], "addr", "flush", "dev", "eth0", "to", vip+"/32")
 		var first seen
 		for first.port != fmt.Sprintf("p%d", next+1) {
 			select {

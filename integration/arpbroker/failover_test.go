@@ -77,19 +77,7 @@ func TestNeverTwoOwners(t *testing.T) {
 		}
 	}
 	waitFor("10 owner changes", func() bool { return accepted.Load() >= 10 })
-	leaderAddr, err := broker.New(cli, etcdtest.Quiet, broker.Config{}).Leader(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leader *proctest.Proc
-	for _, p := range procs {
-		if p.Addr == leaderAddr {
-			leader = p
-		}
-	}
-	if leader == nil {
-		t.Fatalf("the leader %s is neither process", leaderAddr)
-	}
+	leader := leaderOf(t, cli, procs)
 	before := accepted.Load()
 	killed := time.Now()
 	if err := leader.Cmd.Process.Kill(); err != nil {
@@ -136,4 +124,20 @@ func TestNeverTwoOwners(t *testing.T) {
 		t.Fatalf("only %d owner changes recorded", changes)
 	}
 	t.Logf("%d owner changes, one chain of rising revisions", changes)
+}
+
+// leaderOf is the broker process that leads, as the election key in etcd says.
+func leaderOf(t testing.TB, cli *clientv3.Client, procs []*proctest.Proc) *proctest.Proc {
+	t.Helper()
+	addr, err := broker.New(cli, etcdtest.Quiet, broker.Config{}).Leader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if p.Addr == addr {
+			return p
+		}
+	}
+	t.Fatalf("the leader %s is neither process", addr)
+	return nil
 }

@@ -6,21 +6,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/packet"
-	"golang.org/x/sys/unix"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
+	"github.com/openhavip/havip/integration/fabric"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/services/arpbroker"
@@ -29,85 +27,12 @@ import (
 	keepalivedconf "github.com/openhavip/havip/services/havip/keepalived"
 )
 
-// run runs a command and fails the test with its output if it fails.
-func run(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 // netns creates a network namespace that is deleted when the test ends.
 func netns(t testing.TB, name string) {
 	t.Helper()
-	run(t, "ip", "netns", "add", name)
+	fabric.Run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-}
-
-// inNetns runs fn on an OS thread inside the named namespace (sockets it opens stay there).
-func inNetns(t testing.TB, name string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread is dropped afterwards, never reused in the wrong namespace
-		f, err := os.Open("/var/run/netns/" + name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
-// keepalived runs keepalived inside a namespace; stop kills it with SIGKILL, like a crash.
-type keepalived struct {
-	cmd  *exec.Cmd
-	once sync.Once
-}
-
-func startKeepalived(t testing.TB, ns, dir, name, config string) *keepalived {
-	t.Helper()
-	conf := filepath.Join(dir, name+".conf")
-	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", ns, "keepalived", "--dont-fork", "--log-console", "--vrrp",
-		"-f", conf, "-p", filepath.Join(dir, name+".pid"), "-r", filepath.Join(dir, name+"-vrrp.pid"), "-c", filepath.Join(dir, name+"-check.pid"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill the whole group: keepalived forks its VRRP child
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	k := &keepalived{cmd: cmd}
-	t.Cleanup(func() {
-		k.kill()
-		_ = logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("%s log:\n%s", name, b)
-		}
-	})
-	return k
-}
-
-func (k *keepalived) kill() {
-	k.once.Do(func() {
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		_ = k.cmd.Wait()
-	})
+	fabric.Run(t, "ip", "-n", name, "link", "set", "lo", "up")
 }
 
 // await polls cond until it holds, and fails the test if it does not within the given time.
@@ -120,16 +45,6 @@ func await(t testing.TB, within time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling keepalived and the platform, which notify nothing
 	}
-}
-
-// hasVIP reports whether the VM's eth0 carries the VIP, as keepalived's MASTER does.
-func hasVIP(t testing.TB, ns, vip string) bool {
-	t.Helper()
-	out, err := exec.Command("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip addr show: %v\n%s", err, out)
-	}
-	return strings.Contains(string(out), " "+vip+"/")
 }
 
 // logHas reports whether a keepalived's log (startKeepalived's dir/name.log) holds text.
@@ -147,12 +62,12 @@ func logHas(t testing.TB, dir, name, text string) bool {
 func blockVRRP(t testing.TB, ns string, on bool) {
 	t.Helper()
 	if !on {
-		run(t, "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "havip_split")
+		fabric.Run(t, "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "havip_split")
 		return
 	}
-	run(t, "ip", "netns", "exec", ns, "nft", "add", "table", "inet", "havip_split")
-	run(t, "ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "havip_split", "out", "{ type filter hook output priority 0; }")
-	run(t, "ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "havip_split", "out", "ip", "protocol", "vrrp", "drop")
+	fabric.Run(t, "ip", "netns", "exec", ns, "nft", "add", "table", "inet", "havip_split")
+	fabric.Run(t, "ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "havip_split", "out", "{ type filter hook output priority 0; }")
+	fabric.Run(t, "ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "havip_split", "out", "ip", "protocol", "vrrp", "drop")
 }
 
 // countGARPs counts the gratuitous ARPs of vip the VM behind a port of the host's namespace
@@ -160,7 +75,7 @@ func blockVRRP(t testing.TB, ns string, on bool) {
 func countGARPs(t testing.TB, host, port, vip string) func() int {
 	t.Helper()
 	var conn *packet.Conn
-	inNetns(t, host, func() (err error) { conn, err = agent.Listen(port); return err })
+	fabric.In(t, host, func() (err error) { conn, err = agent.Listen(port); return err })
 	var mu sync.Mutex
 	n := 0
 	done := make(chan struct{})
@@ -226,8 +141,8 @@ func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 	tag := ids.New("")[1:7]
 	host := "hvh" + tag
 	netns(t, host)
-	run(t, "ip", "-n", host, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", host, "link", "set", "br0", "up")
+	fabric.Run(t, "ip", "-n", host, "link", "add", "br0", "type", "bridge")
+	fabric.Run(t, "ip", "-n", host, "link", "set", "br0", "up")
 	ports := map[string]string{}
 	vms := make([]string, 3)
 	for i, cvm := range cvms {
@@ -235,18 +150,18 @@ func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 		vms[i] = fmt.Sprintf("hv%d%s", i+1, tag)
 		port := fmt.Sprintf("p%d", i+1)
 		netns(t, vms[i])
-		run(t, "ip", "-n", host, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", vms[i])
-		run(t, "ip", "-n", vms[i], "link", "set", "eth0", "address", eni.GetMacAddress())
-		run(t, "ip", "-n", vms[i], "addr", "add", eni.GetPrimaryIpAddress()+"/24", "dev", "eth0")
-		run(t, "ip", "-n", vms[i], "link", "set", "eth0", "up")
-		run(t, "ip", "-n", host, "link", "set", port, "master", "br0")
-		run(t, "ip", "-n", host, "link", "set", port, "up")
+		fabric.Run(t, "ip", "-n", host, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", vms[i])
+		fabric.Run(t, "ip", "-n", vms[i], "link", "set", "eth0", "address", eni.GetMacAddress())
+		fabric.Run(t, "ip", "-n", vms[i], "addr", "add", eni.GetPrimaryIpAddress()+"/24", "dev", "eth0")
+		fabric.Run(t, "ip", "-n", vms[i], "link", "set", "eth0", "up")
+		fabric.Run(t, "ip", "-n", host, "link", "set", port, "master", "br0")
+		fabric.Run(t, "ip", "-n", host, "link", "set", port, "up")
 		ports[port] = eni.GetNetworkInterfaceId()
 	}
 
 	// The host's agent, its sockets opened in the host namespace.
 	ag := agent.New(agent.Config{AgentID: "agent-e2e", HostID: "host-e2e", Ports: ports, SessionTTL: 10 * time.Second}, c.broker.host("host-e2e"), etcdtest.Quiet) // over mTLS, with the host's agent certificate
-	inNetns(t, host, ag.Open)
+	fabric.In(t, host, ag.Open)
 	actx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ag.Run(actx) }()
@@ -282,12 +197,12 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // polling for keepalived's election
 		}
 	}
-	var kas []*keepalived
+	var kas []*fabric.Keepalived
 	for i, cfg := range configs {
 		if cfg.GetInstanceId() != cvms[i].GetInstance().GetInstanceId() {
 			t.Fatalf("config %d is for %s", i, cfg.GetInstanceId())
 		}
-		kas = append(kas, startKeepalived(t, vms[i], dir, fmt.Sprintf("vm%d", i+1), cfg.GetConfig()))
+		kas = append(kas, fabric.StartKeepalived(t, vms[i], dir, fmt.Sprintf("vm%d", i+1), cfg.GetConfig()))
 	}
 	// The first VM to become MASTER (normally VM1, whose higher priority gives it a 40ms shorter
 	// wait; a slow start of VM1 lets VM2 win, and nopreempt keeps it) makes its ENI the owner.
@@ -298,8 +213,8 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	other := 1 - first
 
 	// The MASTER's keepalived dies: the other takes over, and so does its ENI.
-	kas[first].kill()
-	run(t, "ip", "-n", vms[first], "addr", "flush", "dev", "eth0", "to", hv.GetVip()+"/32") // the VIP a killed keepalived leaves behind
+	kas[first].Kill()
+	fabric.Run(t, "ip", "-n", vms[first], "addr", "flush", "dev", "eth0", "to", hv.GetVip()+"/32") // the VIP a killed keepalived leaves behind
 	owner(20*time.Second, configs[other].GetNetworkInterfaceId())
 	// The agent applied both owners, in fencing order.
 	var applied []*arpbrokerv1.Ownership
@@ -324,7 +239,7 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	// MASTER, with VM3's address and priority 200.
 	third := strings.NewReplacer(fmt.Sprintf("priority %d\n", configs[first].GetPriority()), "priority 200\n", "state BACKUP ", "state MASTER ").Replace(configs[first].GetConfig())
 	third = strings.Replace(third, "unicast_src_ip "+cvms[first].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), "unicast_src_ip "+cvms[2].GetPrimaryNetworkInterface().GetPrimaryIpAddress(), 1)
-	startKeepalived(t, vms[2], dir, "vm3", third)
+	fabric.StartKeepalived(t, vms[2], dir, "vm3", third)
 	outsider := cvms[2].GetPrimaryNetworkInterface().GetNetworkInterfaceId()
 	// The MASTER ignores VM3's adverts, as VM3 is not one of its peers (check_unicast_src; with no
 	// authentication nothing else would stop them), and keeps the VIP.
@@ -333,7 +248,7 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	await(t, 10*time.Second, "the MASTER hears VM3", func() bool {
 		return logHas(t, dir, otherLog, ignored) || logHas(t, dir, otherLog, yielded)
 	})
-	if logHas(t, dir, otherLog, yielded) || !hasVIP(t, vms[other], hv.GetVip()) {
+	if logHas(t, dir, otherLog, yielded) || !fabric.HasVIP(t, vms[other], hv.GetVip()) {
 		t.Errorf("the MASTER yielded to VM3's adverts")
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -377,27 +292,27 @@ func TestKeepalivedSplitBrainHeals(t *testing.T) {
 	// split begins after VM1's announcements of becoming MASTER: the burst of five, and five
 	// more garp_master_delay (5 s) later; after that only a refresh would announce again.
 	vm1GARPs := countGARPs(t, l.host, "p1", vip)
-	startKeepalived(t, vms[0], dir, "vm1", configs[0].GetConfig())
+	fabric.StartKeepalived(t, vms[0], dir, "vm1", configs[0].GetConfig())
 	await(t, 20*time.Second, "VM1 owns the HAVIP", func() bool { return owner() == vm1 })
-	startKeepalived(t, vms[1], dir, "vm2", configs[1].GetConfig())
+	fabric.StartKeepalived(t, vms[1], dir, "vm2", configs[1].GetConfig())
 	await(t, 10*time.Second, "VM1's second burst", func() bool { return vm1GARPs() >= 10 })
 
 	// The split: neither hears the other, VM2 becomes MASTER too and takes the HAVIP.
 	blockVRRP(t, vms[0], true)
 	blockVRRP(t, vms[1], true)
 	await(t, 15*time.Second, "VM2 owns the HAVIP", func() bool { return owner() == vm2 })
-	if !hasVIP(t, vms[0], vip) || !hasVIP(t, vms[1], vip) {
-		t.Fatalf("not a split brain: VIP on VM1 %v, on VM2 %v", hasVIP(t, vms[0], vip), hasVIP(t, vms[1], vip))
+	if !fabric.HasVIP(t, vms[0], vip) || !fabric.HasVIP(t, vms[1], vip) {
+		t.Fatalf("not a split brain: VIP on VM1 %v, on VM2 %v", fabric.HasVIP(t, vms[0], vip), fabric.HasVIP(t, vms[1], vip))
 	}
 
 	// The heal: VM1's adverts first, until VM2 steps down; then VM2's.
 	healed := time.Now()
 	blockVRRP(t, vms[0], false)
-	await(t, 5*time.Second, "VM2 steps down", func() bool { return !hasVIP(t, vms[1], vip) })
+	await(t, 5*time.Second, "VM2 steps down", func() bool { return !fabric.HasVIP(t, vms[1], vip) })
 	blockVRRP(t, vms[1], false)
 	await(t, time.Until(healed.Add(keepalivedconf.GARPRefresh+time.Second)), "the platform follows the real MASTER, VM1", func() bool { return owner() == vm1 })
 	t.Logf("VM1 owns the HAVIP again %v after the heal", time.Since(healed).Round(time.Millisecond))
-	if !hasVIP(t, vms[0], vip) || hasVIP(t, vms[1], vip) {
-		t.Errorf("after the heal: VIP on VM1 %v, on VM2 %v; want VM1 only", hasVIP(t, vms[0], vip), hasVIP(t, vms[1], vip))
+	if !fabric.HasVIP(t, vms[0], vip) || fabric.HasVIP(t, vms[1], vip) {
+		t.Errorf("after the heal: VIP on VM1 %v, on VM2 %v; want VM1 only", fabric.HasVIP(t, vms[0], vip), fabric.HasVIP(t, vms[1], vip))
 	}
 }

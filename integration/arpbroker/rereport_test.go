@@ -13,6 +13,7 @@ import (
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
+	"github.com/openhavip/havip/integration/fabric"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/identity"
@@ -21,7 +22,6 @@ import (
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/arpbroker/agent"
-	"github.com/openhavip/havip/services/arpbroker/broker"
 	garpparse "github.com/openhavip/havip/services/arpbroker/garp"
 	"github.com/openhavip/havip/services/havip"
 	"github.com/openhavip/havip/services/ipam"
@@ -51,12 +51,12 @@ func TestReReportAfterFailover(t *testing.T) {
 	host, vm := "hvr"+tag, "hvw"+tag
 	netns(t, host)
 	netns(t, vm)
-	run(t, "ip", "-n", host, "link", "add", "p1", "type", "veth", "peer", "name", "eth0", "netns", vm)
-	run(t, "ip", "-n", vm, "link", "set", "eth0", "address", w.s1.mac)
-	run(t, "ip", "-n", vm, "link", "set", "eth0", "up")
-	run(t, "ip", "-n", host, "link", "set", "p1", "up")
+	fabric.Run(t, "ip", "-n", host, "link", "add", "p1", "type", "veth", "peer", "name", "eth0", "netns", vm)
+	fabric.Run(t, "ip", "-n", vm, "link", "set", "eth0", "address", w.s1.mac)
+	fabric.Run(t, "ip", "-n", vm, "link", "set", "eth0", "up")
+	fabric.Run(t, "ip", "-n", host, "link", "set", "p1", "up")
 	var vmPort *packet.Conn
-	inNetns(t, vm, func() error {
+	fabric.In(t, vm, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func TestReReportAfterFailover(t *testing.T) {
 	t.Cleanup(func() { _ = conn.Close() })
 	ag := agent.New(agent.Config{AgentID: agentOf(w.s1.host), HostID: w.s1.host, Ports: map[string]string{"p1": w.s1.id}, SessionTTL: 30 * time.Second},
 		arpbrokerv1.NewArpBrokerServiceClient(conn), etcdtest.Quiet)
-	inNetns(t, host, ag.Open)
+	fabric.In(t, host, ag.Open)
 	actx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ag.Run(actx) }()
@@ -111,19 +111,7 @@ func TestReReportAfterFailover(t *testing.T) {
 	t.Logf("first claim decided in %v", time.Since(warm).Round(time.Millisecond))
 
 	cli := etcdtest.Client(t, etcdEndpoint)
-	leaderAddr, err := broker.New(cli, etcdtest.Quiet, broker.Config{}).Leader(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leader *proctest.Proc
-	for _, p := range procs {
-		if p.Addr == leaderAddr {
-			leader = p
-		}
-	}
-	if leader == nil {
-		t.Fatalf("the leader %s is neither process", leaderAddr)
-	}
+	leader := leaderOf(t, cli, procs)
 	if err := leader.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +179,7 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 		}
 		kas = append(kas, fabric.StartKeepalived(t, vms[i].NS, dir, names[i], cfg.GetConfig()))
 		if i == 0 {
-			await(t, 20*time.Second, "VM1 is MASTER", func() bool { return hasVIP(t, vms[0].NS, vip) })
+			await(t, 20*time.Second, "VM1 is MASTER", func() bool { return fabric.HasVIP(t, vms[0].NS, vip) })
 		}
 	}
 	// The outsiders, VM3 and VM4, with VM1's configuration at their own priority (50 and 200):
@@ -333,11 +332,11 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 			t.Errorf("%s, outside the switch range, received %d probes", names[i], len(got))
 		}
 	}
-	if !hasVIP(t, vms[next].NS, vip) {
+	if !fabric.HasVIP(t, vms[next].NS, vip) {
 		t.Errorf("the last MASTER does not hold the VIP after the lapse, so the lapse proves nothing")
 	}
 	for _, i := range []int{2, 3} {
-		if !hasVIP(t, vms[i].NS, vip) {
+		if !fabric.HasVIP(t, vms[i].NS, vip) {
 			t.Errorf("%s does not hold the VIP, so it proves nothing", names[i])
 		}
 	}
@@ -358,16 +357,6 @@ func await(t testing.TB, within time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling keepalived, which notifies nothing
 	}
-}
-
-// hasVIP reports whether the VM's eth0 carries the VIP, as keepalived's MASTER does.
-func hasVIP(t testing.TB, ns, vip string) bool {
-	t.Helper()
-	out, err := exec.Command("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip addr show: %v\n%s", err, out)
-	}
-	return strings.Contains(string(out), " "+vip+"/")
 }
 
 func state(t testing.TB, c havipv1.HaVipServiceClient, ctx context.Context, id string) *havipv1.HaVip {

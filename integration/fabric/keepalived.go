@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,4 +56,14 @@ func (k *Keepalived) Kill() {
 		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
 		_ = k.cmd.Wait()
 	})
+}
+
+// HasVIP reports whether the VM in namespace ns carries vip on its eth0, as keepalived's MASTER does.
+func HasVIP(tb testing.TB, ns, vip string) bool {
+	tb.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("ip addr show: %v\n%s", err, out)
+	}
+	return strings.Contains(string(out), " "+vip+"/")
 }

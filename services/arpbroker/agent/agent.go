@@ -207,14 +207,7 @@ func (a *Agent) openSession(ctx context.Context) error {
 
 // keepAlive renews the session every third of its TTL, and opens a new one if it was lost.
 func (a *Agent) keepAlive(ctx context.Context) {
-	t := time.NewTicker(a.cfg.SessionTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, a.cfg.SessionTTL/3, func() {
 		a.mu.Lock()
 		s := a.session
 		a.mu.Unlock()
@@ -226,7 +219,7 @@ func (a *Agent) keepAlive(ctx context.Context) {
 		} else if err != nil && ctx.Err() == nil {
 			a.log.Warn("keepalive", "err", err)
 		}
-	}
+	})
 }
 
 // readPort queues every gratuitous ARP the VM on ifname sends for the reporter, so that reading
