@@ -131,6 +131,12 @@ func describe(spans []span) string {
 	return b.String()
 }
 
+// has reports whether spans hold exactly one span of service with name and kind.
+func has(spans []span, service, name string, kind tracepb.Span_SpanKind) bool {
+	_, ok := find(spans, service, name, kind)
+	return ok
+}
+
 // find returns the span of service with name and kind, and whether there is exactly one.
 func find(spans []span, service, name string, kind tracepb.Span_SpanKind) (span, bool) {
 	var found []span
@@ -177,9 +183,11 @@ func TestTraceAcrossServices(t *testing.T) {
 		client = tracepb.Span_SPAN_KIND_CLIENT
 	)
 	createHaVip, allocate := "havip.v1.HaVipService/CreateHaVip", "ipam.v1.IpamService/AllocatePrivateIpAddresses"
+	// Each daemon exports in batches of its own, so the trace is complete only once every span
+	// the test looks at has arrived.
 	spans := r.traceOf(t, "trace-create", func(ss []span) bool {
-		_, ok := find(ss, "ipamd", allocate, server)
-		return ok
+		return has(ss, "gatewayd", "POST /v1/havips", server) && has(ss, "gatewayd", createHaVip, client) &&
+			has(ss, "havipd", createHaVip, server) && has(ss, "havipd", allocate, client) && has(ss, "ipamd", allocate, server)
 	})
 	t.Logf("the trace of the create:\n%s", describe(spans))
 	byID := map[string]span{}
@@ -240,8 +248,7 @@ func TestTraceAcrossServices(t *testing.T) {
 	t.Logf("refused with %d %s", code, reason)
 	allocateOne := "ipam.v1.IpamService/AllocatePrivateIpAddress"
 	spans = r.traceOf(t, "trace-refused", func(ss []span) bool {
-		_, ok := find(ss, "ipamd", allocateOne, server)
-		return ok
+		return has(ss, "gatewayd", "POST /v1/havips", server) && has(ss, "havipd", createHaVip, server) && has(ss, "ipamd", allocateOne, server)
 	})
 	for _, sp := range []span{
 		one(t, spans, "gatewayd", "POST /v1/havips", server),
