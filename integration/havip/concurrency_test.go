@@ -3,6 +3,7 @@ package havip_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
@@ -89,6 +91,64 @@ func TestConcurrentCreates(t *testing.T) {
 	}
 	if got := available(t, c, account+"-token", m.subnet); got != before-1 {
 		t.Errorf("available %d, want %d: the losers' reservations were not returned", got, before-1)
+	}
+}
+
+// TestConcurrentCreatesAcrossReplicas: two replicas (each with an ipamd and a havipd of its
+// own, so that each ipamd proposes addresses without knowing the other's proposals) take turns
+// creating 120 HAVIPs at once in a /26 that has 56 free addresses. Proposals collide and run
+// out, and creates fall back to reservations: still exactly 56 win, with 56 distinct VIPs, the
+// rest get ResourceInsufficient, and every address of the subnet is held by an ENI or by the
+// HAVIP whose VIP it is.
+func TestConcurrentCreatesAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	replicas := []clients{replica(t), replica(t)}
+	account := unique("acct-replicas")
+	ctx := as(account)
+	n := buildNet(t, replicas[0], account, "10.0.0.0/26") // 61 usable; the two CVMs and three ENIs hold 5
+	free := int(available(t, replicas[0], account, n.subnet))
+
+	var mu sync.Mutex
+	byVIP := map[string]string{} // VIP → HAVIP
+	var full int
+	var wg sync.WaitGroup
+	for i := range 120 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := replicas[i%2].havip.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: n.vpc, SubnetId: n.subnet, HavipName: "h"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				if other, dup := byVIP[r.GetHavip().GetVip()]; dup {
+					t.Errorf("VIP %s given to %s and %s", r.GetHavip().GetVip(), other, r.GetHavip().GetHavipId())
+				}
+				byVIP[r.GetHavip().GetVip()] = r.GetHavip().GetHavipId()
+			case apierr.Reason(err) == apierr.ReasonResourceInsufficient:
+				full++
+			default:
+				t.Errorf("create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(byVIP) != free || full != 120-free {
+		t.Errorf("%d HAVIPs, %d ResourceInsufficient; want %d and %d", len(byVIP), full, free, 120-free)
+	}
+	addrs := etcdtest.Must[*ipamv1.DescribePrivateIpAddressesResponse](t)(replicas[1].ipam.DescribePrivateIpAddresses(ctx, &ipamv1.DescribePrivateIpAddressesRequest{SubnetId: n.subnet, Limit: 100}))
+	var held int
+	for _, a := range addrs.GetAddressSet() {
+		if !strings.HasPrefix(a.GetOwner(), "havip-") {
+			continue
+		}
+		held++
+		if byVIP[a.GetIpAddress()] != a.GetOwner() {
+			t.Errorf("%s is held by %s, but its HAVIP is %q", a.GetIpAddress(), a.GetOwner(), byVIP[a.GetIpAddress()])
+		}
+	}
+	if held != len(byVIP) {
+		t.Errorf("%d addresses held by HAVIPs, want %d", held, len(byVIP))
 	}
 }
 

@@ -154,7 +154,7 @@ func find(spans []span, service, name string, kind tracepb.Span_SpanKind) (span,
 // TestTraceAcrossServices: gatewayd, havipd and ipamd run as processes, each exporting spans
 // over OTLP/gRPC to a receiver in the test. A HAVIP created through the gateway (any free
 // address) is one trace: the gateway's request → its call to havipd → havipd's handling → its
-// call to ipamd (through the batch of reservations) → ipamd's handling, each the parent of the
+// call to ipamd (through the batch of proposals) → ipamd's handling, each the parent of the
 // next, with the account, the HAVIP ID and the subnet on them. A create refused by ipamd (the
 // address is taken) carries the refusal's reason on every hop.
 func TestTraceAcrossServices(t *testing.T) {
@@ -182,7 +182,7 @@ func TestTraceAcrossServices(t *testing.T) {
 		server = tracepb.Span_SPAN_KIND_SERVER
 		client = tracepb.Span_SPAN_KIND_CLIENT
 	)
-	createHaVip, allocate := "havip.v1.HaVipService/CreateHaVip", "ipam.v1.IpamService/AllocatePrivateIpAddresses"
+	createHaVip, allocate := "havip.v1.HaVipService/CreateHaVip", "ipam.v1.IpamService/ProposePrivateIpAddresses"
 	// Each daemon exports in batches of its own, so the trace is complete only once every span
 	// the test looks at has arrived.
 	spans := r.traceOf(t, "trace-create", func(ss []span) bool {
@@ -202,7 +202,7 @@ func TestTraceAcrossServices(t *testing.T) {
 		t.Errorf("the gateway's request span has a parent: %v", gwServer)
 	}
 	// Each hop is the child of the one before; from havipd's handling to its call to ipamd the
-	// chain may pass through spans of havipd's own (the batch of reservations).
+	// chain may pass through spans of havipd's own (the batch of proposals).
 	if gwClient.parent != gwServer.id {
 		t.Errorf("gatewayd's call to havipd is not a child of its request span:\n%v\n%v", gwClient, gwServer)
 	}

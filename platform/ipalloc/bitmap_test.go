@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/etcdtest"
@@ -19,7 +20,7 @@ import (
 
 // poolOf is a pool of size addresses from 10.0.0.0 whose offsets used are taken.
 func poolOf(size int, used ...int) *pool {
-	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}}
+	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
 	if size > 0 {
 		p.shape([]Range{{First: Addr(0x0a000000), Last: Addr(0x0a000000 + uint32(size) - 1)}})
 	} else {
@@ -72,7 +73,7 @@ func TestShape(t *testing.T) {
 // second shape (a pool's ranges never change) keeps the bitmap as it is.
 func TestShapeKnowsUsedAddresses(t *testing.T) {
 	t.Parallel()
-	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}}
+	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
 	for _, a := range []string{"10.0.0.2", "10.0.0.9", "10.0.1.0", "192.168.0.1"} {
 		p.used[U32(netip.MustParseAddr(a))] = struct{}{}
 	}
@@ -114,6 +115,8 @@ func TestCandidate(t *testing.T) {
 		used    []int
 		hold    map[int]int64
 		applied int64
+		// proposed gives offsets proposed until now plus the duration (negative: expired).
+		proposed map[int]time.Duration
 		// want is every offset the search may return (one per word that has a free one).
 		want []int
 		// wantHold is the holds left afterwards.
@@ -153,6 +156,19 @@ func TestCandidate(t *testing.T) {
 			hold: map[int]int64{7: 10}, applied: 20,
 			want: []int{9}, wantHold: map[int]int64{7: 10},
 		},
+		{
+			name: "skips a proposed offset", size: 64, used: allBut(64, 7, 9),
+			proposed: map[int]time.Duration{7: time.Second}, want: []int{9},
+		},
+		{
+			name: "an expired proposal holds nothing", size: 64, used: allBut(64, 7),
+			proposed: map[int]time.Duration{7: -time.Second}, want: []int{7},
+		},
+		{
+			name: "a proposed offset when nothing else is free", size: 128, used: allBut(128, 7, 70),
+			hold: map[int]int64{70: 11}, applied: 10, proposed: map[int]time.Duration{7: time.Second},
+			want: []int{7}, wantHold: map[int]int64{70: 11},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +180,11 @@ func TestCandidate(t *testing.T) {
 				for k, v := range tc.hold {
 					p.hold[k] = v
 				}
-				got := p.candidate(tc.applied)
+				now := time.Now()
+				for k, d := range tc.proposed {
+					p.proposed[k] = now.Add(d)
+				}
+				got := p.candidate(tc.applied, now)
 				if !containsInt(tc.want, got) {
 					t.Fatalf("candidate = %d, want one of %v", got, tc.want)
 				}
@@ -339,5 +359,80 @@ func TestAllocateUntilFull(t *testing.T) {
 				t.Errorf("allocation from the full pool: %v, want %s", err, apierr.ReasonResourceInsufficient)
 			}
 		})
+	}
+}
+
+// TestPropose: against a real etcd, proposals write nothing; they differ from one another and
+// from this replica's allocations while other addresses are free; a proposal is held until its
+// key appears (created by the caller with CommitOpsAt and Revision 0, which fails once the key
+// exists); and when only proposed addresses are left they are proposed and allocated again
+// rather than refused.
+func TestPropose(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const root = "/test/propose/"
+	a := New(cli, kvcache.NewRevisions(cli), root, etcdtest.Quiet)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.0.4")}}
+	before, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.Propose(p, 2)
+	second := a.Propose(p, 1)
+	al, err := a.Allocate(ctx, p, Request{Owner: "eni", Account: "acct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, addr := range append(append(first, second...), al.Addr) {
+		if seen[addr] {
+			t.Fatalf("%s handed out twice: proposals %v, %v, allocation %s", addr, first, second, al.Addr)
+		}
+		seen[addr] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("proposals %v, %v and allocation %s: want 4 distinct addresses", first, second, al.Addr)
+	}
+	after, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Count != before.Count+1 {
+		t.Fatalf("%d keys after proposals and one allocation, want %d", after.Count, before.Count+1)
+	}
+
+	// The caller creates a proposed address's key; a second create of it fails.
+	create := func(addr netip.Addr, owner string) bool {
+		t.Helper()
+		cmp, put := CommitOpsAt(root, Allocation{Pool: p.ID, Addr: addr, Record: Record{Account: "acct"}}, owner)
+		resp, err := cli.Txn(ctx).If(cmp).Then(put).Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Succeeded
+	}
+	if !create(first[0], "havip-a") {
+		t.Fatalf("create of proposed %s failed", first[0])
+	}
+	if create(first[0], "havip-b") {
+		t.Fatalf("a second create of %s succeeded", first[0])
+	}
+	if err := a.WaitRevision(ctx, after.Header.Revision+1); err != nil {
+		t.Fatal(err)
+	}
+	// Two addresses are left, both proposed: they are proposed again rather than refused, and
+	// the allocator still allocates one.
+	again := a.Propose(p, 3)
+	if len(again) != 1 || (again[0] != first[1] && again[0] != second[0]) {
+		t.Fatalf("with only %s and %s left, both proposed: proposed %v, want one of them", first[1], second[0], again)
+	}
+	al, err = a.Allocate(ctx, p, Request{Owner: "eni", Account: "acct"})
+	if err != nil || (al.Addr != first[1] && al.Addr != second[0]) {
+		t.Fatalf("allocation with only proposed addresses left: %v, %v", al.Addr, err)
 	}
 }

@@ -137,6 +137,9 @@ type pool struct {
 	// hold marks offsets not to hand out: math.MaxInt64 while a transaction of ours is trying
 	// them, or the revision up to which the cache is known to be behind for them.
 	hold map[int]int64
+	// proposed marks offsets proposed to callers that create the keys themselves (Propose),
+	// until when: a soft hold, given up when nothing else is free.
+	proposed map[int]time.Time
 
 	queue groupcommit.Queue[*call]
 }
@@ -181,6 +184,9 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
 			if r, held := p.hold[off]; held && r != math.MaxInt64 && r <= it.ModRevision {
 				delete(p.hold, off)
 			}
+			if cur != nil {
+				delete(p.proposed, off) // taken: by the proposal's caller, most likely
+			}
 		}
 	}
 	if p.layout == nil && len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 {
@@ -191,7 +197,7 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
 func (a *Allocator) poolLocked(id string) *pool {
 	p := a.pools[id]
 	if p == nil {
-		p = &pool{id: id, used: map[uint32]struct{}{}, hold: map[int]int64{}}
+		p = &pool{id: id, used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
 		a.pools[id] = p
 	}
 	return p
@@ -216,12 +222,14 @@ func (p *pool) shape(ranges []Range) {
 }
 
 // candidate returns a free offset not held, starting the search at a random word so that
-// replicas rarely pick the same one; -1 when there is none.
-func (p *pool) candidate(applied int64) int {
+// replicas rarely pick the same one; -1 when there is none. An offset proposed until after now
+// is returned only when every other free one is held.
+func (p *pool) candidate(applied int64, now time.Time) int {
 	n := len(p.bits)
 	if n == 0 {
 		return -1 // a pool without addresses (rand.IntN(0) would panic)
 	}
+	fallback := -1
 	start := mrand.IntN(n)
 	for i := 0; i < n; i++ {
 		w := (start + i) % n
@@ -233,10 +241,19 @@ func (p *pool) candidate(applied int64) int {
 				}
 				delete(p.hold, off)
 			}
+			if until, ok := p.proposed[off]; ok {
+				if until.After(now) {
+					if fallback < 0 {
+						fallback = off
+					}
+					continue
+				}
+				delete(p.proposed, off)
+			}
 			return off
 		}
 	}
-	return -1
+	return fallback
 }
 
 // Allocate takes one address from pool p as req asks.
@@ -263,6 +280,38 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 	case <-ctx.Done():
 		return Allocation{}, ctx.Err()
 	}
+}
+
+// ProposalHold is how long Propose holds a proposed address back from this replica's other
+// proposals and allocations.
+const ProposalHold = 10 * time.Second
+
+// Propose picks up to n free addresses of pool p without allocating them, for a caller that
+// creates their keys itself, with p.Guard, in a transaction of its own (CommitOpsAt of an
+// Allocation whose Revision is 0 requires the key to be absent). Each is held back from
+// this replica's other proposals and allocations for ProposalHold, or until its key appears,
+// unless nothing else is free. Another replica does not know of the hold: the caller's
+// transaction decides between them.
+func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
+	applied := a.cache.Revision()
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps := a.poolLocked(p.ID)
+	ps.shape(p.Ranges)
+	var out []netip.Addr
+	for range n {
+		off := ps.candidate(applied, now)
+		if off < 0 {
+			break
+		}
+		if _, again := ps.proposed[off]; again && len(out) > 0 {
+			break // only held addresses are left, and one was proposed in this call already
+		}
+		ps.proposed[off] = now.Add(ProposalHold)
+		out = append(out, ps.layout.addr(off))
+	}
+	return out
 }
 
 // run commits batches of the pool's pending calls until none is left.
@@ -314,6 +363,7 @@ func (a *Allocator) failPending(ps *pool, err error) {
 // applied is the cache's revision, read before a.mu was taken.
 func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 	var batch, keep []*call
+	now := time.Now()
 	pending := ps.queue.Pending()
 	for i, c := range pending {
 		if len(batch) == maxBatch {
@@ -329,7 +379,7 @@ func (a *Allocator) takeLocked(ps *pool, applied int64) []*call {
 				keep = append(keep, c) // another call of ours is trying it; let etcd judge after
 				continue
 			}
-		} else if c.off = ps.candidate(applied); c.off < 0 {
+		} else if c.off = ps.candidate(applied, now); c.off < 0 {
 			keep = append(keep, c)
 			continue
 		}

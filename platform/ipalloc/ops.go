@@ -23,7 +23,8 @@ func (a *Allocator) CommitOps(al Allocation, owner string) (clientv3.Cmp, client
 }
 
 // CommitOpsAt is CommitOps for a service that has no Allocator of its own: root is the
-// allocator's key prefix and al the reservation as the allocator reported it.
+// allocator's key prefix and al the reservation as the allocator reported it, or an address
+// Propose proposed with Revision 0 (the comparison then requires the key to be absent).
 func CommitOpsAt(root string, al Allocation, owner string) (clientv3.Cmp, clientv3.Op) {
 	val, _ := json.Marshal(Record{Owner: owner, Account: al.Record.Account})
 	return commitOps(KeyAt(root, al.Pool, al.Addr.String()), al.Revision, string(val))

@@ -2313,6 +2313,119 @@ func (x *AllocatePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress
 	return nil
 }
 
+// ProposePrivateIpAddressesRequest is the input of ProposePrivateIpAddresses.
+type ProposePrivateIpAddressesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subnet to propose addresses of.
+	SubnetId string `protobuf:"bytes,1,opt,name=subnet_id,json=subnetId,proto3" json:"subnet_id,omitempty"`
+	// One owner per address wanted (at most 100): what will use each address, for the record of
+	// the call only (nothing is written).
+	Owners        []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposePrivateIpAddressesRequest) Reset() {
+	*x = ProposePrivateIpAddressesRequest{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposePrivateIpAddressesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposePrivateIpAddressesRequest) ProtoMessage() {}
+
+func (x *ProposePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
+func (*ProposePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ProposePrivateIpAddressesRequest) GetSubnetId() string {
+	if x != nil {
+		return x.SubnetId
+	}
+	return ""
+}
+
+func (x *ProposePrivateIpAddressesRequest) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+// ProposePrivateIpAddressesResponse is the output of ProposePrivateIpAddresses.
+type ProposePrivateIpAddressesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The proposed addresses, at most one per owner, in the order of the owners; fewer when the
+	// subnet has fewer free addresses.
+	IpAddressSet []string `protobuf:"bytes,1,rep,name=ip_address_set,json=ipAddressSet,proto3" json:"ip_address_set,omitempty"`
+	// The create revision of the subnet's record: the guard of the caller's transaction (the
+	// subnet is still the one proposed from).
+	SubnetRevision int64 `protobuf:"varint,2,opt,name=subnet_revision,json=subnetRevision,proto3" json:"subnet_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ProposePrivateIpAddressesResponse) Reset() {
+	*x = ProposePrivateIpAddressesResponse{}
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposePrivateIpAddressesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposePrivateIpAddressesResponse) ProtoMessage() {}
+
+func (x *ProposePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
+func (*ProposePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProposePrivateIpAddressesResponse) GetIpAddressSet() []string {
+	if x != nil {
+		return x.IpAddressSet
+	}
+	return nil
+}
+
+func (x *ProposePrivateIpAddressesResponse) GetSubnetRevision() int64 {
+	if x != nil {
+		return x.SubnetRevision
+	}
+	return 0
+}
+
 // CommitPrivateIpAddressRequest is the input of CommitPrivateIpAddress.
 type CommitPrivateIpAddressRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2330,7 +2443,7 @@ type CommitPrivateIpAddressRequest struct {
 
 func (x *CommitPrivateIpAddressRequest) Reset() {
 	*x = CommitPrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2455,7 @@ func (x *CommitPrivateIpAddressRequest) String() string {
 func (*CommitPrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[38]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2468,7 @@ func (x *CommitPrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{38}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CommitPrivateIpAddressRequest) GetSubnetId() string {
@@ -2397,7 +2510,7 @@ type CommitPrivateIpAddressResponse struct {
 
 func (x *CommitPrivateIpAddressResponse) Reset() {
 	*x = CommitPrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2522,7 @@ func (x *CommitPrivateIpAddressResponse) String() string {
 func (*CommitPrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[39]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2535,7 @@ func (x *CommitPrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*CommitPrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{39}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CommitPrivateIpAddressResponse) GetAddress() *PrivateIpAddress {
@@ -2445,7 +2558,7 @@ type ReleasePrivateIpAddressRequest struct {
 
 func (x *ReleasePrivateIpAddressRequest) Reset() {
 	*x = ReleasePrivateIpAddressRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2570,7 @@ func (x *ReleasePrivateIpAddressRequest) String() string {
 func (*ReleasePrivateIpAddressRequest) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[40]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2583,7 @@ func (x *ReleasePrivateIpAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressRequest.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{40}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReleasePrivateIpAddressRequest) GetSubnetId() string {
@@ -2496,7 +2609,7 @@ type ReleasePrivateIpAddressResponse struct {
 
 func (x *ReleasePrivateIpAddressResponse) Reset() {
 	*x = ReleasePrivateIpAddressResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2621,7 @@ func (x *ReleasePrivateIpAddressResponse) String() string {
 func (*ReleasePrivateIpAddressResponse) ProtoMessage() {}
 
 func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[41]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2634,7 @@ func (x *ReleasePrivateIpAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePrivateIpAddressResponse.ProtoReflect.Descriptor instead.
 func (*ReleasePrivateIpAddressResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{41}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{43}
 }
 
 // DescribePrivateIpAddressesRequest is the input of DescribePrivateIpAddresses.
@@ -2539,7 +2652,7 @@ type DescribePrivateIpAddressesRequest struct {
 
 func (x *DescribePrivateIpAddressesRequest) Reset() {
 	*x = DescribePrivateIpAddressesRequest{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +2664,7 @@ func (x *DescribePrivateIpAddressesRequest) String() string {
 func (*DescribePrivateIpAddressesRequest) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[42]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +2677,7 @@ func (x *DescribePrivateIpAddressesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribePrivateIpAddressesRequest.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesRequest) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{42}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DescribePrivateIpAddressesRequest) GetSubnetId() string {
@@ -2601,7 +2714,7 @@ type DescribePrivateIpAddressesResponse struct {
 
 func (x *DescribePrivateIpAddressesResponse) Reset() {
 	*x = DescribePrivateIpAddressesResponse{}
-	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2726,7 @@ func (x *DescribePrivateIpAddressesResponse) String() string {
 func (*DescribePrivateIpAddressesResponse) ProtoMessage() {}
 
 func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipam_v1_ipam_proto_msgTypes[43]
+	mi := &file_ipam_v1_ipam_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2739,7 @@ func (x *DescribePrivateIpAddressesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use DescribePrivateIpAddressesResponse.ProtoReflect.Descriptor instead.
 func (*DescribePrivateIpAddressesResponse) Descriptor() ([]byte, []int) {
-	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{43}
+	return file_ipam_v1_ipam_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DescribePrivateIpAddressesResponse) GetAddressSet() []*PrivateIpAddress {
@@ -2803,7 +2916,13 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x17reservation_ttl_seconds\x18\x03 \x01(\rR\x15reservationTtlSeconds\"`\n" +
 	"\"AllocatePrivateIpAddressesResponse\x12:\n" +
 	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
-	"addressSet\"\x9e\x01\n" +
+	"addressSet\"W\n" +
+	" ProposePrivateIpAddressesRequest\x12\x1b\n" +
+	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x16\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\"r\n" +
+	"!ProposePrivateIpAddressesResponse\x12$\n" +
+	"\x0eip_address_set\x18\x01 \x03(\tR\fipAddressSet\x12'\n" +
+	"\x0fsubnet_revision\x18\x02 \x01(\x03R\x0esubnetRevision\"\x9e\x01\n" +
 	"\x1dCommitPrivateIpAddressRequest\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x1d\n" +
 	"\n" +
@@ -2825,7 +2944,7 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
 	"addressSet\x12\x1f\n" +
 	"\vtotal_count\x18\x02 \x01(\rR\n" +
-	"totalCount2\xac\x0e\n" +
+	"totalCount2\xa0\x0f\n" +
 	"\vIpamService\x12B\n" +
 	"\tCreateVpc\x12\x19.ipam.v1.CreateVpcRequest\x1a\x1a.ipam.v1.CreateVpcResponse\x12K\n" +
 	"\fDescribeVpcs\x12\x1c.ipam.v1.DescribeVpcsRequest\x1a\x1d.ipam.v1.DescribeVpcsResponse\x12B\n" +
@@ -2842,7 +2961,8 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x19DescribeNetworkInterfaces\x12).ipam.v1.DescribeNetworkInterfacesRequest\x1a*.ipam.v1.DescribeNetworkInterfacesResponse\x12i\n" +
 	"\x16DeleteNetworkInterface\x12&.ipam.v1.DeleteNetworkInterfaceRequest\x1a'.ipam.v1.DeleteNetworkInterfaceResponse\x12o\n" +
 	"\x18AllocatePrivateIpAddress\x12(.ipam.v1.AllocatePrivateIpAddressRequest\x1a).ipam.v1.AllocatePrivateIpAddressResponse\x12u\n" +
-	"\x1aAllocatePrivateIpAddresses\x12*.ipam.v1.AllocatePrivateIpAddressesRequest\x1a+.ipam.v1.AllocatePrivateIpAddressesResponse\x12i\n" +
+	"\x1aAllocatePrivateIpAddresses\x12*.ipam.v1.AllocatePrivateIpAddressesRequest\x1a+.ipam.v1.AllocatePrivateIpAddressesResponse\x12r\n" +
+	"\x19ProposePrivateIpAddresses\x12).ipam.v1.ProposePrivateIpAddressesRequest\x1a*.ipam.v1.ProposePrivateIpAddressesResponse\x12i\n" +
 	"\x16CommitPrivateIpAddress\x12&.ipam.v1.CommitPrivateIpAddressRequest\x1a'.ipam.v1.CommitPrivateIpAddressResponse\x12l\n" +
 	"\x17ReleasePrivateIpAddress\x12'.ipam.v1.ReleasePrivateIpAddressRequest\x1a(.ipam.v1.ReleasePrivateIpAddressResponse\x12u\n" +
 	"\x1aDescribePrivateIpAddresses\x12*.ipam.v1.DescribePrivateIpAddressesRequest\x1a+.ipam.v1.DescribePrivateIpAddressesResponseB1Z/github.com/openhavip/havip/proto/ipam/v1;ipamv1b\x06proto3"
@@ -2859,7 +2979,7 @@ func file_ipam_v1_ipam_proto_rawDescGZIP() []byte {
 	return file_ipam_v1_ipam_proto_rawDescData
 }
 
-var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_ipam_v1_ipam_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*Filter)(nil),                             // 0: ipam.v1.Filter
 	(*Vpc)(nil),                                // 1: ipam.v1.Vpc
@@ -2899,19 +3019,21 @@ var file_ipam_v1_ipam_proto_goTypes = []any{
 	(*AllocatePrivateIpAddressResponse)(nil),   // 35: ipam.v1.AllocatePrivateIpAddressResponse
 	(*AllocatePrivateIpAddressesRequest)(nil),  // 36: ipam.v1.AllocatePrivateIpAddressesRequest
 	(*AllocatePrivateIpAddressesResponse)(nil), // 37: ipam.v1.AllocatePrivateIpAddressesResponse
-	(*CommitPrivateIpAddressRequest)(nil),      // 38: ipam.v1.CommitPrivateIpAddressRequest
-	(*CommitPrivateIpAddressResponse)(nil),     // 39: ipam.v1.CommitPrivateIpAddressResponse
-	(*ReleasePrivateIpAddressRequest)(nil),     // 40: ipam.v1.ReleasePrivateIpAddressRequest
-	(*ReleasePrivateIpAddressResponse)(nil),    // 41: ipam.v1.ReleasePrivateIpAddressResponse
-	(*DescribePrivateIpAddressesRequest)(nil),  // 42: ipam.v1.DescribePrivateIpAddressesRequest
-	(*DescribePrivateIpAddressesResponse)(nil), // 43: ipam.v1.DescribePrivateIpAddressesResponse
-	(*timestamppb.Timestamp)(nil),              // 44: google.protobuf.Timestamp
+	(*ProposePrivateIpAddressesRequest)(nil),   // 38: ipam.v1.ProposePrivateIpAddressesRequest
+	(*ProposePrivateIpAddressesResponse)(nil),  // 39: ipam.v1.ProposePrivateIpAddressesResponse
+	(*CommitPrivateIpAddressRequest)(nil),      // 40: ipam.v1.CommitPrivateIpAddressRequest
+	(*CommitPrivateIpAddressResponse)(nil),     // 41: ipam.v1.CommitPrivateIpAddressResponse
+	(*ReleasePrivateIpAddressRequest)(nil),     // 42: ipam.v1.ReleasePrivateIpAddressRequest
+	(*ReleasePrivateIpAddressResponse)(nil),    // 43: ipam.v1.ReleasePrivateIpAddressResponse
+	(*DescribePrivateIpAddressesRequest)(nil),  // 44: ipam.v1.DescribePrivateIpAddressesRequest
+	(*DescribePrivateIpAddressesResponse)(nil), // 45: ipam.v1.DescribePrivateIpAddressesResponse
+	(*timestamppb.Timestamp)(nil),              // 46: google.protobuf.Timestamp
 }
 var file_ipam_v1_ipam_proto_depIdxs = []int32{
-	44, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
-	44, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
-	44, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
-	44, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
+	46, // 0: ipam.v1.Vpc.created_time:type_name -> google.protobuf.Timestamp
+	46, // 1: ipam.v1.Subnet.created_time:type_name -> google.protobuf.Timestamp
+	46, // 2: ipam.v1.Instance.created_time:type_name -> google.protobuf.Timestamp
+	46, // 3: ipam.v1.NetworkInterface.created_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: ipam.v1.CreateVpcResponse.vpc:type_name -> ipam.v1.Vpc
 	0,  // 5: ipam.v1.DescribeVpcsRequest.filters:type_name -> ipam.v1.Filter
 	1,  // 6: ipam.v1.DescribeVpcsResponse.vpc_set:type_name -> ipam.v1.Vpc
@@ -2947,30 +3069,32 @@ var file_ipam_v1_ipam_proto_depIdxs = []int32{
 	32, // 36: ipam.v1.IpamService.DeleteNetworkInterface:input_type -> ipam.v1.DeleteNetworkInterfaceRequest
 	34, // 37: ipam.v1.IpamService.AllocatePrivateIpAddress:input_type -> ipam.v1.AllocatePrivateIpAddressRequest
 	36, // 38: ipam.v1.IpamService.AllocatePrivateIpAddresses:input_type -> ipam.v1.AllocatePrivateIpAddressesRequest
-	38, // 39: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
-	40, // 40: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
-	42, // 41: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
-	7,  // 42: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
-	9,  // 43: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
-	11, // 44: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
-	13, // 45: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
-	15, // 46: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
-	17, // 47: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
-	19, // 48: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
-	21, // 49: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
-	23, // 50: ipam.v1.IpamService.DeleteInstance:output_type -> ipam.v1.DeleteInstanceResponse
-	25, // 51: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
-	27, // 52: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
-	29, // 53: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
-	31, // 54: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
-	33, // 55: ipam.v1.IpamService.DeleteNetworkInterface:output_type -> ipam.v1.DeleteNetworkInterfaceResponse
-	35, // 56: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
-	37, // 57: ipam.v1.IpamService.AllocatePrivateIpAddresses:output_type -> ipam.v1.AllocatePrivateIpAddressesResponse
-	39, // 58: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
-	41, // 59: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
-	43, // 60: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
-	42, // [42:61] is the sub-list for method output_type
-	23, // [23:42] is the sub-list for method input_type
+	38, // 39: ipam.v1.IpamService.ProposePrivateIpAddresses:input_type -> ipam.v1.ProposePrivateIpAddressesRequest
+	40, // 40: ipam.v1.IpamService.CommitPrivateIpAddress:input_type -> ipam.v1.CommitPrivateIpAddressRequest
+	42, // 41: ipam.v1.IpamService.ReleasePrivateIpAddress:input_type -> ipam.v1.ReleasePrivateIpAddressRequest
+	44, // 42: ipam.v1.IpamService.DescribePrivateIpAddresses:input_type -> ipam.v1.DescribePrivateIpAddressesRequest
+	7,  // 43: ipam.v1.IpamService.CreateVpc:output_type -> ipam.v1.CreateVpcResponse
+	9,  // 44: ipam.v1.IpamService.DescribeVpcs:output_type -> ipam.v1.DescribeVpcsResponse
+	11, // 45: ipam.v1.IpamService.DeleteVpc:output_type -> ipam.v1.DeleteVpcResponse
+	13, // 46: ipam.v1.IpamService.CreateSubnet:output_type -> ipam.v1.CreateSubnetResponse
+	15, // 47: ipam.v1.IpamService.DescribeSubnets:output_type -> ipam.v1.DescribeSubnetsResponse
+	17, // 48: ipam.v1.IpamService.DeleteSubnet:output_type -> ipam.v1.DeleteSubnetResponse
+	19, // 49: ipam.v1.IpamService.CreateInstance:output_type -> ipam.v1.CreateInstanceResponse
+	21, // 50: ipam.v1.IpamService.DescribeInstances:output_type -> ipam.v1.DescribeInstancesResponse
+	23, // 51: ipam.v1.IpamService.DeleteInstance:output_type -> ipam.v1.DeleteInstanceResponse
+	25, // 52: ipam.v1.IpamService.CreateNetworkInterface:output_type -> ipam.v1.CreateNetworkInterfaceResponse
+	27, // 53: ipam.v1.IpamService.AttachNetworkInterface:output_type -> ipam.v1.AttachNetworkInterfaceResponse
+	29, // 54: ipam.v1.IpamService.DetachNetworkInterface:output_type -> ipam.v1.DetachNetworkInterfaceResponse
+	31, // 55: ipam.v1.IpamService.DescribeNetworkInterfaces:output_type -> ipam.v1.DescribeNetworkInterfacesResponse
+	33, // 56: ipam.v1.IpamService.DeleteNetworkInterface:output_type -> ipam.v1.DeleteNetworkInterfaceResponse
+	35, // 57: ipam.v1.IpamService.AllocatePrivateIpAddress:output_type -> ipam.v1.AllocatePrivateIpAddressResponse
+	37, // 58: ipam.v1.IpamService.AllocatePrivateIpAddresses:output_type -> ipam.v1.AllocatePrivateIpAddressesResponse
+	39, // 59: ipam.v1.IpamService.ProposePrivateIpAddresses:output_type -> ipam.v1.ProposePrivateIpAddressesResponse
+	41, // 60: ipam.v1.IpamService.CommitPrivateIpAddress:output_type -> ipam.v1.CommitPrivateIpAddressResponse
+	43, // 61: ipam.v1.IpamService.ReleasePrivateIpAddress:output_type -> ipam.v1.ReleasePrivateIpAddressResponse
+	45, // 62: ipam.v1.IpamService.DescribePrivateIpAddresses:output_type -> ipam.v1.DescribePrivateIpAddressesResponse
+	43, // [43:63] is the sub-list for method output_type
+	23, // [23:43] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -2987,7 +3111,7 @@ func file_ipam_v1_ipam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipam_v1_ipam_proto_rawDesc), len(file_ipam_v1_ipam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -831,6 +831,51 @@ func local_request_IpamService_AllocatePrivateIpAddresses_0(ctx context.Context,
 	return msg, metadata, err
 }
 
+func request_IpamService_ProposePrivateIpAddresses_0(ctx context.Context, marshaler runtime.Marshaler, client IpamServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ProposePrivateIpAddressesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["subnet_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "subnet_id")
+	}
+	protoReq.SubnetId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "subnet_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ProposePrivateIpAddresses(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_IpamService_ProposePrivateIpAddresses_0(ctx context.Context, marshaler runtime.Marshaler, server IpamServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ProposePrivateIpAddressesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["subnet_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "subnet_id")
+	}
+	protoReq.SubnetId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "subnet_id", err)
+	}
+	msg, err := server.ProposePrivateIpAddresses(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_IpamService_CommitPrivateIpAddress_0(ctx context.Context, marshaler runtime.Marshaler, client IpamServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq CommitPrivateIpAddressRequest
@@ -1406,6 +1451,26 @@ func RegisterIpamServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_IpamService_AllocatePrivateIpAddresses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_IpamService_ProposePrivateIpAddresses_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ipam.v1.IpamService/ProposePrivateIpAddresses", runtime.WithHTTPPathPattern("/v1/subnets/{subnet_id}/private-ip-addresses:propose"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_IpamService_ProposePrivateIpAddresses_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_ProposePrivateIpAddresses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IpamService_CommitPrivateIpAddress_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1846,6 +1911,23 @@ func RegisterIpamServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_IpamService_AllocatePrivateIpAddresses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_IpamService_ProposePrivateIpAddresses_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ipam.v1.IpamService/ProposePrivateIpAddresses", runtime.WithHTTPPathPattern("/v1/subnets/{subnet_id}/private-ip-addresses:propose"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_IpamService_ProposePrivateIpAddresses_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IpamService_ProposePrivateIpAddresses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IpamService_CommitPrivateIpAddress_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1921,6 +2003,7 @@ var (
 	pattern_IpamService_DeleteNetworkInterface_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "network-interfaces", "network_interface_id"}, ""))
 	pattern_IpamService_AllocatePrivateIpAddress_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, ""))
 	pattern_IpamService_AllocatePrivateIpAddresses_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, "batchAllocate"))
+	pattern_IpamService_ProposePrivateIpAddresses_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, "propose"))
 	pattern_IpamService_CommitPrivateIpAddress_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses", "ip_address"}, "commit"))
 	pattern_IpamService_ReleasePrivateIpAddress_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses", "ip_address"}, ""))
 	pattern_IpamService_DescribePrivateIpAddresses_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "subnets", "subnet_id", "private-ip-addresses"}, ""))
@@ -1947,6 +2030,7 @@ var (
 	forward_IpamService_DeleteNetworkInterface_0     = runtime.ForwardResponseMessage
 	forward_IpamService_AllocatePrivateIpAddress_0   = runtime.ForwardResponseMessage
 	forward_IpamService_AllocatePrivateIpAddresses_0 = runtime.ForwardResponseMessage
+	forward_IpamService_ProposePrivateIpAddresses_0  = runtime.ForwardResponseMessage
 	forward_IpamService_CommitPrivateIpAddress_0     = runtime.ForwardResponseMessage
 	forward_IpamService_ReleasePrivateIpAddress_0    = runtime.ForwardResponseMessage
 	forward_IpamService_DescribePrivateIpAddresses_0 = runtime.ForwardResponseMessage

@@ -35,6 +35,7 @@ const (
 	IpamService_DeleteNetworkInterface_FullMethodName     = "/ipam.v1.IpamService/DeleteNetworkInterface"
 	IpamService_AllocatePrivateIpAddress_FullMethodName   = "/ipam.v1.IpamService/AllocatePrivateIpAddress"
 	IpamService_AllocatePrivateIpAddresses_FullMethodName = "/ipam.v1.IpamService/AllocatePrivateIpAddresses"
+	IpamService_ProposePrivateIpAddresses_FullMethodName  = "/ipam.v1.IpamService/ProposePrivateIpAddresses"
 	IpamService_CommitPrivateIpAddress_FullMethodName     = "/ipam.v1.IpamService/CommitPrivateIpAddress"
 	IpamService_ReleasePrivateIpAddress_FullMethodName    = "/ipam.v1.IpamService/ReleasePrivateIpAddress"
 	IpamService_DescribePrivateIpAddresses_FullMethodName = "/ipam.v1.IpamService/DescribePrivateIpAddresses"
@@ -87,6 +88,13 @@ type IpamServiceClient interface {
 	// AllocatePrivateIpAddresses allocates several free addresses of a subnet at once, one per
 	// owner, in one call; when the subnet runs out it returns as many as it could.
 	AllocatePrivateIpAddresses(ctx context.Context, in *AllocatePrivateIpAddressesRequest, opts ...grpc.CallOption) (*AllocatePrivateIpAddressesResponse, error)
+	// ProposePrivateIpAddresses proposes free addresses of a subnet, one per owner, without
+	// allocating them: it writes nothing. The caller allocates a proposed address by creating its
+	// key itself, absent-only, in a transaction of its own guarded by the subnet's revision (so
+	// that the address and what uses it are written at once). This replica holds the proposals
+	// back from its other proposals and allocations for a few seconds while it has other free
+	// addresses; another replica may propose the same one, and the caller's transaction decides.
+	ProposePrivateIpAddresses(ctx context.Context, in *ProposePrivateIpAddressesRequest, opts ...grpc.CallOption) (*ProposePrivateIpAddressesResponse, error)
 	// CommitPrivateIpAddress turns a reservation into a lasting allocation.
 	CommitPrivateIpAddress(ctx context.Context, in *CommitPrivateIpAddressRequest, opts ...grpc.CallOption) (*CommitPrivateIpAddressResponse, error)
 	// ReleasePrivateIpAddress frees an allocated address that no ENI uses as its primary IP.
@@ -263,6 +271,16 @@ func (c *ipamServiceClient) AllocatePrivateIpAddresses(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *ipamServiceClient) ProposePrivateIpAddresses(ctx context.Context, in *ProposePrivateIpAddressesRequest, opts ...grpc.CallOption) (*ProposePrivateIpAddressesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposePrivateIpAddressesResponse)
+	err := c.cc.Invoke(ctx, IpamService_ProposePrivateIpAddresses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ipamServiceClient) CommitPrivateIpAddress(ctx context.Context, in *CommitPrivateIpAddressRequest, opts ...grpc.CallOption) (*CommitPrivateIpAddressResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CommitPrivateIpAddressResponse)
@@ -340,6 +358,13 @@ type IpamServiceServer interface {
 	// AllocatePrivateIpAddresses allocates several free addresses of a subnet at once, one per
 	// owner, in one call; when the subnet runs out it returns as many as it could.
 	AllocatePrivateIpAddresses(context.Context, *AllocatePrivateIpAddressesRequest) (*AllocatePrivateIpAddressesResponse, error)
+	// ProposePrivateIpAddresses proposes free addresses of a subnet, one per owner, without
+	// allocating them: it writes nothing. The caller allocates a proposed address by creating its
+	// key itself, absent-only, in a transaction of its own guarded by the subnet's revision (so
+	// that the address and what uses it are written at once). This replica holds the proposals
+	// back from its other proposals and allocations for a few seconds while it has other free
+	// addresses; another replica may propose the same one, and the caller's transaction decides.
+	ProposePrivateIpAddresses(context.Context, *ProposePrivateIpAddressesRequest) (*ProposePrivateIpAddressesResponse, error)
 	// CommitPrivateIpAddress turns a reservation into a lasting allocation.
 	CommitPrivateIpAddress(context.Context, *CommitPrivateIpAddressRequest) (*CommitPrivateIpAddressResponse, error)
 	// ReleasePrivateIpAddress frees an allocated address that no ENI uses as its primary IP.
@@ -403,6 +428,9 @@ func (UnimplementedIpamServiceServer) AllocatePrivateIpAddress(context.Context, 
 }
 func (UnimplementedIpamServiceServer) AllocatePrivateIpAddresses(context.Context, *AllocatePrivateIpAddressesRequest) (*AllocatePrivateIpAddressesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocatePrivateIpAddresses not implemented")
+}
+func (UnimplementedIpamServiceServer) ProposePrivateIpAddresses(context.Context, *ProposePrivateIpAddressesRequest) (*ProposePrivateIpAddressesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposePrivateIpAddresses not implemented")
 }
 func (UnimplementedIpamServiceServer) CommitPrivateIpAddress(context.Context, *CommitPrivateIpAddressRequest) (*CommitPrivateIpAddressResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitPrivateIpAddress not implemented")
@@ -722,6 +750,24 @@ func _IpamService_AllocatePrivateIpAddresses_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IpamService_ProposePrivateIpAddresses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposePrivateIpAddressesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IpamServiceServer).ProposePrivateIpAddresses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IpamService_ProposePrivateIpAddresses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IpamServiceServer).ProposePrivateIpAddresses(ctx, req.(*ProposePrivateIpAddressesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IpamService_CommitPrivateIpAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CommitPrivateIpAddressRequest)
 	if err := dec(in); err != nil {
@@ -846,6 +892,10 @@ var IpamService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AllocatePrivateIpAddresses",
 			Handler:    _IpamService_AllocatePrivateIpAddresses_Handler,
+		},
+		{
+			MethodName: "ProposePrivateIpAddresses",
+			Handler:    _IpamService_ProposePrivateIpAddresses_Handler,
 		},
 		{
 			MethodName: "CommitPrivateIpAddress",

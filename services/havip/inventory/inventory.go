@@ -47,7 +47,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
-	queues  map[string]*reserveQueue
+	queues  map[string]*proposeQueue
 }
 
 type subnetEntry struct {
@@ -57,7 +57,7 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*reserveQueue{}}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}}
 }
 
 // Subnet returns an account's subnet.
@@ -119,13 +119,12 @@ func (c *Client) Instances(ctx context.Context, account string, ids []string) (m
 }
 
 // Reserve allocates vip (or any free address) in a subnet as a reservation for owner that
-// expires after ttl unless committed. Concurrent requests for any free address of one subnet
-// go to ipamd together, in one call.
+// expires after ttl unless committed.
 func (c *Client) Reserve(ctx context.Context, account, subnetID string, vip netip.Addr, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
-	if !vip.IsValid() {
-		return c.reserveBatched(ctx, account, subnetID, owner, ttl)
+	req := &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnetID, Owner: owner, ReservationTtlSeconds: uint32(ttl / time.Second)}
+	if vip.IsValid() {
+		req.IpAddress = vip.String()
 	}
-	req := &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: subnetID, Owner: owner, ReservationTtlSeconds: uint32(ttl / time.Second), IpAddress: vip.String()}
 	resp, err := c.ipam.AllocatePrivateIpAddress(tenant.Outgoing(ctx, account), req)
 	if err != nil {
 		return ipalloc.Allocation{}, apierr.FromStatus(err)
@@ -141,32 +140,43 @@ func allocation(account string, a *ipamv1.PrivateIpAddress) (ipalloc.Allocation,
 	return ipalloc.Allocation{Pool: a.GetSubnetId(), Addr: addr, Record: ipalloc.Record{Owner: a.GetOwner(), Account: account, Reservation: a.GetReservationToken()}, Revision: a.GetRevision()}, nil
 }
 
-// reserveQueue gathers the automatic reservations of one account, subnet and TTL.
-type reserveQueue = groupcommit.Queue[*reserveCall]
+// Proposal is a free address ipamd proposed, not allocated: the caller creates its key (absent
+// only) in its own transaction, guarded by the subnet's create revision.
+type Proposal struct {
+	// Allocation is the address as it will be recorded; its Revision is 0 (the key absent).
+	Allocation     ipalloc.Allocation
+	SubnetRevision int64
+}
 
-type reserveCall struct {
+// proposeQueue gathers the proposals asked of one account's subnet.
+type proposeQueue = groupcommit.Queue[*proposeCall]
+
+type proposeCall struct {
 	owner string
 	span  trace.SpanContext // the caller's, which the batch's call to ipamd continues
 	done  chan struct{}
-	al    ipalloc.Allocation
+	p     Proposal
 	err   error
 }
 
-// maxReserveBatch is the most addresses asked of ipamd in one call.
-const maxReserveBatch = 100
+// maxProposeBatch is the most addresses asked of ipamd in one call.
+const maxProposeBatch = 100
 
-func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner string, ttl time.Duration) (ipalloc.Allocation, error) {
-	key := fmt.Sprintf("%s/%s/%d", account, subnetID, ttl)
-	call := &reserveCall{owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
+// Propose asks ipamd for a free address of a subnet for owner (ipamd writes nothing).
+// Concurrent requests for one subnet go to ipamd together, in one call. It fails with
+// ResourceInsufficient when ipamd had no address to propose.
+func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (Proposal, error) {
+	key := account + "/" + subnetID
+	call := &proposeCall{owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
 	c.mu.Lock()
 	q := c.queues[key]
 	if q == nil {
-		q = &reserveQueue{}
+		q = &proposeQueue{}
 		c.queues[key] = q
 	}
 	if q.Add(call) {
-		go q.Run(&c.mu, takeReservations,
-			func(batch []*reserveCall) { c.reserve(account, subnetID, ttl, batch) },
+		go q.Run(&c.mu, takeProposals,
+			func(batch []*proposeCall) { c.propose(account, subnetID, batch) },
 			func(running int) {
 				if running == 0 {
 					delete(c.queues, key)
@@ -176,39 +186,44 @@ func (c *Client) reserveBatched(ctx context.Context, account, subnetID, owner st
 	c.mu.Unlock()
 	select {
 	case <-call.done:
-		return call.al, call.err
+		return call.p, call.err
 	case <-ctx.Done():
-		return ipalloc.Allocation{}, ctx.Err()
+		return Proposal{}, ctx.Err()
 	}
 }
 
-// takeReservations takes up to maxReserveBatch reservations for one call to ipamd.
-func takeReservations(pending []*reserveCall) (batch, rest []*reserveCall) {
-	n := min(len(pending), maxReserveBatch)
+// takeProposals takes up to maxProposeBatch calls for one call to ipamd.
+func takeProposals(pending []*proposeCall) (batch, rest []*proposeCall) {
+	n := min(len(pending), maxProposeBatch)
 	return pending[:n:n], pending[n:]
 }
 
-// reserve asks ipamd for one batch of reservations and answers each call.
-func (c *Client) reserve(account, subnetID string, ttl time.Duration, batch []*reserveCall) {
+// propose asks ipamd for one batch of proposals and answers each call.
+func (c *Client) propose(account, subnetID string, batch []*proposeCall) {
 	owners := make([]string, len(batch))
 	for i, call := range batch {
 		owners[i] = call.owner
 	}
 	ctx, span := batchSpan(tenant.Outgoing(context.Background(), account), subnetID, batch)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	resp, err := c.ipam.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, ReservationTtlSeconds: uint32(ttl / time.Second)})
+	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners})
 	cancel()
 	span.End()
-	got := map[string]*ipamv1.PrivateIpAddress{}
-	for _, a := range resp.GetAddressSet() {
-		got[a.GetOwner()] = a
-	}
-	for _, call := range batch {
-		switch a, ok := got[call.owner]; {
+	addrs := resp.GetIpAddressSet()
+	for i, call := range batch {
+		switch {
 		case err != nil:
 			call.err = apierr.FromStatus(err)
-		case ok:
-			call.al, call.err = allocation(account, a)
+		case i < len(addrs):
+			addr, perr := netip.ParseAddr(addrs[i])
+			if perr != nil {
+				call.err = fmt.Errorf("ipamd proposed address %q: %w", addrs[i], perr)
+				break
+			}
+			call.p = Proposal{
+				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Owner: call.owner, Account: account}},
+				SubnetRevision: resp.GetSubnetRevision(),
+			}
 		default:
 			call.err = apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", subnetID)
 		}
@@ -221,9 +236,9 @@ var tracer = otel.Tracer("github.com/openhavip/havip/services/havip/inventory")
 // batchSpan starts the span of a batch's call to ipamd in the trace of its first caller, linked
 // to the others' (when tracing exports; otherwise ctx only carries the first caller's trace
 // context on to ipamd).
-func batchSpan(ctx context.Context, subnetID string, batch []*reserveCall) (context.Context, trace.Span) {
+func batchSpan(ctx context.Context, subnetID string, batch []*proposeCall) (context.Context, trace.Span) {
 	if !batch[0].span.IsValid() {
-		return tracer.Start(ctx, "inventory.ReserveBatch")
+		return tracer.Start(ctx, "inventory.ProposeBatch")
 	}
 	links := make([]trace.Link, 0, len(batch)-1)
 	for _, c := range batch[1:] {
@@ -231,7 +246,7 @@ func batchSpan(ctx context.Context, subnetID string, batch []*reserveCall) (cont
 			links = append(links, trace.Link{SpanContext: c.span})
 		}
 	}
-	return tracer.Start(trace.ContextWithSpanContext(ctx, batch[0].span), "inventory.ReserveBatch", trace.WithLinks(links...),
+	return tracer.Start(trace.ContextWithSpanContext(ctx, batch[0].span), "inventory.ProposeBatch", trace.WithLinks(links...),
 		trace.WithAttributes(tracing.SubnetID.String(subnetID), attribute.Int("havip.batch_size", len(batch))))
 }
 

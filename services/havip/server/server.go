@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -221,21 +222,52 @@ func (s *Server) CreateHaVip(ctx context.Context, req *havipv1.CreateHaVipReques
 		CheckAssociate: req.CheckAssociate == nil || req.GetCheckAssociate(), Associations: assoc,
 		ClientToken: req.GetClientToken(), Created: time.Now().UTC(),
 	}
-	al, err := s.inv.Reserve(ctx, acct, sn.ID, vip, h.ID, s.reservationTTL)
-	if err != nil {
-		return nil, err
-	}
-	h.VIP = al.Addr
-	switch err := s.store.Create(ctx, h, al, hash); {
+	switch err := s.create(ctx, &h, vip, hash); {
 	case errors.Is(err, store.ErrTokenTaken):
-		// A concurrent create with this token won: give the address back, answer as it did.
-		_ = s.inv.Release(context.WithoutCancel(ctx), acct, sn.ID, al.Addr)
+		// A concurrent create with this token won: answer as it did.
 		resp, _, err := s.byToken(ctx, acct, req.GetClientToken(), hash)
 		return resp, err
 	case err != nil:
 		return nil, err
 	}
 	return &havipv1.CreateHaVipResponse{Havip: havipPB(store.View{HaVip: h})}, nil
+}
+
+// proposalTries is how many of ipamd's proposals a create tries before it asks ipamd to
+// reserve an address instead.
+const proposalTries = 3
+
+// create records h with its VIP, and sets h.VIP. An automatic address is one of ipamd's
+// proposals, created with the HAVIP in one etcd transaction (one write per create); a given
+// address, or an automatic one when the proposals keep being taken by others (a subnet almost
+// full) or ipamd has none left to propose, is a reservation of ipamd's, committed with the HAVIP
+// (two writes), released again when a concurrent create with the same client token won.
+func (s *Server) create(ctx context.Context, h *records.HaVip, vip netip.Addr, hash string) error {
+	if !vip.IsValid() {
+		for range proposalTries {
+			p, err := s.inv.Propose(ctx, h.Account, h.SubnetID, h.ID)
+			if apierr.Reason(err) == apierr.ReasonResourceInsufficient {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			h.VIP = p.Allocation.Addr
+			if err := s.store.Create(ctx, *h, p.Allocation, p.SubnetRevision, hash); !errors.Is(err, store.ErrReservationLost) {
+				return err
+			}
+		}
+	}
+	al, err := s.inv.Reserve(ctx, h.Account, h.SubnetID, vip, h.ID, s.reservationTTL)
+	if err != nil {
+		return err
+	}
+	h.VIP = al.Addr
+	err = s.store.Create(ctx, *h, al, 0, hash)
+	if errors.Is(err, store.ErrTokenTaken) {
+		_ = s.inv.Release(context.WithoutCancel(ctx), h.Account, h.SubnetID, al.Addr)
+	}
+	return err
 }
 
 // filterKeys are every filter key DescribeHaVips accepts (for the check of unknown keys); the

@@ -116,13 +116,19 @@ func (s *Store) Token(ctx context.Context, account, token string) (id, hash stri
 // ErrTokenTaken is returned by Create when another create with the same client token won.
 var ErrTokenTaken = errors.New("client token already used")
 
-// ErrReservationLost is returned by Create when the VIP reservation expired before the commit.
+// ErrReservationLost is returned by Create when the VIP reservation expired before the commit,
+// or the proposed address was taken (or its subnet deleted) meanwhile.
 var ErrReservationLost = apierr.New(apierr.ReasonReservationLost, "the VIP reservation expired before the HAVIP was recorded; try again")
 
-// Create records h and commits its VIP reservation in one transaction: both or neither.
-func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, requestHash string) error {
+// Create records h and its VIP in one transaction: both or neither. vip is either a reservation
+// of ipamd's, committed, or (Revision 0) a proposal of ipamd's, whose key is created if it is
+// still absent and the subnet still has create revision subnetRev.
+func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, subnetRev int64, requestHash string) error {
 	commitCmp, commitPut := ipalloc.CommitOpsAt(records.Addresses, vip, h.ID)
 	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(records.HaVipKey(h.ID)), "=", 0)}
+	if vip.Revision == 0 {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(h.SubnetID)), "=", subnetRev))
+	}
 	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h))}
 	var elses []clientv3.Op
 	if h.ClientToken != "" {

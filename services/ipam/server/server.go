@@ -480,6 +480,38 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 	return out, nil
 }
 
+// ProposePrivateIpAddresses proposes free addresses of a subnet without allocating them.
+func (s *Server) ProposePrivateIpAddresses(ctx context.Context, req *ipamv1.ProposePrivateIpAddressesRequest) (*ipamv1.ProposePrivateIpAddressesResponse, error) {
+	acct, err := tenant.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := subnetAddr(req.GetSubnetId(), "", false); err != nil {
+		return nil, err
+	}
+	owners := req.GetOwners()
+	if len(owners) == 0 || len(owners) > query.MaxLimit {
+		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
+	}
+	for _, o := range owners {
+		if err := validate.OptionalName("owners", o); err != nil {
+			return nil, err
+		}
+	}
+	addrs, rev, err := s.store.Propose(ctx, acct, req.GetSubnetId(), len(owners))
+	if err != nil {
+		return nil, err
+	}
+	if len(addrs) == 0 {
+		return nil, apierr.New(apierr.ReasonResourceInsufficient, "no free address left in %s", req.GetSubnetId())
+	}
+	out := &ipamv1.ProposePrivateIpAddressesResponse{SubnetRevision: rev}
+	for _, a := range addrs {
+		out.IpAddressSet = append(out.IpAddressSet, a.String())
+	}
+	return out, nil
+}
+
 // CommitPrivateIpAddress commits a reservation.
 func (s *Server) CommitPrivateIpAddress(ctx context.Context, req *ipamv1.CommitPrivateIpAddressRequest) (*ipamv1.CommitPrivateIpAddressResponse, error) {
 	acct, err := tenant.Caller(ctx)

@@ -306,6 +306,17 @@ func (s *Store) Allocate(ctx context.Context, account, subnetID string, addr net
 	return s.alloc.Allocate(ctx, s.pool(it), ipalloc.Request{Addr: addr, Owner: owner, Account: account, TTL: ttl})
 }
 
+// Propose proposes up to n free addresses of an account's subnet without allocating them
+// (ipalloc.Allocator.Propose), with the subnet's create revision, the guard of the caller's
+// transaction.
+func (s *Store) Propose(ctx context.Context, account, subnetID string, n int) ([]netip.Addr, int64, error) {
+	it, err := s.subnetForAlloc(ctx, account, subnetID)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.alloc.Propose(s.pool(it), n), it.CreateRevision, nil
+}
+
 // allocation reads an allocation of account's subnet straight from etcd.
 func (s *Store) allocation(ctx context.Context, account, subnetID string, addr netip.Addr) (ipalloc.Allocation, error) {
 	it, err := s.subnetForAlloc(ctx, account, subnetID)
