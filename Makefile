@@ -103,6 +103,10 @@ SCALE_MAX ?= 100000
 bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons as processes, etcd fsync on) and print the growth table.
 	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
 
+.PHONY: bench-cpu
+bench-cpu: ## Server CPU per CreateHaVip against etcd's CPU per raw write (etcd, ipamd, havipd as processes, fsync on).
+	cd integration && go test -run '^$$' -bench BenchmarkCreateCPU -benchtime 1x -count 1 -timeout 30m ./scale
+
 RUNS ?= 1
 .PHONY: chaos
 chaos: ## Run the whole fault suite RUNS times (root: network namespaces); each run's table is appended to build/chaos.md.

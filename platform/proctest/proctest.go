@@ -53,7 +53,14 @@ func Start(tb testing.TB, bin string, env ...string) *Proc {
 // gatewayd's "serving"; Addr is then the "addr" of that line, if it has one.
 func StartReady(tb testing.TB, bin, ready string, env ...string) *Proc {
 	tb.Helper()
-	cmd := exec.Command(bin)
+	return StartArgs(tb, bin, nil, ready, env...)
+}
+
+// StartArgs is StartReady for a binary run with args; Addr is the "addr" or, for etcd's
+// "serving client traffic…" lines, the "address" of the ready line.
+func StartArgs(tb testing.TB, bin string, args []string, ready string, env ...string) *Proc {
+	tb.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "HAVIP_METRICS_ADDR=127.0.0.1:0"), env...) // the last of a name wins
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -72,9 +79,12 @@ func StartReady(tb testing.TB, bin, ready string, env ...string) *Proc {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
 			p.mu.Unlock()
-			var rec struct{ Msg, Addr string }
+			var rec struct{ Msg, Addr, Address string }
 			if json.Unmarshal(sc.Bytes(), &rec) != nil {
 				continue
+			}
+			if rec.Addr == "" {
+				rec.Addr = rec.Address
 			}
 			switch rec.Msg {
 			case "metrics serving":

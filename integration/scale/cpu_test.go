@@ -1,0 +1,130 @@
+package scale_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	havipv1 "github.com/openhavip/havip/proto/havip/v1"
+	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/loadtest"
+	"github.com/openhavip/havip/platform/mtls/mtlstest"
+	"github.com/openhavip/havip/platform/proctest"
+	"github.com/openhavip/havip/platform/tenant"
+)
+
+// startEtcd runs etcd as a process of its own (built from the release deploy/etcd pins, with
+// etcd's defaults: fsync on) on free loopback ports, killed when the benchmark ends.
+func startEtcd(b *testing.B) *proctest.Proc {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "etcd")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir, cmd.Env = "../../deploy/etcd", append(os.Environ(), "GOWORK=off") // a module outside the workspace
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build etcd: %v\n%s", err, out)
+	}
+	const any = "http://127.0.0.1:0"
+	return proctest.StartArgs(b, bin, []string{
+		"--data-dir", filepath.Join(b.TempDir(), "etcd"), "--enable-grpc-gateway=false",
+		"--listen-client-urls", any, "--advertise-client-urls", any,
+		"--listen-peer-urls", any, "--initial-advertise-peer-urls", any, "--initial-cluster", "default=" + any,
+	}, "serving client traffic insecurely; this is strongly discouraged!")
+}
+
+// cpuTicks is the CPU time a process has used, user and system, in clock ticks (USER_HZ: 100 a
+// second on Linux).
+func cpuTicks(tb testing.TB, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return utime + stime
+}
+
+// BenchmarkCreateCPU measures what a CreateHaVip costs the servers in CPU against what etcd
+// spends on a raw write, with the same client (this benchmark) on both sides: etcd, ipamd and
+// havipd run as processes (etcd with fsync on, the services over mTLS). Rounds of raw
+// single-key create-if-absent transactions and of CreateHaVips with an automatic VIP, each at
+// 50 clients, take turns; the CPU each process used during each side's rounds is read from
+// /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per raw transaction),
+// target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
+//
+//	make bench-cpu
+func BenchmarkCreateCPU(b *testing.B) {
+	etcd := startEtcd(b)
+	c := &cluster{tb: b, endpoint: etcd.Addr, cli: etcdtest.Client(b, etcd.Addr)}
+	ipamd := c.service("ipamd", "../../services/ipam/cmd/ipamd")
+	havipd := c.service("havipd", "../../services/havip/cmd/havipd")
+	havipd.ipam = ipamd
+	c.start(ipamd)
+	c.start(havipd)
+	ipamc := ipamv1.NewIpamServiceClient(etcdtest.DialAs(b, ipamd.proc.Addr, mtlstest.Operator))
+	havipc := havipv1.NewHaVipServiceClient(etcdtest.DialAs(b, havipd.proc.Addr, mtlstest.Operator))
+	ctx := tenant.Outgoing(context.Background(), "acct-cpu")
+	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](b)(ipamc.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/12"})).GetVpc().GetVpcId()
+	servers := []int{etcd.Cmd.Process.Pid, ipamd.proc.Cmd.Process.Pid, havipd.proc.Cmd.Process.Pid}
+	cpu := func(pids ...int) int64 {
+		var sum int64
+		for _, pid := range pids {
+			sum += cpuTicks(b, pid)
+		}
+		return sum
+	}
+	for n := range b.N {
+		// A /16 of its own per run: 65,534 addresses for the run's creates.
+		subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](b)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{
+			VpcId: vpc, SubnetName: "s", CidrBlock: fmt.Sprintf("10.%d.0.0/16", n%16)})).GetSubnet().GetSubnetId()
+		create := func(int) error {
+			_, err := havipc.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "cpu"})
+			return err
+		}
+		raw := loadtest.CreateIfAbsent(c.cli, fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano()))
+		const clients, rounds, perRound = 50, 4, 2500
+		// A first round of each, not counted, warms up connections, caches and the collectors.
+		loadtest.Throughput(b, clients, 500, func(i int) error { return raw(rounds*perRound + i) })
+		loadtest.Throughput(b, clients, 500, create)
+		var rawTicks int64
+		createTicks := make([]int64, len(servers)) // etcd's, ipamd's, havipd's
+		var rawTime, createTime float64
+		for r := range rounds {
+			t0 := cpu(servers[0])
+			rawTime += perRound / loadtest.Throughput(b, clients, perRound, func(i int) error { return raw(r*perRound + i) })
+			rawTicks += cpu(servers[0]) - t0
+			before := make([]int64, len(servers))
+			for i, pid := range servers {
+				before[i] = cpu(pid)
+			}
+			createTime += perRound / loadtest.Throughput(b, clients, perRound, create)
+			for i, pid := range servers {
+				createTicks[i] += cpu(pid) - before[i]
+			}
+		}
+		const tick = float64(time.Second/100) / float64(time.Microsecond) // µs per USER_HZ tick
+		perOp := func(ticks int64) float64 { return float64(ticks) * tick / (rounds * perRound) }
+		rawPerOp := perOp(rawTicks)
+		var createPerOp float64
+		for i, name := range []string{"etcd", "ipamd", "havipd"} {
+			createPerOp += perOp(createTicks[i])
+			b.ReportMetric(perOp(createTicks[i]), "create-"+name+"-cpu-µs/op")
+		}
+		b.ReportMetric(rawPerOp, "raw-txn-etcd-cpu-µs/op")
+		b.ReportMetric(createPerOp, "create-servers-cpu-µs/op")
+		b.ReportMetric(createPerOp/rawPerOp, "create-cpu/raw-cpu(target<=2)")
+		b.ReportMetric(rawTime/createTime, "create/raw(target>=0.6)")
+	}
+}
