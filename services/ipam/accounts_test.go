@@ -70,6 +70,10 @@ func TestOtherAccountsSubnetIsNotFound(t *testing.T) {
 			_, err := c.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: subnet, Owners: []string{"", ""}})
 			return err
 		}},
+		{"propose addresses", func(ctx context.Context, subnet string) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnet, Owners: []string{"", ""}, Extra: 3})
+			return err
+		}},
 		{"release their held address", func(ctx context.Context, s string) error { return release(c, s, held.GetIpAddress())(ctx) }},
 		{"release their reservation", func(ctx context.Context, s string) error { return release(c, s, reservation.GetIpAddress())(ctx) }},
 		{"release a free address", func(ctx context.Context, s string) error { return release(c, s, "10.0.0.12")(ctx) }},

@@ -203,6 +203,26 @@ func TestRefusals(t *testing.T) {
 			_, err := c.AllocatePrivateIpAddresses(ctx, &ipamv1.AllocatePrivateIpAddressesRequest{SubnetId: w.subnetA, Owners: []string{"mine", "havip-aaaaaaaa"}})
 			return err
 		}, codes.FailedPrecondition, apierr.ReasonAddressInUse},
+		{"propose for no owner", nil, func(ctx context.Context) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: w.subnetA, Extra: 5})
+			return err
+		}, codes.InvalidArgument, apierr.ReasonRange},
+		{"propose over 100 addresses", nil, func(ctx context.Context) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: w.subnetA, Owners: []string{"a", "b"}, Extra: 99})
+			return err
+		}, codes.InvalidArgument, apierr.ReasonRange},
+		{"propose in a full subnet", nil, func(ctx context.Context) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: w.fullSubnet, Owners: []string{"a"}})
+			return err
+		}, codes.ResourceExhausted, apierr.ReasonResourceInsufficient},
+		{"propose in another account's subnet", nil, func(ctx context.Context) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: w.otherSubnet, Owners: []string{"a"}})
+			return err
+		}, codes.NotFound, apierr.ReasonResourceNotFound},
+		{"propose with a malformed subnet id", nil, func(ctx context.Context) error {
+			_, err := c.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: "subnet-1", Owners: []string{"a"}})
+			return err
+		}, codes.InvalidArgument, apierr.ReasonMalformed},
 		{"commit a reservation to a forged holder", nil, func(ctx context.Context) error {
 			r, err := c.AllocatePrivateIpAddress(ctx, &ipamv1.AllocatePrivateIpAddressRequest{SubnetId: w.subnetA, Owner: "eni-aaaaaaaa", ReservationTtlSeconds: 60})
 			if err != nil {

@@ -2318,9 +2318,12 @@ type ProposePrivateIpAddressesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The subnet to propose addresses of.
 	SubnetId string `protobuf:"bytes,1,opt,name=subnet_id,json=subnetId,proto3" json:"subnet_id,omitempty"`
-	// One owner per address wanted (at most 100): what will use each address, for the record of
-	// the call only (nothing is written).
-	Owners        []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	// One owner per address wanted: what will use each address, for the record of the call only
+	// (nothing is written).
+	Owners []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	// How many addresses to propose beyond one per owner, for the caller's next requests (owners
+	// and extra: at most 100 in all).
+	Extra         uint32 `protobuf:"varint,3,opt,name=extra,proto3" json:"extra,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2369,11 +2372,18 @@ func (x *ProposePrivateIpAddressesRequest) GetOwners() []string {
 	return nil
 }
 
+func (x *ProposePrivateIpAddressesRequest) GetExtra() uint32 {
+	if x != nil {
+		return x.Extra
+	}
+	return 0
+}
+
 // ProposePrivateIpAddressesResponse is the output of ProposePrivateIpAddresses.
 type ProposePrivateIpAddressesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The proposed addresses, at most one per owner, in the order of the owners; fewer when the
-	// subnet has fewer free addresses.
+	// The proposed addresses: one per owner, in the order of the owners, then the extra ones;
+	// fewer when the subnet has fewer free addresses.
 	IpAddressSet []string `protobuf:"bytes,1,rep,name=ip_address_set,json=ipAddressSet,proto3" json:"ip_address_set,omitempty"`
 	// The create revision of the subnet's record: the guard of the caller's transaction (the
 	// subnet is still the one proposed from).
@@ -2916,10 +2926,11 @@ const file_ipam_v1_ipam_proto_rawDesc = "" +
 	"\x17reservation_ttl_seconds\x18\x03 \x01(\rR\x15reservationTtlSeconds\"`\n" +
 	"\"AllocatePrivateIpAddressesResponse\x12:\n" +
 	"\vaddress_set\x18\x01 \x03(\v2\x19.ipam.v1.PrivateIpAddressR\n" +
-	"addressSet\"W\n" +
+	"addressSet\"m\n" +
 	" ProposePrivateIpAddressesRequest\x12\x1b\n" +
 	"\tsubnet_id\x18\x01 \x01(\tR\bsubnetId\x12\x16\n" +
-	"\x06owners\x18\x02 \x03(\tR\x06owners\"r\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\x12\x14\n" +
+	"\x05extra\x18\x03 \x01(\rR\x05extra\"r\n" +
 	"!ProposePrivateIpAddressesResponse\x12$\n" +
 	"\x0eip_address_set\x18\x01 \x03(\tR\fipAddressSet\x12'\n" +
 	"\x0fsubnet_revision\x18\x02 \x01(\x03R\x0esubnetRevision\"\x9e\x01\n" +

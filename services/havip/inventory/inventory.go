@@ -48,7 +48,23 @@ type Client struct {
 	mu      sync.Mutex
 	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
 	queues  map[string]*proposeQueue
+	spares  map[string]*spare // by account and subnet
 }
+
+// spare is what a subnet's last batch of proposals got beyond its callers, for the next
+// creates: so that a stream of creates asks ipamd once per many rather than once per batch.
+type spare struct {
+	proposals []Proposal
+	until     time.Time // used before this, or dropped (well before ipamd's hold ends)
+}
+
+const (
+	// extraProposals is how many more addresses than its callers a batch asks ipamd for.
+	extraProposals = 16
+	// spareLife is how long spare proposals are used: ipamd holds them for
+	// ipalloc.ProposalHold, and a spare older than that is likelier to be taken.
+	spareLife = 2 * time.Second
+)
 
 type subnetEntry struct {
 	account string
@@ -57,7 +73,7 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string]*spare{}}
 }
 
 // Subnet returns an account's subnet.
@@ -169,6 +185,10 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 	key := account + "/" + subnetID
 	call := &proposeCall{owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
 	c.mu.Lock()
+	if p, ok := c.spareLocked(key, owner); ok {
+		c.mu.Unlock()
+		return p, nil
+	}
 	q := c.queues[key]
 	if q == nil {
 		q = &proposeQueue{}
@@ -176,7 +196,7 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 	}
 	if q.Add(call) {
 		go q.Run(&c.mu, takeProposals,
-			func(batch []*proposeCall) { c.propose(account, subnetID, batch) },
+			func(batch []*proposeCall) { c.propose(account, subnetID, key, batch) },
 			func(running int) {
 				if running == 0 {
 					delete(c.queues, key)
@@ -192,21 +212,41 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 	}
 }
 
+// spareLocked takes a spare proposal of the subnet at key for owner, if there is a fresh one.
+func (c *Client) spareLocked(key, owner string) (Proposal, bool) {
+	sp := c.spares[key]
+	if sp == nil {
+		return Proposal{}, false
+	}
+	if time.Now().After(sp.until) {
+		delete(c.spares, key)
+		return Proposal{}, false
+	}
+	p := sp.proposals[len(sp.proposals)-1]
+	if sp.proposals = sp.proposals[:len(sp.proposals)-1]; len(sp.proposals) == 0 {
+		delete(c.spares, key)
+	}
+	p.Allocation.Record.Owner = owner
+	return p, true
+}
+
 // takeProposals takes up to maxProposeBatch calls for one call to ipamd.
 func takeProposals(pending []*proposeCall) (batch, rest []*proposeCall) {
 	n := min(len(pending), maxProposeBatch)
 	return pending[:n:n], pending[n:]
 }
 
-// propose asks ipamd for one batch of proposals and answers each call.
-func (c *Client) propose(account, subnetID string, batch []*proposeCall) {
+// propose asks ipamd for one batch of proposals, and extraProposals more (as far as one call
+// allows), answers each call and keeps the rest as the subnet's spares.
+func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	owners := make([]string, len(batch))
 	for i, call := range batch {
 		owners[i] = call.owner
 	}
+	extra := min(extraProposals, maxProposeBatch-len(batch))
 	ctx, span := batchSpan(tenant.Outgoing(context.Background(), account), subnetID, batch)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners})
+	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, Extra: uint32(extra)})
 	cancel()
 	span.End()
 	addrs := resp.GetIpAddressSet()
@@ -229,6 +269,28 @@ func (c *Client) propose(account, subnetID string, batch []*proposeCall) {
 		}
 		close(call.done)
 	}
+	if err != nil || len(addrs) <= len(batch) {
+		return
+	}
+	spares := &spare{until: time.Now().Add(spareLife)}
+	for _, a := range addrs[len(batch):] {
+		if addr, err := netip.ParseAddr(a); err == nil {
+			spares.proposals = append(spares.proposals, Proposal{
+				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Account: account}},
+				SubnetRevision: resp.GetSubnetRevision(),
+			})
+		}
+	}
+	c.mu.Lock()
+	c.spares[key] = spares // newer than any left: ipamd holds these longer
+	c.mu.Unlock()
+	time.AfterFunc(spareLife, func() { // unused spares go, and with them the subnet's entry
+		c.mu.Lock()
+		if c.spares[key] == spares {
+			delete(c.spares, key)
+		}
+		c.mu.Unlock()
+	})
 }
 
 var tracer = otel.Tracer("github.com/openhavip/havip/services/havip/inventory")

@@ -490,15 +490,15 @@ func (s *Server) ProposePrivateIpAddresses(ctx context.Context, req *ipamv1.Prop
 		return nil, err
 	}
 	owners := req.GetOwners()
-	if len(owners) == 0 || len(owners) > query.MaxLimit {
-		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
+	if len(owners) == 0 || uint64(len(owners))+uint64(req.GetExtra()) > query.MaxLimit {
+		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries, extra included", query.MaxLimit)
 	}
 	for _, o := range owners {
 		if err := validate.OptionalName("owners", o); err != nil {
 			return nil, err
 		}
 	}
-	addrs, rev, err := s.store.Propose(ctx, acct, req.GetSubnetId(), len(owners))
+	addrs, rev, err := s.store.Propose(ctx, acct, req.GetSubnetId(), len(owners)+int(req.GetExtra()))
 	if err != nil {
 		return nil, err
 	}
