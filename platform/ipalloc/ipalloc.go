@@ -98,6 +98,14 @@ func New(cli *clientv3.Client, rev *kvcache.Revisions, root string, log *slog.Lo
 	return a
 }
 
+// Split cuts the allocations' key range at keys (pool ID prefixes under root, such as
+// ids.Splits(root, ids.Subnet)), so that a load reads the ranges at once (kvcache.Cache.Split).
+// Call before Start.
+func (a *Allocator) Split(keys ...string) *Allocator {
+	a.cache.Split(keys...)
+	return a
+}
+
 // Start loads the allocations and follows them until ctx ends.
 func (a *Allocator) Start(ctx context.Context) error { return a.cache.Start(ctx) }
 

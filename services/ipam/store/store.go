@@ -55,7 +55,7 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 		cli:         cli,
 		log:         log,
 		group:       g,
-		alloc:       ipalloc.New(cli, rev, AddressPrefix, log),
+		alloc:       ipalloc.New(cli, rev, AddressPrefix, log).Split(ids.Splits(AddressPrefix, ids.Subnet)...), // pools are subnets
 		vpcsOf:      kvcache.NewIndex(func(v Vpc) string { return v.Account }),
 		subnetsOf:   kvcache.NewIndex(func(v Subnet) string { return v.Account }),
 		subnetsIn:   kvcache.NewIndex(func(v Subnet) string { return v.VpcID }),
