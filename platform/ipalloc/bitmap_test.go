@@ -436,3 +436,34 @@ func TestPropose(t *testing.T) {
 		t.Fatalf("allocation with only proposed addresses left: %v, %v", al.Addr, err)
 	}
 }
+
+// TestProposeIsBounded: a caller proposing in a loop holds at most maxProposed addresses of a
+// pool; past that, proposals are still made (distinct within a call, if fewer), without a hold.
+func TestProposeIsBounded(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	a := New(cli, kvcache.NewRevisions(cli), "/test/propose-bounded/", etcdtest.Quiet)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}} // 65,534 addresses
+	for i := range 2 * maxProposed / 100 {
+		got := a.Propose(p, 100)
+		if len(got) == 0 || (i < maxProposed/100 && len(got) != 100) {
+			t.Fatalf("call %d proposed %d addresses", i, len(got))
+		}
+		seen := map[netip.Addr]bool{}
+		for _, addr := range got {
+			if seen[addr] {
+				t.Fatalf("call %d proposed %s twice: %v", i, addr, got)
+			}
+			seen[addr] = true
+		}
+	}
+	a.mu.Lock()
+	held := len(a.pools[p.ID].proposed)
+	a.mu.Unlock()
+	if held != maxProposed {
+		t.Errorf("%d proposals held after %d proposed, want the bound %d", held, 2*maxProposed, maxProposed)
+	}
+}

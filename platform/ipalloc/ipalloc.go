@@ -294,6 +294,11 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 // proposals and allocations.
 const ProposalHold = 10 * time.Second
 
+// maxProposed bounds the proposals a pool holds at once, so that a caller proposing in a loop
+// cannot grow a replica's memory: past it, expired ones are dropped, and while it is still
+// reached new proposals are made without a hold.
+const maxProposed = 4096
+
 // Propose picks up to n free addresses of pool p without allocating them, for a caller that
 // creates their keys itself, with p.Guard, in a transaction of its own (CommitOpsAt of an
 // Allocation whose Revision is 0 requires the key to be absent). Each is held back from
@@ -307,16 +312,30 @@ func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
 	defer a.mu.Unlock()
 	ps := a.poolLocked(p.ID)
 	ps.shape(p.Ranges)
+	if len(ps.proposed) >= maxProposed {
+		for off, until := range ps.proposed {
+			if !until.After(now) {
+				delete(ps.proposed, off)
+			}
+		}
+	}
 	var out []netip.Addr
-	for range n {
+	seen := map[int]bool{}
+	for try := 0; len(out) < n && try < 2*n; try++ {
 		off := ps.candidate(applied, now)
 		if off < 0 {
 			break
 		}
+		if seen[off] {
+			continue // proposed by this call without a hold (the bound is reached): look again
+		}
 		if _, again := ps.proposed[off]; again && len(out) > 0 {
 			break // only held addresses are left, and one was proposed in this call already
 		}
-		ps.proposed[off] = now.Add(ProposalHold)
+		seen[off] = true
+		if _, held := ps.proposed[off]; held || len(ps.proposed) < maxProposed {
+			ps.proposed[off] = now.Add(ProposalHold)
+		}
 		out = append(out, ps.layout.addr(off))
 	}
 	return out
