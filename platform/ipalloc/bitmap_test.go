@@ -467,3 +467,38 @@ func TestProposeIsBounded(t *testing.T) {
 		t.Errorf("%d proposals held after %d proposed, want the bound %d", held, 2*maxProposed, maxProposed)
 	}
 }
+
+// TestProposalsExpire: the holds of proposals end after ProposalHold, and a pool left with
+// nothing (its subnet deleted, say) is then dropped, so that proposing in a loop leaves nothing
+// behind in the replica.
+func TestProposalsExpire(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	a := New(cli, kvcache.NewRevisions(cli), "/test/propose-expire/", etcdtest.Quiet)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}}
+	for range 3 {
+		if got := a.Propose(p, 100); len(got) != 100 {
+			t.Fatalf("proposed %d, want 100", len(got))
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps := a.pools[p.ID]
+	if ps == nil || len(ps.proposed) != 300 || len(ps.proposals) != 300 || ps.sweep == nil {
+		t.Fatalf("after 300 proposals: pool %v", ps != nil)
+	}
+	a.sweepLocked(ps, time.Now().Add(ProposalHold/2))
+	if len(ps.proposed) != 300 || a.pools[p.ID] != ps {
+		t.Fatalf("a sweep before the holds end dropped them: %d held", len(ps.proposed))
+	}
+	a.sweepLocked(ps, time.Now().Add(ProposalHold+time.Second))
+	if len(ps.proposed) != 0 || len(ps.proposals) != 0 {
+		t.Errorf("after the holds ended: %d held, %d queued", len(ps.proposed), len(ps.proposals))
+	}
+	if _, ok := a.pools[p.ID]; ok {
+		t.Error("the idle pool is still kept")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -148,8 +149,18 @@ type pool struct {
 	// proposed marks offsets proposed to callers that create the keys themselves (Propose),
 	// until when: a soft hold, given up when nothing else is free.
 	proposed map[int]time.Time
+	// proposals are the holds of proposed in the order they end (each lasts ProposalHold), so
+	// that they expire from the front; sweep expires them once no call comes to do it.
+	proposals []proposal
+	sweep     *time.Timer
 
 	queue groupcommit.Queue[*call]
+}
+
+// proposal is one hold Propose made.
+type proposal struct {
+	off   int
+	until time.Time
 }
 
 type call struct {
@@ -197,9 +208,50 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
 			}
 		}
 	}
-	if p.layout == nil && len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 {
-		delete(a.pools, id)
+	if p.idle() {
+		delete(a.pools, id) // shaped again at its next use
 	}
+}
+
+// idle reports whether a pool holds nothing worth keeping: no address, no call, no hold.
+func (p *pool) idle() bool {
+	return len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
+}
+
+// expire drops the proposals whose hold ended by now.
+func (p *pool) expire(now time.Time) {
+	n := 0
+	for ; n < len(p.proposals) && !p.proposals[n].until.After(now); n++ {
+		if until, ok := p.proposed[p.proposals[n].off]; ok && !until.After(now) {
+			delete(p.proposed, p.proposals[n].off)
+		}
+	}
+	p.proposals = slices.Delete(p.proposals, 0, n)
+}
+
+// sweepLater makes sure a pool's proposals expire, and the pool goes when it is then idle,
+// even if no call comes to the pool again (its subnet deleted, say). a.mu is held.
+func (a *Allocator) sweepLater(p *pool) {
+	if p.sweep != nil || len(p.proposals) == 0 {
+		return
+	}
+	p.sweep = time.AfterFunc(time.Until(p.proposals[0].until), func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		p.sweep = nil
+		a.sweepLocked(p, time.Now())
+	})
+}
+
+// sweepLocked expires a pool's proposals as of now, and drops the pool when it is then idle
+// (or has them swept later). a.mu is held.
+func (a *Allocator) sweepLocked(p *pool, now time.Time) {
+	p.expire(now)
+	if p.idle() && a.pools[p.id] == p {
+		delete(a.pools, p.id)
+		return
+	}
+	a.sweepLater(p)
 }
 
 func (a *Allocator) poolLocked(id string) *pool {
@@ -294,9 +346,9 @@ func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocati
 // proposals and allocations.
 const ProposalHold = 10 * time.Second
 
-// maxProposed bounds the proposals a pool holds at once, so that a caller proposing in a loop
-// cannot grow a replica's memory: past it, expired ones are dropped, and while it is still
-// reached new proposals are made without a hold.
+// maxProposed bounds the proposals a pool holds at once: past it, new proposals are made
+// without a hold. Holds expire after ProposalHold, and an idle pool is dropped, so what a caller
+// proposing in a loop makes a replica keep is bounded by this per pool of a subnet that exists.
 const maxProposed = 4096
 
 // Propose picks up to n free addresses of pool p without allocating them, for a caller that
@@ -312,13 +364,8 @@ func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
 	defer a.mu.Unlock()
 	ps := a.poolLocked(p.ID)
 	ps.shape(p.Ranges)
-	if len(ps.proposed) >= maxProposed {
-		for off, until := range ps.proposed {
-			if !until.After(now) {
-				delete(ps.proposed, off)
-			}
-		}
-	}
+	ps.expire(now)
+	defer a.sweepLater(ps)
 	var out []netip.Addr
 	seen := map[int]bool{}
 	for try := 0; len(out) < n && try < 2*n; try++ {
@@ -335,6 +382,7 @@ func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
 		seen[off] = true
 		if _, held := ps.proposed[off]; held || len(ps.proposed) < maxProposed {
 			ps.proposed[off] = now.Add(ProposalHold)
+			ps.proposals = append(ps.proposals, proposal{off: off, until: now.Add(ProposalHold)})
 		}
 		out = append(out, ps.layout.addr(off))
 	}

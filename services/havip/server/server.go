@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -240,14 +242,15 @@ const proposalTries = 3
 // create records h with its VIP, and sets h.VIP. An automatic address is one of ipamd's
 // proposals, created with the HAVIP in one etcd transaction (one write per create); a given
 // address, or an automatic one when the proposals keep being taken by others (a subnet almost
-// full) or ipamd has none left to propose, is a reservation of ipamd's, committed with the HAVIP
+// full), ipamd has none left to propose or does not propose (a version before proposals, during
+// an upgrade), is a reservation of ipamd's, committed with the HAVIP
 // (two writes), released again when a concurrent create with the same client token won.
 func (s *Server) create(ctx context.Context, h *records.HaVip, vip netip.Addr, hash string) error {
 	if !vip.IsValid() {
 		for range proposalTries {
 			p, err := s.inv.Propose(ctx, h.Account, h.SubnetID, h.ID)
-			if apierr.Reason(err) == apierr.ReasonResourceInsufficient {
-				break
+			if apierr.Reason(err) == apierr.ReasonResourceInsufficient || status.Code(err) == codes.Unimplemented {
+				break // nothing to propose, or an ipamd older than proposals: reserve
 			}
 			if err != nil {
 				return err

@@ -130,22 +130,27 @@ func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocat
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(h.SubnetID)), "=", subnetRev))
 	}
 	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h))}
-	var elses []clientv3.Op
+	// On failure: whether the HAVIP exists (h.ID is this create's own, so it exists only when an
+	// earlier try of this very transaction committed though its answer was lost: txnbatch tries
+	// each transaction of a batch again alone after an error), and whether the token is taken.
+	elses := []clientv3.Op{clientv3.OpGet(records.HaVipKey(h.ID), clientv3.WithCountOnly())}
 	if h.ClientToken != "" {
 		tk := tokenKey(h.Account, h.ClientToken)
 		cmps = append(cmps, clientv3.Compare(clientv3.Version(tk), "=", 0))
 		ops = append(ops, clientv3.OpPut(tk, kvcache.EncodeJSON(tokenRecord{HaVipID: h.ID, RequestHash: requestHash})))
 		elses = append(elses, clientv3.OpGet(tk, clientv3.WithCountOnly()))
 	}
-	// Creates touch keys of their own only, so concurrent ones can share a transaction.
+	// A create writes keys of its own (the HAVIP, its token) and its address's key, which
+	// another create may write too (two replicas of ipamd can propose one address): txnbatch
+	// never puts two transactions writing one key into one batch, so creates share batches.
 	res, err := s.batch.Commit(ctx, txnbatch.Txn{Cmps: cmps, Ops: ops, Else: elses})
 	if err != nil {
 		return fmt.Errorf("create transaction: %w", err)
 	}
-	if res.Succeeded {
+	switch {
+	case res.Succeeded, res.Else[0].GetResponseRange().Count > 0:
 		return nil
-	}
-	if len(elses) > 0 && res.Else[0].GetResponseRange().Count > 0 {
+	case len(elses) > 1 && res.Else[1].GetResponseRange().Count > 0:
 		return ErrTokenTaken
 	}
 	return ErrReservationLost
