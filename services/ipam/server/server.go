@@ -425,24 +425,37 @@ func (s *Server) AllocatePrivateIpAddress(ctx context.Context, req *ipamv1.Alloc
 	return &ipamv1.AllocatePrivateIpAddressResponse{Address: addressPB(al)}, nil
 }
 
+// batchRequest checks what AllocatePrivateIpAddresses and ProposePrivateIpAddresses share (a
+// subnet, 1 to 100 addresses with extra ones, owners that are names) and returns the caller's
+// account.
+func batchRequest(ctx context.Context, subnetID string, owners []string, extra uint32) (string, error) {
+	acct, err := tenant.Caller(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := subnetAddr(subnetID, "", false); err != nil {
+		return "", err
+	}
+	if len(owners) == 0 || uint64(len(owners))+uint64(extra) > query.MaxLimit {
+		return "", apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries (extra addresses included)", query.MaxLimit)
+	}
+	for _, o := range owners {
+		if err := validate.OptionalName("owners", o); err != nil {
+			return "", err
+		}
+	}
+	return acct, nil
+}
+
 // AllocatePrivateIpAddresses allocates several automatic addresses at once.
 func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.AllocatePrivateIpAddressesRequest) (*ipamv1.AllocatePrivateIpAddressesResponse, error) {
-	acct, err := tenant.Caller(ctx)
+	acct, err := batchRequest(ctx, req.GetSubnetId(), req.GetOwners(), 0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := subnetAddr(req.GetSubnetId(), "", false); err != nil {
-		return nil, err
-	}
 	owners := req.GetOwners()
-	if len(owners) == 0 || len(owners) > query.MaxLimit {
-		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries", query.MaxLimit)
-	}
 	ttl := time.Duration(req.GetReservationTtlSeconds()) * time.Second
 	for _, o := range owners {
-		if err := validate.OptionalName("owners", o); err != nil {
-			return nil, err
-		}
 		if ttl == 0 && store.NamesResource(o) {
 			return nil, apierr.New(apierr.ReasonAddressInUse, "owner %s names a resource: only its own create holds an address for it", o)
 		}
@@ -482,23 +495,11 @@ func (s *Server) AllocatePrivateIpAddresses(ctx context.Context, req *ipamv1.All
 
 // ProposePrivateIpAddresses proposes free addresses of a subnet without allocating them.
 func (s *Server) ProposePrivateIpAddresses(ctx context.Context, req *ipamv1.ProposePrivateIpAddressesRequest) (*ipamv1.ProposePrivateIpAddressesResponse, error) {
-	acct, err := tenant.Caller(ctx)
+	acct, err := batchRequest(ctx, req.GetSubnetId(), req.GetOwners(), req.GetExtra())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := subnetAddr(req.GetSubnetId(), "", false); err != nil {
-		return nil, err
-	}
-	owners := req.GetOwners()
-	if len(owners) == 0 || uint64(len(owners))+uint64(req.GetExtra()) > query.MaxLimit {
-		return nil, apierr.New(apierr.ReasonRange, "owners must hold 1 to %d entries, extra included", query.MaxLimit)
-	}
-	for _, o := range owners {
-		if err := validate.OptionalName("owners", o); err != nil {
-			return nil, err
-		}
-	}
-	addrs, rev, err := s.store.Propose(ctx, acct, req.GetSubnetId(), len(owners)+int(req.GetExtra()))
+	addrs, rev, err := s.store.Propose(ctx, acct, req.GetSubnetId(), len(req.GetOwners())+int(req.GetExtra()))
 	if err != nil {
 		return nil, err
 	}
