@@ -408,6 +408,9 @@ func (a *Allocator) run(ps *pool) {
 					ps.queue.SetPending(nil)
 				}
 				ps.queue.Exit()
+				if ps.idle() && a.pools[ps.id] == ps {
+					delete(a.pools, ps.id) // every call failed (its subnet gone, say): nothing to keep
+				}
 				a.mu.Unlock()
 				return
 			}
