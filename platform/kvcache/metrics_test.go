@@ -19,7 +19,7 @@ func TestCacheMetrics(t *testing.T) {
 	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const prefix = "/metrics-test/"
+	prefix := fmt.Sprintf("/metrics-test-%d/", time.Now().UnixNano()) // its own series, whatever ran before in this process
 	for i := range 3 {
 		if _, err := cli.Put(ctx, fmt.Sprintf("%s%d", prefix, i), "{}"); err != nil {
 			t.Fatal(err)
