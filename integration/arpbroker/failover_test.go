@@ -12,6 +12,7 @@ import (
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
+	"github.com/openhavip/havip/integration/fabric"
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
@@ -67,16 +68,7 @@ func TestNeverTwoOwners(t *testing.T) {
 			}
 		}()
 	}
-	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s", what)
-			}
-			time.Sleep(10 * time.Millisecond) // waiting for owner changes to pile up
-		}
-	}
-	waitFor("10 owner changes", func() bool { return accepted.Load() >= 10 })
+	fabric.Await(t, 20*time.Second, "10 owner changes", func() bool { return accepted.Load() >= 10 })
 	leader := leaderOf(t, cli, procs)
 	before := accepted.Load()
 	killed := time.Now()
@@ -90,7 +82,7 @@ func TestNeverTwoOwners(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // waiting for the survivor to take over
 	}
 	t.Logf("a claim was accepted again %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
-	waitFor("10 more owner changes", func() bool { return accepted.Load() >= before+10 })
+	fabric.Await(t, 20*time.Second, "10 more owner changes", func() bool { return accepted.Load() >= before+10 })
 	stop.Store(true)
 	wg.Wait()
 	end, err := cli.Get(context.Background(), "probe-revision")

@@ -35,18 +35,6 @@ func netns(t testing.TB, name string) {
 	fabric.Run(t, "ip", "-n", name, "link", "set", "lo", "up")
 }
 
-// await polls cond until it holds, and fails the test if it does not within the given time.
-func await(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond) // polling keepalived and the platform, which notify nothing
-	}
-}
-
 // logHas reports whether a keepalived's log (startKeepalived's dir/name.log) holds text.
 func logHas(t testing.TB, dir, name, text string) bool {
 	t.Helper()
@@ -161,16 +149,7 @@ func newLab(t testing.TB, cfg arpbroker.Config) *lab {
 
 	// The host's agent, its sockets opened in the host namespace.
 	ag := agent.New(agent.Config{AgentID: "agent-e2e", HostID: "host-e2e", Ports: ports, SessionTTL: 10 * time.Second}, c.broker.host("host-e2e"), etcdtest.Quiet) // over mTLS, with the host's agent certificate
-	fabric.In(t, host, ag.Open)
-	actx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ag.Run(actx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	runAgent(t, host, ag)
 
 	return &lab{c: c, ctx: ctx, hv: hv, configs: configs, cvms: cvms, vms: vms, host: host, dir: t.TempDir(), agent: ag}
 }
@@ -245,7 +224,7 @@ func TestKeepalivedMovesTheHaVip(t *testing.T) {
 	// authentication nothing else would stop them), and keeps the VIP.
 	otherLog := fmt.Sprintf("vm%d", other+1)
 	ignored, yielded := "unicast source address "+cvms[2].GetPrimaryNetworkInterface().GetPrimaryIpAddress()+" not a unicast peer", "with higher priority 200"
-	await(t, 10*time.Second, "the MASTER hears VM3", func() bool {
+	fabric.Await(t, 10*time.Second, "the MASTER hears VM3", func() bool {
 		return logHas(t, dir, otherLog, ignored) || logHas(t, dir, otherLog, yielded)
 	})
 	if logHas(t, dir, otherLog, yielded) || !fabric.HasVIP(t, vms[other], hv.GetVip()) {
@@ -293,14 +272,14 @@ func TestKeepalivedSplitBrainHeals(t *testing.T) {
 	// more garp_master_delay (5 s) later; after that only a refresh would announce again.
 	vm1GARPs := countGARPs(t, l.host, "p1", vip)
 	fabric.StartKeepalived(t, vms[0], dir, "vm1", configs[0].GetConfig())
-	await(t, 20*time.Second, "VM1 owns the HAVIP", func() bool { return owner() == vm1 })
+	fabric.Await(t, 20*time.Second, "VM1 owns the HAVIP", func() bool { return owner() == vm1 })
 	fabric.StartKeepalived(t, vms[1], dir, "vm2", configs[1].GetConfig())
-	await(t, 10*time.Second, "VM1's second burst", func() bool { return vm1GARPs() >= 10 })
+	fabric.Await(t, 10*time.Second, "VM1's second burst", func() bool { return vm1GARPs() >= 10 })
 
 	// The split: neither hears the other, VM2 becomes MASTER too and takes the HAVIP.
 	blockVRRP(t, vms[0], true)
 	blockVRRP(t, vms[1], true)
-	await(t, 15*time.Second, "VM2 owns the HAVIP", func() bool { return owner() == vm2 })
+	fabric.Await(t, 15*time.Second, "VM2 owns the HAVIP", func() bool { return owner() == vm2 })
 	if !fabric.HasVIP(t, vms[0], vip) || !fabric.HasVIP(t, vms[1], vip) {
 		t.Fatalf("not a split brain: VIP on VM1 %v, on VM2 %v", fabric.HasVIP(t, vms[0], vip), fabric.HasVIP(t, vms[1], vip))
 	}
@@ -308,11 +287,27 @@ func TestKeepalivedSplitBrainHeals(t *testing.T) {
 	// The heal: VM1's adverts first, until VM2 steps down; then VM2's.
 	healed := time.Now()
 	blockVRRP(t, vms[0], false)
-	await(t, 5*time.Second, "VM2 steps down", func() bool { return !fabric.HasVIP(t, vms[1], vip) })
+	fabric.Await(t, 5*time.Second, "VM2 steps down", func() bool { return !fabric.HasVIP(t, vms[1], vip) })
 	blockVRRP(t, vms[1], false)
-	await(t, time.Until(healed.Add(keepalivedconf.GARPRefresh+time.Second)), "the platform follows the real MASTER, VM1", func() bool { return owner() == vm1 })
+	fabric.Await(t, time.Until(healed.Add(keepalivedconf.GARPRefresh+time.Second)), "the platform follows the real MASTER, VM1", func() bool { return owner() == vm1 })
 	t.Logf("VM1 owns the HAVIP again %v after the heal", time.Since(healed).Round(time.Millisecond))
 	if !fabric.HasVIP(t, vms[0], vip) || fabric.HasVIP(t, vms[1], vip) {
 		t.Errorf("after the heal: VIP on VM1 %v, on VM2 %v; want VM1 only", fabric.HasVIP(t, vms[0], vip), fabric.HasVIP(t, vms[1], vip))
 	}
+}
+
+// runAgent opens ag's sockets in the namespace host and runs it until the test ends, failing
+// the test if it ends with an error.
+func runAgent(t testing.TB, host string, ag *agent.Agent) {
+	t.Helper()
+	fabric.In(t, host, ag.Open)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ag.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package arpbroker_test
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"os"
@@ -83,31 +82,12 @@ func TestReReportAfterFailover(t *testing.T) {
 	t.Cleanup(func() { _ = conn.Close() })
 	ag := agent.New(agent.Config{AgentID: agentOf(w.s1.host), HostID: w.s1.host, Ports: map[string]string{"p1": w.s1.id}, SessionTTL: 30 * time.Second},
 		arpbrokerv1.NewArpBrokerServiceClient(conn), etcdtest.Quiet)
-	fabric.In(t, host, ag.Open)
-	actx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ag.Run(actx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	runAgent(t, host, ag)
 	owner := func(id string) string { return state(t, c, w.ctx, id).GetNetworkInterfaceId() }
-	await := func(within time.Duration, what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("not within %v: %s", within, what)
-			}
-			time.Sleep(20 * time.Millisecond) // polling the owner havipd shows
-		}
-	}
 	// The agent works: a first announcement (of another HAVIP) makes s1 its owner.
 	warm := time.Now()
 	announce(w.eniRange.GetVip())
-	await(10*time.Second, "s1 owns the ENI-range HAVIP", func() bool { return owner(w.eniRange.GetHavipId()) == w.s1.id })
+	fabric.Await(t, 10*time.Second, "s1 owns the ENI-range HAVIP", func() bool { return owner(w.eniRange.GetHavipId()) == w.s1.id })
 	t.Logf("first claim decided in %v", time.Since(warm).Round(time.Millisecond))
 
 	cli := etcdtest.Client(t, etcdEndpoint)
@@ -120,6 +100,6 @@ func TestReReportAfterFailover(t *testing.T) {
 	if o := owner(w.open.GetHavipId()); o != "" {
 		t.Fatalf("the HAVIP has an owner (%s) before the survivor could be leader", o)
 	}
-	await(2*time.Second+10*time.Second, "s1 owns the HAVIP announced while the leader died", func() bool { return owner(w.open.GetHavipId()) == w.s1.id })
+	fabric.Await(t, 2*time.Second+10*time.Second, "s1 owns the HAVIP announced while the leader died", func() bool { return owner(w.open.GetHavipId()) == w.s1.id })
 	t.Logf("the claim made while the leader died was decided %v after the kill (election TTL 2s)", time.Since(killed).Round(time.Millisecond))
 }

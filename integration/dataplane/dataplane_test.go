@@ -179,7 +179,7 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 		}
 		kas = append(kas, fabric.StartKeepalived(t, vms[i].NS, dir, names[i], cfg.GetConfig()))
 		if i == 0 {
-			await(t, 20*time.Second, "VM1 is MASTER", func() bool { return fabric.HasVIP(t, vms[0].NS, vip) })
+			fabric.Await(t, 20*time.Second, "VM1 is MASTER", func() bool { return fabric.HasVIP(t, vms[0].NS, vip) })
 		}
 	}
 	// The outsiders, VM3 and VM4, with VM1's configuration at their own priority (50 and 200):
@@ -345,18 +345,6 @@ func TestPacketsFollowTheOwner(t *testing.T) {
 		t.Errorf("the internet client got %d answers, %d not from the EIP %s: %v", len(netProbe.by), len(netProbe.badSource), eipIP, netProbe.badSource)
 	}
 	netProbe.mu.Unlock()
-}
-
-// await polls cond until it holds, and fails the test if it does not within the given time.
-func await(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond) // polling keepalived, which notifies nothing
-	}
 }
 
 func state(t testing.TB, c havipv1.HaVipServiceClient, ctx context.Context, id string) *havipv1.HaVip {

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -192,4 +193,17 @@ func (f *Fabric) AddVM(h *Host, name, eni, mac, ip string, prefix int) *VM {
 	h.Ports[vm.Port] = eni
 	f.vms = append(f.vms, vm)
 	return vm
+}
+
+// Await polls cond until it holds, and fails the test if it does not within the given time:
+// for what notifies nothing (keepalived, the kernel's tables, the platform seen from outside).
+func Await(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond) // polling
+	}
 }

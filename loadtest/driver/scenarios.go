@@ -13,6 +13,7 @@ import (
 
 	"github.com/openhavip/havip/loadtest/fixture"
 	"github.com/openhavip/havip/loadtest/ghz"
+	"github.com/openhavip/havip/platform/retry"
 )
 
 // run is one run: its settings, clients, fixtures and ghz.
@@ -307,21 +308,12 @@ func (r *run) keepAlive(ctx context.Context, session int64, agentID string, inte
 	var wg sync.WaitGroup
 	var err error
 	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+		retry.Every(ctx, interval, func() {
+			if _, kerr := r.broker.KeepAliveSession(ctx, &arpbrokerv1.KeepAliveSessionRequest{SessionId: session, AgentId: agentID}); kerr != nil && ctx.Err() == nil {
+				err = fmt.Errorf("keep the session alive: %w", kerr)
+				cancel() // the first failed renewal ends the renewals
 			}
-			if _, kerr := r.broker.KeepAliveSession(ctx, &arpbrokerv1.KeepAliveSessionRequest{SessionId: session, AgentId: agentID}); kerr != nil {
-				if ctx.Err() == nil {
-					err = fmt.Errorf("keep the session alive: %w", kerr)
-				}
-				return
-			}
-		}
+		})
 	})
 	return func() error {
 		cancel()
