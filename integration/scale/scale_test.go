@@ -37,6 +37,7 @@ var (
 	scaleMax    = flag.Int("scale.max", 10000, "the largest number of HAVIPs in the store (1k, 10k, 100k, 1M steps up to it)")
 	bigMax      = flag.Int("scale.big", 100000, "the most HAVIPs the large account holds")
 	smallCounts = flag.Int("scale.accounts", 10000, "how many small accounts share the rest")
+	etcdDir     = flag.String("scale.etcd-dir", "", "keep etcd's data in this new directory (to start the suite on it again later); empty: a temporary one")
 )
 
 // daemon is one service binary running as a process.
@@ -58,6 +59,12 @@ type cluster struct {
 // benchmark ends.
 func newCluster(b *testing.B, opts etcdx.EmbeddedOptions) *cluster {
 	opts.Dir = b.TempDir()
+	if *etcdDir != "" {
+		if _, err := os.Stat(*etcdDir); err == nil {
+			b.Fatalf("-scale.etcd-dir %s exists: want a new directory", *etcdDir)
+		}
+		opts.Dir = *etcdDir
+	}
 	e, err := etcdx.StartEmbedded(context.Background(), opts)
 	if err != nil {
 		b.Fatal(err)
@@ -103,6 +110,19 @@ func (c *cluster) stop(d *daemon) {
 func (c *cluster) restart(d *daemon) time.Duration {
 	c.stop(d)
 	return c.start(d)
+}
+
+// starts is how many times each restart is timed; the table shows the fastest, the one the
+// machine's other work disturbed least (these machines are shared).
+const starts = 3
+
+// bestOf is the shortest of starts runs of start.
+func bestOf(start func() time.Duration) time.Duration {
+	best := start()
+	for range starts - 1 {
+		best = min(best, start())
+	}
+	return best
 }
 
 // rss is a process's resident memory in bytes (VmRSS).
@@ -229,7 +249,7 @@ func BenchmarkScale(b *testing.B) {
 			r.rssMB[d.name] = float64(rss(b, d.proc.Cmd.Process.Pid)) / (1 << 20)
 		}
 		for _, d := range order { // havipd after ipamd: it follows ipamd's new address
-			r.restart[d.name] = c.restart(d)
+			r.restart[d.name] = bestOf(func() time.Duration { return c.restart(d) })
 		}
 		for _, d := range order {
 			r.restartedRSSMB[d.name] = settledRSS(b, d.proc.Cmd.Process.Pid)
@@ -237,7 +257,12 @@ func BenchmarkScale(b *testing.B) {
 		// The whole suite in one process (every service and the gateway) on the same etcd: its
 		// start to serving, as after a restart, and its memory once started.
 		suited := &daemon{name: "havip-suite", bin: suiteBin, env: []string{"HAVIP_DATA_DIR=" + b.TempDir(), "HAVIP_HTTP_ADDR=127.0.0.1:0"}}
-		r.suiteRestart = c.start(suited)
+		r.suiteRestart = bestOf(func() time.Duration {
+			if suited.proc != nil {
+				c.stop(suited)
+			}
+			return c.start(suited)
+		})
 		r.suiteRSSMB = settledRSS(b, suited.proc.Cmd.Process.Pid)
 		c.stop(suited)
 		r.dbBytes, _ = c.dbSize()
@@ -365,9 +390,9 @@ func printTable(rows []row, order []*daemon) {
 	line("  worst filter / by ID", func(r row) float64 { return float64(max(r.vip, r.name)) / float64(r.byID) }, "x")
 	line("  worst page / by ID", func(r row) float64 { return float64(max(r.page0, r.pageMid, r.pageEnd)) / float64(r.byID) }, "x")
 	for _, d := range order {
-		line(d.name+" restart to serving", func(r row) float64 { return r.restart[d.name].Seconds() }, "s")
+		line(fmt.Sprintf("%s restart to serving, best of %d", d.name, starts), func(r row) float64 { return r.restart[d.name].Seconds() }, "s")
 	}
-	line("whole suite (one process) start to serving", func(r row) float64 { return r.suiteRestart.Seconds() }, "s")
+	line(fmt.Sprintf("whole suite (one process) start, best of %d", starts), func(r row) float64 { return r.suiteRestart.Seconds() }, "s")
 	for _, d := range order {
 		line(d.name+" RSS after growing", func(r row) float64 { return r.rssMB[d.name] }, "MB")
 	}

@@ -220,8 +220,8 @@ func containsInt(s []int, v int) bool {
 func TestObserve(t *testing.T) {
 	t.Parallel()
 	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
-	item := func(key string, rev int64) *kvcache.Item[Record] {
-		return &kvcache.Item[Record]{Key: key, ModRevision: rev, CreateRevision: rev}
+	item := func(key string, rev int64) *kvcache.Item[struct{}] {
+		return &kvcache.Item[struct{}]{Key: key, ModRevision: rev, CreateRevision: rev}
 	}
 	put := func(key string, rev int64) { a.observe(nil, item(key, rev), rev) }
 	del := func(key string, rev int64) { a.observe(item(key, rev-1), nil, rev) }
@@ -285,7 +285,7 @@ func TestObserve(t *testing.T) {
 func TestObserveForgetsIdlePools(t *testing.T) {
 	t.Parallel()
 	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
-	it := &kvcache.Item[Record]{Key: "/ips/sn/10.0.0.5", ModRevision: 2}
+	it := &kvcache.Item[struct{}]{Key: "/ips/sn/10.0.0.5", ModRevision: 2}
 	a.observe(nil, it, 2)
 	if got := a.Count("sn"); got != 1 {
 		t.Fatalf("Count after put = %d, want 1", got)

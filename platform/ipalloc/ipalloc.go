@@ -82,7 +82,7 @@ type Allocator struct {
 	cli   *clientv3.Client
 	root  string
 	log   *slog.Logger
-	cache *kvcache.Cache[Record]
+	cache *kvcache.Cache[struct{}] // which addresses have a key: the records are read from etcd when listed
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -95,7 +95,7 @@ type Allocator struct {
 func New(cli *clientv3.Client, rev *kvcache.Revisions, root string, log *slog.Logger) *Allocator {
 	a := &Allocator{cli: cli, root: root, log: log, pools: map[string]*pool{}}
 	a.leases.cli = cli
-	a.cache = kvcache.New(cli, rev, root, kvcache.DecodeJSON[Record], log, a.observe)
+	a.cache = kvcache.New(cli, rev, root, func(string, []byte) (struct{}, error) { return struct{}{}, nil }, log, a.observe).KeysOnly()
 	return a
 }
 
@@ -175,7 +175,7 @@ type call struct {
 }
 
 // observe keeps the pools' used sets in step with the cache (a kvcache hook).
-func (a *Allocator) observe(prev, cur *kvcache.Item[Record], _ int64) {
+func (a *Allocator) observe(prev, cur *kvcache.Item[struct{}], _ int64) {
 	it := cur
 	if it == nil {
 		it = prev

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,21 +128,29 @@ func (a *Allocator) Count(poolID string) int {
 	return 0
 }
 
-// List returns a pool's allocations in address order, as of this replica's view.
-func (a *Allocator) List(poolID string) []Allocation {
-	prefix := a.PoolPrefix(poolID)
-	var out []Allocation
-	a.cache.View(func(items map[string]*kvcache.Item[Record]) {
-		for k, it := range items {
-			if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-				if _, addr, ok := a.parseKey(k); ok {
-					out = append(out, Allocation{Pool: poolID, Addr: addr, Record: it.Value, Revision: it.ModRevision})
-				}
-			}
+// List returns a pool's allocations in address order, read from etcd (so O(the pool's
+// allocations), and as fresh as a linearizable read).
+func (a *Allocator) List(ctx context.Context, poolID string) ([]Allocation, error) {
+	resp, err := a.cli.Get(ctx, a.PoolPrefix(poolID), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", poolID, err)
+	}
+	out := make([]Allocation, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		key := string(kv.Key)
+		_, addr, ok := a.parseKey(key)
+		if !ok {
+			continue
 		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
-	return out
+		rec, err := kvcache.DecodeJSON[Record](key, kv.Value)
+		if err != nil {
+			a.log.Warn("skipping undecodable address", "key", key, "err", err)
+			continue
+		}
+		out = append(out, Allocation{Pool: poolID, Addr: addr, Record: rec, Revision: kv.ModRevision})
+	}
+	slices.SortFunc(out, func(x, y Allocation) int { return x.Addr.Compare(y.Addr) })
+	return out, nil
 }
 
 // leases hands out reservation leases. Reservations made within the same second share one

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,19 +39,33 @@ type Item[T any] struct {
 // creation order (CreateRevision, then key), each at its ModRevision. For each key, prev is the
 // cur the hooks last saw. A reload (after the watch was compacted, or broke) tells of the
 // differences between the old and the new contents only: the intermediate states it skipped
-// are not told. Hooks maintain derived indexes and feed watchers.
+// are not told. A hook added to a loaded cache (AddHook) is first told of every item as on a
+// first load. Hooks maintain derived indexes and feed watchers.
 type Hook[T any] func(prev, cur *Item[T], rev int64)
+
+// A Loader takes a first load at once, for a hook that builds its indexes faster from all the
+// items than one by one: it gets every item, in creation order, in place of a call of its hook
+// per item. Loaders run at once, each on a goroutine of its own, beside the hooks that have none
+// (still under the cache's write lock): a loader touches only what its own hook keeps.
+type Loader[T any] func(items []*Item[T])
+
+// hook is a hook and its loader, if it has one.
+type hook[T any] struct {
+	each Hook[T]
+	load Loader[T]
+}
 
 // Cache is an in-memory mirror of one etcd prefix.
 type Cache[T any] struct {
 	cli    *clientv3.Client
 	prefix string
 	decode func(key string, val []byte) (T, error)
-	hooks  []Hook[T]
+	hooks  []hook[T]
 	log    *slog.Logger
 	rev    *Revisions
 
-	bounds []string // where a load cuts the prefix (Split); the first is the prefix
+	bounds   []string // where a load cuts the prefix (Split); the first is the prefix
+	keysOnly bool     // loads read no values (KeysOnly)
 
 	mu      sync.RWMutex
 	items   map[string]*Item[T]
@@ -60,13 +75,20 @@ type Cache[T any] struct {
 
 	watchCtx context.Context
 	waitOpts []metric.RecordOption // the prefix, for syncWait
+
+	startOnce sync.Once
+	startErr  error
 }
 
 // New creates a cache of prefix; decode turns a stored value into T (a value that fails to
 // decode is logged and skipped). Caches that are synced together share rev. Call Start before use.
 func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func(key string, val []byte) (T, error), log *slog.Logger, hooks ...Hook[T]) *Cache[T] {
+	hs := make([]hook[T], len(hooks))
+	for i, h := range hooks {
+		hs[i].each = h
+	}
 	return &Cache[T]{
-		cli: cli, prefix: prefix, decode: decode, hooks: hooks, log: log,
+		cli: cli, prefix: prefix, decode: decode, hooks: hs, log: log,
 		rev:      rev,
 		items:    map[string]*Item[T]{},
 		changed:  make(chan struct{}),
@@ -74,8 +96,52 @@ func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func
 	}
 }
 
-// Start loads the prefix and keeps following it until ctx ends.
+// Start loads the prefix and keeps following it until ctx ends. Services of one process that
+// share a cache each start it: the first call loads it, and the others wait for that call and
+// return its result.
 func (c *Cache[T]) Start(ctx context.Context) error {
+	c.startOnce.Do(func() { c.startErr = c.start(ctx) })
+	return c.startErr
+}
+
+// AddHook adds a hook, and its loader when load is not nil, for a service that shares a cache
+// another built. Added after the first load, the hook first learns of every item as on a first
+// load.
+func (c *Cache[T]) AddHook(h Hook[T], load Loader[T]) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	add := hook[T]{h, load}
+	c.hooks = append(c.hooks, add)
+	if !c.loaded {
+		return
+	}
+	all := slices.Collect(maps.Values(c.items))
+	slices.SortFunc(all, func(a, b *Item[T]) int {
+		return cmp.Or(cmp.Compare(a.CreateRevision, b.CreateRevision), cmp.Compare(a.Key, b.Key))
+	})
+	tellAll([]hook[T]{add}, all)
+}
+
+// tellAll tells hooks of every item of a first load (all, in creation order): each loader on a
+// goroutine of its own, the hooks without one item by item on this one.
+func tellAll[T any](hooks []hook[T], all []*Item[T]) {
+	var wg sync.WaitGroup
+	for _, h := range hooks {
+		if h.load != nil {
+			wg.Go(func() { h.load(all) })
+		}
+	}
+	for _, it := range all {
+		for _, h := range hooks {
+			if h.load == nil {
+				h.each(nil, it, it.ModRevision)
+			}
+		}
+	}
+	wg.Wait()
+}
+
+func (c *Cache[T]) start(ctx context.Context) error {
 	// The watch and its progress requests must share one context: etcd's client picks the
 	// watch stream by the context's metadata. Each cache gets a stream of its own, because etcd
 	// answers a progress request only when every watcher of the stream is in step: on a shared
@@ -96,8 +162,9 @@ func (c *Cache[T]) Start(ctx context.Context) error {
 // a thousand: half a billion keys visited); in 32 pages it visits each key about 16 times, and
 // no response holds more than a thirty-second of the range (not one response of a gigabyte,
 // which etcd would build in memory whole). Splits (Split) cut that further: each range is
-// counted on its own.
-var pageSize int64 = 10000
+// counted on its own, and a range of up to pageSize keys is read in one page (a million keys in
+// 36 ranges: each read once, where pages of ten thousand visited each about twice).
+var pageSize int64 = 32768
 
 // loadPages is about how many reads a load of a large range takes.
 const loadPages = 32
@@ -107,7 +174,7 @@ const loadWorkers = 4
 
 // Split cuts the prefix at keys, so that a load reads the ranges between them at once, each
 // counted by etcd on its own (see pageSize): given keys that cut the prefix into ranges of
-// similar size (ids.Splits), a load makes etcd visit each key about twice instead of about
+// similar size (ids.Splits), a load makes etcd visit each key once or twice instead of about
 // sixteen times, and decodes on every core. Call before Start; keys outside the prefix are
 // ignored.
 func (c *Cache[T]) Split(keys ...string) *Cache[T] {
@@ -120,6 +187,14 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 	}
 	slices.Sort(bounds)
 	c.bounds = slices.Compact(bounds)
+	return c
+}
+
+// KeysOnly makes loads read the keys without their values, for a cache whose readers only need
+// to know which keys exist: decode gets a nil value for a loaded key (a watched change still
+// brings its value). Call before Start.
+func (c *Cache[T]) KeysOnly() *Cache[T] {
+	c.keysOnly = true
 	return c
 }
 
@@ -141,19 +216,19 @@ func (c *Cache[T]) load(ctx context.Context) (int64, error) {
 	if !c.loaded {
 		// The first load: the hooks learn of every item, in creation order (indexes kept in
 		// that order then grow by appends, not inserts at random places).
-		// A stable sort by revision of the items in key order: no item is read to compare two.
-		type created struct {
-			rev int64
-			it  *Item[T]
-		}
+		// The items in key order sorted by revision, then by their place in key order: no item is
+		// read to compare two.
+		type created struct{ rev, at int64 }
 		all := make([]created, len(inKeyOrder))
 		for i, it := range inKeyOrder {
-			all[i] = created{it.CreateRevision, it}
+			all[i] = created{it.CreateRevision, int64(i)}
 		}
-		slices.SortStableFunc(all, func(a, b created) int { return cmp.Compare(a.rev, b.rev) })
-		for _, a := range all {
-			c.runHooks(nil, a.it, a.it.ModRevision)
+		slices.SortFunc(all, func(a, b created) int { return cmp.Or(cmp.Compare(a.rev, b.rev), cmp.Compare(a.at, b.at)) })
+		ordered := make([]*Item[T], len(all))
+		for i, a := range all {
+			ordered[i] = inKeyOrder[a.at]
 		}
+		tellAll(c.hooks, ordered)
 		c.loaded = true
 		c.advanceLocked(rev)
 		return rev, nil
@@ -271,6 +346,9 @@ func (c *Cache[T]) readRange(ctx context.Context, from, end string, rev int64) (
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
+		if c.keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
 		resp, err := c.cli.Get(ctx, from, opts...)
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			return nil, rev, errCompacted
@@ -308,7 +386,7 @@ func (c *Cache[T]) decodeKV(kv *mvccpb.KeyValue) (*Item[T], bool) {
 
 func (c *Cache[T]) runHooks(prev, cur *Item[T], rev int64) {
 	for _, h := range c.hooks {
-		h(prev, cur, rev)
+		h.each(prev, cur, rev)
 	}
 }
 

@@ -3,6 +3,7 @@ package kvcache_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,4 +104,91 @@ func clone(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestSharedCache: services sharing one cache each start it, at once: it loads once. A hook with
+// a loader gets the first load in one call, in creation order, and a hook added after the load
+// learns of every item first, as creates in creation order; then both see every change.
+func TestSharedCache(t *testing.T) {
+	_, cli := etcdtest.Fresh(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, k := range []string{"/s/b", "/s/a", "/s/c"} { // created in this order, not key order
+		if _, err := cli.Put(ctx, k, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decodes := 0
+	decode := func(_ string, v []byte) (string, error) { decodes++; return string(v), nil }
+	var early, late []string // what each hook was told, in order
+	tell := func(to *[]string) kvcache.Hook[string] {
+		return func(prev, cur *kvcache.Item[string], _ int64) {
+			switch {
+			case cur == nil:
+				*to = append(*to, "-"+prev.Key)
+			case prev == nil:
+				*to = append(*to, "+"+cur.Key)
+			default:
+				*to = append(*to, "~"+cur.Key)
+			}
+		}
+	}
+	c := kvcache.New(cli, kvcache.NewRevisions(cli), "/s/", decode, etcdtest.Quiet)
+	c.AddHook(tell(&early), func(items []*kvcache.Item[string]) {
+		for _, it := range items {
+			early = append(early, "load "+it.Key)
+		}
+	})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- c.Start(ctx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.AddHook(tell(&late), nil)
+	if _, err := cli.Delete(ctx, "/s/a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var gotEarly, gotLate []string
+	c.View(func(map[string]*kvcache.Item[string]) { gotEarly, gotLate = slices.Clone(early), slices.Clone(late) })
+	want := []string{"+/s/b", "+/s/a", "+/s/c", "-/s/a"}
+	wantEarly := []string{"load /s/b", "load /s/a", "load /s/c", "-/s/a"}
+	if !slices.Equal(gotEarly, wantEarly) || !slices.Equal(gotLate, want) {
+		t.Fatalf("hook added before the start saw %v, after it %v; want %v and %v", gotEarly, gotLate, wantEarly, want)
+	}
+	if decodes != 3 {
+		t.Fatalf("%d values decoded, want 3: two starts loaded it twice", decodes)
+	}
+}
+
+// TestKeysOnly: a keys-only cache loads the keys without their values, and still follows changes.
+func TestKeysOnly(t *testing.T) {
+	_, cli := etcdtest.Fresh(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := cli.Put(ctx, "/k/a", "loaded"); err != nil {
+		t.Fatal(err)
+	}
+	decode := func(_ string, v []byte) (string, error) { return string(v), nil }
+	c := kvcache.New(cli, kvcache.NewRevisions(cli), "/k/", decode, etcdtest.Quiet).KeysOnly()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/k/b", "watched"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, okA := c.Get("/k/a")
+	_, okB := c.Get("/k/b")
+	if !okA || a.Value != "" || !okB || c.Len() != 2 {
+		t.Fatalf("keys-only cache holds %d keys, /k/a %v with value %q, /k/b %v: want both, /k/a without its value", c.Len(), okA, a.Value, okB)
+	}
 }

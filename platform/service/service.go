@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,34 @@ type Deps struct {
 	// Dial are the options of connections to other services: this process's client
 	// certificate, and tracing.
 	Dial []grpc.DialOption
+	// Shared holds what the modules of the process share (SharedValue).
+	Shared *Shared
+}
+
+// Shared holds what the modules of one process share (a cache several of them read), each
+// value made by the first module that asks for it.
+type Shared struct {
+	mu     sync.Mutex
+	values map[string]any
+}
+
+// SharedValue is the value s holds at key, made by mk at the first call; a nil s makes a new
+// value at each call.
+func SharedValue[T any](s *Shared, key string, mk func() T) T {
+	if s == nil {
+		return mk()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.values[key]; ok {
+		return v.(T)
+	}
+	v := mk()
+	if s.values == nil {
+		s.values = map[string]any{}
+	}
+	s.values[key] = v
+	return v
 }
 
 // Security is how a process proves who it is and checks its callers.
@@ -108,12 +137,14 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	defer cancel()
 	// The modules load their caches at once (each on its own; a module calls another only
 	// through local, which answers once every module is registered), then register in order.
+	shared := &Shared{}
+	loaded := loadingGC()
 	registers := make([]func(grpc.ServiceRegistrar), len(modules))
 	errs := make([]error, len(modules))
 	var wg sync.WaitGroup
 	for i, m := range modules {
 		wg.Go(func() {
-			registers[i], errs[i] = m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions()})
+			registers[i], errs[i] = m.Start(mctx, Deps{Etcd: cli, Log: log.With("module", m.Name), GRPCAddr: lis.Addr().String(), Local: local, Dial: sec.DialOptions(), Shared: shared})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("start %s: %w", m.Name, errs[i])
 				cancel()
@@ -121,6 +152,7 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 		})
 	}
 	wg.Wait()
+	loaded()
 	var first error // a module's failure rather than the others' cancellation by it
 	for _, err := range errs {
 		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
@@ -135,6 +167,25 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	}
 	local.Ready()
 	return srv.Serve(ctx, lis)
+}
+
+// loadGCPercent is the collector's target (GOGC) while the modules load their caches.
+const loadGCPercent = 400
+
+// loadingGC lets the heap grow further between collections while the modules load their caches:
+// a cold start builds its whole heap at once, and at the default target it would collect (and
+// mark all it built so far) a dozen times on the way. The returned function restores the target
+// and, in the background, collects and returns to the system what the load left. A GOGC the
+// user set is left alone, and a GOMEMLIMIT still bounds the heap.
+func loadingGC() (loaded func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(loadGCPercent)
+	return func() {
+		debug.SetGCPercent(old)
+		go debug.FreeOSMemory()
+	}
 }
 
 // tee registers a service on two registrars.

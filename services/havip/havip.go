@@ -13,6 +13,7 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/grpcclient"
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/havip/inventory"
 	"github.com/openhavip/havip/services/havip/server"
@@ -93,7 +94,7 @@ func NewModule(cfg Config) (service.Module, error) {
 				context.AfterFunc(ctx, func() { _ = cc.Close() })
 				conn = cc
 			}
-			st := store.New(deps.Etcd, deps.Log)
+			st := store.New(deps.Etcd, havips(deps), deps.Log)
 			if err := st.Start(ctx); err != nil {
 				return nil, err
 			}
@@ -101,4 +102,9 @@ func NewModule(cfg Config) (service.Module, error) {
 			return func(r grpc.ServiceRegistrar) { havipv1.RegisterHaVipServiceServer(r, srv) }, nil
 		},
 	}, nil
+}
+
+// havips is the process's HAVIP cache, which the modules that read HAVIPs share.
+func havips(deps service.Deps) *havipcache.Cache {
+	return service.SharedValue(deps.Shared, havipcache.SharedKey, func() *havipcache.Cache { return havipcache.New(deps.Etcd, deps.Log) })
 }

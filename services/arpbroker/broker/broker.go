@@ -22,6 +22,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
@@ -79,7 +80,7 @@ type Broker struct {
 	group     *kvcache.Group
 	enis      *kvcache.Cache[records.NetworkInterface]
 	instances *kvcache.Cache[records.Instance]
-	havips    *kvcache.Cache[havip]
+	havips    *havipcache.Cache
 	owners    *kvcache.Cache[records.Owner]
 	sessions  *kvcache.Cache[Session]
 
@@ -116,8 +117,9 @@ type OwnerChange struct {
 	Revision int64
 }
 
-// New returns a broker on cli. Call Start before use.
-func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
+// New returns a broker on cli that reads the HAVIPs from havips (which it may share with other
+// services of the process). Call Start before use.
+func New(cli *clientv3.Client, havips *havipcache.Cache, log *slog.Logger, cfg Config) *Broker {
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = DefaultHoldDown
 	}
@@ -127,14 +129,14 @@ func New(cli *clientv3.Client, log *slog.Logger, cfg Config) *Broker {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	b := &Broker{
-		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, byVIP: map[vipRef]string{}, pending: map[string]*pendingClaim{},
+		cli: cli, batch: txnbatch.New(cli), log: log, cfg: cfg, group: g, havips: havips, byVIP: map[vipRef]string{}, pending: map[string]*pendingClaim{},
 		written: map[string]kvcache.Item[records.Owner]{}, ownedBy: map[string]map[string]struct{}{},
 		recheck: map[string]struct{}{}, wake: make(chan struct{}, 1),
 		rejected: map[string]time.Time{}, recordBudget: map[string]*budget{}, subs: map[chan []OwnerChange]struct{}{},
 	}
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
-	b.havips = kvcache.New(cli, rev, records.HaVips, decodeHaVip, log, b.indexVIP).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	havips.AddHook(b.indexVIP, b.loadVIPs)
 	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
 	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
@@ -175,20 +177,34 @@ func (b *Broker) eniChanged(prev, cur *kvcache.Item[records.NetworkInterface], _
 	}
 }
 
-func (b *Broker) indexVIP(prev, cur *kvcache.Item[havip], _ int64) {
+func (b *Broker) indexVIP(prev, cur *havipcache.Item, _ int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev != nil {
 		// Only if it still names prev: a reload tells of creates before deletes, so another
 		// HAVIP may already hold this VIP.
-		if ref := prev.Value.ref(); b.byVIP[ref] == havipID(prev.Key) {
+		if ref := refOf(&prev.Value); b.byVIP[ref] == havipID(prev.Key) {
 			delete(b.byVIP, ref)
 		}
 	}
 	if cur != nil {
 		id := havipID(cur.Key) // shares the key's bytes
-		b.byVIP[cur.Value.ref()] = id
+		b.byVIP[refOf(&cur.Value)] = id
 		b.markLocked(id) // its range or check_associate may have changed
+	}
+}
+
+// loadVIPs indexes the HAVIPs of a first load by VIP (indexVIP's loader).
+func (b *Broker) loadVIPs(items []*havipcache.Item) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.byVIP) == 0 {
+		b.byVIP = make(map[vipRef]string, len(items))
+	}
+	for _, it := range items {
+		id := havipID(it.Key)
+		b.byVIP[refOf(&it.Value)] = id
+		b.markLocked(id)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/records"
@@ -23,7 +24,7 @@ func TestCreateFromProposal(t *testing.T) {
 	t.Parallel()
 	_, cli := etcdtest.Fresh(t)
 	ctx := t.Context()
-	s := store.New(cli, etcdtest.Quiet)
+	s := store.New(cli, havipcache.New(cli, etcdtest.Quiet), etcdtest.Quiet)
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/openhavip/havip/platform/kvcache"
@@ -32,12 +33,12 @@ type accountIndex struct {
 
 type byName struct{}
 
-func (byName) of(e *entry) string  { return e.Value.name }
+func (byName) of(e *entry) string  { return e.Value.Name() }
 func (byName) cmp(a, b string) int { return strings.Compare(a, b) }
 
 type byVIP struct{}
 
-func (byVIP) of(e *entry) netip.Addr  { return e.Value.vip() }
+func (byVIP) of(e *entry) netip.Addr  { return e.Value.VIP() }
 func (byVIP) cmp(a, b netip.Addr) int { return a.Compare(b) }
 
 func newIndex() *index { return &index{accounts: map[string]*accountIndex{}} }
@@ -53,6 +54,79 @@ func (ix *index) hook(prev, cur *entry, _ int64) {
 	}
 }
 
+// load is the HAVIP cache's loader: it indexes a first load (items in creation order) at once,
+// each set built from its elements in order (O(n log n) for the two sets ordered by value, O(n)
+// for the others), rather than put one by one.
+func (ix *index) load(items []*entry) {
+	byAccount := map[string][]*entry{}
+	for _, e := range items {
+		a := e.Value.Account()
+		byAccount[a] = append(byAccount[a], e)
+	}
+	for account, es := range byAccount {
+		a := ix.accounts[account]
+		if a == nil {
+			a = &accountIndex{}
+			ix.accounts[account] = a
+		}
+		if a.all.Len() > 0 { // not a first load after all: the slow way
+			for _, e := range es {
+				ix.add(e)
+			}
+			continue
+		}
+		a.all = fromSorted[struct{}, creation](es)
+		a.names = fromSorted[string, byName](sorted[string, byName](es))
+		a.vips = fromSorted[netip.Addr, byVIP](sorted[netip.Addr, byVIP](es))
+		var checks [2][]*entry
+		var vpcs, subnets, instances, types map[string][]*entry
+		for _, e := range es {
+			r := &e.Value
+			checks[b2i(r.CheckAssociate())] = append(checks[b2i(r.CheckAssociate())], e)
+			appendTo(&vpcs, r.VpcID(), e)
+			appendTo(&subnets, r.SubnetID(), e)
+			for _, x := range r.Associations() {
+				appendTo(&instances, x.InstanceID(), e)
+				appendTo(&types, x.Type(), e)
+			}
+		}
+		for i, es := range checks {
+			a.checks[i] = fromSorted[struct{}, creation](es)
+		}
+		a.vpcs, a.subnets, a.instances, a.types = csets(vpcs), csets(subnets), csets(instances), csets(types)
+	}
+}
+
+// sorted is es in the order of a set by F.
+func sorted[K any, F keyFn[K]](es []*entry) []*entry {
+	out := slices.Clone(es)
+	slices.SortFunc(out, func(a, b *entry) int { return cmpAt[K, F](a, boundIn[K, F](b)) })
+	return out
+}
+
+// appendTo appends e to the list of k in *m, once (an entry whose switch range names an instance
+// twice is in its set once).
+func appendTo(m *map[string][]*entry, k string, e *entry) {
+	if *m == nil {
+		*m = map[string][]*entry{}
+	}
+	if l := (*m)[k]; len(l) == 0 || l[len(l)-1] != e {
+		(*m)[k] = append(l, e)
+	}
+}
+
+// csets is the sets of lists in creation order.
+func csets(m map[string][]*entry) map[string]cset {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]cset, len(m))
+	for k, es := range m {
+		out[k] = fromSorted[struct{}, creation](es)
+	}
+	return out
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -62,28 +136,28 @@ func b2i(b bool) int {
 
 func (ix *index) add(e *entry) {
 	r := &e.Value
-	loc := r.loc.Value()
-	a := ix.accounts[loc.account]
+	account := r.Account()
+	a := ix.accounts[account]
 	if a == nil {
 		a = &accountIndex{}
-		ix.accounts[loc.account] = a
+		ix.accounts[account] = a
 	}
 	a.all.Put(e)
 	a.names.Put(e)
 	a.vips.Put(e)
-	a.checks[b2i(r.check)].Put(e)
-	putIn(&a.vpcs, loc.vpc, e)
-	putIn(&a.subnets, loc.subnet, e)
-	for _, x := range r.assoc {
-		putIn(&a.instances, x.id.Value(), e) // a second Put of e in one set only replaces it
-		putIn(&a.types, x.typ.Value(), e)
+	a.checks[b2i(r.CheckAssociate())].Put(e)
+	putIn(&a.vpcs, r.VpcID(), e)
+	putIn(&a.subnets, r.SubnetID(), e)
+	for _, x := range r.Associations() {
+		putIn(&a.instances, x.InstanceID(), e) // a second Put of e in one set only replaces it
+		putIn(&a.types, x.Type(), e)
 	}
 }
 
 func (ix *index) remove(e *entry) {
 	r := &e.Value
-	loc := r.loc.Value()
-	a := ix.accounts[loc.account]
+	account := r.Account()
+	a := ix.accounts[account]
 	if a == nil {
 		return
 	}
@@ -91,15 +165,15 @@ func (ix *index) remove(e *entry) {
 	a.all.Delete(b)
 	a.names.Delete(a.names.boundOf(e))
 	a.vips.Delete(a.vips.boundOf(e))
-	a.checks[b2i(r.check)].Delete(b)
-	deleteIn(a.vpcs, loc.vpc, b)
-	deleteIn(a.subnets, loc.subnet, b)
-	for _, x := range r.assoc {
-		deleteIn(a.instances, x.id.Value(), b)
-		deleteIn(a.types, x.typ.Value(), b)
+	a.checks[b2i(r.CheckAssociate())].Delete(b)
+	deleteIn(a.vpcs, r.VpcID(), b)
+	deleteIn(a.subnets, r.SubnetID(), b)
+	for _, x := range r.Associations() {
+		deleteIn(a.instances, x.InstanceID(), b)
+		deleteIn(a.types, x.Type(), b)
 	}
 	if a.all.Len() == 0 {
-		delete(ix.accounts, loc.account)
+		delete(ix.accounts, account)
 	}
 }
 

@@ -148,6 +148,45 @@ func (s *ordset[K, F]) Len() int {
 	return s.root.count()
 }
 
+// fromSorted is the set of items, which are in its order, each at a position of its own: built
+// bottom-up in O(n), every node full but the last of each level, as appends in order leave them.
+func fromSorted[K any, F keyFn[K]](items []*entry) ordset[K, F] {
+	switch len(items) {
+	case 0:
+		return ordset[K, F]{}
+	case 1:
+		return ordset[K, F]{one: items[0]}
+	}
+	var level []*node[K]
+	for i := 0; i < len(items); i += leafMax {
+		level = append(level, &node[K]{items: append(make([]*entry, 0, leafMax), items[i:min(i+leafMax, len(items))]...)})
+	}
+	for len(level) > 1 {
+		var up []*node[K]
+		for i := 0; i < len(level); i += innerMax {
+			kids := level[i:min(i+innerMax, len(level))]
+			n := &node[K]{kids: append(make([]*node[K], 0, innerMax), kids...), sizes: make([]int32, len(kids), innerMax), seps: make([]bound[K], len(kids), innerMax)}
+			for j, k := range kids {
+				n.sizes[j] = int32(k.count())
+				if j > 0 {
+					n.seps[j] = boundIn[K, F](k.first())
+				}
+			}
+			up = append(up, n)
+		}
+		level = up
+	}
+	return ordset[K, F]{root: level[0]}
+}
+
+// first is the first element under n.
+func (n *node[K]) first() *entry {
+	for !n.leaf() {
+		n = n.kids[0]
+	}
+	return n.items[0]
+}
+
 // Put adds e, or replaces the element at e's position with e; it reports whether e was added.
 func (s *ordset[K, F]) Put(e *entry) bool {
 	b := s.boundOf(e)

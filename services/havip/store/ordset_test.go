@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/openhavip/havip/platform/havipcache"
+	"github.com/openhavip/havip/platform/records"
 )
 
 // narrow makes nodes hold at most width elements or children for the test, so that a few hundred
@@ -67,7 +70,7 @@ func (m *ordsetModel[K, F]) check(t *rapid.T) {
 func bounds(es []*entry) []string {
 	var out []string
 	for _, e := range es {
-		out = append(out, fmt.Sprintf("%s/%d/%s", e.Value.name, e.CreateRevision, e.Key))
+		out = append(out, fmt.Sprintf("%s/%d/%s", e.Value.Name(), e.CreateRevision, e.Key))
 	}
 	return out
 }
@@ -116,7 +119,7 @@ func checkNode[K any, F keyFn[K]](t *rapid.T, n *node[K], lo, hi *bound[K], root
 	return total
 }
 
-// TestOrdsetModel: any sequence of puts, deletes and runs of appends leaves a set — in creation
+// TestOrdsetModel: any sequence of puts, deletes, runs of appends and builds at once leaves a set — in creation
 // order, or by name then creation — holding what a sorted slice holds, and Rank, At and From answer
 // as on the slice; the tree stays well formed.
 func TestOrdsetModel(t *testing.T) {
@@ -137,19 +140,20 @@ func testOrdset[K any, F keyFn[K]](width int) func(*rapid.T) {
 		revs := rapid.Int64Range(0, 300)
 		nextRev := int64(301)
 		at := func(t *rapid.T, revs *rapid.Generator[int64]) bound[K] {
-			return m.s.boundOf(&entry{Value: record{name: names.Draw(t, "name")}, CreateRevision: revs.Draw(t, "rev"), Key: keys.Draw(t, "key")})
+			return m.s.boundOf(&entry{Value: named(names.Draw(t, "name")), CreateRevision: revs.Draw(t, "rev"), Key: keys.Draw(t, "key")})
 		}
 		t.Repeat(map[string]func(*rapid.T){
 			"put": func(t *rapid.T) {
-				m.put(t, &entry{Value: record{name: names.Draw(t, "name")}, CreateRevision: revs.Draw(t, "rev"), Key: keys.Draw(t, "key")})
+				m.put(t, &entry{Value: named(names.Draw(t, "name")), CreateRevision: revs.Draw(t, "rev"), Key: keys.Draw(t, "key")})
 			},
 			"append": func(t *rapid.T) { // in creation order, as the watch gives them
 				name := names.Draw(t, "name")
 				for range rapid.IntRange(1, 3*width).Draw(t, "n") {
-					m.put(t, &entry{Value: record{name: name}, CreateRevision: nextRev, Key: "a"})
+					m.put(t, &entry{Value: named(name), CreateRevision: nextRev, Key: "a"})
 					nextRev++
 				}
 			},
+			"build":  func(*rapid.T) { m.s = fromSorted[K, F](slices.Clone(m.model)) }, // at once, as a first load does
 			"delete": func(t *rapid.T) { m.del(t, at(t, revs)) },
 			"deleteSome": func(t *rapid.T) { // in bulk, from anywhere
 				if len(m.model) == 0 {
@@ -253,3 +257,6 @@ func BenchmarkOrdset(b *testing.B) {
 		}
 	})
 }
+
+// named is a record with only a name.
+func named(name string) havipcache.Record { return havipcache.Compact("", records.HaVip{Name: name}) }

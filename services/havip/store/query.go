@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 )
@@ -100,17 +101,17 @@ func sourceOf(a *accountIndex, account string, items map[string]*entry, f Filter
 	case "havip-id": // by key (a record whose id were not its key's tail would not be found)
 		var list []*entry
 		for _, v := range vals {
-			if e := items[records.HaVipKey(v)]; e != nil && e.Value.account() == account && e.Value.id(e.Key) == v {
+			if e := items[records.HaVipKey(v)]; e != nil && e.Value.Account() == account && e.Value.ID(e.Key) == v {
 				list = append(list, e)
 			}
 		}
-		return listSource(list, func(e *entry) bool { return want[e.Value.id(e.Key)] })
+		return listSource(list, func(e *entry) bool { return want[e.Value.ID(e.Key)] })
 	case "havip-name":
-		return runsSource(&a.names, vals, func(e *entry) bool { return want[e.Value.name] })
+		return runsSource(&a.names, vals, func(e *entry) bool { return want[e.Value.Name()] })
 	case "vpc-id":
-		return setsSource(a.vpcs, vals, func(e *entry) bool { return want[e.Value.loc.Value().vpc] })
+		return setsSource(a.vpcs, vals, func(e *entry) bool { return want[e.Value.VpcID()] })
 	case "subnet-id":
-		return setsSource(a.subnets, vals, func(e *entry) bool { return want[e.Value.loc.Value().subnet] })
+		return setsSource(a.subnets, vals, func(e *entry) bool { return want[e.Value.SubnetID()] })
 	case "vip":
 		var addrs []netip.Addr // distinct strings that parse are distinct addresses
 		for _, v := range vals {
@@ -119,9 +120,9 @@ func sourceOf(a *accountIndex, account string, items map[string]*entry, f Filter
 			}
 		}
 		wantIP := setOf(addrs)
-		return runsSource(&a.vips, addrs, func(e *entry) bool { return wantIP[e.Value.vip()] })
+		return runsSource(&a.vips, addrs, func(e *entry) bool { return wantIP[e.Value.VIP()] })
 	case "check-associate":
-		src := source{disjoint: true, test: func(e *entry) bool { return want[boolString(e.Value.check)] }}
+		src := source{disjoint: true, test: func(e *entry) bool { return want[boolString(e.Value.CheckAssociate())] }}
 		for i, v := range []string{"false", "true"} {
 			if want[v] && a.checks[i].Len() > 0 {
 				src.sets = append(src.sets, &a.checks[i])
@@ -130,26 +131,26 @@ func sourceOf(a *accountIndex, account string, items map[string]*entry, f Filter
 		}
 		return src
 	case "havip-association.instance-id", "havip-association.instance-type":
-		m, field := a.instances, func(x assocRef) string { return x.id.Value() }
+		m, field := a.instances, havipcache.Assoc.InstanceID
 		if f.Key == "havip-association.instance-type" {
-			m, field = a.types, func(x assocRef) string { return x.typ.Value() }
+			m, field = a.types, havipcache.Assoc.Type
 		}
 		src := setsSource(m, vals, func(e *entry) bool {
-			return slices.ContainsFunc(e.Value.assoc, func(x assocRef) bool { return want[field(x)] })
+			return slices.ContainsFunc(e.Value.Associations(), func(x havipcache.Assoc) bool { return want[field(x)] })
 		})
 		src.disjoint = len(src.sets) <= 1 // a HAVIP may be in the sets of two of its instances
 		return src
 	case "address-ip":
 		if want[""] { // HAVIPs with no EIP pass too: there is no index of them
-			return source{scan: true, size: a.all.Len(), test: func(e *entry) bool { return want[addressOf(idOf(e.Key))] }}
+			return source{scan: true, size: a.all.Len(), test: func(e *entry) bool { return want[addressOf(havipcache.IDOf(e.Key))] }}
 		}
 		var list []*entry
 		for id := range bound {
-			if e := items[records.HaVipKey(id)]; e != nil && e.Value.account() == account {
+			if e := items[records.HaVipKey(id)]; e != nil && e.Value.Account() == account {
 				list = append(list, e)
 			}
 		}
-		return listSource(list, func(e *entry) bool { return bound[idOf(e.Key)] })
+		return listSource(list, func(e *entry) bool { return bound[havipcache.IDOf(e.Key)] })
 	}
 	return source{listed: true} // an unknown key passes nothing
 }
@@ -187,7 +188,7 @@ func (s *Store) Select(account string, filters []Filter, offset, limit int) ([]V
 	})
 	type keyed struct {
 		key string
-		rec record
+		rec havipcache.Record
 	}
 	var page []keyed
 	total := 0
@@ -213,7 +214,7 @@ func (s *Store) Select(account string, filters []Filter, offset, limit int) ([]V
 	})
 	out := make([]View, len(page))
 	for i, p := range page {
-		out[i] = s.view(p.rec.haVip(p.key))
+		out[i] = s.view(p.rec.HaVip(p.key))
 	}
 	return out, total
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/records"
 )
 
@@ -21,12 +22,12 @@ func BenchmarkSelect(b *testing.B) {
 		for i := range n {
 			key := records.HaVipKey(fmt.Sprintf("havip-%08d", i))
 			h := records.HaVip{
-				ID: idOf(key), Account: "acct", Name: fmt.Sprintf("hv-%d", i), VpcID: "vpc-1", SubnetID: fmt.Sprintf("subnet-%02d", i%16),
+				ID: havipcache.IDOf(key), Account: "acct", Name: fmt.Sprintf("hv-%d", i), VpcID: "vpc-1", SubnetID: fmt.Sprintf("subnet-%02d", i%16),
 				VIP: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), CheckAssociate: i%10 != 0,
 				Associations: []records.Association{{InstanceID: fmt.Sprintf("ins-%d", i%2000), Type: "CVM"}, {InstanceID: fmt.Sprintf("ins-%d", (i+1)%2000), Type: "CVM"}},
 				Created:      time.Unix(int64(i), 0).UTC(),
 			}
-			e := &entry{Key: key, Value: compact(key, h), CreateRevision: int64(i + 1), ModRevision: int64(i + 1)}
+			e := &entry{Key: key, Value: havipcache.Compact(key, h), CreateRevision: int64(i + 1), ModRevision: int64(i + 1)}
 			items[key] = e
 			ix.hook(nil, e, e.ModRevision)
 		}

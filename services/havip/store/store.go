@@ -11,6 +11,7 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/eipbind"
+	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
@@ -42,7 +43,7 @@ type Store struct {
 	cli       *clientv3.Client
 	batch     *txnbatch.Batcher
 	group     *kvcache.Group
-	havips    *kvcache.Cache[record]
+	havips    *havipcache.Cache
 	owners    *kvcache.Cache[records.Owner]
 	addresses *kvcache.Cache[records.AddressBinding]
 
@@ -52,12 +53,16 @@ type Store struct {
 	addrIdx *addressIndex
 }
 
-// New returns a store on cli. Call Start before use.
-func New(cli *clientv3.Client, log *slog.Logger) *Store {
+// entry is a cached HAVIP.
+type entry = havipcache.Item
+
+// New returns a store on cli that reads the HAVIPs from havips (which it may share with other
+// services of the process). Call Start before use.
+func New(cli *clientv3.Client, havips *havipcache.Cache, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, idx: newIndex(), addrIdx: newAddressIndex()}
-	s.havips = kvcache.New(cli, rev, records.HaVips, decodeRecord, log, s.idx.hook).Split(ids.Splits(records.HaVips, ids.HaVip)...)
+	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, havips: havips, idx: newIndex(), addrIdx: newAddressIndex()}
+	havips.AddHook(s.idx.hook, s.idx.load)
 	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log, s.addrIdx.hook)
 	g.Add(s.havips, s.owners, s.addresses)
@@ -85,10 +90,10 @@ func (s *Store) view(h records.HaVip) View {
 // Get returns an account's HAVIP as cached; NotFound when it does not exist or is another's.
 func (s *Store) Get(account, id string) (View, error) {
 	it, ok := s.havips.Get(records.HaVipKey(id))
-	if !ok || it.Value.account() != account {
+	if !ok || it.Value.Account() != account {
 		return View{}, apierr.NotFound("HAVIP %s does not exist", id)
 	}
-	return s.view(it.Value.haVip(it.Key)), nil
+	return s.view(it.Value.HaVip(it.Key)), nil
 }
 
 // AddressOf returns the EIP bound to a HAVIP, as cached.
@@ -164,10 +169,10 @@ func (s *Store) Update(ctx context.Context, account, id string, fn func(*records
 			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
-		if !ok || it.Value.account() != account {
+		if !ok || it.Value.Account() != account {
 			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
-		h := it.Value.haVip(it.Key)
+		h := it.Value.HaVip(it.Key)
 		if err := fn(&h); err != nil {
 			return false, err
 		}
@@ -216,10 +221,10 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 			return false, err
 		}
 		it, ok := s.havips.Get(records.HaVipKey(id))
-		if !ok || it.Value.account() != account {
+		if !ok || it.Value.Account() != account {
 			return false, apierr.NotFound("HAVIP %s does not exist", id)
 		}
-		h := it.Value.haVip(it.Key)
+		h := it.Value.HaVip(it.Key)
 		acmp, aops, _, err := ipalloc.ReleaseHeldOps(ctx, s.cli, records.AddressKey(h.SubnetID, h.VIP), id)
 		if err != nil {
 			return false, err

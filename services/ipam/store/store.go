@@ -395,7 +395,7 @@ func (s *Store) Addresses(ctx context.Context, account, subnetID string) ([]ipal
 	if _, err := s.subnet(account, subnetID); err != nil {
 		return nil, err
 	}
-	return s.alloc.List(subnetID), nil
+	return s.alloc.List(ctx, subnetID)
 }
 
 // newMAC returns a random locally administered unicast MAC.

@@ -1,4 +1,4 @@
-package store
+package havipcache
 
 import (
 	"math"
@@ -6,21 +6,17 @@ import (
 	"time"
 	"unique"
 
-	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
 )
 
-// entry is a cached HAVIP.
-type entry = kvcache.Item[record]
-
-// record is the cached form of a records.HaVip, smaller than it (72 bytes against 176, without
+// Record is the cached form of a records.HaVip, smaller than it (72 bytes against 176, without
 // the strings): the ID is the key's tail; the account, VPC and subnet, shared by many HAVIPs,
 // are one interned handle; switch-range entries are interned handles; the VIP, when IPv4, and
 // the creation time, when in UTC and within int64 nanoseconds, are packed; the rare rest (client
 // token, other VIPs and times, an ID unlike the key's) is in ext.
-type record struct {
+type Record struct {
 	name    string
-	assoc   []assocRef
+	assoc   []Assoc
 	loc     unique.Handle[placement]
 	ext     *extra
 	created int64 // UnixNano, UTC; noTime for the zero time
@@ -31,8 +27,14 @@ type record struct {
 // placement is where a HAVIP lives.
 type placement struct{ account, vpc, subnet string }
 
-// assocRef is a switch-range entry.
-type assocRef struct{ id, typ unique.Handle[string] }
+// Assoc is a switch-range entry.
+type Assoc struct{ id, typ unique.Handle[string] }
+
+// InstanceID is the entry's instance (CVM or ENI) ID.
+func (a Assoc) InstanceID() string { return a.id.Value() }
+
+// Type is the entry's instance type.
+func (a Assoc) Type() string { return a.typ.Value() }
 
 // extra holds what most HAVIPs do not have.
 type extra struct {
@@ -51,22 +53,22 @@ var (
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-// decodeRecord is the HAVIP cache's decode function.
-func decodeRecord(key string, val []byte) (record, error) {
+// Decode is the HAVIP cache's decode function.
+func Decode(key string, val []byte) (Record, error) {
 	h, err := records.DecodeHaVip(val)
 	if err != nil {
-		return record{}, err
+		return Record{}, err
 	}
-	return compact(key, h), nil
+	return Compact(key, h), nil
 }
 
-// compact is the cached form of h, stored at key.
-func compact(key string, h records.HaVip) record {
-	r := record{name: h.Name, loc: unique.Make(placement{h.Account, h.VpcID, h.SubnetID}), check: h.CheckAssociate}
+// Compact is the cached form of h, stored at key.
+func Compact(key string, h records.HaVip) Record {
+	r := Record{name: h.Name, loc: unique.Make(placement{h.Account, h.VpcID, h.SubnetID}), check: h.CheckAssociate}
 	if len(h.Associations) > 0 {
-		r.assoc = make([]assocRef, len(h.Associations))
+		r.assoc = make([]Assoc, len(h.Associations))
 		for i, a := range h.Associations {
-			r.assoc[i] = assocRef{unique.Make(a.InstanceID), unique.Make(a.Type)}
+			r.assoc[i] = Assoc{unique.Make(a.InstanceID), unique.Make(a.Type)}
 		}
 	}
 	ext := func() *extra {
@@ -91,46 +93,63 @@ func compact(key string, h records.HaVip) record {
 	if h.ClientToken != "" {
 		ext().token = h.ClientToken
 	}
-	if h.ID != idOf(key) {
+	if h.ID != IDOf(key) {
 		ext().id = h.ID
 	}
 	return r
 }
 
-// idOf is the HAVIP ID a cache key names.
-func idOf(key string) string { return key[min(len(records.HaVips), len(key)):] }
+// IDOf is the HAVIP ID a cache key names.
+func IDOf(key string) string { return key[min(len(records.HaVips), len(key)):] }
 
-// id is the HAVIP's ID (stored at key).
-func (r *record) id(key string) string {
+// ID is the HAVIP's ID (stored at key).
+func (r *Record) ID(key string) string {
 	if r.ext != nil && r.ext.id != "" {
 		return r.ext.id
 	}
-	return idOf(key)
+	return IDOf(key)
 }
 
-func (r *record) account() string { return r.loc.Value().account }
+// Name is the HAVIP's name.
+func (r *Record) Name() string { return r.name }
 
-// vip is the HAVIP's VIP.
-func (r *record) vip() netip.Addr {
+// Account is the tenant the HAVIP belongs to.
+func (r *Record) Account() string { return r.loc.Value().account }
+
+// VpcID is the HAVIP's VPC.
+func (r *Record) VpcID() string { return r.loc.Value().vpc }
+
+// SubnetID is the HAVIP's subnet.
+func (r *Record) SubnetID() string { return r.loc.Value().subnet }
+
+// CheckAssociate is whether only the switch range may hold the VIP.
+func (r *Record) CheckAssociate() bool { return r.check }
+
+// Associations is the switch range; the caller must not change it.
+func (r *Record) Associations() []Assoc { return r.assoc }
+
+// VIP is the HAVIP's VIP.
+func (r *Record) VIP() netip.Addr {
 	if r.ext != nil && r.ext.ownVIP {
 		return r.ext.vip
 	}
 	return netip.AddrFrom4(r.vip4)
 }
 
-func (r *record) token() string {
+// Token is the client token that created the HAVIP, if any.
+func (r *Record) Token() string {
 	if r.ext == nil {
 		return ""
 	}
 	return r.ext.token
 }
 
-// haVip is the record as stored, at key.
-func (r *record) haVip(key string) records.HaVip {
+// HaVip is the record as stored, at key.
+func (r *Record) HaVip(key string) records.HaVip {
 	loc := r.loc.Value()
 	h := records.HaVip{
-		ID: r.id(key), Account: loc.account, Name: r.name, VpcID: loc.vpc, SubnetID: loc.subnet,
-		VIP: r.vip(), CheckAssociate: r.check, ClientToken: r.token(),
+		ID: r.ID(key), Account: loc.account, Name: r.name, VpcID: loc.vpc, SubnetID: loc.subnet,
+		VIP: r.VIP(), CheckAssociate: r.check, ClientToken: r.Token(),
 	}
 	if r.created != noTime {
 		h.Created = time.Unix(0, r.created).UTC()
