@@ -172,20 +172,37 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 // loadGCPercent is the collector's target (GOGC) while the modules load their caches.
 const loadGCPercent = 400
 
+// loading counts the ServeLocal calls of the process whose modules are loading.
+var loading struct {
+	mu  sync.Mutex
+	n   int
+	old int // the target before the first of them
+}
+
 // loadingGC lets the heap grow further between collections while the modules load their caches:
 // a cold start builds its whole heap at once, and at the default target it would collect (and
 // mark all it built so far) a dozen times on the way. The returned function restores the target
-// and, in the background, collects and returns to the system what the load left. A GOGC the
-// user set is left alone, and a GOMEMLIMIT still bounds the heap.
+// once no other start of the process is loading, and then, in the background, collects and
+// returns to the system what the loads left. A GOGC the user set is left alone, and a GOMEMLIMIT
+// still bounds the heap.
 func loadingGC() (loaded func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
-	old := debug.SetGCPercent(loadGCPercent)
-	return func() {
-		debug.SetGCPercent(old)
-		go debug.FreeOSMemory()
+	loading.mu.Lock()
+	defer loading.mu.Unlock()
+	if loading.n == 0 {
+		loading.old = debug.SetGCPercent(loadGCPercent)
 	}
+	loading.n++
+	return sync.OnceFunc(func() {
+		loading.mu.Lock()
+		defer loading.mu.Unlock()
+		if loading.n--; loading.n == 0 {
+			debug.SetGCPercent(loading.old)
+			go debug.FreeOSMemory()
+		}
+	})
 }
 
 // tee registers a service on two registrars.
