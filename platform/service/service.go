@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -138,7 +137,6 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	// The modules load their caches at once (each on its own; a module calls another only
 	// through local, which answers once every module is registered), then register in order.
 	shared := &Shared{}
-	loaded := loadingGC()
 	registers := make([]func(grpc.ServiceRegistrar), len(modules))
 	errs := make([]error, len(modules))
 	var wg sync.WaitGroup
@@ -152,7 +150,6 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 		})
 	}
 	wg.Wait()
-	loaded()
 	var first error // a module's failure rather than the others' cancellation by it
 	for _, err := range errs {
 		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
@@ -167,42 +164,6 @@ func ServeLocal(ctx context.Context, log *slog.Logger, lis net.Listener, cli *cl
 	}
 	local.Ready()
 	return srv.Serve(ctx, lis)
-}
-
-// loadGCPercent is the collector's target (GOGC) while the modules load their caches.
-const loadGCPercent = 400
-
-// loading counts the ServeLocal calls of the process whose modules are loading.
-var loading struct {
-	mu  sync.Mutex
-	n   int
-	old int // the target before the first of them
-}
-
-// loadingGC lets the heap grow further between collections while the modules load their caches:
-// a cold start builds its whole heap at once, and at the default target it would collect (and
-// mark all it built so far) a dozen times on the way. The returned function restores the target
-// once no other start of the process is loading, and then, in the background, collects and
-// returns to the system what the loads left. A GOGC the user set is left alone, and a GOMEMLIMIT
-// still bounds the heap.
-func loadingGC() (loaded func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
-	}
-	loading.mu.Lock()
-	defer loading.mu.Unlock()
-	if loading.n == 0 {
-		loading.old = debug.SetGCPercent(loadGCPercent)
-	}
-	loading.n++
-	return sync.OnceFunc(func() {
-		loading.mu.Lock()
-		defer loading.mu.Unlock()
-		if loading.n--; loading.n == 0 {
-			debug.SetGCPercent(loading.old)
-			go debug.FreeOSMemory()
-		}
-	})
 }
 
 // tee registers a service on two registrars.

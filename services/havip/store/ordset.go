@@ -149,7 +149,8 @@ func (s *ordset[K, F]) Len() int {
 }
 
 // fromSorted is the set of items, which are in its order, each at a position of its own: built
-// bottom-up in O(n), every node full but the last of each level, as appends in order leave them.
+// bottom-up in O(n), every node full but the last of each level, as appends in order leave them
+// (each node's slices no longer than it holds: a set of a few elements stays small).
 func fromSorted[K any, F keyFn[K]](items []*entry) ordset[K, F] {
 	switch len(items) {
 	case 0:
@@ -159,13 +160,13 @@ func fromSorted[K any, F keyFn[K]](items []*entry) ordset[K, F] {
 	}
 	var level []*node[K]
 	for i := 0; i < len(items); i += leafMax {
-		level = append(level, &node[K]{items: append(make([]*entry, 0, leafMax), items[i:min(i+leafMax, len(items))]...)})
+		level = append(level, &node[K]{items: slices.Clone(items[i:min(i+leafMax, len(items))])})
 	}
 	for len(level) > 1 {
 		var up []*node[K]
 		for i := 0; i < len(level); i += innerMax {
 			kids := level[i:min(i+innerMax, len(level))]
-			n := &node[K]{kids: append(make([]*node[K], 0, innerMax), kids...), sizes: make([]int32, len(kids), innerMax), seps: make([]bound[K], len(kids), innerMax)}
+			n := &node[K]{kids: slices.Clone(kids), sizes: make([]int32, len(kids)), seps: make([]bound[K], len(kids))}
 			for j, k := range kids {
 				n.sizes[j] = int32(k.count())
 				if j > 0 {
