@@ -37,7 +37,7 @@ var (
 	scaleMax    = flag.Int("scale.max", 10000, "the largest number of HAVIPs in the store (1k, 10k, 100k, 1M steps up to it)")
 	bigMax      = flag.Int("scale.big", 100000, "the most HAVIPs the large account holds")
 	smallCounts = flag.Int("scale.accounts", 10000, "how many small accounts share the rest")
-	etcdDir     = flag.String("scale.etcd-dir", "", "keep etcd's data in this new directory (to start the suite on it again later); empty: a temporary one")
+	etcdDir     = flag.String("scale.etcd-dir", "", "keep etcd's data in this new directory (to start the suite on it again later; with -count 1); empty: a temporary one")
 )
 
 // daemon is one service binary running as a process.

@@ -45,8 +45,9 @@ type Hook[T any] func(prev, cur *Item[T], rev int64)
 
 // A Loader takes a first load at once, for a hook that builds its indexes faster from all the
 // items than one by one: it gets every item, in creation order, in place of a call of its hook
-// per item. Loaders run at once, each on a goroutine of its own, beside the hooks that have none
-// (still under the cache's write lock): a loader touches only what its own hook keeps.
+// per item. A loader is called once, before any call of its hook. Loaders run at once, each on a
+// goroutine of its own, beside the hooks that have none (still under the cache's write lock): a
+// loader touches only what its own hook keeps.
 type Loader[T any] func(items []*Item[T])
 
 // hook is a hook and its loader, if it has one.
@@ -98,7 +99,8 @@ func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func
 
 // Start loads the prefix and keeps following it until ctx ends. Services of one process that
 // share a cache each start it: the first call loads it, and the others wait for that call and
-// return its result.
+// return its result (its error too: a failed start is not tried again). The cache follows etcd
+// until the first call's ctx ends, so sharers must start it with contexts that end together.
 func (c *Cache[T]) Start(ctx context.Context) error {
 	c.startOnce.Do(func() { c.startErr = c.start(ctx) })
 	return c.startErr
@@ -126,16 +128,20 @@ func (c *Cache[T]) AddHook(h Hook[T], load Loader[T]) {
 // goroutine of its own, the hooks without one item by item on this one.
 func tellAll[T any](hooks []hook[T], all []*Item[T]) {
 	var wg sync.WaitGroup
+	var each []Hook[T]
 	for _, h := range hooks {
 		if h.load != nil {
 			wg.Go(func() { h.load(all) })
+		} else {
+			each = append(each, h.each)
 		}
 	}
 	for _, it := range all {
-		for _, h := range hooks {
-			if h.load == nil {
-				h.each(nil, it, it.ModRevision)
-			}
+		if len(each) == 0 {
+			break
+		}
+		for _, h := range each {
+			h(nil, it, it.ModRevision)
 		}
 	}
 	wg.Wait()
@@ -192,7 +198,7 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 
 // KeysOnly makes loads read the keys without their values, for a cache whose readers only need
 // to know which keys exist: decode gets a nil value for a loaded key (a watched change still
-// brings its value). Call before Start.
+// brings its value), so no reader may rely on a value. Call before Start.
 func (c *Cache[T]) KeysOnly() *Cache[T] {
 	c.keysOnly = true
 	return c

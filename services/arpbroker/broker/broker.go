@@ -198,9 +198,7 @@ func (b *Broker) indexVIP(prev, cur *havipcache.Item, _ int64) {
 func (b *Broker) loadVIPs(items []*havipcache.Item) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.byVIP) == 0 {
-		b.byVIP = make(map[vipRef]string, len(items))
-	}
+	b.byVIP = make(map[vipRef]string, len(items)) // a loader comes first: nothing is indexed yet
 	for _, it := range items {
 		id := havipID(it.Key)
 		b.byVIP[refOf(&it.Value)] = id

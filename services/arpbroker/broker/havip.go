@@ -21,5 +21,10 @@ func havipID(key string) string { return strings.TrimPrefix(key, records.HaVips)
 // refOf is where reports find the HAVIP r.
 func refOf(r *havipcache.Record) vipRef { return vipRef{unique.Make(r.VpcID()), r.VIP()} }
 
-// record is the cached HAVIP as the rules read it.
-func record(it *havipcache.Item) records.HaVip { return it.Value.HaVip(it.Key) }
+// record is the cached HAVIP as the rules read it, its ID the key's (under which the broker
+// reads and writes its owner).
+func record(it *havipcache.Item) records.HaVip {
+	h := it.Value.HaVip(it.Key)
+	h.ID = havipID(it.Key)
+	return h
+}

@@ -64,17 +64,8 @@ func (ix *index) load(items []*entry) {
 		byAccount[a] = append(byAccount[a], e)
 	}
 	for account, es := range byAccount {
-		a := ix.accounts[account]
-		if a == nil {
-			a = &accountIndex{}
-			ix.accounts[account] = a
-		}
-		if a.all.Len() > 0 { // not a first load after all: the slow way
-			for _, e := range es {
-				ix.add(e)
-			}
-			continue
-		}
+		a := &accountIndex{} // a loader comes first: nothing is indexed yet
+		ix.accounts[account] = a
 		a.all = fromSorted[struct{}, creation](es)
 		a.names = fromSorted[string, byName](sorted[string, byName](es))
 		a.vips = fromSorted[netip.Addr, byVIP](sorted[netip.Addr, byVIP](es))
