@@ -9,6 +9,7 @@ import (
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
 	"github.com/openhavip/havip/platform/records"
+	"github.com/openhavip/havip/platform/service"
 )
 
 // Item is a cached HAVIP.
@@ -23,6 +24,8 @@ func New(cli *clientv3.Client, log *slog.Logger) *Cache {
 	return kvcache.New(cli, kvcache.NewRevisions(cli), records.HaVips, Decode, log).Split(ids.Splits(records.HaVips, ids.HaVip)...)
 }
 
-// SharedKey is the cache's key among the values the services of a process share
-// (service.SharedValue): havipd and the ARP broker read one cache in the suite.
-const SharedKey = "havipcache"
+// Of is the HAVIP cache of the process deps belong to: the modules that read HAVIPs (havipd and
+// the ARP broker in the suite) share it (service.SharedValue).
+func Of(deps service.Deps) *Cache {
+	return service.SharedValue(deps.Shared, "havipcache", func() *Cache { return New(deps.Etcd, deps.Log) })
+}

@@ -325,10 +325,7 @@ func TestAllocateUntilFull(t *testing.T) {
 	_, cli := etcdtest.Fresh(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	a := New(cli, kvcache.NewRevisions(cli), "/test/ipalloc/", etcdtest.Quiet)
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a := started(t, cli, "/test/ipalloc/")
 	tests := []struct {
 		name   string
 		ranges []Range
@@ -373,10 +370,7 @@ func TestPropose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	const root = "/test/propose/"
-	a := New(cli, kvcache.NewRevisions(cli), root, etcdtest.Quiet)
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a := started(t, cli, root)
 	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.0.4")}}
 	before, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
@@ -442,10 +436,7 @@ func TestPropose(t *testing.T) {
 func TestProposeIsBounded(t *testing.T) {
 	t.Parallel()
 	_, cli := etcdtest.Fresh(t)
-	a := New(cli, kvcache.NewRevisions(cli), "/test/propose-bounded/", etcdtest.Quiet)
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	a := started(t, cli, "/test/propose-bounded/")
 	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}} // 65,534 addresses
 	for i := range 2 * maxProposed / 100 {
 		got := a.Propose(p, 100)
@@ -474,10 +465,7 @@ func TestProposeIsBounded(t *testing.T) {
 func TestProposalsExpire(t *testing.T) {
 	t.Parallel()
 	_, cli := etcdtest.Fresh(t)
-	a := New(cli, kvcache.NewRevisions(cli), "/test/propose-expire/", etcdtest.Quiet)
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	a := started(t, cli, "/test/propose-expire/")
 	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}}
 	for range 3 {
 		if got := a.Propose(p, 100); len(got) != 100 {
@@ -501,4 +489,14 @@ func TestProposalsExpire(t *testing.T) {
 	if _, ok := a.pools[p.ID]; ok {
 		t.Error("the idle pool is still kept")
 	}
+}
+
+// started is an allocator under root on cli, following etcd until the test ends.
+func started(t *testing.T, cli *clientv3.Client, root string) *Allocator {
+	t.Helper()
+	a := New(cli, kvcache.NewRevisions(cli), root, etcdtest.Quiet)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

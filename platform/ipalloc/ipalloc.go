@@ -208,14 +208,22 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[struct{}], _ int64) {
 			}
 		}
 	}
-	if p.idle() {
-		delete(a.pools, id) // shaped again at its next use
-	}
+	a.dropIfIdle(p)
 }
 
 // idle reports whether a pool holds nothing worth keeping: no address, no call, no hold.
 func (p *pool) idle() bool {
 	return len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
+}
+
+// dropIfIdle drops p when it holds nothing worth keeping (it is shaped again at its next use),
+// and reports whether it did. a.mu is held.
+func (a *Allocator) dropIfIdle(p *pool) bool {
+	if !p.idle() || a.pools[p.id] != p {
+		return false
+	}
+	delete(a.pools, p.id)
+	return true
 }
 
 // expire drops the proposals whose hold ended by now.
@@ -247,11 +255,9 @@ func (a *Allocator) sweepLater(p *pool) {
 // (or has them swept later). a.mu is held.
 func (a *Allocator) sweepLocked(p *pool, now time.Time) {
 	p.expire(now)
-	if p.idle() && a.pools[p.id] == p {
-		delete(a.pools, p.id)
-		return
+	if !a.dropIfIdle(p) {
+		a.sweepLater(p)
 	}
-	a.sweepLater(p)
 }
 
 func (a *Allocator) poolLocked(id string) *pool {
@@ -408,9 +414,7 @@ func (a *Allocator) run(ps *pool) {
 					ps.queue.SetPending(nil)
 				}
 				ps.queue.Exit()
-				if ps.idle() && a.pools[ps.id] == ps {
-					delete(a.pools, ps.id) // every call failed (its subnet gone, say): nothing to keep
-				}
+				a.dropIfIdle(ps) // every call failed (its subnet gone, say): nothing to keep
 				a.mu.Unlock()
 				return
 			}

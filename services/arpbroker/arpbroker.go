@@ -85,7 +85,7 @@ func NewModule(cfg Config) (service.Module, error) {
 			if addr == "" {
 				addr = deps.GRPCAddr
 			}
-			b := broker.New(deps.Etcd, havips(deps), deps.Log, broker.Config{HoldDown: cfg.HoldDown, ElectionTTL: int(cfg.ElectionTTL / time.Second), Addr: addr})
+			b := broker.New(deps.Etcd, havipcache.Of(deps), deps.Log, broker.Config{HoldDown: cfg.HoldDown, ElectionTTL: int(cfg.ElectionTTL / time.Second), Addr: addr})
 			if err := b.Start(ctx); err != nil {
 				return nil, err
 			}
@@ -94,9 +94,4 @@ func NewModule(cfg Config) (service.Module, error) {
 			return func(r grpc.ServiceRegistrar) { arpbrokerv1.RegisterArpBrokerServiceServer(r, srv) }, nil
 		},
 	}, nil
-}
-
-// havips is the process's HAVIP cache, which the modules that read HAVIPs share.
-func havips(deps service.Deps) *havipcache.Cache {
-	return service.SharedValue(deps.Shared, havipcache.SharedKey, func() *havipcache.Cache { return havipcache.New(deps.Etcd, deps.Log) })
 }

@@ -94,7 +94,7 @@ func NewModule(cfg Config) (service.Module, error) {
 				context.AfterFunc(ctx, func() { _ = cc.Close() })
 				conn = cc
 			}
-			st := store.New(deps.Etcd, havips(deps), deps.Log)
+			st := store.New(deps.Etcd, havipcache.Of(deps), deps.Log)
 			if err := st.Start(ctx); err != nil {
 				return nil, err
 			}
@@ -102,9 +102,4 @@ func NewModule(cfg Config) (service.Module, error) {
 			return func(r grpc.ServiceRegistrar) { havipv1.RegisterHaVipServiceServer(r, srv) }, nil
 		},
 	}, nil
-}
-
-// havips is the process's HAVIP cache, which the modules that read HAVIPs share.
-func havips(deps service.Deps) *havipcache.Cache {
-	return service.SharedValue(deps.Shared, havipcache.SharedKey, func() *havipcache.Cache { return havipcache.New(deps.Etcd, deps.Log) })
 }

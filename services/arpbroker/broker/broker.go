@@ -183,12 +183,12 @@ func (b *Broker) indexVIP(prev, cur *havipcache.Item, _ int64) {
 	if prev != nil {
 		// Only if it still names prev: a reload tells of creates before deletes, so another
 		// HAVIP may already hold this VIP.
-		if ref := refOf(&prev.Value); b.byVIP[ref] == havipID(prev.Key) {
+		if ref := refOf(&prev.Value); b.byVIP[ref] == havipcache.IDOf(prev.Key) {
 			delete(b.byVIP, ref)
 		}
 	}
 	if cur != nil {
-		id := havipID(cur.Key) // shares the key's bytes
+		id := havipcache.IDOf(cur.Key) // shares the key's bytes
 		b.byVIP[refOf(&cur.Value)] = id
 		b.markLocked(id) // its range or check_associate may have changed
 	}
@@ -200,7 +200,7 @@ func (b *Broker) loadVIPs(items []*havipcache.Item) {
 	defer b.mu.Unlock()
 	b.byVIP = make(map[vipRef]string, len(items)) // a loader comes first: nothing is indexed yet
 	for _, it := range items {
-		id := havipID(it.Key)
+		id := havipcache.IDOf(it.Key)
 		b.byVIP[refOf(&it.Value)] = id
 		b.markLocked(id)
 	}

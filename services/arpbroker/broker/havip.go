@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net/netip"
-	"strings"
 	"unique"
 
 	"github.com/openhavip/havip/platform/havipcache"
@@ -15,9 +14,6 @@ type vipRef struct {
 	vip netip.Addr
 }
 
-// havipID is the ID of the HAVIP stored at key.
-func havipID(key string) string { return strings.TrimPrefix(key, records.HaVips) }
-
 // refOf is where reports find the HAVIP r.
 func refOf(r *havipcache.Record) vipRef { return vipRef{unique.Make(r.VpcID()), r.VIP()} }
 
@@ -25,6 +21,6 @@ func refOf(r *havipcache.Record) vipRef { return vipRef{unique.Make(r.VpcID()), 
 // reads and writes its owner).
 func record(it *havipcache.Item) records.HaVip {
 	h := it.Value.HaVip(it.Key)
-	h.ID = havipID(it.Key)
+	h.ID = havipcache.IDOf(it.Key)
 	return h
 }
