@@ -2,7 +2,9 @@ package ipalloc
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"strings"
@@ -20,16 +22,26 @@ import (
 
 // poolOf is a pool of size addresses from 10.0.0.0 whose offsets used are taken.
 func poolOf(size int, used ...int) *pool {
-	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
+	var ranges []Range
 	if size > 0 {
-		p.shape([]Range{{First: Addr(0x0a000000), Last: Addr(0x0a000000 + uint32(size) - 1)}})
-	} else {
-		p.shape(nil)
+		ranges = []Range{{First: Addr(0x0a000000), Last: Addr(0x0a000000 + uint32(size) - 1)}}
 	}
+	p := newPool("p", ranges)
 	for _, off := range used {
-		p.bits[off/64] |= 1 << (off % 64)
+		p.mark(off, true)
 	}
 	return p
+}
+
+// usedOffsets lists the offsets p marks used, below its size.
+func usedOffsets(p *pool) []int {
+	var used []int
+	for off := range p.size {
+		if isSet(p, off) {
+			used = append(used, off)
+		}
+	}
+	return used
 }
 
 func isSet(p *pool, off int) bool { return p.bits[off/64]&(1<<(off%64)) != 0 }
@@ -68,28 +80,43 @@ func TestShape(t *testing.T) {
 	}
 }
 
-// TestShapeKnowsUsedAddresses: addresses the watch reported before the pool was first allocated
-// from are marked used when the bitmap is built (those outside the pool are ignored), and a
-// second shape (a pool's ranges never change) keeps the bitmap as it is.
-func TestShapeKnowsUsedAddresses(t *testing.T) {
+// TestFill: a pool read is marked used at the addresses the read found (those outside it
+// ignored); of the changes the watch brought during the read, those up to the read's revision
+// are in the read already and are skipped, the later ones are applied in order; the pool is then
+// current as of the read, with its count.
+func TestFill(t *testing.T) {
 	t.Parallel()
-	p := &pool{id: "p", used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
-	for _, a := range []string{"10.0.0.2", "10.0.0.9", "10.0.1.0", "192.168.0.1"} {
-		p.used[U32(netip.MustParseAddr(a))] = struct{}{}
+	p := newPool("p", []Range{rng("10.0.0.1", "10.0.0.10")})
+	p.proposed[4] = time.Now().Add(time.Minute)
+	p.hold[6] = 12
+	var used []netip.Addr
+	for _, a := range []string{"10.0.0.2", "10.0.0.9", "10.0.0.4", "10.0.1.0", "192.168.0.1"} {
+		used = append(used, netip.MustParseAddr(a))
 	}
-	p.shape([]Range{rng("10.0.0.1", "10.0.0.10")})
-	var got []int
-	for off := range p.size {
-		if isSet(p, off) {
-			got = append(got, off)
-		}
-	}
-	if diff := cmp.Diff([]int{1, 8}, got); diff != "" {
+	p.fill(used, 10, []change{
+		{off: 1, used: false, rev: 9},  // 10.0.0.2 deleted before the read: it read it back since
+		{off: 8, used: false, rev: 11}, // 10.0.0.9 deleted after the read
+		{off: 4, used: true, rev: 12},  // 10.0.0.5 created after the read (the proposal taken)
+		{off: 6, used: true, rev: 12},  // 10.0.0.7 created at the hold's revision
+		{off: 6, used: false, rev: 13}, // and deleted again
+		{off: 0, used: true, rev: 10},  // at the read's revision: the read has what it left
+	})
+	if diff := cmp.Diff([]int{1, 3, 4}, usedOffsets(p)); diff != "" {
 		t.Errorf("used offsets (-want +got):\n%s", diff)
 	}
-	p.shape([]Range{rng("10.0.0.1", "10.0.0.200")})
-	if p.size != 10 || len(p.bits) != 1 {
-		t.Errorf("second shape changed the pool: size %d in %d words", p.size, len(p.bits))
+	if p.n != 3 || p.state != current || p.read != 10 {
+		t.Errorf("count %d, state %d, read at %d; want 3, current, 10", p.n, p.state, p.read)
+	}
+	if _, ok := p.proposed[4]; ok {
+		t.Error("a proposal taken during the read is still held")
+	}
+	if _, ok := p.hold[6]; ok {
+		t.Error("a hold the watch caught up with during the read is still held")
+	}
+	// A second read starts afresh.
+	p.fill([]netip.Addr{netip.MustParseAddr("10.0.0.10")}, 20, nil)
+	if diff := cmp.Diff([]int{9}, usedOffsets(p)); diff != "" || p.n != 1 {
+		t.Errorf("after a second read: count %d, used offsets (-want +got):\n%s", p.n, diff)
 	}
 }
 
@@ -215,8 +242,8 @@ func containsInt(s []int, v int) bool {
 }
 
 // TestObserve: the watch's puts and deletes under the allocator's root set and clear the bit of
-// the address in its pool (and the pool's used count), release a hold once the cache reaches
-// its revision, and ignore keys that are not an IPv4 address of a pool.
+// the address in a pool read (and its count) when they come after the read, release a hold once
+// the cache reaches its revision, and ignore keys that are not an IPv4 address of a pool.
 func TestObserve(t *testing.T) {
 	t.Parallel()
 	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
@@ -224,75 +251,95 @@ func TestObserve(t *testing.T) {
 		return &kvcache.Item[struct{}]{Key: key, ModRevision: rev, CreateRevision: rev}
 	}
 	put := func(key string, rev int64) { a.observe(nil, item(key, rev), rev) }
-	del := func(key string, rev int64) { a.observe(item(key, rev-1), nil, rev) }
+	del := func(key string, rev int64) { a.observe(item(key, rev), nil, rev) }
 
-	// Known before the first allocation: only the used set.
-	put("/ips/sn/10.0.0.5", 2)
-	ps := a.pools["sn"]
-	if ps == nil || len(ps.used) != 1 || ps.layout != nil {
-		t.Fatalf("pool after a put before shape: %+v", ps)
-	}
-	ps.shape([]Range{rng("10.0.0.2", "10.0.0.14")})
+	a.mu.Lock()
+	ps := a.poolLocked("sn", []Range{rng("10.0.0.2", "10.0.0.14")})
+	ps.fill([]netip.Addr{netip.MustParseAddr("10.0.0.5")}, 2, nil)
 	ps.hold[5] = 7             // 10.0.0.7: we created it at revision 7
 	ps.hold[6] = math.MaxInt64 // 10.0.0.8: a transaction of ours is trying it
+	a.mu.Unlock()
 
 	steps := []struct {
 		name     string
 		do       func()
 		wantUsed []int
 		wantHold map[int]int64
-		wantN    int
 	}{
-		{name: "known address is set by shape", do: func() {}, wantUsed: []int{3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 1},
-		{name: "put sets", do: func() { put("/ips/sn/10.0.0.2", 3) }, wantUsed: []int{0, 3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 2},
-		{name: "put of the last address", do: func() { put("/ips/sn/10.0.0.14", 4) }, wantUsed: []int{0, 3, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 3},
-		{name: "delete clears", do: func() { del("/ips/sn/10.0.0.5", 5) }, wantUsed: []int{0, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}, wantN: 2},
-		{name: "put at the hold's revision releases it", do: func() { put("/ips/sn/10.0.0.7", 7) }, wantUsed: []int{0, 5, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 3},
-		{name: "put under an in-flight hold keeps it", do: func() { put("/ips/sn/10.0.0.8", 8) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 4},
-		{name: "address outside the ranges counts but has no bit", do: func() { put("/ips/sn/10.0.0.15", 9) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
-		{name: "other root ignored", do: func() { put("/other/sn/10.0.0.3", 10) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
-		{name: "key without an address ignored", do: func() { put("/ips/sn", 11) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
-		{name: "malformed address ignored", do: func() { put("/ips/sn/10.0.0.300", 12) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
-		{name: "IPv6 address ignored", do: func() { put("/ips/sn/fd00::3", 13) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}, wantN: 5},
+		{name: "the read's address", do: func() {}, wantUsed: []int{3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}},
+		{name: "a change up to the read's revision is in the read", do: func() { del("/ips/sn/10.0.0.5", 2) }, wantUsed: []int{3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}},
+		{name: "put sets", do: func() { put("/ips/sn/10.0.0.2", 3) }, wantUsed: []int{0, 3}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}},
+		{name: "put of the last address", do: func() { put("/ips/sn/10.0.0.14", 4) }, wantUsed: []int{0, 3, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}},
+		{name: "delete clears", do: func() { del("/ips/sn/10.0.0.5", 5) }, wantUsed: []int{0, 12}, wantHold: map[int]int64{5: 7, 6: math.MaxInt64}},
+		{name: "put at the hold's revision releases it", do: func() { put("/ips/sn/10.0.0.7", 7) }, wantUsed: []int{0, 5, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "put under an in-flight hold keeps it", do: func() { put("/ips/sn/10.0.0.8", 8) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "address outside the ranges ignored", do: func() { put("/ips/sn/10.0.0.15", 9) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "other root ignored", do: func() { put("/other/sn/10.0.0.3", 10) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "key without an address ignored", do: func() { put("/ips/sn", 11) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "malformed address ignored", do: func() { put("/ips/sn/10.0.0.300", 12) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
+		{name: "IPv6 address ignored", do: func() { put("/ips/sn/fd00::3", 13) }, wantUsed: []int{0, 5, 6, 12}, wantHold: map[int]int64{6: math.MaxInt64}},
 	}
 	for _, s := range steps {
 		s.do()
 		a.mu.Lock()
-		var used []int
-		for off := range ps.size {
-			if isSet(ps, off) {
-				used = append(used, off)
-			}
-		}
-		if diff := cmp.Diff(s.wantUsed, used); diff != "" {
+		if diff := cmp.Diff(s.wantUsed, usedOffsets(ps)); diff != "" {
 			t.Errorf("%s: used offsets (-want +got):\n%s", s.name, diff)
+		}
+		if ps.n != len(s.wantUsed) {
+			t.Errorf("%s: count %d, want %d", s.name, ps.n, len(s.wantUsed))
 		}
 		if diff := cmp.Diff(s.wantHold, ps.hold, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("%s: holds (-want +got):\n%s", s.name, diff)
 		}
 		a.mu.Unlock()
-		if got := a.Count("sn"); got != s.wantN {
-			t.Errorf("%s: Count = %d, want %d", s.name, got, s.wantN)
-		}
 	}
 	if _, ok := a.pools["other"]; ok {
 		t.Error("a key under another root made a pool")
 	}
 }
 
-// TestObserveForgetsIdlePools: a pool never allocated from is dropped when its last address
-// goes, so a replica does not keep an entry for every pool it ever saw.
-func TestObserveForgetsIdlePools(t *testing.T) {
+// TestObserveKeepsOnlyPoolsInUse: a change of a pool never used makes no pool; a change of a
+// pool being read is kept for the read; a pool read loses its last address and, with nothing
+// else to keep, is dropped (read again at its next use); a reset of the watch makes every pool
+// unread, and drops those with nothing to keep.
+func TestObserveKeepsOnlyPoolsInUse(t *testing.T) {
 	t.Parallel()
-	a := &Allocator{root: "/ips/", pools: map[string]*pool{}}
+	a := &Allocator{root: "/ips/", pools: map[string]*pool{}, log: etcdtest.Quiet}
 	it := &kvcache.Item[struct{}]{Key: "/ips/sn/10.0.0.5", ModRevision: 2}
 	a.observe(nil, it, 2)
-	if got := a.Count("sn"); got != 1 {
-		t.Fatalf("Count after put = %d, want 1", got)
+	if len(a.pools) != 0 {
+		t.Fatalf("a change made pools %v", a.pools)
 	}
+	ps := a.poolLocked("sn", []Range{rng("10.0.0.1", "10.0.0.10")})
+	ps.state = reading
 	a.observe(it, nil, 3)
+	if diff := cmp.Diff([]change{{off: 4, used: false, rev: 3}}, ps.missed, cmp.AllowUnexported(change{})); diff != "" {
+		t.Fatalf("changes kept during the read (-want +got):\n%s", diff)
+	}
+	ps.fill([]netip.Addr{netip.MustParseAddr("10.0.0.5")}, 2, ps.missed)
+	if ps.n != 0 {
+		t.Fatalf("count %d after the read and its missed delete, want 0", ps.n)
+	}
+	a.observe(nil, &kvcache.Item[struct{}]{Key: "/ips/sn/10.0.0.6", ModRevision: 4}, 4)
+	if ps.n != 1 || a.pools["sn"] != ps {
+		t.Fatalf("count %d after a put (pool kept: %v)", ps.n, a.pools["sn"] == ps)
+	}
+	a.observe(&kvcache.Item[struct{}]{Key: "/ips/sn/10.0.0.6"}, nil, 5)
 	if _, ok := a.pools["sn"]; ok {
-		t.Error("idle pool still known after its last address was deleted")
+		t.Error("idle pool still kept after its last address was deleted")
+	}
+
+	busy := a.poolLocked("busy", []Range{rng("10.0.0.1", "10.0.0.10")})
+	busy.fill([]netip.Addr{netip.MustParseAddr("10.0.0.5")}, 5, nil)
+	busy.hold[1] = math.MaxInt64
+	quiet := a.poolLocked("quiet", []Range{rng("10.0.0.1", "10.0.0.10")})
+	quiet.fill([]netip.Addr{netip.MustParseAddr("10.0.0.5")}, 5, nil)
+	a.reset(9)
+	if busy.state != unread || a.pools["busy"] != busy {
+		t.Errorf("after a reset, a pool in use: state %d, kept %v; want unread, kept", busy.state, a.pools["busy"] == busy)
+	}
+	if _, ok := a.pools["quiet"]; ok {
+		t.Error("after a reset, a pool with nothing to keep is still kept")
 	}
 }
 
@@ -376,8 +423,8 @@ func TestPropose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := a.Propose(p, 2)
-	second := a.Propose(p, 1)
+	first := propose(t, a, p, 2)
+	second := propose(t, a, p, 1)
 	al, err := a.Allocate(ctx, p, Request{Owner: "eni", Account: "acct"})
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +468,7 @@ func TestPropose(t *testing.T) {
 	}
 	// Two addresses are left, both proposed: they are proposed again rather than refused, and
 	// the allocator still allocates one.
-	again := a.Propose(p, 3)
+	again := propose(t, a, p, 3)
 	if len(again) != 1 || (again[0] != first[1] && again[0] != second[0]) {
 		t.Fatalf("with only %s and %s left, both proposed: proposed %v, want one of them", first[1], second[0], again)
 	}
@@ -439,7 +486,7 @@ func TestProposeIsBounded(t *testing.T) {
 	a := started(t, cli, "/test/propose-bounded/")
 	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}} // 65,534 addresses
 	for i := range 2 * maxProposed / 100 {
-		got := a.Propose(p, 100)
+		got := propose(t, a, p, 100)
 		if len(got) == 0 || (i < maxProposed/100 && len(got) != 100) {
 			t.Fatalf("call %d proposed %d addresses", i, len(got))
 		}
@@ -468,7 +515,7 @@ func TestProposalsExpire(t *testing.T) {
 	a := started(t, cli, "/test/propose-expire/")
 	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.255.254")}}
 	for range 3 {
-		if got := a.Propose(p, 100); len(got) != 100 {
+		if got := propose(t, a, p, 100); len(got) != 100 {
 			t.Fatalf("proposed %d, want 100", len(got))
 		}
 	}
@@ -491,6 +538,89 @@ func TestProposalsExpire(t *testing.T) {
 	}
 }
 
+// TestPoolsFollowEtcd: against a real etcd, with another writer creating and deleting a pool's
+// keys all along, a pool read at its first use and read again after resets of the watch (as
+// after a compaction) always ends up exactly as etcd holds it once the allocator catches up;
+// Counts gives the same count whether the pool was read (its bitmap) or not (etcd's count).
+func TestPoolsFollowEtcd(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const root = "/test/follow/"
+	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.0.100")}}
+	key := func(i int) string { return KeyAt(root, p.ID, fmt.Sprintf("10.0.0.%d", i)) }
+	for i := 1; i <= 100; i += 3 { // there before the allocator starts
+		if _, err := cli.Put(ctx, key(i), "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := started(t, cli, root)
+	if n, err := a.Counts(ctx, []string{p.ID, "none"}); err != nil || n[0] != 34 || n[1] != 0 {
+		t.Fatalf("counts of a pool not read and of an empty one: %v, %v; want [34 0]", n, err)
+	}
+
+	stop := make(chan struct{})
+	written := make(chan error, 1)
+	go func() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for {
+			select {
+			case <-stop:
+				written <- nil
+				return
+			default:
+			}
+			var err error
+			if k := key(1 + rng.IntN(100)); rng.IntN(2) == 0 {
+				_, err = cli.Put(ctx, k, "{}")
+			} else {
+				_, err = cli.Delete(ctx, k)
+			}
+			if err != nil {
+				written <- err
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		if i%3 == 0 {
+			a.reset(0)
+		}
+		propose(t, a, p, 1) // reads the pool when it is unread
+	}
+	close(stop)
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cache.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, a.PoolPrefix(p.ID), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, kv := range resp.Kvs {
+		_, addr, _ := a.parseKey(string(kv.Key))
+		want = append(want, int(U32(addr)-U32(netip.MustParseAddr("10.0.0.1"))))
+	}
+	sort.Ints(want)
+	a.mu.Lock()
+	ps := a.pools[p.ID]
+	var got []int
+	if ps != nil && ps.state == current {
+		got = usedOffsets(ps)
+	}
+	a.mu.Unlock()
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("pool after the writes (-etcd +allocator):\n%s", diff)
+	}
+	if n, err := a.Counts(ctx, []string{p.ID}); err != nil || n[0] != len(want) {
+		t.Fatalf("count of the pool read: %v, %v; want %d", n, err, len(want))
+	}
+}
+
 // started is an allocator under root on cli, following etcd until the test ends.
 func started(t *testing.T, cli *clientv3.Client, root string) *Allocator {
 	t.Helper()
@@ -499,4 +629,14 @@ func started(t *testing.T, cli *clientv3.Client, root string) *Allocator {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// propose is Allocator.Propose, which must not fail.
+func propose(t *testing.T, a *Allocator, p Pool, n int) []netip.Addr {
+	t.Helper()
+	addrs, err := a.Propose(t.Context(), p, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
@@ -82,10 +84,11 @@ type Allocator struct {
 	cli   *clientv3.Client
 	root  string
 	log   *slog.Logger
-	cache *kvcache.Cache[struct{}] // which addresses have a key: the records are read from etcd when listed
+	cache *kvcache.Cache[struct{}] // the changes under root (WatchOnly): a pool is read when first used
 
 	mu    sync.Mutex
 	pools map[string]*pool
+	epoch int // counts the cache's resets: a pool read across one is read again
 
 	leases leases
 }
@@ -95,19 +98,13 @@ type Allocator struct {
 func New(cli *clientv3.Client, rev *kvcache.Revisions, root string, log *slog.Logger) *Allocator {
 	a := &Allocator{cli: cli, root: root, log: log, pools: map[string]*pool{}}
 	a.leases.cli = cli
-	a.cache = kvcache.New(cli, rev, root, func(string, []byte) (struct{}, error) { return struct{}{}, nil }, log, a.observe).KeysOnly()
+	a.cache = kvcache.New(cli, rev, root, func(string, []byte) (struct{}, error) { return struct{}{}, nil }, log, a.observe).WatchOnly(a.reset)
 	return a
 }
 
-// Split cuts the allocations' key range at keys (pool ID prefixes under root, such as
-// ids.Splits(root, ids.Subnet)), so that a load reads the ranges at once (kvcache.Cache.Split).
-// Call before Start.
-func (a *Allocator) Split(keys ...string) *Allocator {
-	a.cache.Split(keys...)
-	return a
-}
-
-// Start loads the allocations and follows them until ctx ends.
+// Start follows the allocations until ctx ends. It reads none: each pool is read when it is
+// first allocated from (or proposed from), so a replica starts in the same time however many
+// addresses etcd holds, and holds only the pools it uses.
 func (a *Allocator) Start(ctx context.Context) error { return a.cache.Start(ctx) }
 
 // Key is the etcd key of an address in a pool.
@@ -135,14 +132,23 @@ func (a *Allocator) parseKey(key string) (poolID string, addr netip.Addr, ok boo
 	return poolID, addr, err == nil && addr.Is4()
 }
 
-// pool is a replica's view of one pool: the addresses etcd holds (from the watch) plus the
-// candidates this replica is trying right now.
+// pool is a replica's view of one pool: the addresses etcd holds (read when the pool is first
+// used, then followed through the watch) plus the candidates this replica is trying right now.
 type pool struct {
 	id     string
-	used   map[uint32]struct{} // addresses with a key, as of the cache's revision
-	layout layout              // nil until someone allocates here
+	layout layout
 	size   int
 	bits   []uint64 // used, by offset; bits past size are set
+	n      int      // offsets used (set in bits, below size)
+
+	state poolState
+	// read is the revision the pool was read at: the watch's changes up to it are in bits.
+	read int64
+	// reading is closed when the read under way ends.
+	reading chan struct{}
+	// missed are the changes the watch brought while the pool was being read, in order.
+	missed []change
+
 	// hold marks offsets not to hand out: math.MaxInt64 while a transaction of ours is trying
 	// them, or the revision up to which the cache is known to be behind for them.
 	hold map[int]int64
@@ -155,6 +161,22 @@ type pool struct {
 	sweep     *time.Timer
 
 	queue groupcommit.Queue[*call]
+}
+
+// poolState is how far a pool's bits are known.
+type poolState int8
+
+const (
+	unread  poolState = iota // not read yet, or stale after a reset of the watch
+	reading                  // a read is under way
+	current                  // read, and followed by the watch since
+)
+
+// change is one change of an offset the watch brought.
+type change struct {
+	off  int
+	used bool
+	rev  int64
 }
 
 // proposal is one hold Propose made.
@@ -174,8 +196,9 @@ type call struct {
 	err      error
 }
 
-// observe keeps the pools' used sets in step with the cache (a kvcache hook).
-func (a *Allocator) observe(prev, cur *kvcache.Item[struct{}], _ int64) {
+// observe keeps the pools in step with the watch (a kvcache hook): a pool read is changed, a
+// pool being read keeps the change for when its read is in, and any other is left alone.
+func (a *Allocator) observe(prev, cur *kvcache.Item[struct{}], rev int64) {
 	it := cur
 	if it == nil {
 		it = prev
@@ -186,37 +209,70 @@ func (a *Allocator) observe(prev, cur *kvcache.Item[struct{}], _ int64) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p := a.poolLocked(id)
-	u := U32(addr)
-	if cur == nil {
-		delete(p.used, u)
-	} else {
-		p.used[u] = struct{}{}
+	p := a.pools[id]
+	if p == nil || p.state == unread {
+		return
 	}
-	if p.layout != nil {
-		if off := p.layout.offset(addr); off >= 0 {
-			if cur == nil {
-				p.bits[off/64] &^= 1 << (off % 64)
-			} else {
-				p.bits[off/64] |= 1 << (off % 64)
-			}
-			if r, held := p.hold[off]; held && r != math.MaxInt64 && r <= it.ModRevision {
-				delete(p.hold, off)
-			}
-			if cur != nil {
-				delete(p.proposed, off) // taken: by the proposal's caller, most likely
-			}
-		}
+	off := p.layout.offset(addr)
+	if off < 0 {
+		return
+	}
+	ch := change{off: off, used: cur != nil, rev: rev}
+	if p.state == reading {
+		p.missed = append(p.missed, ch)
+		return
+	}
+	if rev > p.read {
+		p.apply(ch)
 	}
 	a.dropIfIdle(p)
 }
 
-// idle reports whether a pool holds nothing worth keeping: no address, no call, no hold.
-func (p *pool) idle() bool {
-	return len(p.used) == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
+// apply makes one change of the watch to a pool read.
+func (p *pool) apply(ch change) {
+	p.mark(ch.off, ch.used)
+	if r, held := p.hold[ch.off]; held && r != math.MaxInt64 && r <= ch.rev {
+		delete(p.hold, ch.off)
+	}
+	if ch.used {
+		delete(p.proposed, ch.off) // taken: by the proposal's caller, most likely
+	}
 }
 
-// dropIfIdle drops p when it holds nothing worth keeping (it is shaped again at its next use),
+// mark sets or clears the bit of off.
+func (p *pool) mark(off int, used bool) {
+	w, bit := off/64, uint64(1)<<(off%64)
+	switch was := p.bits[w]&bit != 0; {
+	case used && !was:
+		p.bits[w] |= bit
+		p.n++
+	case !used && was:
+		p.bits[w] &^= bit
+		p.n--
+	}
+}
+
+// reset is told by the cache that the watch lost changes: every pool read is stale, to be read
+// again at its next use (a read under way sees the epoch change and starts again).
+func (a *Allocator) reset(rev int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.epoch++
+	a.log.Info("allocations' watch lost changes; pools are read again at their next use", "root", a.root, "revision", rev)
+	for _, p := range a.pools {
+		if p.state == current {
+			p.state = unread
+		}
+		a.dropIfIdle(p)
+	}
+}
+
+// idle reports whether a pool holds nothing worth keeping: no address read, no call, no hold.
+func (p *pool) idle() bool {
+	return (p.n == 0 || p.state == unread) && p.state != reading && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
+}
+
+// dropIfIdle drops p when it holds nothing worth keeping (it is read again at its next use),
 // and reports whether it did. a.mu is held.
 func (a *Allocator) dropIfIdle(p *pool) bool {
 	if !p.idle() || a.pools[p.id] != p {
@@ -260,32 +316,131 @@ func (a *Allocator) sweepLocked(p *pool, now time.Time) {
 	}
 }
 
-func (a *Allocator) poolLocked(id string) *pool {
+// poolLocked returns the pool of id, shaped by ranges the first time it is used (a pool's ranges
+// never change for its ID). a.mu is held.
+func (a *Allocator) poolLocked(id string, ranges []Range) *pool {
 	p := a.pools[id]
 	if p == nil {
-		p = &pool{id: id, used: map[uint32]struct{}{}, hold: map[int]int64{}, proposed: map[int]time.Time{}}
+		p = newPool(id, ranges)
 		a.pools[id] = p
 	}
 	return p
 }
 
-// shape gives a pool its layout and bitmap the first time it is allocated from.
-func (p *pool) shape(ranges []Range) {
-	if p.layout != nil {
-		return
-	}
-	p.layout = layout(ranges)
+// newPool is a pool of ranges, unread.
+func newPool(id string, ranges []Range) *pool {
+	p := &pool{id: id, hold: map[int]int64{}, proposed: map[int]time.Time{}, layout: layout(ranges)}
 	p.size = p.layout.size()
 	p.bits = make([]uint64, (p.size+63)/64)
+	p.clear()
+	return p
+}
+
+// clear marks every offset free (and the bits past size used).
+func (p *pool) clear() {
+	clear(p.bits)
 	for off := p.size; off < len(p.bits)*64; off++ {
 		p.bits[off/64] |= 1 << (off % 64)
 	}
-	for u := range p.used {
-		if off := p.layout.offset(Addr(u)); off >= 0 {
-			p.bits[off/64] |= 1 << (off % 64)
+	p.n = 0
+}
+
+// readLocked makes sure p is read: it reads the pool's keys from etcd unless p is current or
+// another call is reading it (then it waits for that read). a.mu is held, and is released while
+// etcd is read. The changes the watch brings meanwhile are kept (observe) and applied past the
+// read's revision, so that p then stands as of that revision, followed by the watch from there.
+func (a *Allocator) readLocked(ctx context.Context, p *pool) error {
+	for p.state != current {
+		if p.state == reading {
+			done := p.reading
+			a.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			a.mu.Lock()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		p.state, p.reading, p.missed = reading, make(chan struct{}), nil
+		epoch := a.epoch
+		a.mu.Unlock()
+		used, rev, err := a.readPool(ctx, p.id)
+		a.mu.Lock()
+		close(p.reading)
+		missed := p.missed
+		p.state, p.missed = unread, nil
+		if err != nil {
+			return fmt.Errorf("read the allocations of %s: %w", p.id, apierr.StoreErr(ctx, err))
+		}
+		if a.epoch != epoch {
+			continue // the watch lost changes while the read went on: they may be missing from both
+		}
+		p.fill(used, rev, missed)
+	}
+	return nil
+}
+
+// fill makes p current as of a read at rev that found used, then the changes the watch brought
+// meanwhile (missed): those up to rev are in the read already.
+func (p *pool) fill(used []netip.Addr, rev int64, missed []change) {
+	p.clear()
+	for _, addr := range used {
+		if off := p.layout.offset(addr); off >= 0 {
+			p.mark(off, true)
+		}
+	}
+	for _, ch := range missed {
+		if ch.rev > rev {
+			p.apply(ch)
+		}
+	}
+	p.state, p.read = current, rev
+}
+
+// readPool reads which addresses of a pool have a key, at one revision, in pages: the first
+// page fixes the revision, and a compaction before the last starts it again.
+func (a *Allocator) readPool(ctx context.Context, id string) ([]netip.Addr, int64, error) {
+	prefix := a.PoolPrefix(id)
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	for {
+		var used []netip.Addr
+		var rev int64
+		from, limit := prefix, int64(readPage)
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit), clientv3.WithKeysOnly()}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			resp, err := a.cli.Get(ctx, from, opts...)
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				break
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+			if rev == 0 {
+				// etcd counts what is left of the range at every read: a few large pages, not
+				// many small ones, keep a large pool's read linear.
+				rev, limit = resp.Header.Revision, max(limit, resp.Count/16+1)
+			}
+			for _, kv := range resp.Kvs {
+				if _, addr, ok := a.parseKey(string(kv.Key)); ok {
+					used = append(used, addr)
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				return used, rev, nil
+			}
+			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
 	}
 }
+
+// readPage is the fewest keys one read of a pool fetches.
+const readPage = 16384
 
 // candidate returns a free offset not held, starting the search at a random word so that
 // replicas rarely pick the same one; -1 when there is none. An offset proposed until after now
@@ -328,8 +483,7 @@ func (p *pool) candidate(applied int64, now time.Time) int {
 func (a *Allocator) Allocate(ctx context.Context, p Pool, req Request) (Allocation, error) {
 	c := &call{ctx: ctx, req: req, p: p, specific: req.Addr.IsValid(), off: -1, done: make(chan struct{})}
 	a.mu.Lock()
-	ps := a.poolLocked(p.ID)
-	ps.shape(p.Ranges)
+	ps := a.poolLocked(p.ID, p.Ranges)
 	if c.specific {
 		if c.off = ps.layout.offset(req.Addr); c.off < 0 {
 			a.mu.Unlock()
@@ -362,14 +516,18 @@ const maxProposed = 4096
 // Allocation whose Revision is 0 requires the key to be absent). Each is held back from
 // this replica's other proposals and allocations for ProposalHold, or until its key appears,
 // unless nothing else is free. Another replica does not know of the hold: the caller's
-// transaction decides between them.
-func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
+// transaction decides between them. The first use of a pool reads it from etcd, and fails
+// only when that read does.
+func (a *Allocator) Propose(ctx context.Context, p Pool, n int) ([]netip.Addr, error) {
 	applied := a.cache.Revision()
-	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps := a.poolLocked(p.ID)
-	ps.shape(p.Ranges)
+	ps := a.poolLocked(p.ID, p.Ranges)
+	if err := a.readLocked(ctx, ps); err != nil {
+		a.dropIfIdle(ps)
+		return nil, err
+	}
+	now := time.Now()
 	ps.expire(now)
 	defer a.sweepLater(ps)
 	var out []netip.Addr
@@ -392,7 +550,7 @@ func (a *Allocator) Propose(p Pool, n int) []netip.Addr {
 		}
 		out = append(out, ps.layout.addr(off))
 	}
-	return out
+	return out, nil
 }
 
 // run commits batches of the pool's pending calls until none is left.
@@ -402,6 +560,16 @@ func (a *Allocator) run(ps *pool) {
 		// Read before locking: the cache calls observe (which locks a.mu) under its own lock.
 		applied := a.cache.Revision()
 		a.mu.Lock()
+		if err := a.readRunLocked(ps); err != nil {
+			for _, c := range ps.queue.Pending() {
+				c.finish(Allocation{}, err)
+			}
+			ps.queue.SetPending(nil)
+			ps.queue.Exit()
+			a.dropIfIdle(ps)
+			a.mu.Unlock()
+			return
+		}
 		batch := a.takeLocked(ps, applied)
 		if len(batch) == 0 {
 			if len(ps.queue.Pending()) == 0 || ps.queue.Running() > 1 || synced {
@@ -430,6 +598,16 @@ func (a *Allocator) run(ps *pool) {
 		synced = false
 		a.commit(ps, batch)
 	}
+}
+
+// readRunLocked reads a pool for its runner (readLocked), bounded as a transaction is.
+func (a *Allocator) readRunLocked(ps *pool) error {
+	if ps.state == current {
+		return nil
+	}
+	ctx, cancel := apierr.StoreTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.readLocked(ctx, ps)
 }
 
 func (a *Allocator) failPending(ps *pool, err error) {

@@ -118,15 +118,41 @@ func (a *Allocator) WaitRevision(ctx context.Context, rev int64) error {
 	return a.cache.WaitRevision(ctx, rev)
 }
 
-// Count is the number of addresses allocated in a pool, as of this replica's view.
-func (a *Allocator) Count(poolID string) int {
+// Counts returns how many addresses are allocated in each of the pools: as this replica follows
+// them for the pools it has read, and otherwise counted by etcd (from its index, without reading
+// the keys; up to maxCounts pools a round trip), as fresh as a linearizable read.
+func (a *Allocator) Counts(ctx context.Context, poolIDs []string) ([]int, error) {
+	out := make([]int, len(poolIDs))
+	var ask []int // indexes of the pools etcd counts
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p := a.pools[poolID]; p != nil {
-		return len(p.used)
+	for i, id := range poolIDs {
+		if p := a.pools[id]; p != nil && p.state == current {
+			out[i] = p.n
+		} else {
+			ask = append(ask, i)
+		}
 	}
-	return 0
+	a.mu.Unlock()
+	for len(ask) > 0 {
+		part := ask[:min(len(ask), maxCounts)]
+		ask = ask[len(part):]
+		ops := make([]clientv3.Op, len(part))
+		for j, i := range part {
+			ops[j] = clientv3.OpGet(a.PoolPrefix(poolIDs[i]), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		}
+		resp, err := a.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("count allocations: %w", err)
+		}
+		for j, r := range resp.Responses {
+			out[part[j]] = int(r.GetResponseRange().Count)
+		}
+	}
+	return out, nil
 }
+
+// maxCounts is how many pools one transaction of Counts counts (etcd allows 128 operations).
+const maxCounts = 100
 
 // List returns a pool's allocations in address order, read from etcd (so O(the pool's
 // allocations), and as fresh as a linearizable read).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +362,113 @@ func TestLoadIsOneRevision(t *testing.T) {
 	close(writing)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWatchOnly: a watch-only cache reads nothing and holds nothing; its hooks hear of the
+// changes after its start (a delete with its key and revision); cut off while etcd compacts past
+// it, it cannot resume its watch and tells reset the revision it follows again from, past the
+// changes it lost; then it follows again from there.
+func TestWatchOnly(t *testing.T) {
+	endpoint, direct := etcdtest.Fresh(t)
+	p := startProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cli, err := etcdx.Connect(ctx, []string{"http://" + p.lis.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = cli.Close()
+	}()
+	const prefix = "/wo/"
+	if _, err := direct.Put(ctx, prefix+"before", "x"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heard []string
+	var resets []int64
+	seen := make(chan struct{}, 100)
+	hook := func(prev, cur *kvcache.Item[string], rev int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur == nil {
+			heard = append(heard, fmt.Sprintf("delete %s@%d", prev.Key, prev.ModRevision))
+		} else {
+			heard = append(heard, fmt.Sprintf("put %s=%s@%d", cur.Key, cur.Value, rev))
+		}
+		seen <- struct{}{}
+	}
+	wasReset := make(chan struct{}, 10)
+	reset := func(rev int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		resets = append(resets, rev)
+		wasReset <- struct{}{}
+	}
+	c := kvcache.New(cli, kvcache.NewRevisions(cli), prefix, func(_ string, v []byte) (string, error) { return string(v), nil }, etcdtest.Quiet, hook).WatchOnly(reset)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put, err := direct.Put(ctx, prefix+"a", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := direct.Delete(ctx, prefix+"before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		fmt.Sprintf("put %sa=1@%d", prefix, put.Header.Revision),
+		fmt.Sprintf("delete %sbefore@%d", prefix, del.Header.Revision),
+	}
+	mu.Lock()
+	if !slices.Equal(heard, want) || c.Len() != 0 {
+		t.Errorf("heard %q holding %d keys, want %q holding none", heard, c.Len(), want)
+	}
+	heard = nil
+	mu.Unlock()
+
+	p.setCut(true)
+	var lost *clientv3.PutResponse
+	for _, k := range []string{"lost1", "lost2"} { // compacted past the first
+		if lost, err = direct.Put(ctx, prefix+k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := direct.Compact(ctx, lost.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	p.setCut(false)
+	select {
+	case <-wasReset:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cache was never reset after its watch was compacted")
+	}
+	after, err := direct.Put(ctx, prefix+"after", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case <-seen:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the cache never heard of the put after the compaction")
+		}
+		mu.Lock()
+		done := slices.Contains(heard, fmt.Sprintf("put %safter=2@%d", prefix, after.Header.Revision))
+		mu.Unlock()
+		if done {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(resets) != 1 || resets[0] < lost.Header.Revision {
+		t.Errorf("resets at %v, want one at or past the lost change's revision %d", resets, lost.Header.Revision)
 	}
 }

@@ -40,7 +40,9 @@ type Item[T any] struct {
 // cur the hooks last saw. A reload (after the watch was compacted, or broke) tells of the
 // differences between the old and the new contents only: the intermediate states it skipped
 // are not told. A hook added to a loaded cache (AddHook) is first told of every item as on a
-// first load. Hooks maintain derived indexes and feed watchers.
+// first load. Hooks maintain derived indexes and feed watchers. A WatchOnly cache tells its hooks
+// only the changes it watches, with what they carry: prev is nil for a put, and for a delete
+// holds only the key and the delete's revision.
 type Hook[T any] func(prev, cur *Item[T], rev int64)
 
 // A Loader takes a first load at once, for a hook that builds its indexes faster from all the
@@ -65,8 +67,10 @@ type Cache[T any] struct {
 	log    *slog.Logger
 	rev    *Revisions
 
-	bounds   []string // where a load cuts the prefix (Split); the first is the prefix
-	keysOnly bool     // loads read no values (KeysOnly)
+	bounds []string // where a load cuts the prefix (Split); the first is the prefix
+	// reset, for a WatchOnly cache, is told the revision from which it follows again after
+	// losing changes.
+	reset func(rev int64)
 
 	mu      sync.RWMutex
 	items   map[string]*Item[T]
@@ -157,7 +161,9 @@ func (c *Cache[T]) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	followSize(ctx, c)
+	if c.reset == nil {
+		followSize(ctx, c) // a WatchOnly cache holds nothing to count
+	}
 	go c.follow(ctx, rev)
 	return nil
 }
@@ -196,18 +202,45 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 	return c
 }
 
-// KeysOnly makes loads read the keys without their values, for a cache whose readers only need
-// to know which keys exist: decode gets a nil value for a loaded key (a watched change still
-// brings its value), so no reader may rely on a value. Call before Start.
-func (c *Cache[T]) KeysOnly() *Cache[T] {
-	c.keysOnly = true
+// WatchOnly makes the cache hold nothing and read no key: Start only learns the current
+// revision, and the hooks follow the changes from there on (see Hook). When changes are lost (a
+// compaction of the watch, a broken watch, a watch too slow for WaitRevision), reset is called,
+// under the write lock, with the revision the cache follows again from: whatever the hooks
+// derived from the changes is then stale, and must be read again from etcd at a revision of at
+// least rev. For a structure that reads what it needs lazily, a piece at a time (ipalloc reads
+// a pool when it is first allocated from). Call before Start.
+func (c *Cache[T]) WatchOnly(reset func(rev int64)) *Cache[T] {
+	c.reset = reset
 	return c
+}
+
+// restart is load for a WatchOnly cache: it reads etcd's current revision and, when that is
+// past what the cache applied, tells reset that the changes up to it were not followed.
+func (c *Cache[T]) restart(ctx context.Context) (int64, error) {
+	rev, err := c.rev.Current(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the revision of %s: %w", c.prefix, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded && rev <= c.applied {
+		return c.applied, nil
+	}
+	if c.loaded {
+		c.reset(rev)
+	}
+	c.loaded = true
+	c.advanceLocked(rev)
+	return rev, nil
 }
 
 // load replaces the contents with a fresh read of the prefix at one revision, made in pages,
 // and returns the revision the cache is then applied up to. A read older than what the cache
 // already holds (another load, or the watch, got further meanwhile) is dropped.
 func (c *Cache[T]) load(ctx context.Context) (int64, error) {
+	if c.reset != nil {
+		return c.restart(ctx)
+	}
 	items, inKeyOrder, rev, err := c.read(ctx)
 	if err != nil {
 		return 0, err
@@ -352,9 +385,6 @@ func (c *Cache[T]) readRange(ctx context.Context, from, end string, rev int64) (
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		if c.keysOnly {
-			opts = append(opts, clientv3.WithKeysOnly())
-		}
 		resp, err := c.cli.Get(ctx, from, opts...)
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			return nil, rev, errCompacted
@@ -446,6 +476,10 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 		if ev.Kv.ModRevision <= c.applied {
 			continue // already in a reload that read past it
 		}
+		if c.reset != nil {
+			c.tell(ev)
+			continue
+		}
 		key := string(ev.Kv.Key)
 		prev := c.items[key]
 		switch ev.Type {
@@ -464,6 +498,17 @@ func (c *Cache[T]) apply(resp clientv3.WatchResponse) {
 		}
 	}
 	c.advanceLocked(resp.Header.Revision)
+}
+
+// tell runs the hooks of a WatchOnly cache on one event.
+func (c *Cache[T]) tell(ev *clientv3.Event) {
+	if ev.Type == clientv3.EventTypeDelete {
+		c.runHooks(&Item[T]{Key: string(ev.Kv.Key), ModRevision: ev.Kv.ModRevision}, nil, ev.Kv.ModRevision)
+		return
+	}
+	if cur, ok := c.decodeKV(ev.Kv); ok {
+		c.runHooks(nil, cur, cur.ModRevision)
+	}
 }
 
 // WaitRevision blocks until every change up to rev is applied. When no event is coming for

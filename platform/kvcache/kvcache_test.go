@@ -166,29 +166,3 @@ func TestSharedCache(t *testing.T) {
 		t.Fatalf("%d values decoded, want 3: two starts loaded it twice", decodes)
 	}
 }
-
-// TestKeysOnly: a keys-only cache loads the keys without their values, and still follows changes.
-func TestKeysOnly(t *testing.T) {
-	_, cli := etcdtest.Fresh(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := cli.Put(ctx, "/k/a", "loaded"); err != nil {
-		t.Fatal(err)
-	}
-	decode := func(_ string, v []byte) (string, error) { return string(v), nil }
-	c := kvcache.New(cli, kvcache.NewRevisions(cli), "/k/", decode, etcdtest.Quiet).KeysOnly()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Put(ctx, "/k/b", "watched"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	a, okA := c.Get("/k/a")
-	_, okB := c.Get("/k/b")
-	if !okA || a.Value != "" || !okB || c.Len() != 2 {
-		t.Fatalf("keys-only cache holds %d keys, /k/a %v with value %q, /k/b %v: want both, /k/a without its value", c.Len(), okA, a.Value, okB)
-	}
-}

@@ -17,7 +17,8 @@ var meter = metrics.Meter("github.com/openhavip/havip/services/ipam/store")
 // 10,000 subnets are 20,000 series per ipamd replica, which Prometheus holds easily; an
 // operator with far more may drop them at scrape time (metric_relabel_configs) and keep the
 // counts DescribeSubnets gives. Every replica reports every subnet: aggregate with max by
-// (subnet_id).
+// (subnet_id). A replica counts the subnets it allocates in itself, and asks etcd for the others'
+// counts at each scrape (one transaction per hundred subnets, counted from etcd's index).
 var (
 	freeGauge = metrics.Must(meter.Int64ObservableGauge("havip.ipam.subnet.free_addresses", metric.WithUnit("{address}"),
 		metric.WithDescription("Free private addresses of each subnet, as this replica sees them (usable addresses minus those allocated or reserved).")))
@@ -27,7 +28,7 @@ var (
 
 // observeSubnets reports the subnets' address counts at each scrape until ctx ends.
 func (s *Store) observeSubnets(ctx context.Context) error {
-	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		var subnets []Subnet
 		s.subnets.View(func(m map[string]*kvcache.Item[Subnet]) {
 			subnets = make([]Subnet, 0, len(m))
@@ -35,8 +36,12 @@ func (s *Store) observeSubnets(ctx context.Context) error {
 				subnets = append(subnets, it.Value)
 			}
 		})
-		for _, sn := range subnets {
-			u := s.usage(sn)
+		usages, err := s.usages(ctx, subnets)
+		if err != nil {
+			return err
+		}
+		for _, u := range usages {
+			sn := u.Subnet
 			attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("subnet_id", sn.ID), attribute.String("account", sn.Account)))
 			o.ObserveInt64(freeGauge, int64(u.Available), attrs)
 			o.ObserveInt64(totalGauge, int64(u.Total), attrs)

@@ -55,7 +55,7 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 		cli:         cli,
 		log:         log,
 		group:       g,
-		alloc:       ipalloc.New(cli, rev, AddressPrefix, log).Split(ids.Splits(AddressPrefix, ids.Subnet)...), // pools are subnets
+		alloc:       ipalloc.New(cli, rev, AddressPrefix, log), // pools are subnets
 		vpcsOf:      kvcache.NewIndex(func(v Vpc) string { return v.Account }),
 		subnetsOf:   kvcache.NewIndex(func(v Subnet) string { return v.Account }),
 		subnetsIn:   kvcache.NewIndex(func(v Subnet) string { return v.VpcID }),
@@ -211,10 +211,22 @@ type SubnetUsage struct {
 	Total, Available uint64
 }
 
-func (s *Store) usage(sn Subnet) SubnetUsage {
-	total := uint64(1)<<(32-sn.CIDR.Bits()) - 3
-	used := uint64(s.alloc.Count(sn.ID))
-	return SubnetUsage{Subnet: sn, Total: total, Available: total - min(used, total)}
+// usages returns subnets with their address counts.
+func (s *Store) usages(ctx context.Context, sns []Subnet) ([]SubnetUsage, error) {
+	ids := make([]string, len(sns))
+	for i, sn := range sns {
+		ids[i] = sn.ID
+	}
+	used, err := s.alloc.Counts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SubnetUsage, len(sns))
+	for i, sn := range sns {
+		total := uint64(1)<<(32-sn.CIDR.Bits()) - 3
+		out[i] = SubnetUsage{Subnet: sn, Total: total, Available: total - min(uint64(used[i]), total)}
+	}
+	return out, nil
 }
 
 // Subnets returns an account's subnets with their address counts, oldest first, as of now.
@@ -222,12 +234,7 @@ func (s *Store) Subnets(ctx context.Context, account string) ([]SubnetUsage, err
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
-	sns := s.subnetsOf.List(account, nil)
-	out := make([]SubnetUsage, len(sns))
-	for i, sn := range sns {
-		out[i] = s.usage(sn)
-	}
-	return out, nil
+	return s.usages(ctx, s.subnetsOf.List(account, nil))
 }
 
 // DeleteSubnet deletes a subnet in which no address is allocated.
@@ -314,7 +321,8 @@ func (s *Store) Propose(ctx context.Context, account, subnetID string, n int) ([
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.alloc.Propose(s.pool(it), n), it.CreateRevision, nil
+	addrs, err := s.alloc.Propose(ctx, s.pool(it), n)
+	return addrs, it.CreateRevision, err
 }
 
 // allocation reads an allocation of account's subnet straight from etcd.
