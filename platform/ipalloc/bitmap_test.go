@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -89,6 +90,8 @@ func TestFill(t *testing.T) {
 	p := newPool("p", []Range{rng("10.0.0.1", "10.0.0.10")})
 	p.proposed[4] = time.Now().Add(time.Minute)
 	p.hold[6] = 12
+	p.hold[7] = 9             // created by us at 9: the read has it
+	p.hold[2] = math.MaxInt64 // a transaction of ours is trying it
 	var used []netip.Addr
 	for _, a := range []string{"10.0.0.2", "10.0.0.9", "10.0.0.4", "10.0.1.0", "192.168.0.1"} {
 		used = append(used, netip.MustParseAddr(a))
@@ -110,8 +113,8 @@ func TestFill(t *testing.T) {
 	if _, ok := p.proposed[4]; ok {
 		t.Error("a proposal taken during the read is still held")
 	}
-	if _, ok := p.hold[6]; ok {
-		t.Error("a hold the watch caught up with during the read is still held")
+	if diff := cmp.Diff(map[int]int64{2: math.MaxInt64}, p.hold); diff != "" {
+		t.Errorf("holds after the read: the caught-up ones go, the in-flight one stays (-want +got):\n%s", diff)
 	}
 	// A second read starts afresh.
 	p.fill([]netip.Addr{netip.MustParseAddr("10.0.0.10")}, 20, nil)
@@ -618,6 +621,80 @@ func TestPoolsFollowEtcd(t *testing.T) {
 	}
 	if n, err := a.Counts(ctx, []string{p.ID}); err != nil || n[0] != len(want) {
 		t.Fatalf("count of the pool read: %v, %v; want %d", n, err, len(want))
+	}
+}
+
+// TestWaiterKeepsThePool: a call waiting for another's read of a pool keeps the pool: when
+// that read fails and its caller drops what it no longer needs, the waiter reads the pool itself
+// and its proposal is held in the pool the allocator knows (not in a dropped one that no other
+// call sees).
+func TestWaiterKeepsThePool(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	a := started(t, cli, "/test/waiter/")
+	p := Pool{ID: "p", Ranges: []Range{rng("10.0.0.1", "10.0.0.4")}}
+	a.mu.Lock()
+	ps := a.poolLocked(p.ID, p.Ranges)
+	ps.state, ps.reading = reading, make(chan struct{}) // another call is reading it
+	a.mu.Unlock()
+	proposed := make(chan []netip.Addr, 1)
+	go func() {
+		addrs, err := a.Propose(t.Context(), p, 1)
+		if err != nil {
+			t.Error(err)
+		}
+		proposed <- addrs
+	}()
+	for waiting := false; !waiting; {
+		a.mu.Lock()
+		waiting = ps.waiters == 1
+		a.mu.Unlock()
+		runtime.Gosched()
+	}
+	a.mu.Lock() // the other read fails, as readLocked leaves it, and its caller drops what is idle
+	close(ps.reading)
+	ps.state = unread
+	if a.dropIfIdle(ps) {
+		t.Error("a pool was dropped while a call waited for its read")
+	}
+	a.mu.Unlock()
+	got := <-proposed
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(got) != 1 || a.pools[p.ID] != ps || len(ps.proposed) != 1 {
+		t.Fatalf("proposed %v; pool kept %v with %d proposals held, want one in the kept pool", got, a.pools[p.ID] == ps, len(ps.proposed))
+	}
+}
+
+// TestCounts: counts of many pools, some read (their bitmap) and some not (etcd's count, in
+// more than one transaction), each in its place.
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	_, cli := etcdtest.Fresh(t)
+	ctx := t.Context()
+	const root = "/test/counts/"
+	a := started(t, cli, root)
+	var ids []string
+	var want []int
+	for i := range 2*maxCounts + 10 {
+		id := fmt.Sprintf("p%03d", i)
+		ids = append(ids, id)
+		want = append(want, i%7)
+		for j := range i % 7 {
+			if _, err := cli.Put(ctx, KeyAt(root, id, fmt.Sprintf("10.0.0.%d", j+1)), "{}"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; i < len(ids); i += 3 { // every third pool read
+		propose(t, a, Pool{ID: ids[i], Ranges: []Range{rng("10.0.0.1", "10.0.0.20")}}, 1)
+	}
+	got, err := a.Counts(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 }
 

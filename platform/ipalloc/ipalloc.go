@@ -144,8 +144,10 @@ type pool struct {
 	state poolState
 	// read is the revision the pool was read at: the watch's changes up to it are in bits.
 	read int64
-	// reading is closed when the read under way ends.
+	// reading is closed when the read under way ends; waiters wait for it (the pool is kept
+	// for them).
 	reading chan struct{}
+	waiters int
 	// missed are the changes the watch brought while the pool was being read, in order.
 	missed []change
 
@@ -263,13 +265,15 @@ func (a *Allocator) reset(rev int64) {
 		if p.state == current {
 			p.state = unread
 		}
+		p.dropCaughtUp(rev) // the pool's next read is at rev or later
 		a.dropIfIdle(p)
 	}
 }
 
-// idle reports whether a pool holds nothing worth keeping: no address read, no call, no hold.
+// idle reports whether a pool holds nothing worth keeping: no address read, no read, no call,
+// no hold.
 func (p *pool) idle() bool {
-	return (p.n == 0 || p.state == unread) && p.state != reading && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
+	return (p.n == 0 || p.state == unread) && p.state != reading && p.waiters == 0 && len(p.queue.Pending()) == 0 && p.queue.Running() == 0 && len(p.hold) == 0 && len(p.proposed) == 0
 }
 
 // dropIfIdle drops p when it holds nothing worth keeping (it is read again at its next use),
@@ -353,12 +357,14 @@ func (a *Allocator) readLocked(ctx context.Context, p *pool) error {
 	for p.state != current {
 		if p.state == reading {
 			done := p.reading
+			p.waiters++
 			a.mu.Unlock()
 			select {
 			case <-done:
 			case <-ctx.Done():
 			}
 			a.mu.Lock()
+			p.waiters--
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -397,7 +403,17 @@ func (p *pool) fill(used []netip.Addr, rev int64, missed []change) {
 			p.apply(ch)
 		}
 	}
+	p.dropCaughtUp(rev)
 	p.state, p.read = current, rev
+}
+
+// dropCaughtUp drops the holds of revisions up to rev: the bits are read at rev or later.
+func (p *pool) dropCaughtUp(rev int64) {
+	for off, r := range p.hold {
+		if r != math.MaxInt64 && r <= rev {
+			delete(p.hold, off)
+		}
+	}
 }
 
 // readPool reads which addresses of a pool have a key, at one revision, in pages: the first

@@ -118,9 +118,11 @@ func (a *Allocator) WaitRevision(ctx context.Context, rev int64) error {
 	return a.cache.WaitRevision(ctx, rev)
 }
 
-// Counts returns how many addresses are allocated in each of the pools: as this replica follows
-// them for the pools it has read, and otherwise counted by etcd (from its index, without reading
-// the keys; up to maxCounts pools a round trip), as fresh as a linearizable read.
+// Counts returns how many addresses are allocated in each of the pools: from the bitmap of a
+// pool this replica follows (as of its watch: Sync first for a count as fresh as a linearizable
+// read; keys outside the pool's ranges, which allocations never make, are not counted), and
+// otherwise etcd's count of the pool's keys (from its index, without reading them; up to
+// maxCounts pools a round trip).
 func (a *Allocator) Counts(ctx context.Context, poolIDs []string) ([]int, error) {
 	out := make([]int, len(poolIDs))
 	var ask []int // indexes of the pools etcd counts

@@ -366,9 +366,10 @@ func TestLoadIsOneRevision(t *testing.T) {
 }
 
 // TestWatchOnly: a watch-only cache reads nothing and holds nothing; its hooks hear of the
-// changes after its start (a delete with its key and revision); cut off while etcd compacts past
-// it, it cannot resume its watch and tells reset the revision it follows again from, past the
-// changes it lost; then it follows again from there.
+// changes after its start (a delete with its key and revision); cut off from etcd, it resumes
+// and hears what it missed, without a reset; cut off while etcd compacts past it, it cannot
+// resume its watch and tells reset the revision it follows again from, past the changes it
+// lost (never told); then it follows again from there.
 func TestWatchOnly(t *testing.T) {
 	endpoint, direct := etcdtest.Fresh(t)
 	p := startProxy(t, strings.TrimPrefix(endpoint, "http://"))
@@ -433,6 +434,38 @@ func TestWatchOnly(t *testing.T) {
 	heard = nil
 	mu.Unlock()
 
+	// Cut off without a compaction: it resumes where it was, and hears what it missed.
+	p.setCut(true)
+	missed, err := direct.Put(ctx, prefix+"missed", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.setCut(false)
+	awaitHeard := func(what string) {
+		t.Helper()
+		for {
+			mu.Lock()
+			done := slices.Contains(heard, what)
+			mu.Unlock()
+			if done {
+				return
+			}
+			select {
+			case <-seen:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the cache never heard %q", what)
+			}
+		}
+	}
+	awaitHeard(fmt.Sprintf("put %smissed=m@%d", prefix, missed.Header.Revision))
+	mu.Lock()
+	if len(resets) != 0 {
+		t.Errorf("resets at %v after a cut without a compaction, want none", resets)
+	}
+	heard = nil
+	mu.Unlock()
+
+	// Cut off while etcd compacts past it: it resets, and follows from there.
 	p.setCut(true)
 	var lost *clientv3.PutResponse
 	for _, k := range []string{"lost1", "lost2"} { // compacted past the first
@@ -453,22 +486,13 @@ func TestWatchOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		select {
-		case <-seen:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the cache never heard of the put after the compaction")
-		}
-		mu.Lock()
-		done := slices.Contains(heard, fmt.Sprintf("put %safter=2@%d", prefix, after.Header.Revision))
-		mu.Unlock()
-		if done {
-			break
-		}
-	}
+	awaitHeard(fmt.Sprintf("put %safter=2@%d", prefix, after.Header.Revision))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(resets) != 1 || resets[0] < lost.Header.Revision {
 		t.Errorf("resets at %v, want one at or past the lost change's revision %d", resets, lost.Header.Revision)
+	}
+	if want := []string{fmt.Sprintf("put %safter=2@%d", prefix, after.Header.Revision)}; !slices.Equal(heard, want) {
+		t.Errorf("heard %q after the cut, want only %q: the lost changes are the reset's", heard, want)
 	}
 }

@@ -101,9 +101,9 @@ func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func
 	}
 }
 
-// Start loads the prefix and keeps following it until ctx ends. Services of one process that
-// share a cache each start it: the first call loads it, and the others wait for that call and
-// return its result (its error too: a failed start is not tried again). The cache follows etcd
+// Start loads the prefix (a WatchOnly cache only learns the revision) and keeps following it
+// until ctx ends. Services of one process that share a cache each start it: the first call
+// loads it, and the others wait for that call and return its result (its error too: a failed start is not tried again). The cache follows etcd
 // until the first call's ctx ends, so sharers must start it with contexts that end together.
 func (c *Cache[T]) Start(ctx context.Context) error {
 	c.startOnce.Do(func() { c.startErr = c.start(ctx) })
@@ -210,6 +210,9 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 // least rev. For a structure that reads what it needs lazily, a piece at a time (ipalloc reads
 // a pool when it is first allocated from). Call before Start.
 func (c *Cache[T]) WatchOnly(reset func(rev int64)) *Cache[T] {
+	if reset == nil {
+		panic("kvcache: WatchOnly needs a reset")
+	}
 	c.reset = reset
 	return c
 }
@@ -434,13 +437,15 @@ func (c *Cache[T]) advanceLocked(rev int64) {
 	}
 }
 
-// follow applies watch events from rev+1 on, reloading after a compaction or a broken watch.
+// follow applies watch events from rev+1 on, reloading after a compaction or a broken watch (a
+// WatchOnly cache resets after a compaction only, and resumes after a broken watch).
 func (c *Cache[T]) follow(ctx context.Context, rev int64) {
 	for ctx.Err() == nil {
 		wch := c.cli.Watch(c.watchCtx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		compacted := false
 		for resp := range wch {
 			if err := resp.Err(); err != nil {
-				if errors.Is(err, rpctypes.ErrCompacted) {
+				if compacted = errors.Is(err, rpctypes.ErrCompacted); compacted {
 					c.log.Info("watch compacted; reloading", "prefix", c.prefix, "revision", rev, "compacted", resp.CompactRevision)
 				} else {
 					c.log.Warn("watch broke; resuming", "prefix", c.prefix, "err", err)
@@ -452,6 +457,15 @@ func (c *Cache[T]) follow(ctx context.Context, rev int64) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if c.reset != nil && !compacted {
+			// A watch-only cache resumes where it was (etcd still has the changes past rev),
+			// rather than make its user read everything again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
 		}
 		// Either compacted past us or the stream broke: reload and resume from the new revision.
 		for ctx.Err() == nil {
@@ -514,7 +528,8 @@ func (c *Cache[T]) tell(ev *clientv3.Event) {
 // WaitRevision blocks until every change up to rev is applied. When no event is coming for
 // the prefix it asks etcd for a progress notification; if the watch still has not moved after
 // a while (etcd answers progress requests only when every watcher of the stream is in step),
-// it reads the prefix afresh.
+// it reads the prefix afresh (half a second), or, for a WatchOnly cache, resets (five seconds:
+// its user then reads again whatever it follows).
 func (c *Cache[T]) WaitRevision(ctx context.Context, rev int64) error {
 	start := time.Now()
 	err := c.waitRevision(ctx, rev)
@@ -524,6 +539,10 @@ func (c *Cache[T]) WaitRevision(ctx context.Context, rev int64) error {
 
 func (c *Cache[T]) waitRevision(ctx context.Context, rev int64) error {
 	asked := false
+	fallback := 5 // attempts of 100 ms
+	if c.reset != nil {
+		fallback = 50
+	}
 	for attempt := 0; ; attempt++ {
 		c.mu.RLock()
 		applied, ch := c.applied, c.changed
@@ -531,7 +550,7 @@ func (c *Cache[T]) waitRevision(ctx context.Context, rev int64) error {
 		if applied >= rev {
 			return nil
 		}
-		if attempt == 5 {
+		if attempt == fallback {
 			if _, err := c.load(ctx); err != nil {
 				return err
 			}
@@ -571,7 +590,7 @@ func (c *Cache[T]) Revision() int64 {
 	return c.applied
 }
 
-// Get returns the item at key, if cached.
+// Get returns the item at key, if cached (a WatchOnly cache holds none).
 func (c *Cache[T]) Get(key string) (Item[T], bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -582,7 +601,8 @@ func (c *Cache[T]) Get(key string) (Item[T], bool) {
 	return *it, true
 }
 
-// View calls fn under the read lock with the whole map; fn must not keep or change it.
+// View calls fn under the read lock with the whole map (empty for a WatchOnly cache); fn must
+// not keep or change it.
 func (c *Cache[T]) View(fn func(items map[string]*Item[T])) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
