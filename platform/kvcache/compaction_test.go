@@ -133,6 +133,25 @@ type proxy struct {
 	conns  map[net.Conn]struct{}
 }
 
+// behindProxy is a fresh etcd, reached directly (direct) and through a proxy p (cli), and a
+// context for what follows it through cli: it ends, then cli closes, when the test ends.
+func behindProxy(t *testing.T) (ctx context.Context, p *proxy, cli, direct *clientv3.Client) {
+	t.Helper()
+	endpoint, direct := etcdtest.Fresh(t)
+	p = startProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cli, err := etcdx.Connect(ctx, []string{"http://" + p.lis.Addr().String()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel() // what follows etcd stops before its client closes
+		_ = cli.Close()
+	})
+	return ctx, p, cli, direct
+}
+
 func startProxy(tb testing.TB, target string) *proxy {
 	tb.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -220,18 +239,7 @@ func (h *countingHandler) count() int {
 // revision cannot resume its watch (ErrCompacted): it reloads, and ends with etcd's exact
 // contents, its hooks told of every difference with the prev they last saw. Three rounds.
 func TestCacheReloadsWhenItsWatchIsCompacted(t *testing.T) {
-	endpoint, direct := etcdtest.Fresh(t)
-	p := startProxy(t, strings.TrimPrefix(endpoint, "http://"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cli, err := etcdx.Connect(ctx, []string{"http://" + p.lis.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel() // the cache stops before its client closes
-		_ = cli.Close()
-	}()
+	ctx, p, cli, direct := behindProxy(t)
 
 	const prefix = "/cc/"
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -371,18 +379,8 @@ func TestLoadIsOneRevision(t *testing.T) {
 // resume its watch and tells reset the revision it follows again from, past the changes it
 // lost (never told); then it follows again from there.
 func TestWatchOnly(t *testing.T) {
-	endpoint, direct := etcdtest.Fresh(t)
-	p := startProxy(t, strings.TrimPrefix(endpoint, "http://"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cli, err := etcdx.Connect(ctx, []string{"http://" + p.lis.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cli.Close()
-	}()
+	ctx, p, cli, direct := behindProxy(t)
+	var err error
 	const prefix = "/wo/"
 	if _, err := direct.Put(ctx, prefix+"before", "x"); err != nil {
 		t.Fatal(err)
