@@ -103,8 +103,9 @@ func New[T any](cli *clientv3.Client, rev *Revisions, prefix string, decode func
 
 // Start loads the prefix (a WatchOnly cache only learns the revision) and keeps following it
 // until ctx ends. Services of one process that share a cache each start it: the first call
-// loads it, and the others wait for that call and return its result (its error too: a failed start is not tried again). The cache follows etcd
-// until the first call's ctx ends, so sharers must start it with contexts that end together.
+// loads it, and the others wait for that call and return its result (its error too: a failed
+// start is not tried again). The cache follows etcd until the first call's ctx ends, so sharers
+// must start it with contexts that end together.
 func (c *Cache[T]) Start(ctx context.Context) error {
 	c.startOnce.Do(func() { c.startErr = c.start(ctx) })
 	return c.startErr
@@ -204,11 +205,11 @@ func (c *Cache[T]) Split(keys ...string) *Cache[T] {
 
 // WatchOnly makes the cache hold nothing and read no key: Start only learns the current
 // revision, and the hooks follow the changes from there on (see Hook). When changes are lost (a
-// compaction of the watch, a broken watch, a watch too slow for WaitRevision), reset is called,
-// under the write lock, with the revision the cache follows again from: whatever the hooks
-// derived from the changes is then stale, and must be read again from etcd at a revision of at
-// least rev. For a structure that reads what it needs lazily, a piece at a time (ipalloc reads
-// a pool when it is first allocated from). Call before Start.
+// compaction past the watch, or a watch too slow for WaitRevision; a broken watch resumes where
+// it was), reset is called, under the write lock, with the revision the cache follows again
+// from: whatever the hooks derived from the changes is then stale, and must be read again from
+// etcd at a revision of at least rev. For a structure that reads what it needs lazily, a piece
+// at a time (ipalloc reads a pool when it is first allocated from). Call before Start.
 func (c *Cache[T]) WatchOnly(reset func(rev int64)) *Cache[T] {
 	if reset == nil {
 		panic("kvcache: WatchOnly needs a reset")
