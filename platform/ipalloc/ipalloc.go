@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -23,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhavip/havip/platform/apierr"
@@ -416,47 +414,20 @@ func (p *pool) dropCaughtUp(rev int64) {
 	}
 }
 
-// readPool reads which addresses of a pool have a key, at one revision, in pages: the first
-// page fixes the revision, and a compaction before the last starts it again.
+// readPool reads which addresses of a pool have a key, at one revision (kvcache.ReadKeys).
 func (a *Allocator) readPool(ctx context.Context, id string) ([]netip.Addr, int64, error) {
-	prefix := a.PoolPrefix(id)
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	for {
-		var used []netip.Addr
-		var rev int64
-		from, limit := prefix, int64(readPage)
-		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit), clientv3.WithKeysOnly()}
-			if rev != 0 {
-				opts = append(opts, clientv3.WithRev(rev))
-			}
-			resp, err := a.cli.Get(ctx, from, opts...)
-			if errors.Is(err, rpctypes.ErrCompacted) {
-				break
-			}
-			if err != nil {
-				return nil, 0, err
-			}
-			if rev == 0 {
-				// etcd counts what is left of the range at every read: a few large pages, not
-				// many small ones, keep a large pool's read linear.
-				rev, limit = resp.Header.Revision, max(limit, resp.Count/16+1)
-			}
-			for _, kv := range resp.Kvs {
-				if _, addr, ok := a.parseKey(string(kv.Key)); ok {
-					used = append(used, addr)
-				}
-			}
-			if !resp.More || len(resp.Kvs) == 0 {
-				return used, rev, nil
-			}
-			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	keys, rev, err := kvcache.ReadKeys(ctx, a.cli, a.PoolPrefix(id))
+	if err != nil {
+		return nil, 0, err
+	}
+	used := make([]netip.Addr, 0, len(keys))
+	for _, k := range keys {
+		if _, addr, ok := a.parseKey(k); ok {
+			used = append(used, addr)
 		}
 	}
+	return used, rev, nil
 }
-
-// readPage is the fewest keys one read of a pool fetches.
-const readPage = 16384
 
 // candidate returns a free offset not held, starting the search at a random word so that
 // replicas rarely pick the same one; -1 when there is none. An offset proposed until after now

@@ -141,12 +141,11 @@ func tellAll[T any](hooks []hook[T], all []*Item[T]) {
 			each = append(each, h.each)
 		}
 	}
-	for _, it := range all {
-		if len(each) == 0 {
-			break
-		}
-		for _, h := range each {
-			h(nil, it, it.ModRevision)
+	if len(each) > 0 {
+		for _, it := range all {
+			for _, h := range each {
+				h(nil, it, it.ModRevision)
+			}
 		}
 	}
 	wg.Wait()
@@ -383,35 +382,65 @@ func (c *Cache[T]) readRanges(ctx context.Context, from, to []string, rev int64,
 // returns its items and the revision read.
 func (c *Cache[T]) readRange(ctx context.Context, from, end string, rev int64) ([]*Item[T], int64, error) {
 	var items []*Item[T]
+	rev, err := readPages(ctx, c.cli, from, end, rev, nil, func(n int64) { items = make([]*Item[T], 0, n) }, func(kv *mvccpb.KeyValue) {
+		if it, ok := c.decodeKV(kv); ok {
+			items = append(items, it)
+		}
+	})
+	if err != nil && !errors.Is(err, errCompacted) {
+		err = fmt.Errorf("load %s: %w", c.prefix, err)
+	}
+	return items, rev, err
+}
+
+// readPages reads [from, end) in pages (see pageSize) at rev, at the current revision when rev
+// is 0, with opts added to each read; it tells sized the range's size before the first page's
+// keys, and each every key in order, and returns the revision read (errCompacted when rev was
+// compacted first).
+func readPages(ctx context.Context, cli *clientv3.Client, from, end string, rev int64, opts []clientv3.OpOption, sized func(n int64), each func(kv *mvccpb.KeyValue)) (int64, error) {
 	limit := pageSize
 	for first := true; ; first = false {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}
+		page := append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}, opts...)
 		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+			page = append(page, clientv3.WithRev(rev))
 		}
-		resp, err := c.cli.Get(ctx, from, opts...)
+		resp, err := cli.Get(ctx, from, page...)
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			return nil, rev, errCompacted
+			return rev, errCompacted
 		}
 		if err != nil {
-			return nil, rev, fmt.Errorf("load %s: %w", c.prefix, err)
+			return rev, err
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
 		if first {
 			limit = max(pageSize, resp.Count/loadPages+1) // resp.Count: the whole range
-			items = make([]*Item[T], 0, resp.Count)
+			sized(resp.Count)
 		}
 		for _, kv := range resp.Kvs {
-			if it, ok := c.decodeKV(kv); ok {
-				items = append(items, it)
-			}
+			each(kv)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return items, rev, nil
+			return rev, nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// ReadKeys reads the keys under prefix, without their values, at one revision and in pages as a
+// load reads them (a compaction before the last page starts it again), for a reader that needs
+// to know only which keys exist. It returns them in key order, and the revision read.
+func ReadKeys(ctx context.Context, cli *clientv3.Client, prefix string) ([]string, int64, error) {
+	for {
+		var keys []string
+		rev, err := readPages(ctx, cli, prefix, clientv3.GetPrefixRangeEnd(prefix), 0, []clientv3.OpOption{clientv3.WithKeysOnly()},
+			func(n int64) { keys = make([]string, 0, n) },
+			func(kv *mvccpb.KeyValue) { keys = append(keys, string(kv.Key)) })
+		if errors.Is(err, errCompacted) {
+			continue
+		}
+		return keys, rev, err
 	}
 }
 

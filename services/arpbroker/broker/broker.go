@@ -188,10 +188,15 @@ func (b *Broker) indexVIP(prev, cur *havipcache.Item, _ int64) {
 		}
 	}
 	if cur != nil {
-		id := havipcache.IDOf(cur.Key) // shares the key's bytes
-		b.byVIP[refOf(&cur.Value)] = id
-		b.markLocked(id) // its range or check_associate may have changed
+		b.addVIPLocked(cur) // its range or check_associate may have changed
 	}
+}
+
+// addVIPLocked indexes it by VIP, and marks it for a recheck. b.mu is held.
+func (b *Broker) addVIPLocked(it *havipcache.Item) {
+	id := havipcache.IDOf(it.Key) // shares the key's bytes
+	b.byVIP[refOf(&it.Value)] = id
+	b.markLocked(id)
 }
 
 // loadVIPs indexes the HAVIPs of a first load by VIP (indexVIP's loader).
@@ -200,9 +205,7 @@ func (b *Broker) loadVIPs(items []*havipcache.Item) {
 	defer b.mu.Unlock()
 	b.byVIP = make(map[vipRef]string, len(items)) // a loader comes first: nothing is indexed yet
 	for _, it := range items {
-		id := havipcache.IDOf(it.Key)
-		b.byVIP[refOf(&it.Value)] = id
-		b.markLocked(id)
+		b.addVIPLocked(it)
 	}
 }
 

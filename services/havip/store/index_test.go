@@ -205,8 +205,8 @@ func (w *indexWorld) got(account string, filters []Filter, offset, limit int) ([
 }
 
 // TestIndexModel: after any sequence of creates, updates, deletes, binds, unbinds and first
-// loads (an index built at once from what the cache holds), every
-// filtered, paged selection from the index is the one the old scan of every HAVIP gave.
+// loads (an index built at once from what the cache holds), every filtered, paged selection from
+// the index is the one the old scan of every HAVIP gave.
 func TestIndexModel(t *testing.T) {
 	for _, width := range []int{4, 64} {
 		t.Run(fmt.Sprint("width ", width), func(t *testing.T) {

@@ -119,9 +119,9 @@ func checkNode[K any, F keyFn[K]](t *rapid.T, n *node[K], lo, hi *bound[K], root
 	return total
 }
 
-// TestOrdsetModel: any sequence of puts, deletes, runs of appends and builds at once leaves a set — in creation
-// order, or by name then creation — holding what a sorted slice holds, and Rank, At and From answer
-// as on the slice; the tree stays well formed.
+// TestOrdsetModel: any sequence of puts, deletes, runs of appends and builds at once leaves a set
+// — in creation order, or by name then creation — holding what a sorted slice holds, and Rank, At
+// and From answer as on the slice; the tree stays well formed.
 func TestOrdsetModel(t *testing.T) {
 	for _, width := range []int{4, 5, 8, 64} {
 		t.Run(fmt.Sprint("width ", width), func(t *testing.T) {

@@ -213,11 +213,11 @@ type SubnetUsage struct {
 
 // usages returns subnets with their address counts.
 func (s *Store) usages(ctx context.Context, sns []Subnet) ([]SubnetUsage, error) {
-	ids := make([]string, len(sns))
+	poolIDs := make([]string, len(sns))
 	for i, sn := range sns {
-		ids[i] = sn.ID
+		poolIDs[i] = sn.ID
 	}
-	used, err := s.alloc.Counts(ctx, ids)
+	used, err := s.alloc.Counts(ctx, poolIDs)
 	if err != nil {
 		return nil, err
 	}
