@@ -17,6 +17,7 @@ import (
 	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/identity"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/service"
@@ -122,7 +123,7 @@ func TestNeverTwoOwners(t *testing.T) {
 // leaderOf is the broker process that leads, as the election key in etcd says.
 func leaderOf(t testing.TB, cli *clientv3.Client, procs []*proctest.Proc) *proctest.Proc {
 	t.Helper()
-	addr, err := broker.New(cli, havipcache.New(cli, etcdtest.Quiet), etcdtest.Quiet, broker.Config{}).Leader(context.Background())
+	addr, err := broker.New(cli, havipcache.New(cli, etcdtest.Quiet), ownercache.New(cli, etcdtest.Quiet), etcdtest.Quiet, broker.Config{}).Leader(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,7 @@ func New(log *slog.Logger, o Options) *Server {
 		// Every connection handshakes again within MaxConnectionAge (plus grace): a certificate
 		// that expired, or whose CA was dropped, loses its connections too, not only new ones.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cmp.Or(o.MaxConnectionAge, MaxConnectionAge), MaxConnectionAgeGrace: MaxConnectionAgeGrace}),
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	if o.Creds != nil {
 		opts = append(opts, grpc.Creds(o.Creds))
@@ -156,3 +157,8 @@ func (s *Server) recoverPanic(method string, err *error) {
 		*err = status.Error(codes.Internal, "internal error")
 	}
 }
+
+// streamWorkers is how many goroutines serve calls, each in turn, before a call gets a
+// goroutine of its own: a worker's stack has grown to what a call needs, where a new
+// goroutine's grows (and is copied) anew for every call.
+const streamWorkers = 256

@@ -49,6 +49,7 @@ type Batcher struct {
 type call struct {
 	txn  Txn
 	puts map[string]bool
+	cmps []string // each comparison's wire form: equal comparisons of a batch are sent once
 	done chan struct{}
 	res  Result
 	err  error
@@ -59,9 +60,9 @@ func New(cli *clientv3.Client) *Batcher { return &Batcher{cli: cli} }
 
 // Commit runs t, possibly together with others, and reports its own outcome.
 func (b *Batcher) Commit(ctx context.Context, t Txn) (Result, error) {
-	c := &call{txn: t, done: make(chan struct{}), puts: map[string]bool{}}
-	for _, op := range t.Ops {
-		c.puts[string(op.KeyBytes())] = true
+	c, err := prepare(t)
+	if err != nil {
+		return Result{}, err
 	}
 	b.mu.Lock()
 	if b.queue.Add(c) {
@@ -76,23 +77,51 @@ func (b *Batcher) Commit(ctx context.Context, t Txn) (Result, error) {
 	}
 }
 
-// take picks the next batch from pending: as many calls as fit, no two writing one key.
+// prepare makes the queued call of t: the keys it writes, and its comparisons' wire forms.
+func prepare(t Txn) (*call, error) {
+	c := &call{txn: t, done: make(chan struct{}), puts: map[string]bool{}, cmps: make([]string, len(t.Cmps))}
+	for _, op := range t.Ops {
+		c.puts[string(op.KeyBytes())] = true
+	}
+	for i, cmp := range t.Cmps {
+		wire, err := (*pb.Compare)(&cmp).Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("etcd comparison: %w", err)
+		}
+		c.cmps[i] = string(wire)
+	}
+	return c, nil
+}
+
+// take picks the next batch from pending: as many calls as fit, no two writing one key. A
+// comparison several calls share (a leader's fence, one ENI many claims move to) counts once.
 func take(pending []*call) (batch, keep []*call) {
 	keys := map[string]bool{}
-	cmps, ops := 0, 0
+	cmps := map[string]bool{}
+	ops := 0
 	for _, c := range pending {
 		clash := false
 		for k := range c.puts {
 			clash = clash || keys[k]
 		}
-		if clash || cmps+len(c.txn.Cmps) > maxOps || ops+len(c.txn.Ops) > maxOps {
+		added := 0
+		for _, cmp := range c.cmps {
+			if !cmps[cmp] {
+				added++
+			}
+		}
+		// (A first call goes even when it is too large alone: etcd then answers it.)
+		if len(batch) > 0 && (clash || len(cmps)+added > maxOps || ops+len(c.txn.Ops) > maxOps) {
 			keep = append(keep, c)
 			continue
 		}
 		for k := range c.puts {
 			keys[k] = true
 		}
-		cmps, ops = cmps+len(c.txn.Cmps), ops+len(c.txn.Ops)
+		for _, cmp := range c.cmps {
+			cmps[cmp] = true
+		}
+		ops += len(c.txn.Ops)
 		batch = append(batch, c)
 	}
 	return batch, keep
@@ -104,8 +133,14 @@ func (b *Batcher) commit(batch []*call) {
 	if len(batch) > 1 {
 		var cmps []clientv3.Cmp
 		var ops []clientv3.Op
+		seen := map[string]bool{}
 		for _, c := range batch {
-			cmps = append(cmps, c.txn.Cmps...)
+			for i, cmp := range c.txn.Cmps {
+				if !seen[c.cmps[i]] { // the batch holds if all its comparisons do: once is enough
+					seen[c.cmps[i]] = true
+					cmps = append(cmps, cmp)
+				}
+			}
 			ops = append(ops, c.txn.Ops...)
 		}
 		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/havipcache"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/arpbroker/broker"
 	"github.com/openhavip/havip/services/arpbroker/server"
@@ -85,7 +86,7 @@ func NewModule(cfg Config) (service.Module, error) {
 			if addr == "" {
 				addr = deps.GRPCAddr
 			}
-			b := broker.New(deps.Etcd, havipcache.Of(deps), deps.Log, broker.Config{HoldDown: cfg.HoldDown, ElectionTTL: int(cfg.ElectionTTL / time.Second), Addr: addr})
+			b := broker.New(deps.Etcd, havipcache.Of(deps), ownercache.Of(deps), deps.Log, broker.Config{HoldDown: cfg.HoldDown, ElectionTTL: int(cfg.ElectionTTL / time.Second), Addr: addr})
 			if err := b.Start(ctx); err != nil {
 				return nil, err
 			}

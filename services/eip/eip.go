@@ -13,6 +13,7 @@ import (
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/eipbind"
 	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/eip/server"
 	"github.com/openhavip/havip/services/eip/store"
@@ -69,7 +70,7 @@ func NewModule(cfg Config) (service.Module, error) {
 	return service.Module{
 		Name: "eip",
 		Start: func(ctx context.Context, deps service.Deps) (func(grpc.ServiceRegistrar), error) {
-			st := store.New(deps.Etcd, deps.Log, ranges)
+			st := store.New(deps.Etcd, ownercache.Of(deps), deps.Log, ranges)
 			if err := st.Start(ctx); err != nil {
 				return nil, err
 			}

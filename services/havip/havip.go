@@ -14,6 +14,7 @@ import (
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/havipcache"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/service"
 	"github.com/openhavip/havip/services/havip/inventory"
 	"github.com/openhavip/havip/services/havip/server"
@@ -94,7 +95,7 @@ func NewModule(cfg Config) (service.Module, error) {
 				context.AfterFunc(ctx, func() { _ = cc.Close() })
 				conn = cc
 			}
-			st := store.New(deps.Etcd, havipcache.Of(deps), deps.Log)
+			st := store.New(deps.Etcd, havipcache.Of(deps), ownercache.Of(deps), deps.Log)
 			if err := st.Start(ctx); err != nil {
 				return nil, err
 			}

@@ -23,8 +23,8 @@ import (
 
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/havipcache"
-	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/platform/txnbatch"
@@ -81,7 +81,7 @@ type Broker struct {
 	enis      *kvcache.Cache[records.NetworkInterface]
 	instances *kvcache.Cache[records.Instance]
 	havips    *havipcache.Cache
-	owners    *kvcache.Cache[records.Owner]
+	owners    *ownercache.Cache
 	sessions  *kvcache.Cache[Session]
 
 	mu      sync.Mutex
@@ -117,9 +117,9 @@ type OwnerChange struct {
 	Revision int64
 }
 
-// New returns a broker on cli that reads the HAVIPs from havips (which it may share with other
-// services of the process). Call Start before use.
-func New(cli *clientv3.Client, havips *havipcache.Cache, log *slog.Logger, cfg Config) *Broker {
+// New returns a broker on cli that reads the HAVIPs from havips and keeps their owners in owners
+// (both of which it may share with other services of the process). Call Start before use.
+func New(cli *clientv3.Client, havips *havipcache.Cache, owners *ownercache.Cache, log *slog.Logger, cfg Config) *Broker {
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = DefaultHoldDown
 	}
@@ -137,7 +137,8 @@ func New(cli *clientv3.Client, havips *havipcache.Cache, log *slog.Logger, cfg C
 	b.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, b.eniChanged)
 	b.instances = kvcache.New(cli, rev, records.Instances, kvcache.DecodeJSON[records.Instance], log)
 	havips.AddHook(b.indexVIP, b.loadVIPs)
-	b.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log, b.publish).Split(ids.Splits(records.Owners, ids.HaVip)...)
+	b.owners = owners
+	owners.AddHook(b.publish, nil)
 	b.sessions = kvcache.New(cli, rev, records.Sessions, kvcache.DecodeJSON[Session], log)
 	g.Add(b.enis, b.instances, b.havips, b.owners, b.sessions)
 	return b

@@ -19,6 +19,7 @@ import (
 	"github.com/openhavip/havip/platform/idseq"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/services/eip/natrule"
@@ -58,8 +59,9 @@ type Store struct {
 	eipsOf *kvcache.Index[records.Eip] // each account's EIPs in creation order
 }
 
-// New returns a store allocating from ranges. Call Start before use.
-func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store {
+// New returns a store allocating from ranges, reading the HAVIPs' owners from owners (which it
+// may share with other services of the process). Call Start before use.
+func New(cli *clientv3.Client, owners *ownercache.Cache, log *slog.Logger, ranges []ipalloc.Range) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
 	s := &Store{
@@ -78,8 +80,7 @@ func New(cli *clientv3.Client, log *slog.Logger, ranges []ipalloc.Range) *Store 
 	})
 	s.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, s.nat.ENIHook)
 	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID, s.eipsOf.Hook)
-	owners := kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log,
-		s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }))
+	owners.AddHook(s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }), nil)
 	// The ENIs and instances load before the EIPs: the rule of an ENI-bound EIP names its CVM and host.
 	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s

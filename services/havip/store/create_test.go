@@ -12,6 +12,7 @@ import (
 	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/havip/store"
 )
@@ -24,7 +25,7 @@ func TestCreateFromProposal(t *testing.T) {
 	t.Parallel()
 	_, cli := etcdtest.Fresh(t)
 	ctx := t.Context()
-	s := store.New(cli, havipcache.New(cli, etcdtest.Quiet), etcdtest.Quiet)
+	s := store.New(cli, havipcache.New(cli, etcdtest.Quiet), ownercache.New(cli, etcdtest.Quiet), etcdtest.Quiet)
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

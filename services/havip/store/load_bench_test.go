@@ -16,6 +16,7 @@ import (
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/havipcache"
 	"github.com/openhavip/havip/platform/ids"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/services/havip/store"
 )
@@ -85,7 +86,7 @@ func startStore(b *testing.B, cli *clientv3.Client, account string, n int) (time
 		}
 	}()
 	before := heapAfterGC()
-	st := store.New(cli, havipcache.New(cli, etcdtest.Quiet), etcdtest.Quiet)
+	st := store.New(cli, havipcache.New(cli, etcdtest.Quiet), ownercache.New(cli, etcdtest.Quiet), etcdtest.Quiet)
 	t0 := time.Now()
 	if err := st.Start(ctx); err != nil {
 		b.Fatal(err)

@@ -12,9 +12,9 @@ import (
 	"github.com/openhavip/havip/platform/apierr"
 	"github.com/openhavip/havip/platform/eipbind"
 	"github.com/openhavip/havip/platform/havipcache"
-	"github.com/openhavip/havip/platform/ids"
 	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/kvcache"
+	"github.com/openhavip/havip/platform/ownercache"
 	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/retry"
 	"github.com/openhavip/havip/platform/txnbatch"
@@ -44,7 +44,7 @@ type Store struct {
 	batch     *txnbatch.Batcher
 	group     *kvcache.Group
 	havips    *havipcache.Cache
-	owners    *kvcache.Cache[records.Owner]
+	owners    *ownercache.Cache
 	addresses *kvcache.Cache[records.AddressBinding]
 
 	// idx and addrIdx find HAVIPs by their fields and by their EIPs; the caches' hooks keep
@@ -56,14 +56,13 @@ type Store struct {
 // entry is a cached HAVIP.
 type entry = havipcache.Item
 
-// New returns a store on cli that reads the HAVIPs from havips (which it may share with other
-// services of the process). Call Start before use.
-func New(cli *clientv3.Client, havips *havipcache.Cache, log *slog.Logger) *Store {
+// New returns a store on cli that reads the HAVIPs from havips and their owners from owners
+// (which it may share with other services of the process). Call Start before use.
+func New(cli *clientv3.Client, havips *havipcache.Cache, owners *ownercache.Cache, log *slog.Logger) *Store {
 	g := kvcache.NewGroup(cli)
 	rev := g.Revisions()
-	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, havips: havips, idx: newIndex(), addrIdx: newAddressIndex()}
+	s := &Store{cli: cli, batch: txnbatch.New(cli), group: g, havips: havips, owners: owners, idx: newIndex(), addrIdx: newAddressIndex()}
 	havips.AddHook(s.idx.hook, s.idx.load)
-	s.owners = kvcache.New(cli, rev, records.Owners, kvcache.DecodeJSON[records.Owner], log).Split(ids.Splits(records.Owners, ids.HaVip)...)
 	s.addresses = kvcache.New(cli, rev, records.HaVipAddresses, kvcache.DecodeJSON[records.AddressBinding], log, s.addrIdx.hook)
 	g.Add(s.havips, s.owners, s.addresses)
 	return s

@@ -1,0 +1,52 @@
+package txnbatch
+
+import (
+	"fmt"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// newCall makes a queued call the way Commit does, without committing it.
+func newCall(t *testing.T, txn Txn) *call {
+	t.Helper()
+	c, err := prepare(txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTakeCountsSharedComparisonsOnce: calls that share a comparison (a leader's fence) fill a
+// batch by their own comparisons, so twice as many fit as when each counted it again; a call
+// writing a key the batch writes waits for the next batch, and one too large alone still goes.
+func TestTakeCountsSharedComparisonsOnce(t *testing.T) {
+	fence := clientv3.Compare(clientv3.CreateRevision("/leader"), "=", 7)
+	var pending []*call
+	for i := range 200 {
+		key := fmt.Sprintf("/k/%d", i)
+		pending = append(pending, newCall(t, Txn{
+			Cmps: []clientv3.Cmp{fence, clientv3.Compare(clientv3.ModRevision(key), "=", 0)},
+			Ops:  []clientv3.Op{clientv3.OpPut(key, "v")},
+		}))
+	}
+	// The same fence with another revision is another comparison.
+	other := newCall(t, Txn{Cmps: []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision("/leader"), "=", 8)}})
+	again := newCall(t, Txn{Ops: []clientv3.Op{clientv3.OpPut("/k/0", "w")}}) // writes a key of the batch's
+	pending = append([]*call{pending[0], again, other}, pending[1:]...)
+	batch, keep := take(pending)
+	// 120 distinct comparisons: the fence, the other fence, and 118 keys' own.
+	if len(batch) != 119 || batch[1] != other {
+		t.Fatalf("took %d calls (second %p, want %p), want 119", len(batch), batch[1], other)
+	}
+	if len(keep) != 200+2-119 || keep[0] != again {
+		t.Fatalf("kept %d calls, first %p; want %d, first %p", len(keep), keep[0], 200+2-119, again)
+	}
+	var huge Txn
+	for i := range maxOps + 1 {
+		huge.Ops = append(huge.Ops, clientv3.OpPut(fmt.Sprintf("/h/%d", i), "v"))
+	}
+	if batch, _ := take([]*call{newCall(t, huge)}); len(batch) != 1 {
+		t.Fatalf("a call too large alone was not taken: %d", len(batch))
+	}
+}
