@@ -184,8 +184,7 @@ func (s *Server) CreateSubnet(ctx context.Context, req *ipamv1.CreateSubnetReque
 	if err != nil {
 		return nil, err
 	}
-	total := uint64(1)<<(32-cidr.Bits()) - 3
-	return &ipamv1.CreateSubnetResponse{Subnet: subnetPB(store.SubnetUsage{Subnet: sn, Total: total, Available: total})}, nil
+	return &ipamv1.CreateSubnetResponse{Subnet: subnetPB(store.SubnetUsage{Subnet: sn, Total: sn.Usable(), Available: sn.Usable()})}, nil
 }
 
 var subnetFields = query.Fields[store.SubnetUsage]{

@@ -36,15 +36,19 @@ func (s *Store) observeSubnets(ctx context.Context) error {
 				subnets = append(subnets, it.Value)
 			}
 		})
+		attrs := make([]metric.ObserveOption, len(subnets))
+		for i, sn := range subnets {
+			attrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("subnet_id", sn.ID), attribute.String("account", sn.Account)))
+			o.ObserveInt64(totalGauge, int64(sn.Usable()), attrs[i])
+		}
+		// The free counts may need etcd; when it fails the scrape still has each subnet's size
+		// (and every other series of the process), and no free count rather than a wrong one.
 		usages, err := s.usages(ctx, subnets)
 		if err != nil {
-			return err
+			return fmt.Errorf("subnet free addresses: %w", err)
 		}
-		for _, u := range usages {
-			sn := u.Subnet
-			attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("subnet_id", sn.ID), attribute.String("account", sn.Account)))
-			o.ObserveInt64(freeGauge, int64(u.Available), attrs)
-			o.ObserveInt64(totalGauge, int64(u.Total), attrs)
+		for i, u := range usages {
+			o.ObserveInt64(freeGauge, int64(u.Available), attrs[i])
 		}
 		return nil
 	}, freeGauge, totalGauge)

@@ -47,3 +47,7 @@ type Subnet struct {
 	Zone    string       `json:"zone"`
 	Created time.Time    `json:"created"`
 }
+
+// Usable is how many addresses of the subnet can be allocated: its CIDR less the network
+// address, the gateway and the broadcast address.
+func (sn Subnet) Usable() uint64 { return uint64(1)<<(32-sn.CIDR.Bits()) - 3 }

@@ -223,7 +223,7 @@ func (s *Store) usages(ctx context.Context, sns []Subnet) ([]SubnetUsage, error)
 	}
 	out := make([]SubnetUsage, len(sns))
 	for i, sn := range sns {
-		total := uint64(1)<<(32-sn.CIDR.Bits()) - 3
+		total := sn.Usable()
 		out[i] = SubnetUsage{Subnet: sn, Total: total, Available: total - min(uint64(used[i]), total)}
 	}
 	return out, nil
