@@ -2,7 +2,10 @@ package arpbroker_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"testing"
@@ -113,8 +116,11 @@ func BenchmarkClaim(b *testing.B) {
 	}
 }
 
+var failoverProfile = flag.String("failover.profile", "", "write a CPU profile of BenchmarkMassFailover's failover alone (not its setup) to this file")
+
 // BenchmarkMassFailover: 10,000 HAVIPs owned by one ENI all move to another at once, each
 // claim reported as its own call by the new owner's agent (target: all committed within 1s).
+// -failover.profile FILE profiles the failover itself (the whole process: etcd is embedded).
 func BenchmarkMassFailover(b *testing.B) {
 	c := suite(b, arpbroker.Config{HoldDown: time.Nanosecond})
 	for range b.N {
@@ -127,6 +133,16 @@ func BenchmarkMassFailover(b *testing.B) {
 			_, err := c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s1, havips[i].GetVip()))
 			return err
 		})
+		var prof *os.File // the last run's profile
+		if *failoverProfile != "" {
+			var err error
+			if prof, err = os.Create(*failoverProfile); err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				b.Fatal(err)
+			}
+		}
 		t0 := time.Now()
 		loadtest.Throughput(b, 200, n, func(i int) error { // as many agents' streams reporting at once
 			r, err := c.broker.ReportArpAnnouncement(w.ctx, garp(sess, w.s2, havips[i].GetVip()))
@@ -136,6 +152,12 @@ func BenchmarkMassFailover(b *testing.B) {
 			return err
 		})
 		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "failover-10000-ms(target<=1000)")
+		if prof != nil {
+			pprof.StopCPUProfile()
+			if err := prof.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
 

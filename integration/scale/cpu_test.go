@@ -2,12 +2,16 @@ package scale_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,10 +37,59 @@ func startEtcd(b *testing.B) *proctest.Proc {
 	}
 	const any = "http://127.0.0.1:0"
 	return proctest.StartArgs(b, bin, []string{
-		"--data-dir", filepath.Join(b.TempDir(), "etcd"), "--enable-grpc-gateway=false",
+		"--data-dir", filepath.Join(b.TempDir(), "etcd"), "--enable-grpc-gateway=false", "--enable-pprof=" + strconv.FormatBool(*cpuProfiles != ""),
 		"--listen-client-urls", any, "--advertise-client-urls", any,
 		"--listen-peer-urls", any, "--initial-advertise-peer-urls", any, "--initial-cluster", "default=" + any,
 	}, "serving client traffic insecurely; this is strongly discouraged!")
+}
+
+var cpuProfiles = flag.String("cpu.profiles", "", "after the measured rounds, profile etcd, ipamd and havipd for 10 s of creates into this directory (etcd.pprof, ipamd.pprof, havipd.pprof)")
+
+// profile writes a 10-second CPU profile of each named process (name → the address serving its
+// /debug/pprof/) into dir, while work runs at 50 clients until the profiles are done.
+func profile(b *testing.B, dir string, addrs map[string]string, work func(int) error) {
+	b.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var profiles sync.WaitGroup
+	for name, addr := range addrs {
+		profiles.Go(func() {
+			defer stop()
+			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %s", resp.Status, data)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, name+".pprof"), data, 0o644)
+			}
+			if err != nil {
+				b.Errorf("profile of %s: %v", name, err)
+			}
+		})
+	}
+	var workers sync.WaitGroup
+	for range 50 {
+		workers.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if err := work(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	profiles.Wait()
+	stop()
+	workers.Wait()
+	b.Logf("profiles in %s: go tool pprof -top %s", dir, filepath.Join(dir, "havipd.pprof"))
 }
 
 // cpuTicks is the CPU time a process has used, user and system, in clock ticks (USER_HZ: 100 a
@@ -63,13 +116,19 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // 50 clients, take turns; the CPU each process used during each side's rounds is read from
 // /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per raw transaction),
 // target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
+// With -cpu.profiles DIR, it then profiles the three processes during 10 s of creates.
 //
 //	make bench-cpu
+//	make bench-cpu CPU_PROFILES=build/cpu
 func BenchmarkCreateCPU(b *testing.B) {
 	etcd := startEtcd(b)
 	c := &cluster{tb: b, endpoint: etcd.Addr, cli: etcdtest.Client(b, etcd.Addr)}
 	ipamd := c.service("ipamd", "../../services/ipam/cmd/ipamd")
 	havipd := c.service("havipd", "../../services/havip/cmd/havipd")
+	if *cpuProfiles != "" {
+		ipamd.env = append(ipamd.env, "HAVIP_PPROF=true")
+		havipd.env = append(havipd.env, "HAVIP_PPROF=true")
+	}
 	havipd.ipam = ipamd
 	c.start(ipamd)
 	c.start(havipd)
@@ -126,5 +185,8 @@ func BenchmarkCreateCPU(b *testing.B) {
 		b.ReportMetric(createPerOp, "create-servers-cpu-µs/op")
 		b.ReportMetric(createPerOp/rawPerOp, "create-cpu/raw-cpu(target<=2)")
 		b.ReportMetric(rawTime/createTime, "create/raw(target>=0.6)")
+		if *cpuProfiles != "" {
+			profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, create)
+		}
 	}
 }

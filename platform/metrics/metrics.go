@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,9 +61,18 @@ type Config struct {
 	// "off" (or empty) for none (-metrics-addr, HAVIP_METRICS_ADDR; default DefaultAddrOf the
 	// binary when set from flags; a Config built in code with an empty Addr serves none).
 	Addr string
+	// Pprof also serves Go's profiles (net/http/pprof) under /debug/pprof/ on the same
+	// listener (-pprof, HAVIP_PPROF; default off): CPU, heap, goroutines, for an operator
+	// finding where a daemon spends its time. A profile costs the daemon CPU while it runs,
+	// and the goroutine dump shows request data: keep the listener on loopback or a trusted
+	// network when this is on.
+	Pprof bool
 }
 
-var addrSetting = config.Setting{Flag: "metrics-addr", Env: "HAVIP_METRICS_ADDR"}
+var (
+	addrSetting  = config.Setting{Flag: "metrics-addr", Env: "HAVIP_METRICS_ADDR"}
+	pprofSetting = config.Setting{Flag: "pprof", Env: "HAVIP_PPROF"}
+)
 
 // RegisterFlags registers -metrics-addr on fs, defaulting to DefaultAddrOf(name) (name: the
 // binary's).
@@ -71,14 +81,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name string) {
 		c.Addr = DefaultAddrOf(name)
 	}
 	config.String(fs, &c.Addr, addrSetting, `address to serve Prometheus /metrics on, host:port (port 0: any free port); "off": none`)
+	config.Bool(fs, &c.Pprof, pprofSetting, "also serve Go's profiles under /debug/pprof/ on the metrics listener")
 }
 
 // Disabled reports whether the process serves no metrics.
 func (c Config) Disabled() bool { return c.Addr == "" || c.Addr == Off }
 
-// Validate reports an address that is not host:port nor "off".
+// Validate reports an address that is not host:port nor "off", and profiles asked for with no
+// listener to serve them.
 func (c Config) Validate() error {
 	if c.Disabled() {
+		if c.Pprof {
+			return pprofSetting.Errorf(true, "profiles are served on the metrics listener, and %s is off", addrSetting)
+		}
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -158,6 +173,13 @@ func Start(log *slog.Logger, service string, cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", Handler())
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // the named profiles: heap, goroutine, allocs, …
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s := &Server{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 		addr: lis.Addr().String(),

@@ -3,6 +3,9 @@ package metrics_test
 import (
 	"context"
 	"flag"
+	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -100,6 +103,34 @@ func TestConfig(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("Validate(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	const noListener = `-pprof (HAVIP_PPROF) = true: profiles are served on the metrics listener, and -metrics-addr (HAVIP_METRICS_ADDR) is off`
+	if err := (metrics.Config{Addr: "off", Pprof: true}).Validate(); err == nil || err.Error() != noListener {
+		t.Errorf("profiles without a listener: %v, want %q", err, noListener)
+	}
+}
+
+// TestPprof: Go's profiles are served on the metrics listener only when asked for.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := metrics.Start(slog.New(slog.DiscardHandler), "test", metrics.Config{Addr: "127.0.0.1:0", Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/profile?seconds=1"} {
+			resp, err := http.Get("http://" + s.Addr() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want || on && len(body) == 0 {
+				t.Errorf("pprof %v: GET %s: %d (%d bytes), want %d", on, path, resp.StatusCode, len(body), want)
+			}
+		}
+		if err := s.Stop(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
