@@ -43,36 +43,39 @@ func startEtcd(b *testing.B) *proctest.Proc {
 	}, "serving client traffic insecurely; this is strongly discouraged!")
 }
 
-var cpuProfiles = flag.String("cpu.profiles", "", "after the measured rounds, profile etcd, ipamd and havipd for 10 s of creates into this directory (etcd.pprof, ipamd.pprof, havipd.pprof)")
+var cpuProfiles = flag.String("cpu.profiles", "", "after the measured rounds, profile etcd, ipamd and havipd for 10 s of creates into this directory (NAME.pprof; NAME.allocs.pprof: allocations since the start)")
 
 // profile writes a 10-second CPU profile of each named process (name → the address serving its
-// /debug/pprof/) into dir, while work runs at 50 clients until the profiles are done.
+// /debug/pprof/) into dir, while work runs at 50 clients until the profiles are done, and then
+// each one's allocations since it started.
 func profile(b *testing.B, dir string, addrs map[string]string, work func(int) error) {
 	b.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	var profiles sync.WaitGroup
-	for name, addr := range addrs {
-		profiles.Go(func() {
-			defer stop()
-			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			data, err := io.ReadAll(resp.Body)
+	fetch := func(name, url string) {
+		resp, err := http.Get(url)
+		if err == nil {
+			var data []byte
+			data, err = io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
 			if err == nil && resp.StatusCode != http.StatusOK {
 				err = fmt.Errorf("%s: %s", resp.Status, data)
 			}
 			if err == nil {
 				err = os.WriteFile(filepath.Join(dir, name+".pprof"), data, 0o644)
 			}
-			if err != nil {
-				b.Errorf("profile of %s: %v", name, err)
-			}
+		}
+		if err != nil {
+			b.Errorf("profile %s: %v", name, err)
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var profiles sync.WaitGroup
+	for name, addr := range addrs {
+		profiles.Go(func() {
+			defer stop()
+			fetch(name, "http://"+addr+"/debug/pprof/profile?seconds=10")
 		})
 	}
 	var workers sync.WaitGroup
@@ -89,6 +92,9 @@ func profile(b *testing.B, dir string, addrs map[string]string, work func(int) e
 	profiles.Wait()
 	stop()
 	workers.Wait()
+	for name, addr := range addrs {
+		fetch(name+".allocs", "http://"+addr+"/debug/pprof/allocs")
+	}
 	b.Logf("profiles in %s: go tool pprof -top %s", dir, filepath.Join(dir, "havipd.pprof"))
 }
 

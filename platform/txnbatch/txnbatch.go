@@ -131,9 +131,12 @@ func (b *Batcher) commit(batch []*call) {
 	ctx, cancel := apierr.StoreTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if len(batch) > 1 {
-		var cmps []clientv3.Cmp
-		var ops []clientv3.Op
-		seen := map[string]bool{}
+		nCmps, nOps := 0, 0
+		for _, c := range batch {
+			nCmps, nOps = nCmps+len(c.txn.Cmps), nOps+len(c.txn.Ops)
+		}
+		cmps, ops := make([]clientv3.Cmp, 0, nCmps), make([]clientv3.Op, 0, nOps)
+		seen := make(map[string]bool, nCmps)
 		for _, c := range batch {
 			for i, cmp := range c.txn.Cmps {
 				if !seen[c.cmps[i]] { // the batch holds if all its comparisons do: once is enough

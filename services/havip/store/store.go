@@ -129,11 +129,13 @@ var ErrReservationLost = apierr.New(apierr.ReasonReservationLost, "the VIP reser
 // still absent and the subnet still has create revision subnetRev.
 func (s *Store) Create(ctx context.Context, h records.HaVip, vip ipalloc.Allocation, subnetRev int64, requestHash string) error {
 	commitCmp, commitPut := ipalloc.CommitOpsAt(records.Addresses, vip, h.ID)
-	cmps := []clientv3.Cmp{commitCmp, clientv3.Compare(clientv3.Version(records.HaVipKey(h.ID)), "=", 0)}
+	cmps := make([]clientv3.Cmp, 0, 4) // the address, the HAVIP, the subnet, the token
+	cmps = append(cmps, commitCmp, clientv3.Compare(clientv3.Version(records.HaVipKey(h.ID)), "=", 0))
 	if vip.Revision == 0 {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(records.SubnetKey(h.SubnetID)), "=", subnetRev))
 	}
-	ops := []clientv3.Op{commitPut, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h))}
+	ops := make([]clientv3.Op, 0, 3)
+	ops = append(ops, commitPut, clientv3.OpPut(records.HaVipKey(h.ID), records.EncodeHaVip(h)))
 	// On failure: whether the HAVIP exists (h.ID is this create's own, so it exists only when an
 	// earlier try of this very transaction committed though its answer was lost: txnbatch tries
 	// each transaction of a batch again alone after an error), and whether the token is taken.
