@@ -77,7 +77,8 @@ type Config struct {
 	Log logging.Config
 	// Metrics is where the suite serves Prometheus /metrics, every service's in one
 	// (-metrics-addr, HAVIP_METRICS_ADDR; default metrics.DefaultAddr from flags, "off" for
-	// none; a Config built in code with none serves none).
+	// none; a Config built in code with none serves none), and Go's profiles when -pprof
+	// (HAVIP_PPROF) is on.
 	Metrics metrics.Config
 	// Plaintext serves gRPC without TLS, trusting every caller as any identity: for
 	// development only (-insecure-plaintext, HAVIP_INSECURE_PLAINTEXT). Otherwise the suite

@@ -73,10 +73,7 @@ func profile(b *testing.B, dir string, addrs map[string]string, work func(int) e
 	ctx, stop := context.WithCancel(context.Background())
 	var profiles sync.WaitGroup
 	for name, addr := range addrs {
-		profiles.Go(func() {
-			defer stop()
-			fetch(name, "http://"+addr+"/debug/pprof/profile?seconds=10")
-		})
+		profiles.Go(func() { fetch(name, "http://"+addr+"/debug/pprof/profile?seconds=10") })
 	}
 	var workers sync.WaitGroup
 	for range 50 {
@@ -122,7 +119,8 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // 50 clients, take turns; the CPU each process used during each side's rounds is read from
 // /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per raw transaction),
 // target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
-// With -cpu.profiles DIR, it then profiles the three processes during 10 s of creates.
+// With -cpu.profiles DIR, it then profiles the three processes during 10 s of creates (in a
+// subnet of their own).
 //
 //	make bench-cpu
 //	make bench-cpu CPU_PROFILES=build/cpu
@@ -150,14 +148,18 @@ func BenchmarkCreateCPU(b *testing.B) {
 		}
 		return sum
 	}
-	for n := range b.N {
-		// A /16 of its own per run: 65,534 addresses for the run's creates.
+	// A /16 of its own per run, 10.0/16 to 10.14/16: 65,534 addresses for the run's creates;
+	// the profiles' creates have 10.15/16.
+	createIn := func(cidr string) func(int) error {
 		subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](b)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{
-			VpcId: vpc, SubnetName: "s", CidrBlock: fmt.Sprintf("10.%d.0.0/16", n%16)})).GetSubnet().GetSubnetId()
-		create := func(int) error {
+			VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+		return func(int) error {
 			_, err := havipc.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "cpu"})
 			return err
 		}
+	}
+	for n := range b.N {
+		create := createIn(fmt.Sprintf("10.%d.0.0/16", n%15))
 		raw := loadtest.CreateIfAbsent(c.cli, fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano()))
 		const clients, rounds, perRound = 50, 4, 2500
 		// A first round of each, not counted, warms up connections, caches and the collectors.
@@ -191,8 +193,8 @@ func BenchmarkCreateCPU(b *testing.B) {
 		b.ReportMetric(createPerOp, "create-servers-cpu-µs/op")
 		b.ReportMetric(createPerOp/rawPerOp, "create-cpu/raw-cpu(target<=2)")
 		b.ReportMetric(rawTime/createTime, "create/raw(target>=0.6)")
-		if *cpuProfiles != "" {
-			profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, create)
-		}
+	}
+	if *cpuProfiles != "" {
+		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn("10.15.0.0/16"))
 	}
 }

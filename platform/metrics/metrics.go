@@ -14,7 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	"net/http/pprof" // (also registers on http.DefaultServeMux, which no server here serves)
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,7 +181,8 @@ func Start(log *slog.Logger, service string, cfg Config) (*Server, error) {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	s := &Server{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		// WriteTimeout bounds a scrape, and a CPU profile to under a minute.
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 		addr: lis.Addr().String(),
 		done: make(chan error, 1),
 	}

@@ -12,9 +12,6 @@ import (
 	"github.com/openhavip/havip/platform/service"
 )
 
-// Item is a cached owner record; its key is records.OwnerKey of its HAVIP.
-type Item = kvcache.Item[records.Owner]
-
 // Cache mirrors every owner record. Each service that reads it adds its hooks (AddHook) and
 // starts it (Start): the first start loads it.
 type Cache = kvcache.Cache[records.Owner]

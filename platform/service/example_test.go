@@ -123,4 +123,5 @@ func ExampleFlags() {
 	// -keys (HAVIP_API_KEYS_FILE), default ""
 	// -log-level (HAVIP_LOG_LEVEL), default "info"
 	// -metrics-addr (HAVIP_METRICS_ADDR), default "127.0.0.1:9464"
+	// -pprof (HAVIP_PPROF), default "false"
 }

@@ -195,7 +195,8 @@ type Config struct {
 	// Without it, an http:// endpoint stops the process at start.
 	InsecureEtcd bool
 	// Metrics is where the process serves Prometheus /metrics (-metrics-addr,
-	// HAVIP_METRICS_ADDR; default metrics.DefaultAddrOf the binary, "off" for none).
+	// HAVIP_METRICS_ADDR; default metrics.DefaultAddrOf the binary, "off" for none), and
+	// whether Go's profiles too (-pprof, HAVIP_PPROF; default off).
 	Metrics metrics.Config
 }
 

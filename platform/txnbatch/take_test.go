@@ -18,8 +18,9 @@ func newCall(t *testing.T, txn Txn) *call {
 }
 
 // TestTakeCountsSharedComparisonsOnce: calls that share a comparison (a leader's fence) fill a
-// batch by their own comparisons, so twice as many fit as when each counted it again; a call
-// writing a key the batch writes waits for the next batch, and one too large alone still goes.
+// batch by their own comparisons, so twice as many fit as when each counted it again, and the
+// batch's transaction sends the shared one once; a call writing a key the batch writes waits
+// for the next batch, and one too large alone still goes.
 func TestTakeCountsSharedComparisonsOnce(t *testing.T) {
 	fence := clientv3.Compare(clientv3.CreateRevision("/leader"), "=", 7)
 	var pending []*call
@@ -41,6 +42,11 @@ func TestTakeCountsSharedComparisonsOnce(t *testing.T) {
 	}
 	if len(keep) != 200+2-119 || keep[0] != again {
 		t.Fatalf("kept %d calls, first %p; want %d, first %p", len(keep), keep[0], 200+2-119, again)
+	}
+	// The batch's transaction sends what take counted: 120 comparisons, and one put per call
+	// but the other fence's (it writes nothing).
+	if cmps, ops := combine(batch); len(cmps) != maxOps || len(ops) != 118 {
+		t.Fatalf("the batch sends %d comparisons and %d operations, want %d and 118", len(cmps), len(ops), maxOps)
 	}
 	var huge Txn
 	for i := range maxOps + 1 {

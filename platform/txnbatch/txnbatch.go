@@ -127,25 +127,32 @@ func take(pending []*call) (batch, keep []*call) {
 	return batch, keep
 }
 
+// combine makes the one transaction of a batch: every call's comparisons, each distinct one
+// once (the batch holds if all of them do: once is enough), and every call's operations.
+func combine(batch []*call) ([]clientv3.Cmp, []clientv3.Op) {
+	nCmps, nOps := 0, 0
+	for _, c := range batch {
+		nCmps, nOps = nCmps+len(c.txn.Cmps), nOps+len(c.txn.Ops)
+	}
+	cmps, ops := make([]clientv3.Cmp, 0, nCmps), make([]clientv3.Op, 0, nOps)
+	seen := make(map[string]bool, nCmps)
+	for _, c := range batch {
+		for i, cmp := range c.txn.Cmps {
+			if !seen[c.cmps[i]] {
+				seen[c.cmps[i]] = true
+				cmps = append(cmps, cmp)
+			}
+		}
+		ops = append(ops, c.txn.Ops...)
+	}
+	return cmps, ops
+}
+
 func (b *Batcher) commit(batch []*call) {
 	ctx, cancel := apierr.StoreTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if len(batch) > 1 {
-		nCmps, nOps := 0, 0
-		for _, c := range batch {
-			nCmps, nOps = nCmps+len(c.txn.Cmps), nOps+len(c.txn.Ops)
-		}
-		cmps, ops := make([]clientv3.Cmp, 0, nCmps), make([]clientv3.Op, 0, nOps)
-		seen := make(map[string]bool, nCmps)
-		for _, c := range batch {
-			for i, cmp := range c.txn.Cmps {
-				if !seen[c.cmps[i]] { // the batch holds if all its comparisons do: once is enough
-					seen[c.cmps[i]] = true
-					cmps = append(cmps, cmp)
-				}
-			}
-			ops = append(ops, c.txn.Ops...)
-		}
+		cmps, ops := combine(batch)
 		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		batchSize.Record(ctx, int64(len(batch)))
 		if err == nil && resp.Succeeded {

@@ -54,7 +54,7 @@ type Config struct {
 	// Log is the logging setting.
 	Log logging.Config
 	// Metrics is where to serve Prometheus /metrics (-metrics-addr, HAVIP_METRICS_ADDR; default
-	// metrics.DefaultAddr, "off" for none).
+	// metrics.DefaultAddr, "off" for none), and Go's profiles when -pprof (HAVIP_PPROF) is on.
 	Metrics metrics.Config
 }
 

@@ -81,7 +81,9 @@ func New(cli *clientv3.Client, owners *ownercache.Cache, log *slog.Logger, range
 	s.enis = kvcache.New(cli, rev, records.NetworkInterfaces, kvcache.DecodeJSON[records.NetworkInterface], log, s.nat.ENIHook)
 	s.eips = kvcache.New(cli, rev, records.EipIPs, kvcache.DecodeJSON[records.Eip], log, s.nat.EipHook, s.indexID, s.eipsOf.Hook)
 	owners.AddHook(s.nat.OwnerHook(func(key string) string { return strings.TrimPrefix(key, records.Owners) }), nil)
-	// The ENIs and instances load before the EIPs: the rule of an ENI-bound EIP names its CVM and host.
+	// The ENIs, instances and owners load before the EIPs: the rule of an ENI-bound EIP names its
+	// CVM and host, a HAVIP-bound one its owner. The owner cache may be shared and loaded
+	// already: AddHook has then told the hook of every owner, and its Start waits for that load.
 	g.Add(s.enis, s.instances, owners, s.eips, s.alloc)
 	return s
 }
