@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -13,6 +14,15 @@ import (
 
 	"github.com/openhavip/havip/platform/etcdtest"
 )
+
+// testReader reads the package's instruments. They go to the first provider installed, so it is
+// installed once (a test run with -count 2 runs twice); no other test of this package reads
+// metrics.
+var testReader = sync.OnceValue(func() *sdkmetric.ManualReader {
+	reader := sdkmetric.NewManualReader()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	return reader
+})
 
 // gauges returns, of one collection, the subnet gauges' values by name and subnet ID, and the
 // collection's error.
@@ -43,10 +53,7 @@ func gauges(t *testing.T, r *sdkmetric.ManualReader) (map[string]map[string]int6
 // etcd cannot count the free ones, the scrape still has the sizes (and fails for the free
 // counts alone) rather than losing every subnet series.
 func TestSubnetGaugesWithoutEtcd(t *testing.T) {
-	// The package's instruments go to the first provider installed: this test's (no other test
-	// of this package reads metrics).
-	reader := sdkmetric.NewManualReader()
-	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	reader := testReader()
 	_, cli := etcdtest.Fresh(t)
 	s := New(cli, etcdtest.Quiet)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +64,9 @@ func TestSubnetGaugesWithoutEtcd(t *testing.T) {
 	vpc := etcdtest.Must[Vpc](t)(s.CreateVpc(ctx, "acct", "v", netip.MustParsePrefix("10.0.0.0/16")))
 	sn := etcdtest.Must[Subnet](t)(s.CreateSubnet(ctx, "acct", vpc.ID, "s", netip.MustParsePrefix("10.0.1.0/24"), "default"))
 	const total, free, size = "havip.ipam.subnet.addresses", "havip.ipam.subnet.free_addresses", 253
+	if err := s.Sync(ctx); err != nil { // the scrape reads the subnets' cache
+		t.Fatal(err)
+	}
 	got, err := gauges(t, reader)
 	if err != nil || got[total][sn.ID] != size || got[free][sn.ID] != size {
 		t.Fatalf("with etcd: %v, %v; want %d of %d free", got, err, size, size)
