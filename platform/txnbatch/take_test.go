@@ -56,3 +56,32 @@ func TestTakeCountsSharedComparisonsOnce(t *testing.T) {
 		t.Fatalf("a call too large alone was not taken: %d", len(batch))
 	}
 }
+
+// TestTakeLooksAtMaxScanCalls: behind a queue of calls that clash with the first, take looks
+// no further than maxScan calls (a call that would fit after them waits), and what it leaves
+// keeps its order.
+func TestTakeLooksAtMaxScanCalls(t *testing.T) {
+	put := func(key string) *call { return newCall(t, Txn{Ops: []clientv3.Op{clientv3.OpPut(key, "v")}}) }
+	pending := []*call{put("/same")}
+	for range maxScan + 10 {
+		pending = append(pending, put("/same"))
+	}
+	pending = append(pending, put("/other"))
+	batch, keep := take(pending)
+	if len(batch) != 1 || batch[0] != pending[0] {
+		t.Fatalf("took %d calls, want the first alone", len(batch))
+	}
+	if len(keep) != len(pending)-1 {
+		t.Fatalf("kept %d calls, want %d", len(keep), len(pending)-1)
+	}
+	for i, c := range keep {
+		if c != pending[i+1] {
+			t.Fatalf("kept call %d is not the queue's call %d: the order changed", i, i+1)
+		}
+	}
+	// Within maxScan, a call that fits is taken past the clashing ones.
+	batch, _ = take(append(pending[:3:3], put("/other")))
+	if len(batch) != 2 {
+		t.Fatalf("took %d calls, want 2 (the first and /other)", len(batch))
+	}
+}

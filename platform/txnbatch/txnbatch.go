@@ -93,13 +93,22 @@ func prepare(t Txn) (*call, error) {
 	return c, nil
 }
 
-// take picks the next batch from pending: as many calls as fit, no two writing one key. A
-// comparison several calls share (a leader's fence, one ENI many claims move to) counts once.
+// maxScan bounds the waiting calls take looks at for one batch: a mass failover queues
+// thousands, and looking at each of them for every batch would cost more than the commits.
+const maxScan = 4 * maxOps
+
+// take picks the next batch from pending, in order: as many calls as fit, no two writing one key.
+// A comparison several calls share (a leader's fence, one ENI many claims move to) counts once.
+// It stops at the first call that does not fit, or after maxScan calls; the calls it did not
+// take keep their order.
 func take(pending []*call) (batch, keep []*call) {
 	keys := map[string]bool{}
 	cmps := map[string]bool{}
 	ops := 0
-	for _, c := range pending {
+	for i, c := range pending {
+		if i == maxScan {
+			return batch, append(keep, pending[i:]...)
+		}
 		clash := false
 		for k := range c.puts {
 			clash = clash || keys[k]
@@ -110,10 +119,13 @@ func take(pending []*call) (batch, keep []*call) {
 				added++
 			}
 		}
-		// (A first call goes even when it is too large alone: etcd then answers it.)
-		if len(batch) > 0 && (clash || len(cmps)+added > maxOps || ops+len(c.txn.Ops) > maxOps) {
+		if len(batch) > 0 && clash {
 			keep = append(keep, c)
 			continue
+		}
+		// (A first call goes even when it is too large alone: etcd then answers it.)
+		if len(batch) > 0 && (len(cmps)+added > maxOps || ops+len(c.txn.Ops) > maxOps) {
+			return batch, append(keep, pending[i:]...)
 		}
 		for k := range c.puts {
 			keys[k] = true

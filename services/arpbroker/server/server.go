@@ -4,7 +4,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"time"
 
@@ -39,12 +38,14 @@ type Server struct {
 	dial  []grpc.DialOption
 	mu    sync.Mutex
 	peers map[string]*grpc.ClientConn // leader address → connection, for forwarding
+
+	judges *judges // the streams' reports run on these
 }
 
 // New returns a server over a started broker; dial are the options of its connections to the
 // leader (this replica's certificate).
 func New(b *broker.Broker, dial []grpc.DialOption) *Server {
-	return &Server{b: b, dial: dial, peers: map[string]*grpc.ClientConn{}}
+	return &Server{b: b, dial: dial, peers: map[string]*grpc.ClientConn{}, judges: newJudges()}
 }
 
 // agentOf is the agent a call acts for, as platform/authz found it, and the identity its
@@ -60,8 +61,9 @@ func agentOf(ctx context.Context) (identity.ID, string, error) {
 	return id, id.String(), nil
 }
 
-// Close closes the connections to other replicas.
+// Close closes the connections to other replicas, and ends the streams' idle judges.
 func (s *Server) Close() {
+	s.judges.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.peers {
@@ -183,33 +185,6 @@ func (s *Server) judge(ctx context.Context, req *arpbrokerv1.ReportArpAnnounceme
 		resp.Reason = out.Reject.Reason
 	}
 	return resp, nil
-}
-
-// StreamArpAnnouncements judges a stream of reports, answering each in order.
-func (s *Server) StreamArpAnnouncements(stream grpc.BidiStreamingServer[arpbrokerv1.StreamArpAnnouncementsRequest, arpbrokerv1.StreamArpAnnouncementsResponse]) error {
-	reportStreams.Add(stream.Context(), 1)
-	defer reportStreams.Add(stream.Context(), -1)
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		received := time.Now()
-		out := &arpbrokerv1.StreamArpAnnouncementsResponse{}
-		res, err := s.report(stream.Context(), req.GetReport(), received)
-		if err != nil {
-			st := apierr.ToStatus(err)
-			out.ErrorCode, out.ErrorMessage = int32(st.Code()), st.Message()
-		} else {
-			out.Result = res
-		}
-		if err := stream.Send(out); err != nil {
-			return err
-		}
-	}
 }
 
 // forward passes a claim to the elected replica, naming the agent it acts for (the leader
