@@ -85,3 +85,23 @@ func TestTakeLooksAtMaxScanCalls(t *testing.T) {
 		t.Fatalf("took %d calls, want 2 (the first and /other)", len(batch))
 	}
 }
+
+// TestTakeStopsAtACallThatDoesNotFit: a call too large for what is left of the batch ends it;
+// the smaller calls behind it wait with it, in order (it goes first in the next batch).
+func TestTakeStopsAtACallThatDoesNotFit(t *testing.T) {
+	puts := func(prefix string, n int) *call {
+		var txn Txn
+		for i := range n {
+			txn.Ops = append(txn.Ops, clientv3.OpPut(fmt.Sprintf("%s/%d", prefix, i), "v"))
+		}
+		return newCall(t, txn)
+	}
+	first, large, small := puts("/a", 100), puts("/b", 30), puts("/c", 1)
+	batch, keep := take([]*call{first, large, small})
+	if len(batch) != 1 || batch[0] != first {
+		t.Fatalf("took %d calls, want the first alone", len(batch))
+	}
+	if len(keep) != 2 || keep[0] != large || keep[1] != small {
+		t.Fatalf("kept %d calls, want the large one, then the small one", len(keep))
+	}
+}

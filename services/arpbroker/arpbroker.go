@@ -90,7 +90,7 @@ func NewModule(cfg Config) (service.Module, error) {
 			if err := b.Start(ctx); err != nil {
 				return nil, err
 			}
-			srv := server.New(b, deps.Dial)
+			srv := server.New(b, deps.Dial, deps.Log)
 			context.AfterFunc(ctx, srv.Close)
 			return func(r grpc.ServiceRegistrar) { arpbrokerv1.RegisterArpBrokerServiceServer(r, srv) }, nil
 		},

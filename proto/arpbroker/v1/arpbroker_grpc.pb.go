@@ -45,7 +45,9 @@ type ArpBrokerServiceClient interface {
 	// ReportArpAnnouncement reports one ARP packet seen on the port of an ENI.
 	ReportArpAnnouncement(ctx context.Context, in *ReportArpAnnouncementRequest, opts ...grpc.CallOption) (*ReportArpAnnouncementResponse, error)
 	// StreamArpAnnouncements is ReportArpAnnouncement for agents that report continuously: each
-	// request on the stream gets one response, in order, at a lower cost per report.
+	// request on the stream gets one response, in the order of the requests, at a lower cost per
+	// report. The broker judges up to 64 reports of a stream at once, those of one VIP in their
+	// order, so an agent sends its reports without waiting for the answers.
 	StreamArpAnnouncements(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse], error)
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(ctx context.Context, in *WatchOwnershipRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOwnershipResponse], error)
@@ -152,7 +154,9 @@ type ArpBrokerServiceServer interface {
 	// ReportArpAnnouncement reports one ARP packet seen on the port of an ENI.
 	ReportArpAnnouncement(context.Context, *ReportArpAnnouncementRequest) (*ReportArpAnnouncementResponse, error)
 	// StreamArpAnnouncements is ReportArpAnnouncement for agents that report continuously: each
-	// request on the stream gets one response, in order, at a lower cost per report.
+	// request on the stream gets one response, in the order of the requests, at a lower cost per
+	// report. The broker judges up to 64 reports of a stream at once, those of one VIP in their
+	// order, so an agent sends its reports without waiting for the answers.
 	StreamArpAnnouncements(grpc.BidiStreamingServer[StreamArpAnnouncementsRequest, StreamArpAnnouncementsResponse]) error
 	// WatchOwnership streams every owner (a snapshot first), then every owner change.
 	WatchOwnership(*WatchOwnershipRequest, grpc.ServerStreamingServer[WatchOwnershipResponse]) error

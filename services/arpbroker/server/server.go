@@ -4,6 +4,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -40,12 +41,13 @@ type Server struct {
 	peers map[string]*grpc.ClientConn // leader address → connection, for forwarding
 
 	judges *judges // the streams' reports run on these
+	log    *slog.Logger
 }
 
 // New returns a server over a started broker; dial are the options of its connections to the
 // leader (this replica's certificate).
-func New(b *broker.Broker, dial []grpc.DialOption) *Server {
-	return &Server{b: b, dial: dial, peers: map[string]*grpc.ClientConn{}, judges: newJudges()}
+func New(b *broker.Broker, dial []grpc.DialOption, log *slog.Logger) *Server {
+	return &Server{b: b, dial: dial, peers: map[string]*grpc.ClientConn{}, judges: newJudges(), log: log}
 }
 
 // agentOf is the agent a call acts for, as platform/authz found it, and the identity its
@@ -138,15 +140,16 @@ func (s *Server) ReportArpAnnouncement(ctx context.Context, req *arpbrokerv1.Rep
 	return s.report(ctx, req, time.Now())
 }
 
-// claimTimeout bounds the judging of one report, forwarding included: a replica cut off from
-// etcd (or from the leader) answers Unavailable within it rather than holding the agent's
-// stream for as long as the partition lasts, and the agent reports to another replica.
+// claimTimeout bounds the judging of one report from its arrival (a stream's report waiting for
+// its VIP's report before it included), forwarding included: a replica cut off from etcd (or
+// from the leader) answers Unavailable within it rather than holding the agent's stream for as
+// long as the partition lasts, and the agent reports to another replica.
 const claimTimeout = 3 * time.Second
 
 // report judges an announcement that arrived at received.
 func (s *Server) report(ctx context.Context, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (*arpbrokerv1.ReportArpAnnouncementResponse, error) {
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	ctx, cancel := context.WithDeadline(ctx, received.Add(claimTimeout))
 	defer cancel()
 	resp, err := s.judge(ctx, req, received)
 	if err != nil && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
