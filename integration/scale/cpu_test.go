@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
 	"github.com/openhavip/havip/platform/loadtest"
+	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/proctest"
 	"github.com/openhavip/havip/platform/tenant"
@@ -119,8 +122,10 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // 50 clients, take turns; the CPU each process used during each side's rounds is read from
 // /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per raw transaction),
 // target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
-// With -cpu.profiles DIR, it then profiles the three processes during 10 s of creates (in a
-// subnet of their own).
+// Then it measures the same with the one-process suite (havip-suite: every service, the
+// gateway included, in one process on the same etcd) in place of ipamd and havipd.
+// With -cpu.profiles DIR, it profiles the three processes during 10 s of creates (in a
+// subnet of their own) before the suite's rounds.
 //
 //	make bench-cpu
 //	make bench-cpu CPU_PROFILES=build/cpu
@@ -140,17 +145,9 @@ func BenchmarkCreateCPU(b *testing.B) {
 	havipc := havipv1.NewHaVipServiceClient(etcdtest.DialAs(b, havipd.proc.Addr, mtlstest.Operator))
 	ctx := tenant.Outgoing(context.Background(), "acct-cpu")
 	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](b)(ipamc.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/12"})).GetVpc().GetVpcId()
-	servers := []int{etcd.Cmd.Process.Pid, ipamd.proc.Cmd.Process.Pid, havipd.proc.Cmd.Process.Pid}
-	cpu := func(pids ...int) int64 {
-		var sum int64
-		for _, pid := range pids {
-			sum += cpuTicks(b, pid)
-		}
-		return sum
-	}
-	// A /16 of its own per run, 10.0/16 to 10.14/16: 65,534 addresses for the run's creates;
-	// the profiles' creates have 10.15/16.
-	createIn := func(cidr string) func(int) error {
+	// A /16 of its own per run, 10.0/16 to 10.13/16: 65,534 addresses for the run's creates;
+	// the profiles' creates have 10.14/16, the suite's 10.15/16.
+	createIn := func(ipamc ipamv1.IpamServiceClient, havipc havipv1.HaVipServiceClient, cidr string) func(int) error {
 		subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](b)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{
 			VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
 		return func(int) error {
@@ -159,42 +156,67 @@ func BenchmarkCreateCPU(b *testing.B) {
 		}
 	}
 	for n := range b.N {
-		create := createIn(fmt.Sprintf("10.%d.0.0/16", n%15))
-		raw := loadtest.CreateIfAbsent(c.cli, fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano()))
-		const clients, rounds, perRound = 50, 4, 2500
-		// A first round of each, not counted, warms up connections, caches and the collectors.
-		loadtest.Throughput(b, clients, 500, func(i int) error { return raw(rounds*perRound + i) })
-		loadtest.Throughput(b, clients, 500, create)
-		var rawTicks int64
-		createTicks := make([]int64, len(servers)) // etcd's, ipamd's, havipd's
-		var rawTime, createTime float64
-		for r := range rounds {
-			t0 := cpu(servers[0])
-			rawTime += perRound / loadtest.Throughput(b, clients, perRound, func(i int) error { return raw(r*perRound + i) })
-			rawTicks += cpu(servers[0]) - t0
-			before := make([]int64, len(servers))
-			for i, pid := range servers {
-				before[i] = cpu(pid)
-			}
-			createTime += perRound / loadtest.Throughput(b, clients, perRound, create)
-			for i, pid := range servers {
-				createTicks[i] += cpu(pid) - before[i]
-			}
-		}
-		const tick = float64(time.Second/100) / float64(time.Microsecond) // µs per USER_HZ tick
-		perOp := func(ticks int64) float64 { return float64(ticks) * tick / (rounds * perRound) }
-		rawPerOp := perOp(rawTicks)
-		var createPerOp float64
-		for i, name := range []string{"etcd", "ipamd", "havipd"} {
-			createPerOp += perOp(createTicks[i])
-			b.ReportMetric(perOp(createTicks[i]), "create-"+name+"-cpu-µs/op")
-		}
-		b.ReportMetric(rawPerOp, "raw-txn-etcd-cpu-µs/op")
-		b.ReportMetric(createPerOp, "create-servers-cpu-µs/op")
-		b.ReportMetric(createPerOp/rawPerOp, "create-cpu/raw-cpu(target<=2)")
-		b.ReportMetric(rawTime/createTime, "create/raw(target>=0.6)")
+		measureCreateCPU(b, c, "", createIn(ipamc, havipc, fmt.Sprintf("10.%d.0.0/16", n%14)), map[string]int{
+			"etcd": etcd.Cmd.Process.Pid, "ipamd": ipamd.proc.Cmd.Process.Pid, "havipd": havipd.proc.Cmd.Process.Pid})
 	}
 	if *cpuProfiles != "" {
-		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn("10.15.0.0/16"))
+		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn(ipamc, havipc, "10.14.0.0/16"))
 	}
+	// The suite, alone on etcd: the daemons stop (their watches would follow its writes).
+	c.stop(havipd)
+	c.stop(ipamd)
+	data := b.TempDir()
+	suite := &daemon{name: "havip-suite", bin: proctest.Build(b, "../../suite/cmd/havip-suite"), env: []string{"HAVIP_DATA_DIR=" + data, "HAVIP_HTTP_ADDR=127.0.0.1:0"}}
+	c.start(suite)
+	op, err := mtls.Load(mtls.InDir(filepath.Join(data, "certs"), "operator"), etcdtest.Quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := grpc.NewClient(suite.proc.Addr, mtls.DialOption(op))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	measureCreateCPU(b, c, "suite-", createIn(ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), "10.15.0.0/16"), map[string]int{
+		"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
+}
+
+// measureCreateCPU runs rounds of raw transactions and of creates in turn, at 50 clients, and
+// reports (with the prefix) the CPU per create of each server (name → pid; "etcd" among them),
+// their sum against etcd's CPU per raw transaction (target ≤ 2), and creates per second
+// against raw transactions per second (target ≥ 0.6).
+func measureCreateCPU(b *testing.B, c *cluster, prefix string, create func(int) error, servers map[string]int) {
+	raw := loadtest.CreateIfAbsent(c.cli, fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano()))
+	const clients, rounds, perRound = 50, 4, 2500
+	// A first round of each, not counted, warms up connections, caches and the collectors.
+	loadtest.Throughput(b, clients, 500, func(i int) error { return raw(rounds*perRound + i) })
+	loadtest.Throughput(b, clients, 500, create)
+	var rawTicks int64
+	createTicks := map[string]int64{}
+	var rawTime, createTime float64
+	for r := range rounds {
+		t0 := cpuTicks(b, servers["etcd"])
+		rawTime += perRound / loadtest.Throughput(b, clients, perRound, func(i int) error { return raw(r*perRound + i) })
+		rawTicks += cpuTicks(b, servers["etcd"]) - t0
+		before := map[string]int64{}
+		for name, pid := range servers {
+			before[name] = cpuTicks(b, pid)
+		}
+		createTime += perRound / loadtest.Throughput(b, clients, perRound, create)
+		for name, pid := range servers {
+			createTicks[name] += cpuTicks(b, pid) - before[name]
+		}
+	}
+	const tick = float64(time.Second/100) / float64(time.Microsecond) // µs per USER_HZ tick
+	perOp := func(ticks int64) float64 { return float64(ticks) * tick / (rounds * perRound) }
+	rawPerOp := perOp(rawTicks)
+	var createPerOp float64
+	for name := range servers {
+		createPerOp += perOp(createTicks[name])
+		b.ReportMetric(perOp(createTicks[name]), prefix+"create-"+name+"-cpu-µs/op")
+	}
+	b.ReportMetric(rawPerOp, prefix+"raw-txn-etcd-cpu-µs/op")
+	b.ReportMetric(createPerOp, prefix+"create-servers-cpu-µs/op")
+	b.ReportMetric(createPerOp/rawPerOp, prefix+"create-cpu/raw-cpu(target<=2)")
+	b.ReportMetric(rawTime/createTime, prefix+"create/raw(target>=0.6)")
 }
