@@ -46,7 +46,7 @@ func startEtcd(b *testing.B) *proctest.Proc {
 	}, "serving client traffic insecurely; this is strongly discouraged!")
 }
 
-var cpuProfiles = flag.String("cpu.profiles", "", "after the measured rounds, profile etcd, ipamd and havipd for 10 s of creates into this directory (NAME.pprof; NAME.allocs.pprof: allocations since the start)")
+var cpuProfiles = flag.String("cpu.profiles", "", "after the measured rounds, profile etcd, ipamd and havipd, then etcd and the suite, each for 10 s of creates into this directory (NAME.pprof; NAME.allocs.pprof: allocations since the start)")
 
 // profile writes a 10-second CPU profile of each named process (name → the address serving its
 // /debug/pprof/) into dir, while work runs at 50 clients until the profiles are done, and then
@@ -125,7 +125,7 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // Then it measures the same with the one-process suite (havip-suite: every service, the
 // gateway included, in one process on the same etcd) in place of ipamd and havipd.
 // With -cpu.profiles DIR, it profiles the three processes during 10 s of creates (in a
-// subnet of their own) before the suite's rounds.
+// subnet of their own) before the suite's rounds, and etcd and the suite after them.
 //
 //	make bench-cpu
 //	make bench-cpu CPU_PROFILES=build/cpu
@@ -167,6 +167,9 @@ func BenchmarkCreateCPU(b *testing.B) {
 	c.stop(ipamd)
 	data := b.TempDir()
 	suite := &daemon{name: "havip-suite", bin: proctest.Build(b, "../../suite/cmd/havip-suite"), env: []string{"HAVIP_DATA_DIR=" + data, "HAVIP_HTTP_ADDR=127.0.0.1:0"}}
+	if *cpuProfiles != "" {
+		suite.env = append(suite.env, "HAVIP_PPROF=true")
+	}
 	c.start(suite)
 	op, err := mtls.Load(mtls.InDir(filepath.Join(data, "certs"), "operator"), etcdtest.Quiet)
 	if err != nil {
@@ -177,8 +180,11 @@ func BenchmarkCreateCPU(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = conn.Close() })
-	measureCreateCPU(b, c, "suite-", createIn(ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), "10.15.0.0/16"), map[string]int{
-		"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
+	create := createIn(ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), "10.15.0.0/16")
+	measureCreateCPU(b, c, "suite-", create, map[string]int{"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
+	if *cpuProfiles != "" {
+		profile(b, *cpuProfiles, map[string]string{"suite-etcd": etcd.Addr, "suite": suite.proc.MetricsAddr}, create)
+	}
 }
 
 // measureCreateCPU runs rounds of raw transactions and of creates in turn, at 50 clients, and
