@@ -88,7 +88,7 @@ func TestShape(t *testing.T) {
 func TestFill(t *testing.T) {
 	t.Parallel()
 	p := newPool("p", []Range{rng("10.0.0.1", "10.0.0.10")})
-	p.proposed[4] = time.Now().Add(time.Minute)
+	p.propose(4, time.Now().Add(time.Minute))
 	p.hold[6] = 12
 	p.hold[7] = 9             // created by us at 9: the read has it
 	p.hold[2] = math.MaxInt64 // a transaction of ours is trying it
@@ -110,8 +110,8 @@ func TestFill(t *testing.T) {
 	if p.n != 3 || p.state != current || p.read != 10 {
 		t.Errorf("count %d, state %d, read at %d; want 3, current, 10", p.n, p.state, p.read)
 	}
-	if _, ok := p.proposed[4]; ok {
-		t.Error("a proposal taken during the read is still held")
+	if _, ok := p.proposed[4]; ok || p.proposedBits[0] != 0 {
+		t.Errorf("a proposal taken during the read is still held (bits %b)", p.proposedBits[0])
 	}
 	if diff := cmp.Diff(map[int]int64{2: math.MaxInt64}, p.hold); diff != "" {
 		t.Errorf("holds after the read: the caught-up ones go, the in-flight one stays (-want +got):\n%s", diff)
@@ -212,11 +212,17 @@ func TestCandidate(t *testing.T) {
 				}
 				now := time.Now()
 				for k, d := range tc.proposed {
-					p.proposed[k] = now.Add(d)
+					p.propose(k, now.Add(d))
 				}
 				got := p.candidate(tc.applied, now)
 				if !containsInt(tc.want, got) {
 					t.Fatalf("candidate = %d, want one of %v", got, tc.want)
+				}
+				for off := range p.size {
+					_, inMap := p.proposed[off]
+					if inBits := p.proposedBits[off/64]&(1<<(off%64)) != 0; inMap != inBits {
+						t.Fatalf("offset %d: proposed %v, its bit %v", off, inMap, inBits)
+					}
 				}
 				seen[got] = true
 				if diff := cmp.Diff(tc.wantHold, p.hold, cmpopts.EquateEmpty()); diff != "" {

@@ -153,8 +153,11 @@ type pool struct {
 	// them, or the revision up to which the cache is known to be behind for them.
 	hold map[int]int64
 	// proposed marks offsets proposed to callers that create the keys themselves (Propose),
-	// until when: a soft hold, given up when nothing else is free.
-	proposed map[int]time.Time
+	// until when: a soft hold, given up when nothing else is free. proposedBits has the bit of
+	// each (set and cleared by propose and unpropose), so that the search for a free offset
+	// skips them a word at a time.
+	proposed     map[int]time.Time
+	proposedBits []uint64
 	// proposals are the holds of proposed in the order they end (each lasts ProposalHold), so
 	// that they expire from the front; sweep expires them once no call comes to do it.
 	proposals []proposal
@@ -235,7 +238,7 @@ func (p *pool) apply(ch change) {
 		delete(p.hold, ch.off)
 	}
 	if ch.used {
-		delete(p.proposed, ch.off) // taken: by the proposal's caller, most likely
+		p.unpropose(ch.off) // taken: by the proposal's caller, most likely
 	}
 }
 
@@ -289,7 +292,7 @@ func (p *pool) expire(now time.Time) {
 	n := 0
 	for ; n < len(p.proposals) && !p.proposals[n].until.After(now); n++ {
 		if until, ok := p.proposed[p.proposals[n].off]; ok && !until.After(now) {
-			delete(p.proposed, p.proposals[n].off)
+			p.unpropose(p.proposals[n].off)
 		}
 	}
 	p.proposals = slices.Delete(p.proposals, 0, n)
@@ -334,8 +337,21 @@ func newPool(id string, ranges []Range) *pool {
 	p := &pool{id: id, hold: map[int]int64{}, proposed: map[int]time.Time{}, layout: layout(ranges)}
 	p.size = p.layout.size()
 	p.bits = make([]uint64, (p.size+63)/64)
+	p.proposedBits = make([]uint64, len(p.bits))
 	p.clear()
 	return p
+}
+
+// propose holds off back as proposed until until.
+func (p *pool) propose(off int, until time.Time) {
+	p.proposed[off] = until
+	p.proposedBits[off/64] |= 1 << (off % 64)
+}
+
+// unpropose drops the proposal of off, if there is one.
+func (p *pool) unpropose(off int) {
+	delete(p.proposed, off)
+	p.proposedBits[off/64] &^= 1 << (off % 64)
 }
 
 // clear marks every offset free (and the bits past size used).
@@ -430,36 +446,51 @@ func (a *Allocator) readPool(ctx context.Context, id string) ([]netip.Addr, int6
 }
 
 // candidate returns a free offset not held, starting the search at a random word so that
-// replicas rarely pick the same one; -1 when there is none. An offset proposed until after now
-// is returned only when every other free one is held.
+// replicas rarely pick the same one; -1 when there is none. A proposed offset is returned only
+// when no other free one is left: first one whose proposal ended by now, else one still held.
 func (p *pool) candidate(applied int64, now time.Time) int {
 	n := len(p.bits)
 	if n == 0 {
 		return -1 // a pool without addresses (rand.IntN(0) would panic)
 	}
-	fallback := -1
 	start := mrand.IntN(n)
-	for i := 0; i < n; i++ {
-		w := (start + i) % n
-		for free := ^p.bits[w]; free != 0; free &= free - 1 {
-			off := w*64 + bits.TrailingZeros64(free)
-			if r, held := p.hold[off]; held {
-				if r > applied {
-					continue
-				}
-				delete(p.hold, off)
-			}
-			if until, ok := p.proposed[off]; ok {
-				if until.After(now) {
-					if fallback < 0 {
-						fallback = off
+	// pick returns the first offset of the words' free bits (free gives them) that no
+	// transaction holds, or -1; ok (when set) decides on each such offset first.
+	pick := func(free func(w int) uint64, ok func(off int) bool) int {
+		for i := 0; i < n; i++ {
+			w := (start + i) % n
+			for f := free(w); f != 0; f &= f - 1 {
+				off := w*64 + bits.TrailingZeros64(f)
+				if r, held := p.hold[off]; held {
+					if r > applied {
+						continue
 					}
-					continue
+					delete(p.hold, off)
 				}
-				delete(p.proposed, off)
+				if ok == nil || ok(off) {
+					return off
+				}
 			}
-			return off
 		}
+		return -1
+	}
+	if off := pick(func(w int) uint64 { return ^(p.bits[w] | p.proposedBits[w]) }, nil); off >= 0 {
+		return off
+	}
+	fallback := -1
+	proposedFree := func(w int) uint64 { return ^p.bits[w] & p.proposedBits[w] }
+	off := pick(proposedFree, func(off int) bool {
+		if p.proposed[off].After(now) {
+			if fallback < 0 {
+				fallback = off
+			}
+			return false
+		}
+		p.unpropose(off)
+		return true
+	})
+	if off >= 0 {
+		return off
 	}
 	return fallback
 }
@@ -532,7 +563,7 @@ func (a *Allocator) Propose(ctx context.Context, p Pool, n int) ([]netip.Addr, e
 		}
 		seen[off] = true
 		if _, held := ps.proposed[off]; held || len(ps.proposed) < maxProposed {
-			ps.proposed[off] = now.Add(ProposalHold)
+			ps.propose(off, now.Add(ProposalHold))
 			ps.proposals = append(ps.proposals, proposal{off: off, until: now.Add(ProposalHold)})
 		}
 		out = append(out, ps.layout.addr(off))
