@@ -95,7 +95,7 @@ func profile(b *testing.B, dir string, addrs map[string]string, work func(int) e
 	for name, addr := range addrs {
 		fetch(name+".allocs", "http://"+addr+"/debug/pprof/allocs")
 	}
-	b.Logf("profiles in %s: go tool pprof -top %s", dir, filepath.Join(dir, "havipd.pprof"))
+	b.Logf("profiles in %s (NAME.pprof, NAME.allocs.pprof): go tool pprof -top %s", dir, filepath.Join(dir, "NAME.pprof"))
 }
 
 // cpuTicks is the CPU time a process has used, user and system, in clock ticks (USER_HZ: 100 a
@@ -124,8 +124,9 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
 // Then it measures the same with the one-process suite (havip-suite: every service, the
 // gateway included, in one process on the same etcd) in place of ipamd and havipd.
-// With -cpu.profiles DIR, it profiles the three processes during 10 s of creates (in a
-// subnet of their own) before the suite's rounds, and etcd and the suite after them.
+// With -cpu.profiles DIR, it profiles the three processes during 10 s of creates before the
+// suite's rounds, and etcd and the suite after them (each profile's creates in a subnet of
+// their own).
 //
 //	make bench-cpu
 //	make bench-cpu CPU_PROFILES=build/cpu
@@ -145,8 +146,11 @@ func BenchmarkCreateCPU(b *testing.B) {
 	havipc := havipv1.NewHaVipServiceClient(etcdtest.DialAs(b, havipd.proc.Addr, mtlstest.Operator))
 	ctx := tenant.Outgoing(context.Background(), "acct-cpu")
 	vpc := etcdtest.Must[*ipamv1.CreateVpcResponse](b)(ipamc.CreateVpc(ctx, &ipamv1.CreateVpcRequest{VpcName: "v", CidrBlock: "10.0.0.0/12"})).GetVpc().GetVpcId()
-	// A /16 of its own per run, 10.0/16 to 10.13/16: 65,534 addresses for the run's creates;
-	// the profiles' creates have 10.14/16, the suite's 10.15/16.
+	// A /16 of its own per run, 10.0/16 to 10.12/16: 65,534 addresses for the run's creates;
+	// the daemons' profile has 10.13/16, the suite's rounds 10.14/16 and its profile 10.15/16.
+	if b.N > 13 {
+		b.Fatalf("%d runs: at most 13, a /16 of the VPC's each", b.N)
+	}
 	createIn := func(ipamc ipamv1.IpamServiceClient, havipc havipv1.HaVipServiceClient, cidr string) func(int) error {
 		subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](b)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{
 			VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
@@ -156,11 +160,11 @@ func BenchmarkCreateCPU(b *testing.B) {
 		}
 	}
 	for n := range b.N {
-		measureCreateCPU(b, c, "", createIn(ipamc, havipc, fmt.Sprintf("10.%d.0.0/16", n%14)), map[string]int{
+		measureCreateCPU(b, c, "", createIn(ipamc, havipc, fmt.Sprintf("10.%d.0.0/16", n)), map[string]int{
 			"etcd": etcd.Cmd.Process.Pid, "ipamd": ipamd.proc.Cmd.Process.Pid, "havipd": havipd.proc.Cmd.Process.Pid})
 	}
 	if *cpuProfiles != "" {
-		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn(ipamc, havipc, "10.14.0.0/16"))
+		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn(ipamc, havipc, "10.13.0.0/16"))
 	}
 	// The suite, alone on etcd: the daemons stop (their watches would follow its writes).
 	c.stop(havipd)
@@ -180,10 +184,10 @@ func BenchmarkCreateCPU(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = conn.Close() })
-	create := createIn(ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn), "10.15.0.0/16")
-	measureCreateCPU(b, c, "suite-", create, map[string]int{"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
+	suiteIpam, suiteHavip := ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn)
+	measureCreateCPU(b, c, "suite-", createIn(suiteIpam, suiteHavip, "10.14.0.0/16"), map[string]int{"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
 	if *cpuProfiles != "" {
-		profile(b, *cpuProfiles, map[string]string{"suite-etcd": etcd.Addr, "suite": suite.proc.MetricsAddr}, create)
+		profile(b, *cpuProfiles, map[string]string{"suite-etcd": etcd.Addr, "suite": suite.proc.MetricsAddr}, createIn(suiteIpam, suiteHavip, "10.15.0.0/16"))
 	}
 }
 

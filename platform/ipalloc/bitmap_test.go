@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -151,6 +153,8 @@ func TestCandidate(t *testing.T) {
 		want []int
 		// wantHold is the holds left afterwards.
 		wantHold map[int]int64
+		// wantProposed is the proposals left afterwards.
+		wantProposed []int
 	}{
 		{name: "empty pool of one word", size: 10, want: []int{0}},
 		{name: "lowest free bit of the word", size: 64, used: []int{0, 1, 2, 4}, want: []int{3}},
@@ -188,16 +192,24 @@ func TestCandidate(t *testing.T) {
 		},
 		{
 			name: "skips a proposed offset", size: 64, used: allBut(64, 7, 9),
-			proposed: map[int]time.Duration{7: time.Second}, want: []int{9},
+			proposed: map[int]time.Duration{7: time.Second}, want: []int{9}, wantProposed: []int{7},
+		},
+		{
+			name: "skips a proposed offset past the first word", size: 128, used: allBut(128, 70, 100),
+			proposed: map[int]time.Duration{70: time.Second}, want: []int{100}, wantProposed: []int{70},
 		},
 		{
 			name: "an expired proposal holds nothing", size: 64, used: allBut(64, 7),
 			proposed: map[int]time.Duration{7: -time.Second}, want: []int{7},
 		},
 		{
+			name: "an expired proposal waits behind an offset never proposed", size: 64, used: allBut(64, 7, 9),
+			proposed: map[int]time.Duration{7: -time.Second}, want: []int{9}, wantProposed: []int{7},
+		},
+		{
 			name: "a proposed offset when nothing else is free", size: 128, used: allBut(128, 7, 70),
 			hold: map[int]int64{70: 11}, applied: 10, proposed: map[int]time.Duration{7: time.Second},
-			want: []int{7}, wantHold: map[int]int64{70: 11},
+			want: []int{7}, wantHold: map[int]int64{70: 11}, wantProposed: []int{7},
 		},
 	}
 	for _, tc := range tests {
@@ -218,11 +230,18 @@ func TestCandidate(t *testing.T) {
 				if !containsInt(tc.want, got) {
 					t.Fatalf("candidate = %d, want one of %v", got, tc.want)
 				}
+				var proposed []int
 				for off := range p.size {
 					_, inMap := p.proposed[off]
 					if inBits := p.proposedBits[off/64]&(1<<(off%64)) != 0; inMap != inBits {
 						t.Fatalf("offset %d: proposed %v, its bit %v", off, inMap, inBits)
 					}
+					if inMap {
+						proposed = append(proposed, off)
+					}
+				}
+				if diff := cmp.Diff(tc.wantProposed, proposed, cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("proposals after candidate %d (-want +got):\n%s", got, diff)
 				}
 				seen[got] = true
 				if diff := cmp.Diff(tc.wantHold, p.hold, cmpopts.EquateEmpty()); diff != "" {
@@ -508,10 +527,13 @@ func TestProposeIsBounded(t *testing.T) {
 		}
 	}
 	a.mu.Lock()
-	held := len(a.pools[p.ID].proposed)
+	held, bitsSet := len(a.pools[p.ID].proposed), 0
+	for _, w := range a.pools[p.ID].proposedBits {
+		bitsSet += bits.OnesCount64(w)
+	}
 	a.mu.Unlock()
-	if held != maxProposed {
-		t.Errorf("%d proposals held after %d proposed, want the bound %d", held, 2*maxProposed, maxProposed)
+	if held != maxProposed || bitsSet != maxProposed {
+		t.Errorf("%d proposals held (%d bits) after %d proposed, want the bound %d", held, bitsSet, 2*maxProposed, maxProposed)
 	}
 }
 
@@ -539,8 +561,8 @@ func TestProposalsExpire(t *testing.T) {
 		t.Fatalf("a sweep before the holds end dropped them: %d held", len(ps.proposed))
 	}
 	a.sweepLocked(ps, time.Now().Add(ProposalHold+time.Second))
-	if len(ps.proposed) != 0 || len(ps.proposals) != 0 {
-		t.Errorf("after the holds ended: %d held, %d queued", len(ps.proposed), len(ps.proposals))
+	if len(ps.proposed) != 0 || len(ps.proposals) != 0 || slices.ContainsFunc(ps.proposedBits, func(w uint64) bool { return w != 0 }) {
+		t.Errorf("after the holds ended: %d held, %d queued, bits %x", len(ps.proposed), len(ps.proposals), ps.proposedBits)
 	}
 	if _, ok := a.pools[p.ID]; ok {
 		t.Error("the idle pool is still kept")
