@@ -123,13 +123,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 func (s *Server) unaryErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer s.recoverPanic(info.FullMethod, &err)
+	defer RecoverPanic(s.log, info.FullMethod, &err)
 	resp, err = handler(ctx, req)
 	return resp, s.mapErr(ctx, info.FullMethod, err)
 }
 
 func (s *Server) streamErrors(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer s.recoverPanic(info.FullMethod, &err)
+	defer RecoverPanic(s.log, info.FullMethod, &err)
 	return s.mapErr(ss.Context(), info.FullMethod, handler(srv, ss))
 }
 
@@ -151,9 +151,12 @@ func (s *Server) mapErr(ctx context.Context, method string, err error) error {
 	return st.Err()
 }
 
-func (s *Server) recoverPanic(method string, err *error) {
+// RecoverPanic, deferred where a call of method is served (the handler, or a goroutine it hands
+// work to), turns a panic into the call's error Internal, logged with its stack, rather than
+// the end of the process.
+func RecoverPanic(log *slog.Logger, method string, err *error) {
 	if r := recover(); r != nil {
-		s.log.Error("panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
+		log.Error("panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
 }

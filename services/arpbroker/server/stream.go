@@ -3,17 +3,16 @@ package server
 import (
 	"errors"
 	"io"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 
 	arpbrokerv1 "github.com/openhavip/havip/proto/arpbroker/v1"
 
 	"github.com/openhavip/havip/platform/apierr"
+	"github.com/openhavip/havip/platform/grpcserver"
 )
 
 // streamWindow bounds the reports of one stream being judged at once. A host taking over many
@@ -74,15 +73,12 @@ func (s *Server) StreamArpAnnouncements(stream reportStream) error {
 
 // answer judges one report of a stream. A panic is answered Internal, as a unary call's is,
 // rather than ending the process.
-func (s *Server) answer(stream reportStream, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) (out *arpbrokerv1.StreamArpAnnouncementsResponse) {
-	out = &arpbrokerv1.StreamArpAnnouncementsResponse{}
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic judging a report", "panic", r, "stack", string(debug.Stack()))
-			out = &arpbrokerv1.StreamArpAnnouncementsResponse{ErrorCode: int32(codes.Internal), ErrorMessage: "internal error"}
-		}
+func (s *Server) answer(stream reportStream, req *arpbrokerv1.ReportArpAnnouncementRequest, received time.Time) *arpbrokerv1.StreamArpAnnouncementsResponse {
+	out := &arpbrokerv1.StreamArpAnnouncementsResponse{}
+	res, err := func() (_ *arpbrokerv1.ReportArpAnnouncementResponse, err error) {
+		defer grpcserver.RecoverPanic(s.log, arpbrokerv1.ArpBrokerService_StreamArpAnnouncements_FullMethodName, &err)
+		return s.report(stream.Context(), req, received)
 	}()
-	res, err := s.report(stream.Context(), req, received)
 	if err != nil {
 		st := apierr.ToStatus(err)
 		out.ErrorCode, out.ErrorMessage = int32(st.Code()), st.Message()
