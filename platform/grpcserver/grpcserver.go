@@ -151,9 +151,9 @@ func (s *Server) mapErr(ctx context.Context, method string, err error) error {
 	return st.Err()
 }
 
-// RecoverPanic, deferred where a call of method is served (the handler, or a goroutine it hands
-// work to), turns a panic into the call's error Internal, logged with its stack, rather than
-// the end of the process.
+// RecoverPanic turns a panic into the call's error Internal, logged with its stack, rather than
+// the end of the process. Defer it where a call of method is served: in the handler, or in a
+// goroutine the handler hands work to.
 func RecoverPanic(log *slog.Logger, method string, err *error) {
 	if r := recover(); r != nil {
 		log.Error("panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
