@@ -15,16 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
 	havipv1 "github.com/openhavip/havip/proto/havip/v1"
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
+	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
 	"github.com/openhavip/havip/platform/proctest"
+	"github.com/openhavip/havip/platform/records"
 	"github.com/openhavip/havip/platform/tenant"
 )
 
@@ -118,10 +122,13 @@ func cpuTicks(tb testing.TB, pid int) int64 {
 // BenchmarkCreateCPU measures what a CreateHaVip costs the servers in CPU against what etcd
 // spends on a raw write, with the same client (this benchmark) on both sides: etcd, ipamd and
 // havipd run as processes (etcd with fsync on, the services over mTLS). Rounds of raw
-// single-key create-if-absent transactions and of CreateHaVips with an automatic VIP, each at
-// 50 clients, take turns; the CPU each process used during each side's rounds is read from
-// /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per raw transaction),
-// target ≤ 2, and creates per second against raw transactions per second, target ≥ 0.6.
+// single-key create-if-absent transactions, of the same write as a create (sameWrite: its two
+// records and comparisons, sent by this benchmark straight to etcd) and of CreateHaVips with an
+// automatic VIP, each at 50 clients, take turns; the CPU each process used during each side's
+// rounds is read from /proc. It reports (etcd + ipamd + havipd CPU per create) ÷ (etcd CPU per
+// same write), target ≤ 2, and creates per second against raw transactions per second, target
+// ≥ 0.6; and, without a target, the CPU against a raw transaction's and the creates against the
+// same writes per second.
 // Then it measures the same with the one-process suite (havip-suite: every service, the
 // gateway included, in one process on the same etcd) in place of ipamd and havipd.
 // With -cpu.profiles DIR, it profiles the three processes during 10 s of creates before the
@@ -151,20 +158,25 @@ func BenchmarkCreateCPU(b *testing.B) {
 	if b.N > 13 {
 		b.Fatalf("%d runs: at most 13, a /16 of the VPC's each", b.N)
 	}
-	createIn := func(ipamc ipamv1.IpamServiceClient, havipc havipv1.HaVipServiceClient, cidr string) func(int) error {
+	// createIn makes a subnet with the block cidr, and returns creates into it and one HAVIP
+	// created there.
+	createIn := func(ipamc ipamv1.IpamServiceClient, havipc havipv1.HaVipServiceClient, cidr string) (func(int) error, *havipv1.HaVip) {
 		subnet := etcdtest.Must[*ipamv1.CreateSubnetResponse](b)(ipamc.CreateSubnet(ctx, &ipamv1.CreateSubnetRequest{
 			VpcId: vpc, SubnetName: "s", CidrBlock: cidr})).GetSubnet().GetSubnetId()
+		req := &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "cpu"}
 		return func(int) error {
-			_, err := havipc.CreateHaVip(ctx, &havipv1.CreateHaVipRequest{VpcId: vpc, SubnetId: subnet, HavipName: "cpu"})
+			_, err := havipc.CreateHaVip(ctx, req)
 			return err
-		}
+		}, etcdtest.Must[*havipv1.CreateHaVipResponse](b)(havipc.CreateHaVip(ctx, req)).GetHavip()
 	}
 	for n := range b.N {
-		measureCreateCPU(b, c, "", createIn(ipamc, havipc, fmt.Sprintf("10.%d.0.0/16", n)), map[string]int{
+		create, sample := createIn(ipamc, havipc, fmt.Sprintf("10.%d.0.0/16", n))
+		measureCreateCPU(b, c, "", create, sample, map[string]int{
 			"etcd": etcd.Cmd.Process.Pid, "ipamd": ipamd.proc.Cmd.Process.Pid, "havipd": havipd.proc.Cmd.Process.Pid})
 	}
 	if *cpuProfiles != "" {
-		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, createIn(ipamc, havipc, "10.13.0.0/16"))
+		create, _ := createIn(ipamc, havipc, "10.13.0.0/16")
+		profile(b, *cpuProfiles, map[string]string{"etcd": etcd.Addr, "ipamd": ipamd.proc.MetricsAddr, "havipd": havipd.proc.MetricsAddr}, create)
 	}
 	// The suite, alone on etcd: the daemons stop (their watches would follow its writes).
 	c.stop(havipd)
@@ -185,29 +197,73 @@ func BenchmarkCreateCPU(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = conn.Close() })
 	suiteIpam, suiteHavip := ipamv1.NewIpamServiceClient(conn), havipv1.NewHaVipServiceClient(conn)
-	measureCreateCPU(b, c, "suite-", createIn(suiteIpam, suiteHavip, "10.14.0.0/16"), map[string]int{"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
+	create, sample := createIn(suiteIpam, suiteHavip, "10.14.0.0/16")
+	measureCreateCPU(b, c, "suite-", create, sample, map[string]int{"etcd": etcd.Cmd.Process.Pid, "suite": suite.proc.Cmd.Process.Pid})
 	if *cpuProfiles != "" {
-		profile(b, *cpuProfiles, map[string]string{"suite-etcd": etcd.Addr, "suite": suite.proc.MetricsAddr}, createIn(suiteIpam, suiteHavip, "10.15.0.0/16"))
+		create, _ := createIn(suiteIpam, suiteHavip, "10.15.0.0/16")
+		profile(b, *cpuProfiles, map[string]string{"suite-etcd": etcd.Addr, "suite": suite.proc.MetricsAddr}, create)
 	}
 }
 
-// measureCreateCPU runs rounds of raw transactions and of creates in turn, at 50 clients, and
-// reports (with the prefix) the CPU per create of each server (name → pid; "etcd" among them),
-// their sum against etcd's CPU per raw transaction (target ≤ 2), and creates per second
-// against raw transactions per second (target ≥ 0.6).
-func measureCreateCPU(b *testing.B, c *cluster, prefix string, create func(int) error, servers map[string]int) {
-	raw := loadtest.CreateIfAbsent(c.cli, fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano()))
+// sameWrite is the raw etcd form of the write CreateHaVip made for sample: op i writes, in one
+// transaction, the values etcd holds for sample's HAVIP and its address, at two keys of its own
+// under prefix, if the create's comparisons hold (both keys absent, the subnet's create revision
+// unchanged), as the create's transaction does.
+func sameWrite(tb testing.TB, cli *clientv3.Client, sample *havipv1.HaVip, prefix string) func(int) error {
+	subnetKey := records.SubnetKey(sample.GetSubnetId())
+	get := func(key string) *mvccpb.KeyValue {
+		resp, err := cli.Get(context.Background(), key)
+		if err != nil {
+			tb.Fatalf("get %s: %v", key, err)
+		}
+		if len(resp.Kvs) != 1 {
+			tb.Fatalf("get %s: %d keys", key, len(resp.Kvs))
+		}
+		return resp.Kvs[0]
+	}
+	havip := string(get(records.HaVipKey(sample.GetHavipId())).Value)
+	addr := string(get(ipalloc.KeyAt(records.Addresses, sample.GetSubnetId(), sample.GetVip())).Value)
+	subnetRev := get(subnetKey).CreateRevision
+	return func(i int) error {
+		n := strconv.Itoa(i)
+		havipKey, addrKey := prefix+"havip/"+n, prefix+"address/"+n
+		resp, err := cli.Txn(context.Background()).If(
+			clientv3.Compare(clientv3.ModRevision(addrKey), "=", 0),
+			clientv3.Compare(clientv3.Version(havipKey), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(subnetKey), "=", subnetRev),
+		).Then(clientv3.OpPut(addrKey, addr), clientv3.OpPut(havipKey, havip)).Commit()
+		if err == nil && !resp.Succeeded {
+			err = fmt.Errorf("raw create of %s: a comparison failed", havipKey)
+		}
+		return err
+	}
+}
+
+// measureCreateCPU runs rounds of raw transactions, of the same write as the creates (sameWrite
+// of sample, a HAVIP create made) and of creates in turn, at 50 clients, and reports (with the
+// prefix) the CPU per create of each server (name → pid; "etcd" among them), their sum against
+// etcd's CPU per same write (target ≤ 2) and per raw single-key transaction, and creates per
+// second against raw transactions per second (target ≥ 0.6) and same writes per second.
+func measureCreateCPU(b *testing.B, c *cluster, prefix string, create func(int) error, sample *havipv1.HaVip, servers map[string]int) {
+	nonce := fmt.Sprintf("/bench/cpu/%d/", time.Now().UnixNano())
+	raw, same := loadtest.CreateIfAbsent(c.cli, nonce+"raw/"), sameWrite(b, c.cli, sample, nonce+"same/")
 	const clients, rounds, perRound = 50, 4, 2500
 	// A first round of each, not counted, warms up connections, caches and the collectors.
 	loadtest.Throughput(b, clients, 500, func(i int) error { return raw(rounds*perRound + i) })
+	loadtest.Throughput(b, clients, 500, func(i int) error { return same(rounds*perRound + i) })
 	loadtest.Throughput(b, clients, 500, create)
-	var rawTicks int64
-	createTicks := map[string]int64{}
-	var rawTime, createTime float64
-	for r := range rounds {
+	// etcdRound runs perRound ops of op at 50 clients and adds the time and etcd's CPU they took.
+	etcdRound := func(op func(int) error, ticks *int64, took *float64) {
 		t0 := cpuTicks(b, servers["etcd"])
-		rawTime += perRound / loadtest.Throughput(b, clients, perRound, func(i int) error { return raw(r*perRound + i) })
-		rawTicks += cpuTicks(b, servers["etcd"]) - t0
+		*took += perRound / loadtest.Throughput(b, clients, perRound, op)
+		*ticks += cpuTicks(b, servers["etcd"]) - t0
+	}
+	var rawTicks, sameTicks int64
+	createTicks := map[string]int64{}
+	var rawTime, sameTime, createTime float64
+	for r := range rounds {
+		etcdRound(func(i int) error { return raw(r*perRound + i) }, &rawTicks, &rawTime)
+		etcdRound(func(i int) error { return same(r*perRound + i) }, &sameTicks, &sameTime)
 		before := map[string]int64{}
 		for name, pid := range servers {
 			before[name] = cpuTicks(b, pid)
@@ -219,14 +275,16 @@ func measureCreateCPU(b *testing.B, c *cluster, prefix string, create func(int) 
 	}
 	const tick = float64(time.Second/100) / float64(time.Microsecond) // µs per USER_HZ tick
 	perOp := func(ticks int64) float64 { return float64(ticks) * tick / (rounds * perRound) }
-	rawPerOp := perOp(rawTicks)
 	var createPerOp float64
 	for name := range servers {
 		createPerOp += perOp(createTicks[name])
 		b.ReportMetric(perOp(createTicks[name]), prefix+"create-"+name+"-cpu-µs/op")
 	}
-	b.ReportMetric(rawPerOp, prefix+"raw-txn-etcd-cpu-µs/op")
+	b.ReportMetric(perOp(rawTicks), prefix+"raw-txn-etcd-cpu-µs/op")
+	b.ReportMetric(perOp(sameTicks), prefix+"same-write-etcd-cpu-µs/op")
 	b.ReportMetric(createPerOp, prefix+"create-servers-cpu-µs/op")
-	b.ReportMetric(createPerOp/rawPerOp, prefix+"create-cpu/raw-cpu(target<=2)")
+	b.ReportMetric(createPerOp/perOp(sameTicks), prefix+"create-cpu/same-write-cpu(target<=2)")
+	b.ReportMetric(createPerOp/perOp(rawTicks), prefix+"create-cpu/raw-txn-cpu")
 	b.ReportMetric(rawTime/createTime, prefix+"create/raw(target>=0.6)")
+	b.ReportMetric(sameTime/createTime, prefix+"create/same-write")
 }
