@@ -500,6 +500,18 @@ func TestPropose(t *testing.T) {
 	if len(again) != 1 || (again[0] != first[1] && again[0] != second[0]) {
 		t.Fatalf("with only %s and %s left, both proposed: proposed %v, want one of them", first[1], second[0], again)
 	}
+	// Proposing them again in a loop keeps their holds as they are: nothing more is queued.
+	a.mu.Lock()
+	queued := len(a.pools[p.ID].proposals)
+	a.mu.Unlock()
+	for range 100 {
+		propose(t, a, p, 1)
+	}
+	a.mu.Lock()
+	if n := len(a.pools[p.ID].proposals); n != queued {
+		t.Errorf("100 proposals of held addresses: %d holds queued, want the %d there were", n, queued)
+	}
+	a.mu.Unlock()
 	al, err = a.Allocate(ctx, p, Request{Owner: "eni", Account: "acct"})
 	if err != nil || (al.Addr != first[1] && al.Addr != second[0]) {
 		t.Fatalf("allocation with only proposed addresses left: %v, %v", al.Addr, err)

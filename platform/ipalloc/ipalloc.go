@@ -562,7 +562,9 @@ func (a *Allocator) Propose(ctx context.Context, p Pool, n int) ([]netip.Addr, e
 			break // only held addresses are left, and one was proposed in this call already
 		}
 		seen[off] = true
-		if _, held := ps.proposed[off]; held || len(ps.proposed) < maxProposed {
+		// An address proposed again (only held ones are left) keeps its hold as it is: a new
+		// hold would queue one more expiry per call for a caller proposing in a loop.
+		if _, held := ps.proposed[off]; !held && len(ps.proposed) < maxProposed {
 			ps.propose(off, now.Add(ProposalHold))
 			ps.proposals = append(ps.proposals, proposal{off: off, until: now.Add(ProposalHold)})
 		}
