@@ -48,14 +48,18 @@ type Client struct {
 	mu      sync.Mutex
 	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
 	queues  map[string]*proposeQueue
-	spares  map[string]*spare // by account and subnet
+	spares  map[string][]spare // by account and subnet, oldest first
+	now     func() time.Time
 }
 
-// spare is what a subnet's last batch of proposals got beyond its callers, for the next
-// creates: so that a stream of creates asks ipamd once per many rather than once per batch.
+// spare is a proposal a batch got beyond its callers, for the next creates of its subnet: so
+// that a stream of creates asks ipamd once per many rather than once per batch. Spares are
+// kept until used or too old: ipamd holds each one back from its other proposals for
+// ipalloc.ProposalHold, and holds no more than a bound of them at once, past which it proposes
+// without a hold, so spares dropped unused would soon make it propose addresses twice.
 type spare struct {
-	proposals []Proposal
-	until     time.Time // used before this, or dropped (well before ipamd's hold ends)
+	p     Proposal
+	until time.Time // used before this, or dropped (well before ipamd's hold ends)
 }
 
 const (
@@ -64,6 +68,8 @@ const (
 	// spareLife is how long spare proposals are used: ipamd holds them for
 	// ipalloc.ProposalHold, and a spare older than that is likelier to be taken.
 	spareLife = 2 * time.Second
+	// maxSpares bounds a subnet's spares.
+	maxSpares = maxProposeBatch
 )
 
 type subnetEntry struct {
@@ -73,7 +79,7 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string]*spare{}}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string][]spare{}, now: time.Now}
 }
 
 // Subnet returns an account's subnet.
@@ -195,7 +201,19 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 		c.queues[key] = q
 	}
 	if q.Add(call) {
-		go q.Run(&c.mu, takeProposals,
+		go q.Run(&c.mu, func(pending []*proposeCall) (batch, rest []*proposeCall) {
+			// Calls that queued while another batch was in flight take its spares first.
+			n := 0
+			for ; n < len(pending); n++ {
+				p, ok := c.spareLocked(key, pending[n].owner)
+				if !ok {
+					break
+				}
+				pending[n].p = p
+				close(pending[n].done)
+			}
+			return takeProposals(pending[n:])
+		},
 			func(batch []*proposeCall) { c.propose(account, subnetID, key, batch) },
 			func(running int) {
 				if running == 0 {
@@ -212,22 +230,38 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 	}
 }
 
-// spareLocked takes a spare proposal of the subnet at key for owner, if there is a fresh one.
+// spareLocked takes the oldest fresh spare proposal of the subnet at key for owner, if there
+// is one.
 func (c *Client) spareLocked(key, owner string) (Proposal, bool) {
+	c.pruneLocked(key)
 	sp := c.spares[key]
-	if sp == nil {
+	if len(sp) == 0 {
 		return Proposal{}, false
 	}
-	if time.Now().After(sp.until) {
+	p := sp[0].p
+	if len(sp) == 1 {
 		delete(c.spares, key)
-		return Proposal{}, false
-	}
-	p := sp.proposals[len(sp.proposals)-1]
-	if sp.proposals = sp.proposals[:len(sp.proposals)-1]; len(sp.proposals) == 0 {
-		delete(c.spares, key)
+	} else {
+		c.spares[key] = sp[1:]
 	}
 	p.Allocation.Record.Owner = owner
 	return p, true
+}
+
+// pruneLocked drops the spares of the subnet at key that are too old, and its entry when none
+// is left.
+func (c *Client) pruneLocked(key string) {
+	sp, now := c.spares[key], c.now()
+	n := 0
+	for n < len(sp) && !now.Before(sp[n].until) {
+		n++
+	}
+	switch {
+	case n == len(sp):
+		delete(c.spares, key)
+	case n > 0:
+		c.spares[key] = sp[n:]
+	}
 }
 
 // takeProposals takes up to maxProposeBatch calls for one call to ipamd.
@@ -237,7 +271,7 @@ func takeProposals(pending []*proposeCall) (batch, rest []*proposeCall) {
 }
 
 // propose asks ipamd for one batch of proposals, and extraProposals more (as far as one call
-// allows), answers each call and keeps the rest as the subnet's spares.
+// allows), answers each call and adds the rest to the subnet's spares.
 func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	owners := make([]string, len(batch))
 	for i, call := range batch {
@@ -272,23 +306,24 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	if err != nil || len(addrs) <= len(batch) {
 		return
 	}
-	spares := &spare{until: time.Now().Add(spareLife)}
+	c.mu.Lock()
+	until := c.now().Add(spareLife) // under the lock: a subnet's spares are in the order they end
+	sp := c.spares[key]
 	for _, a := range addrs[len(batch):] {
-		if addr, err := netip.ParseAddr(a); err == nil {
-			spares.proposals = append(spares.proposals, Proposal{
+		if addr, err := netip.ParseAddr(a); err == nil && len(sp) < maxSpares {
+			sp = append(sp, spare{p: Proposal{
 				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Account: account}},
 				SubnetRevision: resp.GetSubnetRevision(),
-			})
+			}, until: until})
 		}
 	}
-	c.mu.Lock()
-	c.spares[key] = spares // newer than any left: ipamd holds these longer
+	if len(sp) > 0 {
+		c.spares[key] = sp
+	}
 	c.mu.Unlock()
 	time.AfterFunc(spareLife, func() { // unused spares go, and with them the subnet's entry
 		c.mu.Lock()
-		if c.spares[key] == spares {
-			delete(c.spares, key)
-		}
+		c.pruneLocked(key)
 		c.mu.Unlock()
 	})
 }
