@@ -533,9 +533,9 @@ const maxProposed = 4096
 // creates their keys itself, with p.Guard, in a transaction of its own (CommitOpsAt of an
 // Allocation whose Revision is 0 requires the key to be absent). Each is held back from
 // this replica's other proposals and allocations for ProposalHold, or until its key appears,
-// unless nothing else is free. Another replica does not know of the hold: the caller's
-// transaction decides between them. The first use of a pool reads it from etcd, and fails
-// only when that read does.
+// unless nothing else is free (an address proposed again then keeps what is left of its
+// hold). Another replica does not know of the hold: the caller's transaction decides between
+// them. The first use of a pool reads it from etcd, and fails only when that read does.
 func (a *Allocator) Propose(ctx context.Context, p Pool, n int) ([]netip.Addr, error) {
 	applied := a.cache.Revision()
 	a.mu.Lock()

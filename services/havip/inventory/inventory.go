@@ -54,9 +54,10 @@ type Client struct {
 
 // spare is a proposal a batch got beyond its callers, for the next creates of its subnet: so
 // that a stream of creates asks ipamd once per many rather than once per batch. Spares are
-// kept until used or too old: ipamd holds each one back from its other proposals for
-// ipalloc.ProposalHold, and holds no more than a bound of them at once, past which it proposes
-// without a hold, so spares dropped unused would soon make it propose addresses twice.
+// kept until used or too old (or past maxSpares, which a subnet's batches in flight cannot
+// reach): ipamd holds each one back from its other proposals for ipalloc.ProposalHold, and
+// holds no more than a bound of them at once, past which it proposes without a hold, so spares
+// dropped unused would soon make it propose addresses twice.
 type spare struct {
 	p     Proposal
 	until time.Time // used before this, or dropped (well before ipamd's hold ends)
@@ -174,6 +175,7 @@ type Proposal struct {
 type proposeQueue = groupcommit.Queue[*proposeCall]
 
 type proposeCall struct {
+	ctx   context.Context // the caller's: once it is done, nobody waits for the answer
 	owner string
 	span  trace.SpanContext // the caller's, which the batch's call to ipamd continues
 	done  chan struct{}
@@ -185,11 +187,12 @@ type proposeCall struct {
 const maxProposeBatch = 100
 
 // Propose asks ipamd for a free address of a subnet for owner (ipamd writes nothing).
-// Concurrent requests for one subnet go to ipamd together, in one call. It fails with
-// ResourceInsufficient when ipamd had no address to propose.
+// Concurrent requests for one subnet go to ipamd together, in one call, which asks for spares
+// too: a fresh spare of the subnet, when there is one, is the answer without a call. It fails
+// with ResourceInsufficient when ipamd had no address to propose.
 func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (Proposal, error) {
 	key := account + "/" + subnetID
-	call := &proposeCall{owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
+	call := &proposeCall{ctx: ctx, owner: owner, span: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
 	c.mu.Lock()
 	if p, ok := c.spareLocked(key, owner); ok {
 		c.mu.Unlock()
@@ -201,19 +204,7 @@ func (c *Client) Propose(ctx context.Context, account, subnetID, owner string) (
 		c.queues[key] = q
 	}
 	if q.Add(call) {
-		go q.Run(&c.mu, func(pending []*proposeCall) (batch, rest []*proposeCall) {
-			// Calls that queued while another batch was in flight take its spares first.
-			n := 0
-			for ; n < len(pending); n++ {
-				p, ok := c.spareLocked(key, pending[n].owner)
-				if !ok {
-					break
-				}
-				pending[n].p = p
-				close(pending[n].done)
-			}
-			return takeProposals(pending[n:])
-		},
+		go q.Run(&c.mu, func(pending []*proposeCall) ([]*proposeCall, []*proposeCall) { return c.takeLocked(key, pending) },
 			func(batch []*proposeCall) { c.propose(account, subnetID, key, batch) },
 			func(running int) {
 				if running == 0 {
@@ -264,10 +255,25 @@ func (c *Client) pruneLocked(key string) {
 	}
 }
 
-// takeProposals takes up to maxProposeBatch calls for one call to ipamd.
-func takeProposals(pending []*proposeCall) (batch, rest []*proposeCall) {
-	n := min(len(pending), maxProposeBatch)
-	return pending[:n:n], pending[n:]
+// takeLocked takes up to maxProposeBatch of the subnet's queued calls for one call to ipamd.
+// Calls whose caller gave up are dropped, and calls that queued while another batch was in
+// flight are answered with its spares first.
+func (c *Client) takeLocked(key string, pending []*proposeCall) (batch, rest []*proposeCall) {
+	live := pending[:0]
+	for _, call := range pending {
+		if call.ctx.Err() != nil {
+			continue // its caller has returned: a proposal for it would be wasted
+		}
+		if p, ok := c.spareLocked(key, call.owner); ok {
+			call.p = p
+			close(call.done)
+			continue
+		}
+		live = append(live, call)
+	}
+	clear(pending[len(live):]) // no reference kept to calls answered or dropped
+	n := min(len(live), maxProposeBatch)
+	return live[:n:n], live[n:]
 }
 
 // propose asks ipamd for one batch of proposals, and extraProposals more (as far as one call
@@ -284,6 +290,10 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	cancel()
 	span.End()
 	addrs := resp.GetIpAddressSet()
+	if err == nil {
+		// Before the callers are answered: a caller that has its answer sees the spares.
+		c.addSpares(account, subnetID, key, resp.GetSubnetRevision(), addrs, len(batch))
+	}
 	for i, call := range batch {
 		switch {
 		case err != nil:
@@ -303,24 +313,44 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 		}
 		close(call.done)
 	}
-	if err != nil || len(addrs) <= len(batch) {
-		return
-	}
+}
+
+// addSpares keeps the addresses ipamd proposed beyond a batch's callers (addrs[callers:]) as
+// the subnet's spares, after those it has. A spare ipamd has just proposed again (it proposes
+// without a hold past its bound, another replica of it does not know the holds of this one) is
+// dropped: the new proposal goes to its own caller or spare.
+func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs []string, callers int) {
 	c.mu.Lock()
-	until := c.now().Add(spareLife) // under the lock: a subnet's spares are in the order they end
+	defer c.mu.Unlock()
 	sp := c.spares[key]
-	for _, a := range addrs[len(batch):] {
+	if len(sp) > 0 {
+		again := make(map[string]bool, len(addrs))
+		for _, a := range addrs {
+			again[a] = true
+		}
+		kept := sp[:0]
+		for _, s := range sp {
+			if !again[s.p.Allocation.Addr.String()] {
+				kept = append(kept, s)
+			}
+		}
+		clear(sp[len(kept):])
+		sp = kept
+	}
+	until := c.now().Add(spareLife) // under the lock: a subnet's spares are in the order they end
+	for _, a := range addrs[min(callers, len(addrs)):] {
 		if addr, err := netip.ParseAddr(a); err == nil && len(sp) < maxSpares {
 			sp = append(sp, spare{p: Proposal{
 				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Account: account}},
-				SubnetRevision: resp.GetSubnetRevision(),
+				SubnetRevision: subnetRev,
 			}, until: until})
 		}
 	}
-	if len(sp) > 0 {
-		c.spares[key] = sp
+	if len(sp) == 0 {
+		delete(c.spares, key)
+		return
 	}
-	c.mu.Unlock()
+	c.spares[key] = sp
 	time.AfterFunc(spareLife, func() { // unused spares go, and with them the subnet's entry
 		c.mu.Lock()
 		c.pruneLocked(key)

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,17 +11,50 @@ import (
 	"google.golang.org/grpc"
 
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
+
+	"github.com/openhavip/havip/platform/groupcommit"
 )
 
-// fakeIpam proposes distinct addresses, each call's once its gate (if any) opens.
+// fakeIpam proposes distinct addresses (after the ones in again, if any, for its next call),
+// each call's once its gate (if any) opens.
 type fakeIpam struct {
 	ipamv1.IpamServiceClient // the methods these tests do not call
 
 	mu    sync.Mutex
 	next  int
+	again []string
 	calls []*ipamv1.ProposePrivateIpAddressesRequest
 	gates []chan struct{} // call i waits for gates[i], when there is one
+	opens []func()        // opens[i] opens gates[i], once
 	asked chan int        // the number of each call, as it arrives
+}
+
+// gated makes a fakeIpam whose first n calls wait for their gate, which the test's cleanup
+// opens if the test has not.
+func gated(t *testing.T, n int) *fakeIpam {
+	f := &fakeIpam{asked: make(chan int, 10)}
+	for range n {
+		gate := make(chan struct{})
+		open := sync.OnceFunc(func() { close(gate) })
+		f.gates, f.opens = append(f.gates, gate), append(f.opens, open)
+		t.Cleanup(open)
+	}
+	return f
+}
+
+// open lets call i answer.
+func (f *fakeIpam) open(i int) { f.opens[i]() }
+
+// waitAsked waits for ipamd's next call to arrive and returns its number.
+func (f *fakeIpam) waitAsked(t *testing.T) int {
+	t.Helper()
+	select {
+	case i := <-f.asked:
+		return i
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call reached ipamd")
+		return -1
+	}
 }
 
 func (f *fakeIpam) ProposePrivateIpAddresses(_ context.Context, req *ipamv1.ProposePrivateIpAddressesRequest, _ ...grpc.CallOption) (*ipamv1.ProposePrivateIpAddressesResponse, error) {
@@ -41,7 +75,8 @@ func (f *fakeIpam) ProposePrivateIpAddresses(_ context.Context, req *ipamv1.Prop
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := &ipamv1.ProposePrivateIpAddressesResponse{SubnetRevision: 7}
-	for range len(req.GetOwners()) + int(req.GetExtra()) {
+	resp.IpAddressSet, f.again = f.again, nil
+	for len(resp.IpAddressSet) < len(req.GetOwners())+int(req.GetExtra()) {
 		resp.IpAddressSet = append(resp.IpAddressSet, fmt.Sprintf("10.0.%d.%d", f.next/250, f.next%250+1))
 		f.next++
 	}
@@ -151,37 +186,101 @@ func TestSparesServeLaterCreates(t *testing.T) {
 // dropped unused (ipamd would still hold each one back).
 func TestSparesAreKeptAcrossBatches(t *testing.T) {
 	t.Parallel()
-	gate1, gate2 := make(chan struct{}), make(chan struct{})
-	f := &fakeIpam{gates: []chan struct{}{gate1, gate2}, asked: make(chan int, 10)}
+	f := gated(t, 2)
 	c := newClient(f, &clock{t: time.Unix(1000, 0)})
 
 	// First batch: one caller, held at ipamd. Then enough callers for a second batch in flight.
-	var first []string
+	var first, second, third []string
 	var wg sync.WaitGroup
 	wg.Go(func() { first = proposeAll(t, c, 1, "a") })
-	<-f.asked
-	var second []string
-	wg.Go(func() { second = proposeAll(t, c, 16, "b") })
-	<-f.asked
+	f.waitAsked(t)
+	wg.Go(func() { second = proposeAll(t, c, groupcommit.MinSecondBatch, "b") })
+	f.waitAsked(t)
 	// Three callers queue behind both batches.
-	var third []string
 	wg.Go(func() { third = proposeAll(t, c, 3, "c") })
 	waitPending(t, c, 3)
-	close(gate2) // the second batch answers its 16 and leaves 16 spares; then the first
-	close(gate1)
+	f.open(1) // the second batch answers its callers and leaves spares; then the first
+	f.open(0)
 	wg.Wait()
 	if n := f.callCount(); n != 2 {
 		t.Fatalf("%d calls to ipamd, want 2: the queued callers take spares", n)
 	}
-	// 32 spares came in, 3 went to the queued callers: 29 are left, and serve 29 creates.
-	rest := proposeAll(t, c, 29, "d")
+	// Both batches' spares came in, 3 went to the queued callers: the rest serve as many creates.
+	left := 2*extraProposals - 3
+	rest := proposeAll(t, c, left, "d")
 	if n := f.callCount(); n != 2 {
-		t.Fatalf("%d calls to ipamd after 29 more creates, want 2: no spare dropped", n)
+		t.Fatalf("%d calls to ipamd after %d more creates, want 2: no spare dropped", n, left)
 	}
 	all := append(append(append(first, second...), third...), rest...)
 	distinct(t, all)
-	if len(all) != 1+16+3+29 || f.next != len(all) {
+	if len(all) != f.next {
 		t.Fatalf("%d proposals out of %d proposed", len(all), f.next)
+	}
+}
+
+// TestCallersThatGaveUpGetNoProposal: a queued call whose caller has returned (its context
+// ended) is dropped: neither a spare nor an address of ipamd's goes to it.
+func TestCallersThatGaveUpGetNoProposal(t *testing.T) {
+	t.Parallel()
+	f := gated(t, 2)
+	c := newClient(f, &clock{t: time.Unix(1000, 0)})
+	var wg sync.WaitGroup
+	wg.Go(func() { proposeAll(t, c, 1, "a") })
+	f.waitAsked(t)
+	// Two callers queue and give up; a third waits.
+	ctx, cancel := context.WithCancel(context.Background())
+	var gone sync.WaitGroup
+	for i := range 2 {
+		gone.Go(func() {
+			if _, err := c.Propose(ctx, "acct", "subnet-1", fmt.Sprint("gone-", i)); !errors.Is(err, context.Canceled) {
+				t.Errorf("a caller that gave up: %v, want %v", err, context.Canceled)
+			}
+		})
+	}
+	waitPending(t, c, 2)
+	cancel()
+	gone.Wait()
+	var last []string
+	wg.Go(func() { last = proposeAll(t, c, 1, "last") })
+	waitPending(t, c, 3)
+	f.open(0)
+	wg.Wait()
+	if n := f.callCount(); n != 1 {
+		t.Fatalf("%d calls to ipamd, want 1: the waiting caller takes a spare", n)
+	}
+	// The first batch's spares, less the waiting caller's, are all left.
+	c.mu.Lock()
+	kept := len(c.spares["acct/subnet-1"])
+	c.mu.Unlock()
+	if kept != extraProposals-1 || len(last) != 1 {
+		t.Fatalf("%d spares kept, want %d: the callers that gave up took some", kept, extraProposals-1)
+	}
+}
+
+// TestSparesProposedAgainAreDropped: a spare kept that ipamd proposes again (past its bound of
+// holds, or from another replica) is dropped, so one address does not go to two creates: the
+// new proposal goes to its caller, or is the one spare of it.
+func TestSparesProposedAgainAreDropped(t *testing.T) {
+	t.Parallel()
+	f := &fakeIpam{}
+	c := newClient(f, &clock{t: time.Unix(1000, 0)})
+	proposeAll(t, c, 1, "first") // 10.0.0.1; spares 10.0.0.2 … 10.0.0.17
+	const key = "acct/subnet-1"
+	c.mu.Lock()
+	before := len(c.spares[key])
+	toCaller, toSpare := c.spares[key][0].p.Allocation.Addr.String(), c.spares[key][5].p.Allocation.Addr.String()
+	c.mu.Unlock()
+	// ipamd's next answer, for one caller: the first spare goes to the caller, the sixth is a
+	// spare again, with two new ones.
+	c.addSpares("acct", "subnet-1", key, 7, []string{toCaller, "10.0.9.1", toSpare, "10.0.9.2"}, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	count := map[string]int{}
+	for _, s := range c.spares[key] {
+		count[s.p.Allocation.Addr.String()]++
+	}
+	if count[toCaller] != 0 || count[toSpare] != 1 || count["10.0.9.1"] != 1 || len(c.spares[key]) != before-2+3 {
+		t.Fatalf("spares after ipamd proposed %s and %s again: %v (%d), want %s gone and %s once", toCaller, toSpare, count, len(c.spares[key]), toCaller, toSpare)
 	}
 }
 
