@@ -104,7 +104,7 @@ bench-scale: ## Grow the store 1k → 10k → … → SCALE_MAX HAVIPs (daemons 
 	cd integration && go test -run '^$$' -bench BenchmarkScale -benchtime 1x -count 1 -timeout 120m ./scale -scale.max $(SCALE_MAX)
 
 .PHONY: bench-cpu
-bench-cpu: ## Server CPU per CreateHaVip against etcd's CPU per raw write (etcd, ipamd, havipd as processes, then havip-suite; fsync on); CPU_PROFILES=DIR also profiles them.
+bench-cpu: ## Server CPU per CreateHaVip against etcd's CPU for the same write (etcd, ipamd, havipd as processes, then havip-suite; fsync on); CPU_PROFILES=DIR also profiles them.
 	cd integration && go test -run '^$$' -bench BenchmarkCreateCPU -benchtime 1x -count 1 -timeout 30m ./scale $(if $(CPU_PROFILES),-cpu.profiles $(abspath $(CPU_PROFILES)))
 
 RUNS ?= 1
