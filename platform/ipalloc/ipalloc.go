@@ -17,7 +17,6 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -295,7 +294,11 @@ func (p *pool) expire(now time.Time) {
 			p.unpropose(p.proposals[n].off)
 		}
 	}
-	p.proposals = slices.Delete(p.proposals, 0, n)
+	// Resliced, not shifted: under load the queue holds every proposal of the last
+	// ProposalHold, and moving them down on each call cost a copy of all of them.
+	if p.proposals = p.proposals[n:]; len(p.proposals) == 0 {
+		p.proposals = nil
+	}
 }
 
 // sweepLater makes sure a pool's proposals expire, and the pool goes when it is then idle,
