@@ -289,7 +289,11 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, Extra: uint32(extra)})
 	cancel()
 	span.End()
-	addrs := resp.GetIpAddressSet()
+	texts := resp.GetIpAddressSet()
+	addrs := make([]netip.Addr, len(texts)) // the zero Addr where ipamd's text does not parse
+	for i, a := range texts {
+		addrs[i], _ = netip.ParseAddr(a)
+	}
 	if err == nil {
 		// Before the callers are answered: a caller that has its answer sees the spares.
 		c.addSpares(account, subnetID, key, resp.GetSubnetRevision(), addrs, len(batch))
@@ -298,14 +302,11 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 		switch {
 		case err != nil:
 			call.err = apierr.FromStatus(err)
+		case i < len(addrs) && !addrs[i].IsValid():
+			call.err = fmt.Errorf("ipamd proposed address %q: not an IP address", texts[i])
 		case i < len(addrs):
-			addr, perr := netip.ParseAddr(addrs[i])
-			if perr != nil {
-				call.err = fmt.Errorf("ipamd proposed address %q: %w", addrs[i], perr)
-				break
-			}
 			call.p = Proposal{
-				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Owner: call.owner, Account: account}},
+				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addrs[i], Record: ipalloc.Record{Owner: call.owner, Account: account}},
 				SubnetRevision: resp.GetSubnetRevision(),
 			}
 		default:
@@ -315,22 +316,22 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	}
 }
 
-// addSpares keeps the addresses ipamd proposed beyond a batch's callers (addrs[callers:]) as
-// the subnet's spares, after those it has. A spare ipamd has just proposed again (it proposes
+// addSpares keeps the addresses ipamd proposed beyond a batch's callers (addrs[callers:], those
+// that parsed) as the subnet's spares, after those it has. A spare ipamd has just proposed again (it proposes
 // without a hold past its bound, another replica of it does not know the holds of this one) is
 // dropped: the new proposal goes to its own caller or spare.
-func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs []string, callers int) {
+func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs []netip.Addr, callers int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sp := c.spares[key]
 	if len(sp) > 0 {
-		again := make(map[string]bool, len(addrs))
+		again := make(map[netip.Addr]bool, len(addrs))
 		for _, a := range addrs {
 			again[a] = true
 		}
 		kept := sp[:0]
 		for _, s := range sp {
-			if !again[s.p.Allocation.Addr.String()] {
+			if !again[s.p.Allocation.Addr] {
 				kept = append(kept, s)
 			}
 		}
@@ -338,8 +339,8 @@ func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs
 		sp = kept
 	}
 	until := c.now().Add(spareLife) // under the lock: a subnet's spares are in the order they end
-	for _, a := range addrs[min(callers, len(addrs)):] {
-		if addr, err := netip.ParseAddr(a); err == nil && len(sp) < maxSpares {
+	for _, addr := range addrs[min(callers, len(addrs)):] {
+		if addr.IsValid() && len(sp) < maxSpares {
 			sp = append(sp, spare{p: Proposal{
 				Allocation:     ipalloc.Allocation{Pool: subnetID, Addr: addr, Record: ipalloc.Record{Account: account}},
 				SubnetRevision: subnetRev,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -272,7 +273,8 @@ func TestSparesProposedAgainAreDropped(t *testing.T) {
 	c.mu.Unlock()
 	// ipamd's next answer, for one caller: the first spare goes to the caller, the sixth is a
 	// spare again, with two new ones.
-	c.addSpares("acct", "subnet-1", key, 7, []string{toCaller, "10.0.9.1", toSpare, "10.0.9.2"}, 1)
+	again := []netip.Addr{netip.MustParseAddr(toCaller), netip.MustParseAddr("10.0.9.1"), netip.MustParseAddr(toSpare), netip.MustParseAddr("10.0.9.2")}
+	c.addSpares("acct", "subnet-1", key, 7, again, 1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	count := map[string]int{}
