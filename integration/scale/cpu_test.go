@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,6 @@ import (
 	ipamv1 "github.com/openhavip/havip/proto/ipam/v1"
 
 	"github.com/openhavip/havip/platform/etcdtest"
-	"github.com/openhavip/havip/platform/ipalloc"
 	"github.com/openhavip/havip/platform/loadtest"
 	"github.com/openhavip/havip/platform/mtls"
 	"github.com/openhavip/havip/platform/mtls/mtlstest"
@@ -224,7 +224,7 @@ func sameWrite(tb testing.TB, cli *clientv3.Client, sample *havipv1.HaVip, prefi
 		return resp.Kvs[0]
 	}
 	havip := string(get(records.HaVipKey(sample.GetHavipId())).Value)
-	addr := string(get(ipalloc.KeyAt(records.Addresses, sample.GetSubnetId(), sample.GetVip())).Value)
+	addr := string(get(records.AddressKey(sample.GetSubnetId(), netip.MustParseAddr(sample.GetVip()))).Value)
 	subnetRev := get(subnetKey).CreateRevision
 	return func(i int) error {
 		n := strconv.Itoa(i)

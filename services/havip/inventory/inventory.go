@@ -230,13 +230,18 @@ func (c *Client) spareLocked(key, owner string) (Proposal, bool) {
 		return Proposal{}, false
 	}
 	p := sp[0].p
-	if len(sp) == 1 {
-		delete(c.spares, key)
-	} else {
-		c.spares[key] = sp[1:]
-	}
+	c.setSparesLocked(key, sp[1:])
 	p.Allocation.Record.Owner = owner
 	return p, true
+}
+
+// setSparesLocked makes sp the spares of the subnet at key, dropping its entry when sp is empty.
+func (c *Client) setSparesLocked(key string, sp []spare) {
+	if len(sp) == 0 {
+		delete(c.spares, key)
+		return
+	}
+	c.spares[key] = sp
 }
 
 // pruneLocked drops the spares of the subnet at key that are too old, and its entry when none
@@ -247,11 +252,8 @@ func (c *Client) pruneLocked(key string) {
 	for n < len(sp) && !now.Before(sp[n].until) {
 		n++
 	}
-	switch {
-	case n == len(sp):
-		delete(c.spares, key)
-	case n > 0:
-		c.spares[key] = sp[n:]
+	if n > 0 {
+		c.setSparesLocked(key, sp[n:])
 	}
 }
 
@@ -347,11 +349,10 @@ func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs
 			}, until: until})
 		}
 	}
+	c.setSparesLocked(key, sp)
 	if len(sp) == 0 {
-		delete(c.spares, key)
 		return
 	}
-	c.spares[key] = sp
 	time.AfterFunc(spareLife, func() { // unused spares go, and with them the subnet's entry
 		c.mu.Lock()
 		c.pruneLocked(key)
