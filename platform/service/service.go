@@ -24,6 +24,7 @@ import (
 	"github.com/openhavip/havip/platform/authz"
 	"github.com/openhavip/havip/platform/config"
 	"github.com/openhavip/havip/platform/etcdx"
+	"github.com/openhavip/havip/platform/gcfloor"
 	"github.com/openhavip/havip/platform/grpcclient"
 	"github.com/openhavip/havip/platform/grpcserver"
 	"github.com/openhavip/havip/platform/healthcheck"
@@ -347,6 +348,7 @@ func Main(name, summary string, build func() (Module, error), settings ...Settin
 	if health {
 		healthcheck.Exit(name, Health(context.Background(), common))
 	}
+	gcfloor.Set(gcfloor.Size)
 	m, err := build()
 	if err != nil {
 		fmt.Fprintf(fs.Output(), "%s: %v\n(%s -h lists every setting)\n", name, err, name)

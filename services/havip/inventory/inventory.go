@@ -49,6 +49,7 @@ type Client struct {
 	subnets map[string]subnetEntry // subnets never change their VPC or block: cache what was seen
 	queues  map[string]*proposeQueue
 	spares  map[string][]spare // by account and subnet, oldest first
+	asks    map[string]ask     // by account and subnet: its last call to ipamd
 	now     func() time.Time
 }
 
@@ -63,8 +64,17 @@ type spare struct {
 	until time.Time // used before this, or dropped (well before ipamd's hold ends)
 }
 
+// ask is a subnet's last call to ipamd: how many spares it asked for, and when.
+type ask struct {
+	extra int
+	at    time.Time
+}
+
 const (
-	// extraProposals is how many more addresses than its callers a batch asks ipamd for.
+	// extraProposals is how many more addresses than its callers a batch asks ipamd for, when
+	// the subnet's last call is over spareLife ago; each call sooner than that (its spares ran
+	// out while fresh) asks twice as many as the last, as far as one call allows. A lone create
+	// holds few addresses back; a stream of them calls ipamd once per up to maxProposeBatch.
 	extraProposals = 16
 	// spareLife is how long spare proposals are used: ipamd holds them for
 	// ipalloc.ProposalHold, and a spare older than that is likelier to be taken.
@@ -80,7 +90,7 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string][]spare{}, now: time.Now}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string][]spare{}, asks: map[string]ask{}, now: time.Now}
 }
 
 // Subnet returns an account's subnet.
@@ -245,9 +255,12 @@ func (c *Client) setSparesLocked(key string, sp []spare) {
 }
 
 // pruneLocked drops the spares of the subnet at key that are too old, and its entry when none
-// is left.
+// is left, and its last call to ipamd when that is spareLife old.
 func (c *Client) pruneLocked(key string) {
 	sp, now := c.spares[key], c.now()
+	if a, ok := c.asks[key]; ok && now.Sub(a.at) >= spareLife {
+		delete(c.asks, key)
+	}
 	n := 0
 	for n < len(sp) && !now.Before(sp[n].until) {
 		n++
@@ -278,14 +291,14 @@ func (c *Client) takeLocked(key string, pending []*proposeCall) (batch, rest []*
 	return live[:n:n], live[n:]
 }
 
-// propose asks ipamd for one batch of proposals, and extraProposals more (as far as one call
-// allows), answers each call and adds the rest to the subnet's spares.
+// propose asks ipamd for one batch of proposals, and spares (nextExtra), answers each call
+// and adds the rest to the subnet's spares.
 func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	owners := make([]string, len(batch))
 	for i, call := range batch {
 		owners[i] = call.owner
 	}
-	extra := min(extraProposals, maxProposeBatch-len(batch))
+	extra := c.nextExtra(key, len(batch))
 	ctx, span := batchSpan(tenant.Outgoing(context.Background(), account), subnetID, batch)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, Extra: uint32(extra)})
@@ -300,6 +313,11 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 		// Before the callers are answered: a caller that has its answer sees the spares.
 		c.addSpares(account, subnetID, key, resp.GetSubnetRevision(), addrs, len(batch))
 	}
+	time.AfterFunc(spareLife, func() { // unused spares go, and the call is forgotten
+		c.mu.Lock()
+		c.pruneLocked(key)
+		c.mu.Unlock()
+	})
 	for i, call := range batch {
 		switch {
 		case err != nil:
@@ -350,14 +368,19 @@ func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs
 		}
 	}
 	c.setSparesLocked(key, sp)
-	if len(sp) == 0 {
-		return
+}
+
+// nextExtra is how many spares a call to ipamd for callers of the subnet at key asks for
+// (see extraProposals), and records the call.
+func (c *Client) nextExtra(key string, callers int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, extra := c.now(), extraProposals
+	if last, ok := c.asks[key]; ok && now.Sub(last.at) < spareLife {
+		extra = min(2*last.extra, maxProposeBatch)
 	}
-	time.AfterFunc(spareLife, func() { // unused spares go, and with them the subnet's entry
-		c.mu.Lock()
-		c.pruneLocked(key)
-		c.mu.Unlock()
-	})
+	c.asks[key] = ask{extra: extra, at: now}
+	return min(extra, maxProposeBatch-callers)
 }
 
 var tracer = otel.Tracer("github.com/openhavip/havip/services/havip/inventory")

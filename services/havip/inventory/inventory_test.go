@@ -182,6 +182,46 @@ func TestSparesServeLaterCreates(t *testing.T) {
 	}
 }
 
+// TestSparesGrowWithDemand: a call to ipamd within spareLife of the subnet's last one (its
+// spares ran out while fresh) asks twice the spares the last one did, up to what one call
+// allows; a call after a pause asks extraProposals again, and the last call is forgotten once
+// spareLife old.
+func TestSparesGrowWithDemand(t *testing.T) {
+	t.Parallel()
+	f, clk := &fakeIpam{}, &clock{t: time.Unix(1000, 0)}
+	c := newClient(f, clk)
+	want := []int{extraProposals, 2 * extraProposals, 4 * extraProposals, maxProposeBatch - 1, maxProposeBatch - 1}
+	var got []string
+	for i := range want {
+		// One caller, then as many as the spares it left: the next call finds none.
+		got = append(got, proposeAll(t, c, 1, fmt.Sprint("first", i))...)
+		got = append(got, proposeAll(t, c, int(f.calls[i].GetExtra()), fmt.Sprint("spare", i))...)
+	}
+	for i, w := range want {
+		if e := int(f.calls[i].GetExtra()); e != w {
+			t.Errorf("call %d asked %d spares, want %d", i, e, w)
+		}
+	}
+	if n := f.callCount(); n != len(want) {
+		t.Fatalf("%d calls to ipamd, want %d: each used its spares up", n, len(want))
+	}
+	distinct(t, got)
+
+	clk.add(spareLife)
+	proposeAll(t, c, 1, "late")
+	if e := f.calls[len(want)].GetExtra(); e != extraProposals {
+		t.Fatalf("a call after a pause asked %d spares, want %d", e, extraProposals)
+	}
+	clk.add(spareLife)
+	c.mu.Lock()
+	c.pruneLocked("acct/subnet-1")
+	_, asked := c.asks["acct/subnet-1"]
+	c.mu.Unlock()
+	if asked {
+		t.Fatal("a subnet's last call to ipamd kept past spareLife")
+	}
+}
+
 // TestSparesAreKeptAcrossBatches: calls that queued while a batch was in flight take its spares
 // rather than asking ipamd again, and spares of batches in flight together add up: none is
 // dropped unused (ipamd would still hold each one back).
@@ -207,7 +247,7 @@ func TestSparesAreKeptAcrossBatches(t *testing.T) {
 		t.Fatalf("%d calls to ipamd, want 2: the queued callers take spares", n)
 	}
 	// Both batches' spares came in, 3 went to the queued callers: the rest serve as many creates.
-	left := 2*extraProposals - 3
+	left := int(f.calls[0].GetExtra()+f.calls[1].GetExtra()) - 3
 	rest := proposeAll(t, c, left, "d")
 	if n := f.callCount(); n != 2 {
 		t.Fatalf("%d calls to ipamd after %d more creates, want 2: no spare dropped", n, left)

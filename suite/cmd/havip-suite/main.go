@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/openhavip/havip/platform/config"
+	"github.com/openhavip/havip/platform/gcfloor"
 	"github.com/openhavip/havip/platform/logging"
 	"github.com/openhavip/havip/platform/tracing"
 	"github.com/openhavip/havip/suite"
@@ -19,6 +20,7 @@ func main() {
 	var cfg suite.Config
 	cfg.RegisterFlags(fs)
 	config.Load(fs, os.Args[1:], &cfg)
+	gcfloor.Set(gcfloor.Size)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := logging.New(os.Stderr, cfg.Log.Level, "havip-suite")
