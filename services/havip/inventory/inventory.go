@@ -51,6 +51,7 @@ type Client struct {
 	spares  map[string][]spare // by account and subnet, oldest first
 	asks    map[string]ask     // by account and subnet: its last call to ipamd
 	now     func() time.Time
+	after   func(time.Duration, func()) // time.AfterFunc, but for tests
 }
 
 // spare is a proposal a batch got beyond its callers, for the next creates of its subnet: so
@@ -72,15 +73,16 @@ type ask struct {
 
 const (
 	// extraProposals is how many more addresses than its callers a batch asks ipamd for, when
-	// the subnet's last call is over spareLife ago; each call sooner than that (its spares ran
-	// out while fresh) asks twice as many as the last, as far as one call allows. A lone create
+	// the subnet's last call is spareLife old or more; a call sooner than that (the spares ran
+	// out while fresh, or another call is in flight) asks twice as many as the last, up to
+	// what one call allows and an eighth of the subnet's block (see spareCap). A lone create
 	// holds few addresses back; a stream of them calls ipamd once per up to maxProposeBatch.
 	extraProposals = 16
 	// spareLife is how long spare proposals are used: ipamd holds them for
 	// ipalloc.ProposalHold, and a spare older than that is likelier to be taken.
 	spareLife = 2 * time.Second
-	// maxSpares bounds a subnet's spares.
-	maxSpares = maxProposeBatch
+	// maxSpares bounds a subnet's spares: what its batches in flight at once can bring.
+	maxSpares = groupcommit.MaxInflight * maxProposeBatch
 )
 
 type subnetEntry struct {
@@ -90,7 +92,8 @@ type subnetEntry struct {
 
 // New returns a client over a connection to ipamd.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string][]spare{}, asks: map[string]ask{}, now: time.Now}
+	return &Client{ipam: ipamv1.NewIpamServiceClient(conn), subnets: map[string]subnetEntry{}, queues: map[string]*proposeQueue{}, spares: map[string][]spare{}, asks: map[string]ask{}, now: time.Now,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // Subnet returns an account's subnet.
@@ -298,7 +301,7 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	for i, call := range batch {
 		owners[i] = call.owner
 	}
-	extra := c.nextExtra(key, len(batch))
+	extra := c.nextExtra(key, subnetID, len(batch))
 	ctx, span := batchSpan(tenant.Outgoing(context.Background(), account), subnetID, batch)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	resp, err := c.ipam.ProposePrivateIpAddresses(ctx, &ipamv1.ProposePrivateIpAddressesRequest{SubnetId: subnetID, Owners: owners, Extra: uint32(extra)})
@@ -313,7 +316,7 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 		// Before the callers are answered: a caller that has its answer sees the spares.
 		c.addSpares(account, subnetID, key, resp.GetSubnetRevision(), addrs, len(batch))
 	}
-	time.AfterFunc(spareLife, func() { // unused spares go, and the call is forgotten
+	c.after(spareLife, func() { // unused spares go, and the call is forgotten
 		c.mu.Lock()
 		c.pruneLocked(key)
 		c.mu.Unlock()
@@ -370,17 +373,32 @@ func (c *Client) addSpares(account, subnetID, key string, subnetRev int64, addrs
 	c.setSparesLocked(key, sp)
 }
 
-// nextExtra is how many spares a call to ipamd for callers of the subnet at key asks for
-// (see extraProposals), and records the call.
-func (c *Client) nextExtra(key string, callers int) int {
+// nextExtra is how many spares a call to ipamd for callers of the subnet at key (subnetID)
+// asks for (see extraProposals), and records the call.
+func (c *Client) nextExtra(key, subnetID string, callers int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now, extra := c.now(), extraProposals
 	if last, ok := c.asks[key]; ok && now.Sub(last.at) < spareLife {
-		extra = min(2*last.extra, maxProposeBatch)
+		extra = max(extraProposals, min(2*last.extra, c.spareCapLocked(subnetID)))
 	}
 	c.asks[key] = ask{extra: extra, at: now}
 	return min(extra, maxProposeBatch-callers)
+}
+
+// spareCapLocked is the most spares the calls for a subnet grow to: maxProposeBatch, or an
+// eighth of a smaller subnet's block, so that one replica's spares do not hold most of a
+// small subnet's free addresses back from the others.
+func (c *Client) spareCapLocked(subnetID string) int {
+	e, ok := c.subnets[subnetID]
+	if !ok {
+		return maxProposeBatch
+	}
+	host := e.subnet.CIDR.Addr().BitLen() - e.subnet.CIDR.Bits()
+	if host >= 16 {
+		return maxProposeBatch
+	}
+	return min(maxProposeBatch, (1<<host)/8)
 }
 
 var tracer = otel.Tracer("github.com/openhavip/havip/services/havip/inventory")

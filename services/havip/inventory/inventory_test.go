@@ -90,10 +90,29 @@ func (f *fakeIpam) callCount() int {
 	return len(f.calls)
 }
 
-// clock is a settable time.
+// clock is a settable time, with timers that run when the test fires them.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []func()
+}
+
+// after keeps f, for fire.
+func (c *clock) after(_ time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers = append(c.timers, f)
+}
+
+// fire runs the timers kept so far.
+func (c *clock) fire() {
+	c.mu.Lock()
+	fs := c.timers
+	c.timers = nil
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 func (c *clock) now() time.Time {
@@ -110,7 +129,7 @@ func (c *clock) add(d time.Duration) {
 
 func newClient(f *fakeIpam, clk *clock) *Client {
 	c := New(nil)
-	c.ipam, c.now = f, clk.now
+	c.ipam, c.now, c.after = f, clk.now, clk.after
 	return c
 }
 
@@ -212,13 +231,40 @@ func TestSparesGrowWithDemand(t *testing.T) {
 	if e := f.calls[len(want)].GetExtra(); e != extraProposals {
 		t.Fatalf("a call after a pause asked %d spares, want %d", e, extraProposals)
 	}
+	// The calls' timers, spareLife on, forget the last call and drop the unused spares.
 	clk.add(spareLife)
+	clk.fire()
 	c.mu.Lock()
-	c.pruneLocked("acct/subnet-1")
 	_, asked := c.asks["acct/subnet-1"]
+	left := len(c.spares["acct/subnet-1"])
 	c.mu.Unlock()
-	if asked {
-		t.Fatal("a subnet's last call to ipamd kept past spareLife")
+	if asked || left != 0 {
+		t.Fatalf("spareLife after the last call: its record kept %v, %d spares kept; want neither", asked, left)
+	}
+}
+
+// TestSparesGrowLessInSmallSubnets: in a subnet whose block holds under 8 × maxProposeBatch
+// addresses, the spares a call asks for grow to an eighth of the block at most (never below
+// extraProposals), so one replica does not hold most of it back.
+func TestSparesGrowLessInSmallSubnets(t *testing.T) {
+	t.Parallel()
+	f := &fakeIpam{}
+	c := newClient(f, &clock{t: time.Unix(1000, 0)})
+	c.subnets["subnet-1"] = subnetEntry{account: "acct", subnet: Subnet{ID: "subnet-1", CIDR: netip.MustParsePrefix("10.0.0.0/24")}}
+	want := []int{extraProposals, 32, 32}
+	for i := range want {
+		proposeAll(t, c, 1, fmt.Sprint("first", i))
+		proposeAll(t, c, int(f.calls[i].GetExtra()), fmt.Sprint("spare", i))
+	}
+	for i, w := range want {
+		if e := int(f.calls[i].GetExtra()); e != w {
+			t.Errorf("call %d in a /24 asked %d spares, want %d", i, e, w)
+		}
+	}
+	c.subnets["subnet-1"] = subnetEntry{account: "acct", subnet: Subnet{ID: "subnet-1", CIDR: netip.MustParsePrefix("10.0.0.0/28")}}
+	proposeAll(t, c, 1, "tiny")
+	if e := f.calls[len(want)].GetExtra(); e != extraProposals {
+		t.Fatalf("a call in a /28 asked %d spares, want %d (never fewer than at first)", e, extraProposals)
 	}
 }
 
@@ -247,7 +293,11 @@ func TestSparesAreKeptAcrossBatches(t *testing.T) {
 		t.Fatalf("%d calls to ipamd, want 2: the queued callers take spares", n)
 	}
 	// Both batches' spares came in, 3 went to the queued callers: the rest serve as many creates.
-	left := int(f.calls[0].GetExtra()+f.calls[1].GetExtra()) - 3
+	// The second call, in flight with the first, asked twice the spares.
+	if e0, e1 := f.calls[0].GetExtra(), f.calls[1].GetExtra(); e0 != extraProposals || e1 != 2*extraProposals {
+		t.Fatalf("the batches asked %d and %d spares, want %d and %d", e0, e1, extraProposals, 2*extraProposals)
+	}
+	left := 3*extraProposals - 3
 	rest := proposeAll(t, c, left, "d")
 	if n := f.callCount(); n != 2 {
 		t.Fatalf("%d calls to ipamd after %d more creates, want 2: no spare dropped", n, left)
