@@ -22,7 +22,8 @@ func TestSetRaisesTheHeapGoal(t *testing.T) {
 		t.Skip("GOGC is set: Set does nothing")
 	}
 	const size = 64 << 20 // well past this test binary's own heap goal
-	if floor == nil { // not set yet by an earlier run of this test (-count)
+	// Unless an earlier run of this test (-count) has set the floor already:
+	if floor == nil {
 		if before := heapGoal(); before >= size {
 			t.Fatalf("heap goal %d before Set: the test needs it under %d", before, size)
 		}
