@@ -75,8 +75,9 @@ const (
 	// extraProposals is how many more addresses than its callers a batch asks ipamd for, when
 	// the subnet's last call is spareLife old or more; a call sooner than that (the spares ran
 	// out while fresh, or another call is in flight) asks twice as many as the last, up to
-	// what one call allows and an eighth of a small subnet's block (spareCapLocked). A lone create
-	// holds few addresses back; a stream of them calls ipamd once per up to maxProposeBatch.
+	// what one call allows and an eighth of a small subnet's block (spareCapLocked). A lone
+	// create holds few addresses back; a stream of them calls ipamd once per up to
+	// maxProposeBatch.
 	extraProposals = 16
 	// spareLife is how long spare proposals are used: ipamd holds them for
 	// ipalloc.ProposalHold, and a spare older than that is likelier to be taken.
