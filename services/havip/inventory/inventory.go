@@ -259,12 +259,9 @@ func (c *Client) setSparesLocked(key string, sp []spare) {
 }
 
 // pruneLocked drops the spares of the subnet at key that are too old, and its entry when none
-// is left, and its last call to ipamd when that is spareLife old.
+// is left.
 func (c *Client) pruneLocked(key string) {
 	sp, now := c.spares[key], c.now()
-	if a, ok := c.asks[key]; ok && now.Sub(a.at) >= spareLife {
-		delete(c.asks, key)
-	}
 	n := 0
 	for n < len(sp) && !now.Before(sp[n].until) {
 		n++
@@ -320,6 +317,9 @@ func (c *Client) propose(account, subnetID, key string, batch []*proposeCall) {
 	c.after(spareLife, func() { // unused spares go, and the call is forgotten
 		c.mu.Lock()
 		c.pruneLocked(key)
+		if a, ok := c.asks[key]; ok && c.now().Sub(a.at) >= spareLife {
+			delete(c.asks, key) // not on pruneLocked's path: every create prunes
+		}
 		c.mu.Unlock()
 	})
 	for i, call := range batch {
